@@ -1,0 +1,226 @@
+"""Runs alone in a child interpreter: load the Ceph libraries, ask them, print one JSON object.
+
+Started by ``probe.py`` as ``python -E -s .../_child.py`` with a JSON request on stdin.  It must
+not import the librbd_probe package: whatever a hostile or broken library does here (crash in
+a constructor, hang, print to stdout, exit) stays in this process.  The only trusted output is
+one JSON object written to the *saved* original stdout, carrying the nonce from the request;
+before anything is loaded, fd 1 is pointed at stderr so a library's own prints can never be
+mistaken for the answer.
+"""
+import ctypes
+import json
+import os
+import sys
+
+# The signature table is a sibling file, imported as a top-level module (never through the
+# package).  -I (Python 3.11+ implies -P) does not put this directory on sys.path: add it.
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import _ctypes_api  # noqa: E402
+
+
+# Configuration keys whose values are secrets: never read, whoever asks.
+_SECRET_KEYS = frozenset(("key", "keyfile", "keyring", "secret", "auth_supported_secret"))
+
+
+class _DlInfo(ctypes.Structure):
+    # struct Dl_info from <dlfcn.h>
+    _fields_ = [("dli_fname", ctypes.c_char_p), ("dli_fbase", ctypes.c_void_p),
+                ("dli_sname", ctypes.c_char_p), ("dli_saddr", ctypes.c_void_p)]
+
+
+def _version_triple(lib, name):
+    func = _ctypes_api.bind(lib, name)
+    major, minor, extra = ctypes.c_int(-1), ctypes.c_int(-1), ctypes.c_int(-1)
+    func(ctypes.byref(major), ctypes.byref(minor), ctypes.byref(extra))
+    return [major.value, minor.value, extra.value]
+
+
+def _owner(libc_dladdr, lib, name):
+    """Which loaded file defines ``name`` as the loader resolves it from ``lib``'s handle.
+
+    dlsym on a handle searches the handle's whole dependency tree (dlsym(3)), so a rados_*
+    name looked up through librbd's handle is found in librados: only dladdr tells where the
+    address really lives.
+    """
+    try:
+        address = ctypes.cast(getattr(lib, name), ctypes.c_void_p).value
+    except AttributeError:
+        return None
+    info = _DlInfo()
+    if address and libc_dladdr(ctypes.c_void_p(address), ctypes.byref(info)) and info.dli_fname:
+        return os.path.realpath(info.dli_fname.decode("utf-8", "surrogateescape"))
+    return "?"
+
+
+def _loaded_objects():
+    objects = []
+    try:
+        with open("/proc/self/maps") as maps:
+            for line in maps:
+                parts = line.split(None, 5)
+                if len(parts) == 6:
+                    path = parts[5].strip()
+                    base = os.path.basename(path)
+                    if (base.startswith(("librbd", "librados", "libceph-common", "libcryptsetup"))
+                            and path not in objects):
+                        objects.append(path)
+    except OSError:
+        pass
+    return sorted(objects)
+
+
+def _ceph_version(result):
+    """Ask libceph-common (already mapped as a dependency) for the Ceph version string."""
+    for path in result["loaded_objects"]:
+        if os.path.basename(path).startswith("libceph-common"):
+            try:
+                common = ctypes.CDLL(path)
+            except OSError:
+                return
+            for key, name in (("ceph_version", "_Z19ceph_version_to_strv"),
+                              ("ceph_release", "_Z19ceph_release_to_strv")):
+                try:
+                    value = _ctypes_api.bind(common, name)()
+                except AttributeError:
+                    continue
+                if value:
+                    result[key] = value.decode("utf-8", "replace")[:200]
+            return
+
+
+def _features_check(lib, masks):
+    """rbd_features_to_string(mask, NULL, &len): -EINVAL for unknown bits, -ERANGE for known."""
+    try:
+        func = _ctypes_api.bind(lib, "rbd_features_to_string")
+    except AttributeError:
+        return None
+    out = {}
+    for mask in masks:
+        size = ctypes.c_size_t(0)
+        rc = func(ctypes.c_uint64(mask), None, ctypes.byref(size))
+        names = None
+        if rc == -34 and 0 < size.value < 65536:        # -ERANGE: the mask is known; ask again
+            buf = ctypes.create_string_buffer(size.value)
+            rc2 = func(ctypes.c_uint64(mask), buf, ctypes.byref(size))
+            if rc2 == 0:
+                names = buf.value.decode("utf-8", "replace")
+        out[str(mask)] = {"rc": rc, "names": names}
+    return out
+
+
+def _read_config(librados, request):
+    """rados_create + conf reads, never rados_connect: what would a client on this host use."""
+    conf = request.get("config")
+    if not conf:
+        return None
+    out = {"values": {}, "errors": {}}
+    try:
+        create = _ctypes_api.bind(librados, "rados_create")
+        read_file = _ctypes_api.bind(librados, "rados_conf_read_file")
+        conf_get = _ctypes_api.bind(librados, "rados_conf_get")
+        shutdown = _ctypes_api.bind(librados, "rados_shutdown")
+    except AttributeError as exc:
+        out["error"] = "missing symbol: {}".format(exc)
+        return out
+    handle = ctypes.c_void_p()
+    client_id = conf.get("id")
+    if conf.get("name"):
+        try:
+            create2 = _ctypes_api.bind(librados, "rados_create2")
+            rc = create2(ctypes.byref(handle), b"ceph", conf["name"].encode(), 0)
+        except AttributeError:
+            rc = create(ctypes.byref(handle), conf["name"].split(".", 1)[-1].encode())
+    else:
+        rc = create(ctypes.byref(handle), client_id.encode() if client_id else None)
+    out["create_rc"] = rc
+    if rc < 0:
+        return out
+    try:
+        path = conf.get("path")
+        # NULL means librados's own search: $CEPH_CONF, /etc/ceph/ceph.conf, ~/.ceph/ceph.conf,
+        # ./ceph.conf (src/common/config.cc) -- exactly what the host's clients do.
+        rc = read_file(handle, path.encode() if path else None)
+        out["read_rc"] = rc
+        for key in conf.get("keys", []):
+            if key.replace(" ", "_") in _SECRET_KEYS:
+                out["errors"][key] = "refused: secret"
+                continue
+            buf = ctypes.create_string_buffer(4096)
+            rc = conf_get(handle, key.encode(), buf, ctypes.c_size_t(len(buf)))
+            if rc == 0:
+                out["values"][key] = buf.value.decode("utf-8", "replace")
+            else:
+                out["errors"][key] = rc
+    finally:
+        shutdown(handle)
+    return out
+
+
+def run(request):
+    result = {"nonce": request.get("nonce"), "loaded": False, "error": None, "symbols": {},
+              "loaded_objects": [], "rbd_version": None, "rados_version": None,
+              "ceph_version": None, "ceph_release": None, "features_check": None, "config": None}
+    libc = ctypes.CDLL(None)
+    dladdr = libc.dladdr
+    dladdr.argtypes = [ctypes.c_void_p, ctypes.POINTER(_DlInfo)]
+    dladdr.restype = ctypes.c_int
+    librados = librbd = None
+    try:
+        # librados first and global, so librbd's DT_NEEDED librados.so.2 binds to the copy
+        # the user chose (glibc matches an already-loaded object by its soname).
+        if request.get("librados"):
+            librados = ctypes.CDLL(request["librados"], mode=ctypes.RTLD_GLOBAL)
+        if request.get("librbd"):
+            librbd = ctypes.CDLL(request["librbd"], mode=ctypes.RTLD_GLOBAL)
+    except OSError as exc:
+        result["error"] = {"kind": "load", "message": str(exc)[:2000]}
+        result["loaded_objects"] = _loaded_objects()
+        return result
+    result["loaded"] = True
+    result["loaded_objects"] = _loaded_objects()
+    handle = librbd or librados
+    for name in request.get("symbols", []):
+        owner = _owner(dladdr, handle, name)
+        result["symbols"][name] = {"found": owner is not None, "owner": owner}
+    if librbd is not None and hasattr(librbd, "rbd_version"):
+        result["rbd_version"] = _version_triple(librbd, "rbd_version")
+    if librados is None and librbd is not None:
+        librados = librbd            # rados_* resolve through librbd's dependency tree
+    if librados is not None and hasattr(librados, "rados_version"):
+        result["rados_version"] = _version_triple(librados, "rados_version")
+    _ceph_version(result)
+    if librbd is not None and request.get("feature_masks"):
+        result["features_check"] = _features_check(librbd, request["feature_masks"])
+    if librados is not None and hasattr(librados, "rados_create"):
+        result["config"] = _read_config(librados, request)
+    return result
+
+
+def main():
+    out_fd = os.dup(1)
+    os.dup2(2, 1)                     # anything a library prints goes to stderr, not the answer
+    try:
+        import resource
+        resource.setrlimit(resource.RLIMIT_CORE, (0, 0))   # a crashing library leaves no core
+    except (ImportError, ValueError, OSError):
+        pass
+    request = {}
+    try:
+        request = json.loads(sys.stdin.read())
+        result = run(request)
+    except Exception as exc:  # noqa: BLE001 - the one broad except: becomes a JSON error record
+        result = {"nonce": request.get("nonce"), "loaded": False,
+                  "error": {"kind": "exception", "message": "{}: {}".format(type(exc).__name__, exc)[:2000]}}
+    data = json.dumps(result, sort_keys=True).encode("utf-8")
+    while data:
+        written = os.write(out_fd, data)
+        data = data[written:]
+    os.close(out_fd)
+    sys.stdout.flush()
+    # Skip library destructors (librados/librbd tear-down threads can hang or crash at exit
+    # and would turn a good answer into a failure).
+    os._exit(0)
+
+
+if __name__ == "__main__":
+    main()

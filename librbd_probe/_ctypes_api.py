@@ -1,0 +1,61 @@
+"""The one ctypes signature table for librbd/librados entry points.
+
+Imported only by the child scripts (``_child.py``, ``_live_child.py``), which run as
+``python -I path/to/_child.py`` and therefore see this file as a top-level module next to
+them: the package itself never calls into a Ceph library in-process.
+
+Types are written as strings so that this table stays importable without ctypes doing
+anything; ``bind()`` turns them into real argtypes/restype.  Signatures follow
+src/include/rbd/librbd.h and src/include/rados/librados.h (upstream Ceph).
+"""
+import ctypes
+
+_TYPES = {
+    "int": ctypes.c_int,
+    "uint64": ctypes.c_uint64,
+    "uint64*": ctypes.POINTER(ctypes.c_uint64),
+    "int*": ctypes.POINTER(ctypes.c_int),
+    "size_t": ctypes.c_size_t,
+    "size_t*": ctypes.POINTER(ctypes.c_size_t),
+    "char*": ctypes.c_char_p,
+    "buf": ctypes.c_void_p,          # caller-owned output buffer (create_string_buffer)
+    "void*": ctypes.c_void_p,
+    "void**": ctypes.POINTER(ctypes.c_void_p),
+    "void": None,
+    "const char*": ctypes.c_char_p,
+}
+
+# name -> (restype, (argtypes...)).  Only what the children call.
+SIGNATURES = {
+    # --- version and identification ---
+    "rbd_version": ("void", ("int*", "int*", "int*")),
+    "rados_version": ("void", ("int*", "int*", "int*")),
+    # libceph-common's exported C++ helpers (src/common/version.cc): const char *f(void)
+    "_Z19ceph_version_to_strv": ("const char*", ()),
+    "_Z19ceph_release_to_strv": ("const char*", ()),
+    # --- offline configuration (never connects) ---
+    "rados_create": ("int", ("void**", "const char*")),
+    "rados_create2": ("int", ("void**", "const char*", "const char*", "uint64")),
+    "rados_conf_read_file": ("int", ("void*", "const char*")),
+    "rados_conf_parse_env": ("int", ("void*", "const char*")),
+    "rados_conf_get": ("int", ("void*", "const char*", "buf", "size_t")),
+    "rados_conf_set": ("int", ("void*", "const char*", "const char*")),
+    "rados_shutdown": ("void", ("void*",)),
+    # --- feature names (octopus+): int rbd_features_to_string(uint64_t, char *, size_t *) ---
+    "rbd_features_to_string": ("int", ("uint64", "buf", "size_t*")),
+    "rbd_features_from_string": ("int", ("const char*", "uint64*")),
+    # --- live mode (added by the live-mode work; keep below this line) ---
+}
+
+
+def bind(lib, name):
+    """Return ``lib.<name>`` with argtypes/restype set from SIGNATURES.
+
+    Raises AttributeError when the symbol is absent (the caller records that) and KeyError
+    when a child tries to call something this table does not describe.
+    """
+    restype, argtypes = SIGNATURES[name]
+    func = getattr(lib, name)
+    func.restype = _TYPES[restype]
+    func.argtypes = [_TYPES[a] for a in argtypes]
+    return func

@@ -1,0 +1,134 @@
+"""Command line: ``python -m librbd_probe`` / ``librbd-probe``.
+
+Exit codes (also in README.md):
+  0  report produced, every --require satisfied
+  1  a --require'd capability is not ``yes``
+  2  usage error: bad option, or a path given on the command line that cannot be used
+  3  could not determine: no librbd found, librbd unreadable, or the runtime probe failed
+"""
+import argparse
+import sys
+
+from . import __version__
+from .errors import LocateError, ProbeError, UsageError
+from .probe import DEFAULT_TIMEOUT
+
+EXIT_OK = 0
+EXIT_REQUIREMENT = 1
+EXIT_USAGE = 2
+EXIT_UNDETERMINED = 3
+
+PROG = "librbd-probe"
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse that reports a usage error in one line and lets main() return 2."""
+
+    def error(self, message):
+        raise UsageError("{} (see {} --help)".format(message, self.prog))
+
+
+def _positive_float(text):
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError("not a number: {!r}".format(text))
+    if not value > 0:
+        raise argparse.ArgumentTypeError("must be greater than 0: {!r}".format(text))
+    return value
+
+
+def _add_library_options(parser):
+    group = parser.add_argument_group("which libraries")
+    group.add_argument("--librbd", metavar="PATH",
+                       help="use this librbd file (env LIBRBD_PROBE_LIBRBD) instead of the loader's choice")
+    group.add_argument("--librados", metavar="PATH",
+                       help="use this librados file (env LIBRBD_PROBE_LIBRADOS)")
+    group.add_argument("--root", metavar="DIR",
+                       help="treat DIR as the file system root (build root, unpacked packages); static only")
+    group.add_argument("--no-runtime", action="store_true",
+                       help="do not load the libraries; read their ELF files only")
+    group.add_argument("--timeout", type=_positive_float, default=DEFAULT_TIMEOUT, metavar="SECONDS",
+                       help="bound for the isolated runtime probe (default %(default)s)")
+
+
+def build_parser():
+    parser = _Parser(prog=PROG, description="What can this host's Ceph RBD client do?")
+    parser.add_argument("--version", action="version", version="%(prog)s " + __version__)
+    _add_library_options(parser)
+    out = parser.add_argument_group("output")
+    fmt = out.add_mutually_exclusive_group()
+    fmt.add_argument("--json", action="store_true", help="machine-readable report (schema_version, sorted keys)")
+    fmt.add_argument("--markdown", action="store_true", help="capability matrix as a Markdown table")
+    out.add_argument("--require", action="append", default=[], metavar="CAPABILITY",
+                     help="exit 1 unless CAPABILITY is 'yes' (repeatable; e.g. create.format2)")
+    return parser
+
+
+def main(argv=None):
+    argv = sys.argv[1:] if argv is None else list(argv)
+    try:
+        if argv and argv[0] in SUBCOMMANDS:
+            return SUBCOMMANDS[argv[0]](argv[1:])
+        return _main(argv)
+    except ProbeError as exc:
+        code = EXIT_USAGE if isinstance(exc, (UsageError, LocateError)) else EXIT_UNDETERMINED
+        _error(str(exc))
+        return code
+    except KeyboardInterrupt:
+        _error("interrupted")
+        return 130
+
+
+def _error(message):
+    sys.stderr.write("{}: error: {}\n".format(PROG, message))
+
+
+def _main(argv):
+    from . import render, scan
+
+    parser = build_parser()
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exc:          # --help / --version
+        return int(exc.code or 0)
+    from .kb import capabilities as cap_definitions
+    known = {c["id"] for c in cap_definitions()}
+    unknown = [r for r in args.require if r not in known]
+    if unknown:
+        raise UsageError("unknown capability {} (known: {})".format(", ".join(unknown), ", ".join(sorted(known))))
+    report = scan.scan(librbd=args.librbd, librados=args.librados, root=args.root,
+                       runtime=not args.no_runtime, timeout=args.timeout)
+    if args.json:
+        sys.stdout.write(render.to_json(report.to_dict()))
+    elif args.markdown:
+        sys.stdout.write(render.report_markdown(report))
+    else:
+        sys.stdout.write(render.report_text(report))
+    return exit_code(report, args.require)
+
+
+def exit_code(report, required=()):
+    librbd = report.libraries["librbd"]
+    if not librbd.found or librbd.error or (report.runtime.attempted and report.runtime.error):
+        return EXIT_UNDETERMINED
+    for cap_id in required:
+        if report.capability(cap_id).status != "yes":
+            return EXIT_REQUIREMENT
+    return EXIT_OK
+
+
+# --- subcommands ------------------------------------------------------------------------
+# Each takes the argv after its name and returns an exit code; the scan (no subcommand) is
+# _main above.
+
+
+def _explain(argv):
+    raise UsageError("explain is not implemented yet")
+
+
+def _consumers(argv):
+    raise UsageError("consumers is not implemented yet")
+
+
+SUBCOMMANDS = {"explain": _explain, "consumers": _consumers}

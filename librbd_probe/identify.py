@@ -1,0 +1,202 @@
+"""Which Ceph release is this?  Evidence x knowledge base -> a version or an honest range.
+
+Pure: takes what the lower layers observed (exported functions of librbd and librados,
+rbd_version()/rados_version(), the version libceph-common reports or carries in .rodata) and
+the knowledge base; returns a dict for the report plus problems.  Symbols decide the range
+(rbd_version() collides across releases); an exact version string narrows it; evidence that
+disagrees is reported, never silently overruled.
+"""
+import re
+from typing import NamedTuple, Optional, Tuple
+
+from .model import Problem
+
+
+class Observation(NamedTuple):
+    librbd_functions: Optional[frozenset] = None
+    librados_functions: Optional[frozenset] = None
+    rbd_version: Optional[Tuple[int, int, int]] = None
+    rados_version: Optional[Tuple[int, int, int]] = None
+    version_string: Optional[str] = None         # e.g. "16.2.15"
+    version_source: Optional[str] = None         # where version_string came from
+    release_name: Optional[str] = None           # e.g. "pacific" (ceph_release_to_str)
+    git_sha: Optional[str] = None                # from the ceph_ver__<sha> symbol
+    common_soname: Optional[str] = None
+
+
+def version_key(text):
+    """'16.2.15' -> (16, 2, 15); non-numeric parts sort first (never raises)."""
+    out = []
+    for part in str(text).split("."):
+        out.append(int(part) if part.isdigit() else -1)
+    return tuple(out)
+
+
+def series(text):
+    return version_key(text)[:2]
+
+
+def present_in(entry, version):
+    """Is a function described by a symbols-file entry exported by release ``version``?"""
+    key = version_key(version)
+    removed = entry.get("removed")
+    if removed and key >= version_key(removed):
+        return False
+    if key >= version_key(entry["first"]):
+        return True
+    for backport in entry.get("backports") or ():
+        if series(backport) == series(version) and key >= version_key(backport):
+            return True
+    return False
+
+
+def expected_functions(symbols_doc, version):
+    return frozenset(name for name, entry in symbols_doc["symbols"].items() if present_in(entry, version))
+
+
+def _fingerprint(observed, symbols_doc, releases):
+    """[(release, missing, extra)] for every release, comparing only functions the KB knows."""
+    known = frozenset(symbols_doc["symbols"])
+    seen = observed & known
+    out = []
+    for rel in releases:
+        expected = expected_functions(symbols_doc, rel["version"])
+        out.append((rel, sorted(expected - seen), sorted(seen - expected)))
+    return out
+
+
+def _range(fingerprints):
+    """Releases whose function set is exactly what was observed, as (matching, next_other)."""
+    exact = [i for i, (_, missing, extra) in enumerate(fingerprints) if not missing and not extra]
+    if not exact:
+        return [], None
+    # Releases are API-change points: the observed library may be any version from the first
+    # exact match up to (not including) the next release whose set differs.
+    last = exact[-1]
+    following = fingerprints[last + 1][0]["version"] if last + 1 < len(fingerprints) else None
+    return [fingerprints[i][0] for i in exact], following
+
+
+def _closest(fingerprints):
+    return min(fingerprints, key=lambda item: (len(item[1]) + len(item[2]), len(item[1])))
+
+
+def _value(rel, key):
+    field = rel.get(key)
+    return field.get("value") if isinstance(field, dict) else None
+
+
+def identify(obs, releases_doc, librbd_symbols_doc, librados_symbols_doc):
+    """Return (release dict or None, problems tuple)."""
+    releases = sorted(releases_doc["releases"], key=lambda r: version_key(r["version"]))
+    problems = []
+    evidence = []
+    result = {"version": None, "codename": None, "min": None, "before": None,
+              "confidence": "none", "evidence": evidence, "candidates": []}
+    matching = []
+    if obs.librbd_functions is not None:
+        prints = _fingerprint(obs.librbd_functions, librbd_symbols_doc, releases)
+        matching, following = _range(prints)
+        if matching:
+            result["min"] = matching[0]["version"]
+            result["before"] = following
+            evidence.append("librbd exports exactly the C functions of {}{}".format(
+                matching[0]["version"], " up to (not including) " + following if following else " or later"))
+        else:
+            rel, missing, extra = _closest(prints)
+            evidence.append("librbd's functions match no release exactly; closest {} ({} missing, {} extra)".format(
+                rel["version"], len(missing), len(extra)))
+            problems.append(Problem(
+                "release.fingerprint", "warning",
+                "librbd's exported functions match no known release exactly: closest is {} {}, "
+                "with {} missing{} and {} extra{} (a vendor backport or a patched build)".format(
+                    rel["version"], rel.get("codename") or "", len(missing), _few(missing), len(extra), _few(extra)),
+                "compare with the distribution's changelog; capabilities follow the symbols, not the version",
+                tuple("missing " + m for m in missing[:5]) + tuple("extra " + e for e in extra[:5])))
+            matching = [rel]
+            result["min"] = rel["version"]
+    if obs.rbd_version is not None:
+        agree = [r for r in matching if tuple(_value(r, "rbd_version") or ()) == tuple(obs.rbd_version)]
+        triple = ".".join(map(str, obs.rbd_version))
+        if matching and not agree and any(_value(r, "rbd_version") for r in matching):
+            problems.append(Problem(
+                "release.rbd-version", "warning",
+                "rbd_version() says {} but the releases matching librbd's symbols report {}".format(
+                    triple, ", ".join(sorted({".".join(map(str, _value(r, "rbd_version"))) for r in matching
+                                              if _value(r, "rbd_version")}))),
+                "the library may be patched; trust the symbol-based capabilities"))
+        evidence.append("rbd_version() = {}".format(triple))
+    if obs.librados_functions is not None and matching:
+        rados_prints = _fingerprint(obs.librados_functions, librados_symbols_doc, releases)
+        rados_match, rados_following = _range(rados_prints)
+        if rados_match:
+            lo = version_key(max(matching[0]["version"], rados_match[0]["version"], key=version_key))
+            his = [h for h in (result["before"], rados_following) if h]
+            hi = min((version_key(h) for h in his), default=None)
+            if hi is not None and lo >= hi:
+                problems.append(Problem(
+                    "release.mixed", "error",
+                    "librbd looks like {}..{} but librados like {}..{}: they come from different releases".format(
+                        matching[0]["version"], result["before"] or "now", rados_match[0]["version"],
+                        rados_following or "now"),
+                    "install librbd and librados from the same Ceph release"))
+            else:
+                evidence.append("librados's functions agree ({}{})".format(
+                    rados_match[0]["version"], " .. before " + rados_following if rados_following else "+"))
+    if obs.version_string:
+        _apply_exact(obs, result, releases, matching, problems)
+    elif matching:
+        result["codename"] = _codename(releases, matching[0]["version"])
+        same_series = {series(r["version"]) for r in matching}
+        if result["before"] and series(result["before"]) in same_series or len(same_series) == 1:
+            result["confidence"] = "medium"
+        else:
+            result["confidence"] = "low"
+        result["candidates"] = [r["version"] for r in matching]
+    if obs.git_sha:
+        evidence.append("libceph-common carries ceph_ver__{}".format(obs.git_sha))
+    return result, tuple(problems)
+
+
+def _apply_exact(obs, result, releases, matching, problems):
+    version = obs.version_string
+    result["version"] = version
+    result["codename"] = obs.release_name or _codename(releases, version)
+    result["evidence"].append("{} reports {}".format(obs.version_source or "the library", version))
+    if not matching:
+        result["confidence"] = "medium"
+        return
+    key = version_key(version)
+    lo = version_key(matching[0]["version"])
+    hi = version_key(result["before"]) if result["before"] else None
+    if key >= lo and (hi is None or key < hi):
+        result["confidence"] = "high"
+    else:
+        result["confidence"] = "low"
+        problems.append(Problem(
+            "release.disagree", "warning",
+            "{} says Ceph {} but librbd's functions match {}{}".format(
+                obs.version_source or "the library", version, matching[0]["version"],
+                " .. before " + result["before"] if result["before"] else " or later"),
+            "a vendor backport or mixed packages: check which package owns each library file"))
+
+
+def _codename(releases, version):
+    """Codename of the newest known release not newer than ``version`` (releases sorted)."""
+    best = None
+    for rel in releases:
+        if version_key(rel["version"]) <= version_key(version):
+            best = rel
+    return best.get("codename") if best else None
+
+
+def _few(names):
+    return " ({}{})".format(", ".join(names[:3]), ", ..." if len(names) > 3 else "") if names else ""
+
+
+_VERSION_IN_RODATA = re.compile(rb"\x00(\d{1,2}\.\d{1,2}\.\d{1,3})\x00")
+
+
+def version_string_pattern():
+    """The .rodata pattern for CEPH_GIT_NICE_VER (src/common/version.cc) as a NUL-delimited string."""
+    return _VERSION_IN_RODATA

@@ -1,0 +1,52 @@
+"""Load and validate the knowledge base shipped in ``librbd_probe/data``.
+
+The data files hold every Ceph fact this package uses; this module only reads them (with
+``pkgutil.get_data``, so it works from a zip or an egg) and checks their shape.  A malformed
+file is a packaging bug and raises KnowledgeBaseError naming the file.
+"""
+import functools
+import json
+import pkgutil
+
+from .errors import KnowledgeBaseError
+
+SCHEMA_VERSION = 1
+FILES = ("capabilities.json", "releases.json", "librbd_symbols.json", "librados_symbols.json",
+         "features.json", "errors.json")
+
+
+@functools.lru_cache(maxsize=None)
+def load(name):
+    """Return the parsed data file ``name`` (cached; treat the result as read-only)."""
+    try:
+        raw = pkgutil.get_data(__package__, "data/" + name)
+    except OSError as exc:
+        raise KnowledgeBaseError("data/{}: cannot be read: {}".format(name, exc)) from exc
+    if raw is None:
+        raise KnowledgeBaseError("data/{}: not shipped with the package".format(name))
+    try:
+        doc = json.loads(raw.decode("utf-8"))
+    except ValueError as exc:
+        raise KnowledgeBaseError("data/{}: invalid JSON: {}".format(name, exc)) from exc
+    if not isinstance(doc, dict) or doc.get("schema_version") != SCHEMA_VERSION:
+        raise KnowledgeBaseError("data/{}: schema_version must be {}".format(name, SCHEMA_VERSION))
+    return doc
+
+
+def capabilities():
+    """The capability definitions, in display order."""
+    doc = load("capabilities.json")
+    caps = doc.get("capabilities")
+    if not isinstance(caps, list):
+        raise KnowledgeBaseError("data/capabilities.json: 'capabilities' must be a list")
+    for cap in caps:
+        if not (isinstance(cap.get("id"), str) and isinstance(cap.get("requires"), list)
+                and all(isinstance(alt, list) and alt for alt in cap["requires"])
+                and cap.get("source")):
+            raise KnowledgeBaseError("data/capabilities.json: malformed entry {!r}".format(cap.get("id")))
+    return caps
+
+
+def symbol_prefixes():
+    """Name prefixes of the C functions this package reasons about."""
+    return (b"rbd_", b"rados_")

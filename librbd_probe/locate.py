@@ -1,0 +1,353 @@
+"""Where the dynamic loader would find librbd/librados, and every other candidate.
+
+This module follows glibc's search order (elf/dl-load.c, ``_dl_map_object``) for a name
+without a slash:
+
+1. DT_RPATH of the requesting object, only when it has no DT_RUNPATH;
+2. ``LD_LIBRARY_PATH``;
+3. DT_RUNPATH of the requesting object (``$ORIGIN`` expanded);
+4. ``/etc/ld.so.cache``;
+5. the system directories (Debian multiarch: /lib/<triplet>, /usr/lib/<triplet>, /lib, /usr/lib).
+
+It never opens a library as ELF nor loads one: whether a candidate is usable (right class and
+machine) is decided by a callback from the caller, because glibc silently skips a file of the
+wrong architecture and tries the next one.  With ``root`` every absolute path resolves inside
+that directory (a build root or unpacked packages), and the host's environment is ignored.
+"""
+import os
+import re
+import struct
+import subprocess
+from typing import Callable, NamedTuple, Optional, Tuple
+
+from .errors import LocateError
+
+LIBRBD_SONAME = "librbd.so.1"
+LIBRADOS_SONAME = "librados.so.2"
+
+# glibc's ld.so.cache, new format (elf/cache.c, sysdeps/generic/dl-cache.h).
+_CACHE_MAGIC_NEW = b"glibc-ld.so.cache1.1"
+_CACHE_MAGIC_OLD = b"ld.so-1.7.0"
+_CACHE_NEW_HEADER = struct.Struct("<20sII")          # magic+version, nlibs, len_strings
+_CACHE_NEW_HEADER_SIZE = 48                           # + flags, padding, extension offset, unused[3]
+_CACHE_NEW_ENTRY = struct.Struct("<iIIIQ")            # flags, key, value, osversion, hwcap
+_CACHE_OLD_ENTRY = struct.Struct("<iII")
+
+# Where distributions put libraries that the default search does not reach: reported as
+# extra candidates (never chosen) so a stray copy is visible.
+_EXTRA_DIRS = ("/usr/local/lib", "/usr/local/lib64", "/usr/lib64", "/lib64", "/opt/ceph/lib",
+               "/opt/ceph/lib64")
+
+
+class SearchContext(NamedTuple):
+    """Everything the search depends on, read once per run."""
+    root: Optional[str]
+    ld_library_path: Tuple[str, ...]
+    cache: Tuple[Tuple[str, str], ...]          # (soname, path) in cache order
+    conf_dirs: Tuple[str, ...]
+    default_dirs: Tuple[str, ...]
+    cache_error: Optional[str] = None
+
+
+class Found(NamedTuple):
+    """A path the loader would consider, in order, with why it is on the list."""
+    path: str          # host path (inside root when a root is used)
+    source: str
+
+
+def in_root(path, root):
+    """Map an absolute path of the target system to a path on this host."""
+    if not root:
+        return path
+    return os.path.join(root, path.lstrip("/"))
+
+
+def realpath_in_root(path, root):
+    """``os.path.realpath`` that resolves absolute symlink targets inside ``root``."""
+    if not root:
+        return os.path.realpath(path)
+    root = os.path.abspath(root)
+    rel = os.path.relpath(os.path.abspath(path), root)
+    parts = [p for p in rel.split(os.sep) if p not in ("", ".")]
+    resolved = root
+    hops = 0
+    while parts:
+        part = parts.pop(0)
+        if part == "..":
+            if resolved != root:
+                resolved = os.path.dirname(resolved)
+            continue
+        candidate = os.path.join(resolved, part)
+        if os.path.islink(candidate):
+            hops += 1
+            if hops > 40:                     # ELOOP, as the kernel would say
+                return candidate
+            target = os.readlink(candidate)
+            if target.startswith("/"):
+                resolved = root
+            parts = [p for p in target.split("/") if p not in ("", ".")] + parts
+            continue
+        resolved = candidate
+    return resolved
+
+
+def parse_ld_so_cache(data):
+    """Return ``[(soname, path), ...]`` from the bytes of an ld.so.cache, in file order.
+
+    Handles the new format alone and the old format followed by the new one (what
+    ldconfig wrote for years).  Raises ValueError on anything else.
+    """
+    offset = 0
+    if data.startswith(_CACHE_MAGIC_OLD):
+        nlibs = struct.unpack_from("<I", data, 12)[0]
+        offset = 16 + nlibs * _CACHE_OLD_ENTRY.size
+        offset = (offset + 7) & ~7           # the new table is aligned like its uint64 members
+        if not data.startswith(_CACHE_MAGIC_NEW, offset):
+            strings = 16 + nlibs * _CACHE_OLD_ENTRY.size
+            return _parse_old_cache(data, nlibs, strings)
+    if not data.startswith(_CACHE_MAGIC_NEW, offset):
+        raise ValueError("not a glibc ld.so.cache")
+    _, nlibs, _ = _CACHE_NEW_HEADER.unpack_from(data, offset)
+    entries = []
+    base = offset + _CACHE_NEW_HEADER_SIZE
+    for i in range(nlibs):
+        _, key, value, _, _ = _CACHE_NEW_ENTRY.unpack_from(data, base + i * _CACHE_NEW_ENTRY.size)
+        # In the new format string offsets are relative to the start of the file.
+        entries.append((_cstring(data, key), _cstring(data, value)))
+    return entries
+
+
+def _parse_old_cache(data, nlibs, strings):
+    entries = []
+    for i in range(nlibs):
+        _, key, value = _CACHE_OLD_ENTRY.unpack_from(data, 16 + i * _CACHE_OLD_ENTRY.size)
+        entries.append((_cstring(data, strings + key), _cstring(data, strings + value)))
+    return entries
+
+
+def _cstring(data, offset):
+    end = data.index(b"\0", offset)
+    return data[offset:end].decode("utf-8", "surrogateescape")
+
+
+def _ldconfig_cache():
+    """Fallback when the cache file cannot be parsed: ask ``ldconfig -p`` (C locale)."""
+    env = dict(os.environ, LC_ALL="C")
+    for ldconfig in ("/sbin/ldconfig", "/usr/sbin/ldconfig", "ldconfig"):
+        try:
+            out = subprocess.run([ldconfig, "-p"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                 env=env, universal_newlines=True, timeout=10).stdout
+        except (OSError, subprocess.SubprocessError):
+            continue
+        entries = []
+        for line in out.splitlines():
+            match = re.match(r"\s+(\S+) \(.*\) => (\S+)$", line)
+            if match:
+                entries.append((match.group(1), match.group(2)))
+        return entries
+    return []
+
+
+def parse_ld_so_conf(lines, include_resolver):
+    """Directories named by ld.so.conf lines; ``include`` globs go through include_resolver."""
+    dirs = []
+    for raw in lines:
+        line = raw.split("#", 1)[0].strip()
+        if not line:
+            continue
+        if line.startswith("include ") or line.startswith("include\t"):
+            for pattern in line.split()[1:]:
+                dirs.extend(include_resolver(pattern))
+        elif line.startswith("hwcap "):
+            continue                      # obsolete directive, ignored by modern ldconfig
+        else:
+            for item in re.split(r"[:,\s]+", line):
+                if item:
+                    dirs.append(item)
+    return dirs
+
+
+def _read_conf_dirs(root, conf="/etc/ld.so.conf", depth=0):
+    import glob
+    path = in_root(conf, root)
+    try:
+        with open(path, encoding="utf-8", errors="replace") as handle:
+            lines = handle.readlines()
+    except OSError:
+        return []
+
+    def include(pattern):
+        if depth > 8:
+            return []
+        if not pattern.startswith("/"):
+            pattern = os.path.join(os.path.dirname(conf), pattern)
+        out = []
+        for match in sorted(glob.glob(in_root(pattern, root))):
+            target = "/" + os.path.relpath(match, root) if root else match
+            out.extend(_read_conf_dirs(root, target, depth + 1))
+        return out
+
+    return parse_ld_so_conf(lines, include)
+
+
+def _multiarch_triplets(root):
+    import glob
+    found = []
+    for path in sorted(glob.glob(in_root("/usr/lib/*-linux-gnu*", root))):
+        if os.path.isdir(path):
+            found.append(os.path.basename(path))
+    return found
+
+
+def _host_triplet():
+    import sysconfig
+    triplet = sysconfig.get_config_var("MULTIARCH")
+    return triplet or None
+
+
+def search_context(root=None, environ=None):
+    """Read what the loader reads: LD_LIBRARY_PATH, ld.so.cache, ld.so.conf."""
+    environ = os.environ if environ is None else environ
+    if root is not None:
+        if not os.path.isdir(root):
+            raise LocateError("{}: --root is not a directory".format(root))
+        root = os.path.abspath(root)
+        triplets = _multiarch_triplets(root)
+        ld_library_path = ()
+    else:
+        host = _host_triplet()
+        triplets = [host] if host else []
+        ld_library_path = tuple(p for p in environ.get("LD_LIBRARY_PATH", "").replace(";", ":").split(":")
+                                if p)
+    default_dirs = []
+    for triplet in triplets:
+        default_dirs += ["/lib/" + triplet, "/usr/lib/" + triplet]
+    default_dirs += ["/lib", "/usr/lib"]
+    cache = ()
+    cache_error = None
+    cache_path = in_root("/etc/ld.so.cache", root)
+    try:
+        with open(cache_path, "rb") as handle:
+            cache = tuple(parse_ld_so_cache(handle.read()))
+    except FileNotFoundError:
+        cache_error = "no ld.so.cache"
+    except (OSError, ValueError, struct.error) as exc:
+        cache_error = "{}: unreadable ({}); used ldconfig -p".format(cache_path, exc)
+        if root is None:
+            cache = tuple(_ldconfig_cache())
+    return SearchContext(root=root, ld_library_path=ld_library_path, cache=cache,
+                         conf_dirs=tuple(_read_conf_dirs(root)), default_dirs=tuple(default_dirs),
+                         cache_error=cache_error)
+
+
+def expand_origin(entry, origin_dir):
+    """Expand $ORIGIN / ${ORIGIN} (ld.so(8)); $LIB and $PLATFORM are left for the caller."""
+    return entry.replace("${ORIGIN}", origin_dir).replace("$ORIGIN", origin_dir)
+
+
+def search_order(name, ctx, runpath=(), rpath=(), origin_dir=None):
+    """Every existing path for ``name`` in the loader's order, with the reason for each.
+
+    ``runpath``/``rpath`` are those of the object that needs ``name`` (empty for a dlopen
+    from the interpreter); ``origin_dir`` is that object's directory on this host.
+    """
+    seen = set()
+    found = []
+
+    def add(directory, source, host_path=False):
+        if not directory:
+            return
+        if not host_path:
+            directory = in_root(directory, ctx.root)
+        path = os.path.join(directory, name)
+        key = os.path.normpath(path)
+        if key in seen:
+            return
+        seen.add(key)
+        if os.path.lexists(path):
+            found.append(Found(path, source))
+
+    def add_dynamic(entries, source):
+        for entry in entries:
+            if "$ORIGIN" in entry or "${ORIGIN}" in entry:
+                if origin_dir:
+                    add(expand_origin(entry, origin_dir), source, host_path=True)
+            else:
+                add(entry, source)
+
+    if not runpath:
+        add_dynamic(rpath, "RPATH")
+    for entry in ctx.ld_library_path:
+        add(entry, "LD_LIBRARY_PATH", host_path=True)
+    add_dynamic(runpath, "RUNPATH")
+    for soname, path in ctx.cache:
+        if soname == name:
+            add(os.path.dirname(path), "ld.so.cache")
+    for directory in ctx.default_dirs:
+        add(directory, "default")
+    # Not searched by the loader at run time, but where ldconfig would put a copy in the
+    # cache next time it runs: worth showing as a candidate.
+    for directory in ctx.conf_dirs:
+        add(directory, "ld.so.conf")
+    return found
+
+
+def other_copies(stem, ctx, known=()):
+    """Files named ``stem*`` (e.g. ``librbd.so``) anywhere the loader or distros look."""
+    dirs = list(ctx.ld_library_path) if ctx.root is None else []
+    dirs += [in_root(d, ctx.root) for d in ctx.conf_dirs + ctx.default_dirs + _EXTRA_DIRS]
+    known_real = {os.path.normpath(k) for k in known}
+    out = []
+    seen = set()
+    for directory in dirs:
+        try:
+            names = sorted(os.listdir(directory))
+        except OSError:
+            continue
+        for entry in names:
+            if not entry.startswith(stem):
+                continue
+            path = os.path.join(directory, entry)
+            norm = os.path.normpath(path)
+            if norm in seen or norm in known_real or not os.path.isfile(path):
+                continue
+            seen.add(norm)
+            out.append(Found(path, "extra"))
+    return out
+
+
+def file_version(realpath, soname):
+    """``librbd.so.1.16.0`` -> ``1.16.0``; None when the file name carries no version."""
+    base = os.path.basename(realpath)
+    stem = soname.split(".so", 1)[0] + ".so."
+    if base.startswith(stem):
+        version = base[len(stem):]
+        if re.match(r"^\d+(\.\d+)*$", version):
+            return version
+    return None
+
+
+def check_explicit(path, what):
+    """Validate a user-given library path; raise LocateError with a one-line reason."""
+    if os.path.islink(path) and not os.path.exists(path):
+        raise LocateError("{}: {} is a broken symbolic link (-> {})".format(path, what, os.readlink(path)))
+    if not os.path.exists(path):
+        raise LocateError("{}: {} does not exist".format(path, what))
+    if os.path.isdir(path):
+        raise LocateError("{}: {} is a directory, not a library file".format(path, what))
+    return path
+
+
+def choose(found, accept):
+    """First entry the loader would accept, per ``accept(path) -> (ok, note)``."""
+    notes = {}
+    chosen = None
+    for item in found:
+        ok, note = accept(item.path)
+        notes[item.path] = (ok, note)
+        if ok and chosen is None and item.source not in ("ld.so.conf", "extra"):
+            chosen = item
+    return chosen, notes
+
+
+Acceptor = Callable[[str], Tuple[bool, Optional[str]]]

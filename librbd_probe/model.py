@@ -1,0 +1,146 @@
+"""Immutable result records and their ``to_dict()``.
+
+Records are ``typing.NamedTuple`` (immutable, cheap, Python 3.6 compatible).  Nothing here
+computes: the JSON shape is simply the records' fields, recursively.
+"""
+from typing import Any, Dict, NamedTuple, Optional, Tuple
+
+#: Bumped when a key is removed or renamed in the JSON output; adding keys keeps it.
+SCHEMA_VERSION = 1
+
+
+def to_plain(value):
+    """Turn records, tuples and mappings into JSON-ready builtins (sorted later by json)."""
+    if hasattr(value, "to_dict"):
+        return value.to_dict()
+    if hasattr(value, "_asdict"):
+        return {k: to_plain(v) for k, v in value._asdict().items()}
+    if isinstance(value, dict):
+        return {str(k): to_plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple, frozenset, set)):
+        items = [to_plain(v) for v in value]
+        if isinstance(value, (frozenset, set)):
+            items.sort()
+        return items
+    return value
+
+
+class Candidate(NamedTuple):
+    """One file the loader could pick for a library name."""
+    path: str
+    realpath: str
+    source: str                      # explicit, env, LD_LIBRARY_PATH, RUNPATH, RPATH, ld.so.cache, ld.so.conf, default, extra
+    file_version: Optional[str]      # from the real file name, e.g. librbd.so.1.16.0 -> 1.16.0
+    arch: Optional[str]
+    compatible: bool                 # same ELF class and machine as the interpreter that would load it
+    chosen: bool
+    note: Optional[str] = None
+
+    def to_dict(self):
+        return dict(self._asdict())
+
+
+class LibraryReport(NamedTuple):
+    """What is known about one library (librbd, librados or libceph-common) on this host."""
+    name: str
+    found: bool
+    path: Optional[str] = None
+    realpath: Optional[str] = None
+    chosen_by: Optional[str] = None
+    soname: Optional[str] = None
+    arch: Optional[str] = None
+    elf_class: Optional[int] = None
+    byte_order: Optional[str] = None
+    size: Optional[int] = None
+    build_id: Optional[str] = None
+    needed: Tuple[str, ...] = ()
+    runpath: Tuple[str, ...] = ()
+    rpath: Tuple[str, ...] = ()
+    version_definitions: Tuple[str, ...] = ()
+    defined_symbols: int = 0         # count of exported rbd_*/rados_* C functions
+    candidates: Tuple[Candidate, ...] = ()
+    error: Optional[str] = None
+
+    def to_dict(self):
+        return to_plain(dict(self._asdict()))
+
+
+class RuntimeReport(NamedTuple):
+    """What the isolated child learned by loading the libraries."""
+    attempted: bool
+    loaded: bool = False
+    skipped: Optional[str] = None            # why the runtime probe did not run
+    error: Optional[Dict[str, Any]] = None   # {kind, message, ...}: crash, hang, garbage, load failure
+    rbd_version: Optional[Tuple[int, int, int]] = None
+    rados_version: Optional[Tuple[int, int, int]] = None
+    ceph_version: Optional[str] = None
+    ceph_release: Optional[str] = None
+    loaded_objects: Tuple[str, ...] = ()     # Ceph libraries actually mapped in the child
+    symbols: Dict[str, Any] = {}             # name -> {"found": bool, "owner": realpath|None}
+    features_check: Optional[Dict[str, Any]] = None
+    config: Optional[Dict[str, Any]] = None
+
+    def to_dict(self):
+        return to_plain(dict(self._asdict()))
+
+
+class Capability(NamedTuple):
+    """One row of the capability matrix."""
+    id: str
+    status: str                      # "yes" | "no" | "unknown"
+    reason: str
+    evidence: Tuple[str, ...] = ()
+    binding: Optional[str] = None    # which binding call this backs
+
+    def to_dict(self):
+        return {"status": self.status, "reason": self.reason,
+                "evidence": list(self.evidence), "binding": self.binding}
+
+
+class Problem(NamedTuple):
+    """Something the operator should know or fix."""
+    id: str
+    severity: str                    # "error" | "warning" | "info"
+    message: str
+    fix: Optional[str] = None
+    evidence: Tuple[str, ...] = ()
+
+    def to_dict(self):
+        return to_plain(dict(self._asdict()))
+
+
+class Report(NamedTuple):
+    """The whole answer for one host (or build root)."""
+    mode: str                                   # "runtime" | "static"
+    root: Optional[str]
+    libraries: Dict[str, LibraryReport]
+    runtime: RuntimeReport
+    capabilities: Tuple[Capability, ...]
+    problems: Tuple[Problem, ...]
+    release: Optional[Dict[str, Any]] = None
+    config: Optional[Dict[str, Any]] = None
+    krbd: Optional[Dict[str, Any]] = None
+    live: Optional[Dict[str, Any]] = None
+
+    def capability(self, cap_id):
+        for cap in self.capabilities:
+            if cap.id == cap_id:
+                return cap
+        raise KeyError(cap_id)
+
+    def to_dict(self):
+        out = {
+            "schema_version": SCHEMA_VERSION,
+            "mode": self.mode,
+            "root": self.root,
+            "libraries": {k: v.to_dict() for k, v in self.libraries.items()},
+            "runtime": self.runtime.to_dict(),
+            "capabilities": {c.id: c.to_dict() for c in self.capabilities},
+            "problems": [p.to_dict() for p in self.problems],
+            "release": to_plain(self.release),
+            "config": to_plain(self.config),
+            "krbd": to_plain(self.krbd),
+        }
+        if self.live is not None:
+            out["live"] = to_plain(self.live)
+        return out

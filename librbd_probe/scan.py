@@ -1,0 +1,275 @@
+"""Put the pipeline together for one host or build root: locate -> elf -> probe -> matrix.
+
+This is the I/O edge of the library API: it reads files, asks the loader's configuration and
+starts the child, then hands plain evidence to the pure modules.
+"""
+import os
+import sys
+
+from . import elf, locate, matrix, probe
+from .errors import ElfError, LocateError
+from .model import Candidate, LibraryReport, Problem, Report, RuntimeReport
+
+ENV_LIBRBD = "LIBRBD_PROBE_LIBRBD"
+ENV_LIBRADOS = "LIBRBD_PROBE_LIBRADOS"
+
+_SYMBOL_PREFIXES = (b"rbd_", b"rados_", b"ceph_ver", b"_Z19ceph_")
+
+
+def _interpreter_arch():
+    """(class, machine) of the running interpreter: what dlopen here could accept."""
+    try:
+        info = elf.read_header(os.path.realpath(sys.executable))
+        return info.elf_class, info.machine
+    except ElfError:
+        return None
+
+
+class _Scanner(object):
+    """Holds what one scan has read, so no file is parsed twice."""
+
+    def __init__(self, root, environ):
+        self.root = root
+        self.ctx = locate.search_context(root, environ)
+        self.host_arch = None if root else _interpreter_arch()
+        self.headers = {}
+        self.problems = []
+
+    def header(self, path):
+        real = locate.realpath_in_root(path, self.root)
+        if real not in self.headers:
+            try:
+                self.headers[real] = elf.read_header(real)
+            except ElfError as exc:
+                self.headers[real] = exc
+        return self.headers[real]
+
+    def accept(self, path):
+        info = self.header(path)
+        if isinstance(info, ElfError):
+            return False, str(info)
+        if info.file_type != "DYN":
+            return False, "not a shared object ({})".format(info.file_type)
+        if self.host_arch and (info.elf_class, info.machine) != self.host_arch:
+            return False, "{}-bit {} (the loader skips it here)".format(info.elf_class, info.machine)
+        return True, None
+
+    def candidates(self, soname, stem, chosen_path, found):
+        """Every copy on the host, de-duplicated by real path, the chosen one marked."""
+        chosen_real = locate.realpath_in_root(chosen_path, self.root) if chosen_path else None
+        out = []
+        seen = set()
+        extra = locate.other_copies(stem, self.ctx, known=[f.path for f in found])
+        for item in list(found) + extra:
+            real = locate.realpath_in_root(item.path, self.root)
+            if real in seen:
+                continue
+            seen.add(real)
+            info = self.header(item.path)
+            ok, note = self.accept(item.path)
+            arch = None if isinstance(info, ElfError) else info.machine
+            out.append(Candidate(path=item.path, realpath=real, source=item.source,
+                                 file_version=locate.file_version(real, soname), arch=arch,
+                                 compatible=ok, chosen=(real == chosen_real), note=note))
+        return tuple(out)
+
+    def find(self, soname, stem, explicit, explicit_source, requester=None):
+        """Return (chosen path or None, source, candidates)."""
+        if requester is not None:
+            runpath, rpath = requester.runpath, requester.rpath
+            origin = os.path.dirname(locate.realpath_in_root(requester.path, self.root))
+        else:
+            runpath = rpath = ()
+            origin = None
+        found = locate.search_order(soname, self.ctx, runpath=runpath, rpath=rpath, origin_dir=origin)
+        if explicit:
+            locate.check_explicit(explicit, explicit_source)
+            item = locate.Found(os.path.abspath(explicit), "explicit")
+            return item.path, "explicit", self.candidates(soname, stem, item.path, [item] + found)
+        chosen, _ = locate.choose(found, self.accept)
+        path = chosen.path if chosen else None
+        return path, (chosen.source if chosen else None), self.candidates(soname, stem, path, found)
+
+    def library(self, name, soname, stem, explicit=None, explicit_source=None, requester=None):
+        path, source, candidates = self.find(soname, stem, explicit, explicit_source, requester)
+        if path is None:
+            return LibraryReport(name=name, found=False, candidates=candidates), None
+        real = locate.realpath_in_root(path, self.root)
+        try:
+            info = elf.read_elf(real, name_filter=_SYMBOL_PREFIXES)
+        except ElfError as exc:
+            return LibraryReport(name=name, found=True, path=path, realpath=real, chosen_by=source,
+                                 candidates=candidates, size=_size(real), error=str(exc)), None
+        functions = [s for s in info.symbols if s.defined and s.type in ("FUNC", "GNU_IFUNC")
+                     and s.name.startswith(("rbd_", "rados_"))
+                     and s.visibility in ("DEFAULT", "PROTECTED")]
+        report = LibraryReport(
+            name=name, found=True, path=path, realpath=real, chosen_by=source, soname=info.soname,
+            arch=info.machine, elf_class=info.elf_class, byte_order=info.byte_order, size=info.size,
+            build_id=info.build_id, needed=info.needed, runpath=info.runpath, rpath=info.rpath,
+            version_definitions=info.version_definitions,
+            defined_symbols=len({s.name for s in functions}), candidates=candidates)
+        return report, info
+
+
+def _size(path):
+    try:
+        return os.path.getsize(path)
+    except OSError:
+        return None
+
+
+def _defined_functions(info):
+    if info is None:
+        return None
+    return frozenset(s.name for s in info.symbols
+                     if s.defined and s.type in ("FUNC", "GNU_IFUNC")
+                     and s.visibility in ("DEFAULT", "PROTECTED") and not s.version_hidden)
+
+
+def _shadow_problems(lib):
+    """A compatible copy of another version that the loader passes over, or that wins."""
+    problems = []
+    chosen = [c for c in lib.candidates if c.chosen]
+    if not chosen:
+        return problems
+    winner = chosen[0]
+    for cand in lib.candidates:
+        if cand.chosen or not cand.compatible:
+            continue
+        if cand.file_version == winner.file_version and cand.source == "extra":
+            continue
+        where = "on the loader's path ({})".format(cand.source) if cand.source != "extra" else "outside the loader's path"
+        problems.append(Problem(
+            "shadowed-copy." + lib.name, "warning",
+            "{} {} ({}) is {}; the loader uses {} ({})".format(
+                lib.name, cand.realpath, cand.file_version or "unversioned", where,
+                winner.realpath, winner.file_version or "unversioned"),
+            "remove the stale copy or make sure every consumer loads the same one "
+            "(LD_LIBRARY_PATH, RPATH/RUNPATH, ldconfig)",
+            ("candidate {} via {}".format(cand.path, cand.source),
+             "chosen {} via {}".format(winner.path, winner.source))))
+    return problems
+
+
+def scan(librbd=None, librados=None, root=None, runtime=True, timeout=probe.DEFAULT_TIMEOUT,
+         environ=None, python=None):
+    """Scan the host (or ``root``) and return a Report.  Raises LocateError for bad paths."""
+    environ = os.environ if environ is None else environ
+    librbd = librbd or environ.get(ENV_LIBRBD) or None
+    librados = librados or environ.get(ENV_LIBRADOS) or None
+    if root is not None and not os.path.isdir(root):
+        raise LocateError("{}: --root is not a directory".format(root))
+    scanner = _Scanner(root, environ)
+    problems = []
+
+    rbd_report, rbd_info = scanner.library(
+        "librbd", locate.LIBRBD_SONAME, "librbd.so", librbd,
+        "--librbd" if librbd and librbd != environ.get(ENV_LIBRBD) else ENV_LIBRBD)
+    rados_needed = _needed_name(rbd_info, "librados.so", locate.LIBRADOS_SONAME)
+    rados_report, rados_info = scanner.library(
+        "librados", rados_needed, "librados.so", librados,
+        "--librados" if librados and librados != environ.get(ENV_LIBRADOS) else ENV_LIBRADOS,
+        requester=rbd_info)
+    common_needed = _needed_name(rados_info, "libceph-common.so", None)
+    common_report = LibraryReport(name="libceph-common", found=False)
+    if common_needed:
+        common_report, _ = scanner.library("libceph-common", common_needed, "libceph-common.so",
+                                           requester=rados_info)
+    libraries = {"librbd": rbd_report, "librados": rados_report, "libceph-common": common_report}
+
+    if not rbd_report.found:
+        problems.append(Problem("librbd-missing", "error",
+                                "no librbd.so.1 found where the loader looks"
+                                + (" under {}".format(root) if root else ""),
+                                "install the Ceph RBD client library (Debian/Ubuntu: librbd1; "
+                                "RHEL/Fedora: librbd1) or point --librbd at it"))
+    if rbd_info is not None and not rados_report.found:
+        problems.append(Problem("librados-missing", "error",
+                                "librbd needs {} but the loader would not find it".format(rados_needed),
+                                "install librados2, or fix LD_LIBRARY_PATH / RUNPATH"))
+    for lib in libraries.values():
+        if lib.error:
+            problems.append(Problem("unreadable." + lib.name, "error", lib.error))
+        problems.extend(_shadow_problems(lib))
+
+    runtime_report = _runtime(scanner, rbd_report, rados_report, runtime, timeout, python)
+    if runtime_report.error:
+        problems.append(Problem("runtime-failed", "error",
+                                "runtime probe failed: " + runtime_report.error.get("message", "?"),
+                                "see the static report; the library may be broken or hostile"))
+    problems.extend(_loader_disagreement(runtime_report, libraries))
+
+    evidence = matrix.Evidence(
+        librbd_found=rbd_report.found,
+        librbd_name=os.path.basename(rbd_report.path or "librbd"),
+        librbd_realpath=rbd_report.realpath,
+        librbd_symbols=_defined_functions(rbd_info),
+        librbd_needed=rbd_report.needed,
+        runtime=runtime_report,
+        unreadable_reason=rbd_report.error)
+    capabilities, cap_problems = matrix.capability_rows(evidence)
+    problems.extend(cap_problems)
+    return Report(mode="runtime" if runtime_report.attempted else "static",
+                  root=os.path.abspath(root) if root else None, libraries=libraries,
+                  runtime=runtime_report, capabilities=capabilities, problems=tuple(problems))
+
+
+def _needed_name(info, prefix, default):
+    if info is None:
+        return default
+    for name in info.needed:
+        if name.startswith(prefix):
+            return name
+    return default
+
+
+def _runtime(scanner, rbd_report, rados_report, runtime, timeout, python):
+    if not runtime:
+        return RuntimeReport(attempted=False, skipped="disabled (--no-runtime)")
+    if scanner.root:
+        return RuntimeReport(attempted=False, skipped="static mode: files under --root are read, never loaded")
+    if not rbd_report.found:
+        return RuntimeReport(attempted=False, skipped="no librbd to load")
+    if rbd_report.error:
+        return RuntimeReport(attempted=False, skipped="librbd is not a readable ELF file")
+    for lib in (rbd_report, rados_report):
+        if lib.found and scanner.host_arch and (lib.elf_class, lib.arch) != scanner.host_arch:
+            return RuntimeReport(attempted=False, skipped="{} is {}-bit {}, this interpreter is {}-bit {}: read statically, not loaded".format(
+                os.path.basename(lib.path), lib.elf_class, lib.arch, scanner.host_arch[0], scanner.host_arch[1]))
+    symbols = matrix.known_symbol_names()
+    answer, error = probe.probe_libraries(
+        rbd_report.path, rados_report.path if rados_report.chosen_by == "explicit" else None,
+        symbols, timeout=timeout, python=python)
+    if error:
+        return RuntimeReport(attempted=True, loaded=False, error=error)
+    return RuntimeReport(
+        attempted=True, loaded=bool(answer.get("loaded")), error=answer.get("error"),
+        rbd_version=_triple(answer.get("rbd_version")), rados_version=_triple(answer.get("rados_version")),
+        ceph_version=answer.get("ceph_version"), ceph_release=answer.get("ceph_release"),
+        loaded_objects=tuple(answer.get("loaded_objects") or ()), symbols=answer.get("symbols") or {},
+        features_check=answer.get("features_check"), config=answer.get("config"))
+
+
+def _triple(value):
+    if isinstance(value, list) and len(value) == 3 and all(isinstance(v, int) for v in value):
+        return tuple(value)
+    return None
+
+
+def _loader_disagreement(runtime_report, libraries):
+    """The child mapped a different copy than the static resolution predicted."""
+    problems = []
+    if not runtime_report.loaded:
+        return problems
+    loaded = {os.path.basename(p).split(".so")[0]: p for p in runtime_report.loaded_objects}
+    for lib in libraries.values():
+        if not lib.found or not lib.realpath:
+            continue
+        mapped = loaded.get(lib.name)
+        if mapped and os.path.realpath(mapped) != lib.realpath:
+            problems.append(Problem(
+                "loader-disagrees." + lib.name, "warning",
+                "the loader mapped {} but the static search chose {}".format(mapped, lib.realpath),
+                "check LD_LIBRARY_PATH, LD_PRELOAD and RUNPATH of the requesting library"))
+    return problems
