@@ -137,6 +137,15 @@ def _shadow_problems(lib):
     for cand in lib.candidates:
         if cand.chosen or not cand.compatible:
             continue
+        if winner.source == "explicit":
+            if cand.source not in ("extra", "ld.so.conf"):
+                problems.append(Problem(
+                    "explicit-choice." + lib.name, "info",
+                    "{} was chosen explicitly ({}); the loader itself would use {} ({})".format(
+                        lib.name, winner.realpath, cand.realpath, cand.file_version or "unversioned"),
+                    None, ("loader candidate {} via {}".format(cand.path, cand.source),)))
+                break
+            continue
         if cand.file_version == winner.file_version and cand.source == "extra":
             continue
         where = "on the loader's path ({})".format(cand.source) if cand.source != "extra" else "outside the loader's path"

@@ -104,7 +104,7 @@ def test_bad_librbd_paths(tmp_path, case):
     assert proc.returncode == code, proc.stderr + proc.stdout
     assert "Traceback" not in proc.stderr + proc.stdout
     message = (proc.stderr + proc.stdout).lower()
-    assert words in message and path.lower() in message
+    assert words.lower() in message and path.lower() in message
 
 
 def test_bad_option_is_one_line(capsys):
