@@ -13,7 +13,6 @@ with heavy site-packages start several times slower, which is the interpreter, n
 """
 import argparse
 import os
-import resource
 import statistics
 import subprocess
 import sys
@@ -90,6 +89,9 @@ def main():
     args = parser.parse_args()
     paths = [os.path.realpath(args.librbd), os.path.realpath(args.librados)]
     env = dict(os.environ, PYTHONPATH=PROJECT)
+    # An installed package has its .pyc files (pip compiles them); this checkout may run
+    # with PYTHONDONTWRITEBYTECODE set, which would time the compiler instead of the tool.
+    env.pop("PYTHONDONTWRITEBYTECODE", None)
     cli = [args.python, "-m", "librbd_probe", "--no-runtime", "--json",
            "--librbd", args.librbd, "--librados", args.librados]
     readelf = ["readelf", "-W", "--dyn-syms", "-V", "-d"] + paths

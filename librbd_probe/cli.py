@@ -7,11 +7,13 @@ Exit codes (also in README.md):
   3  could not determine: no librbd found, librbd unreadable, or the runtime probe failed
 """
 import argparse
+import os
 import sys
 
 from . import __version__
 from .errors import LocateError, ProbeError, UsageError
-from .probe import DEFAULT_TIMEOUT
+
+DEFAULT_TIMEOUT = 15.0     # seconds; probe.DEFAULT_TIMEOUT, not imported to keep start-up lean
 
 EXIT_OK = 0
 EXIT_REQUIREMENT = 1
@@ -26,6 +28,15 @@ class _Parser(argparse.ArgumentParser):
 
     def error(self, message):
         raise UsageError("{} (see {} --help)".format(message, self.prog))
+
+    def _get_formatter(self):
+        # argparse builds a formatter for every add_argument(); without an explicit width it
+        # imports shutil (and bz2, lzma) to ask the terminal: milliseconds on every run.
+        try:
+            width = int(os.environ.get("COLUMNS", "")) - 2
+        except ValueError:
+            width = 78
+        return self.formatter_class(prog=self.prog, width=max(width, 40))
 
 
 def _positive_float(text):

@@ -7,21 +7,26 @@ the knowledge base; returns a dict for the report plus problems.  Symbols decide
 disagrees is reported, never silently overruled.
 """
 import re
-from typing import NamedTuple, Optional, Tuple
 
-from .model import Problem
+from .model import Problem, record
 
 
-class Observation(NamedTuple):
-    librbd_functions: Optional[frozenset] = None
-    librados_functions: Optional[frozenset] = None
-    rbd_version: Optional[Tuple[int, int, int]] = None
-    rados_version: Optional[Tuple[int, int, int]] = None
-    version_string: Optional[str] = None         # e.g. "16.2.15"
-    version_source: Optional[str] = None         # where version_string came from
-    release_name: Optional[str] = None           # e.g. "pacific" (ceph_release_to_str)
-    git_sha: Optional[str] = None                # from the ceph_ver__<sha> symbol
-    common_soname: Optional[str] = None
+class Observation(record(
+        "Observation",
+        "librbd_functions librados_functions rbd_version rados_version "
+        "version_string version_source release_name git_sha common_soname",
+        (None, None, None, None, None, None, None, None, None))):
+    # Fields (immutable):
+    #   librbd_functions: Optional[frozenset] = None
+    #   librados_functions: Optional[frozenset] = None
+    #   rbd_version: Optional[Tuple[int, int, int]] = None
+    #   rados_version: Optional[Tuple[int, int, int]] = None
+    #   version_string: Optional[str] = None  # e.g. "16.2.15"
+    #   version_source: Optional[str] = None  # where version_string came from
+    #   release_name: Optional[str] = None  # e.g. "pacific" (ceph_release_to_str)
+    #   git_sha: Optional[str] = None  # from the ceph_ver__<sha> symbol
+    #   common_soname: Optional[str] = None
+    __slots__ = ()
 
 
 def version_key(text):

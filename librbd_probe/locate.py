@@ -17,10 +17,10 @@ that directory (a build root or unpacked packages), and the host's environment i
 import os
 import re
 import struct
-import subprocess
-from typing import Callable, NamedTuple, Optional, Tuple
+import sys
 
 from .errors import LocateError
+from .model import record
 
 LIBRBD_SONAME = "librbd.so.1"
 LIBRADOS_SONAME = "librados.so.2"
@@ -39,20 +39,27 @@ _EXTRA_DIRS = ("/usr/local/lib", "/usr/local/lib64", "/usr/lib64", "/lib64", "/o
                "/opt/ceph/lib64")
 
 
-class SearchContext(NamedTuple):
+class SearchContext(record(
+        "SearchContext",
+        "root ld_library_path cache conf_dirs default_dirs cache_error",
+        (None,))):
     """Everything the search depends on, read once per run."""
-    root: Optional[str]
-    ld_library_path: Tuple[str, ...]
-    cache: Tuple[Tuple[str, str], ...]          # (soname, path) in cache order
-    conf_dirs: Tuple[str, ...]
-    default_dirs: Tuple[str, ...]
-    cache_error: Optional[str] = None
+    # Fields (immutable):
+    #   root: Optional[str]
+    #   ld_library_path: Tuple[str, ...]
+    #   cache: Tuple[Tuple[str, str], ...]  # (soname, path) in cache order
+    #   conf_dirs: Tuple[str, ...]
+    #   default_dirs: Tuple[str, ...]
+    #   cache_error: Optional[str] = None
+    __slots__ = ()
 
 
-class Found(NamedTuple):
+class Found(record("Found", "path source", ())):
     """A path the loader would consider, in order, with why it is on the list."""
-    path: str          # host path (inside root when a root is used)
-    source: str
+    # Fields (immutable):
+    #   path: str  # host path (inside root when a root is used)
+    #   source: str
+    __slots__ = ()
 
 
 def in_root(path, root):
@@ -108,13 +115,20 @@ def parse_ld_so_cache(data):
     if not data.startswith(_CACHE_MAGIC_NEW, offset):
         raise ValueError("not a glibc ld.so.cache")
     _, nlibs, _ = _CACHE_NEW_HEADER.unpack_from(data, offset)
-    entries = []
     base = offset + _CACHE_NEW_HEADER_SIZE
-    for i in range(nlibs):
-        _, key, value, _, _ = _CACHE_NEW_ENTRY.unpack_from(data, base + i * _CACHE_NEW_ENTRY.size)
-        # In the new format string offsets are relative to the start of the file.
-        entries.append((_cstring(data, key), _cstring(data, value)))
-    return entries
+    table = data[base:base + nlibs * _CACHE_NEW_ENTRY.size]
+    if len(table) != nlibs * _CACHE_NEW_ENTRY.size:
+        raise ValueError("truncated ld.so.cache")
+    strings = {}
+
+    def text(at):
+        # In the new format string offsets are relative to the start of the file; sonames
+        # repeat (one entry per hwcap/arch), so each string is decoded once.
+        if at not in strings:
+            strings[at] = _cstring(data, at)
+        return strings[at]
+
+    return [(text(key), text(value)) for _, key, value, _, _ in _CACHE_NEW_ENTRY.iter_unpack(table)]
 
 
 def _parse_old_cache(data, nlibs, strings):
@@ -132,6 +146,7 @@ def _cstring(data, offset):
 
 def _ldconfig_cache():
     """Fallback when the cache file cannot be parsed: ask ``ldconfig -p`` (C locale)."""
+    import subprocess  # only on this rare path: keeps the static scan's start-up short
     env = dict(os.environ, LC_ALL="C")
     for ldconfig in ("/sbin/ldconfig", "/usr/sbin/ldconfig", "ldconfig"):
         try:
@@ -200,8 +215,12 @@ def _multiarch_triplets(root):
 
 
 def _host_triplet():
-    import sysconfig
-    triplet = sysconfig.get_config_var("MULTIARCH")
+    # CPython records its multiarch triplet (x86_64-linux-gnu) at build time; sysconfig has
+    # it too, but importing sysconfig costs a millisecond on every run.
+    triplet = getattr(sys.implementation, "_multiarch", None)
+    if not triplet:
+        import sysconfig
+        triplet = sysconfig.get_config_var("MULTIARCH")
     return triplet or None
 
 
@@ -292,21 +311,27 @@ def search_order(name, ctx, runpath=(), rpath=(), origin_dir=None):
     return found
 
 
-def other_copies(stem, ctx, known=()):
-    """Files named ``stem*`` (e.g. ``librbd.so``) anywhere the loader or distros look."""
+def other_copies(stem, ctx, known=(), listdir=os.listdir):
+    """Files named ``stem*`` (e.g. ``librbd.so``) anywhere the loader or distros look.
+
+    ``listdir`` lets a caller that asks for several stems list each directory once.
+    """
     dirs = list(ctx.ld_library_path) if ctx.root is None else []
     dirs += [in_root(d, ctx.root) for d in ctx.conf_dirs + ctx.default_dirs + _EXTRA_DIRS]
     known_real = {os.path.normpath(k) for k in known}
     out = []
     seen = set()
+    seen_dirs = set()
     for directory in dirs:
+        real_dir = os.path.realpath(directory)
+        if real_dir in seen_dirs:          # /lib is /usr/lib on merged-/usr systems
+            continue
+        seen_dirs.add(real_dir)
         try:
-            names = sorted(os.listdir(directory))
+            names = sorted(n for n in listdir(directory) if n.startswith(stem))
         except OSError:
             continue
         for entry in names:
-            if not entry.startswith(stem):
-                continue
             path = os.path.join(directory, entry)
             norm = os.path.normpath(path)
             if norm in seen or norm in known_real or not os.path.isfile(path):
@@ -349,5 +374,3 @@ def choose(found, accept):
             chosen = item
     return chosen, notes
 
-
-Acceptor = Callable[[str], Tuple[bool, Optional[str]]]

@@ -5,21 +5,26 @@ alternatives (static symbol table), and, when the runtime probe ran, the loader 
 of them to that same file.  Anything that cannot be decided is ``unknown``, never ``yes``.
 """
 import os
-from typing import Dict, FrozenSet, NamedTuple, Optional, Tuple
 
 from . import kb
-from .model import Capability, Problem, RuntimeReport
+from .model import Capability, Problem, record
 
 
-class Evidence(NamedTuple):
+class Evidence(record(
+        "Evidence",
+        "librbd_found librbd_name librbd_realpath librbd_symbols librbd_needed "
+        "runtime unreadable_reason",
+        (None,))):
     """What the lower layers observed, in the shape the matrix needs."""
-    librbd_found: bool
-    librbd_name: str                              # file name, for sentences
-    librbd_realpath: Optional[str]
-    librbd_symbols: Optional[FrozenSet[str]]      # defined functions; None when unreadable
-    librbd_needed: Tuple[str, ...]
-    runtime: RuntimeReport
-    unreadable_reason: Optional[str] = None
+    # Fields (immutable):
+    #   librbd_found: bool
+    #   librbd_name: str  # file name, for sentences
+    #   librbd_realpath: Optional[str]
+    #   librbd_symbols: Optional[FrozenSet[str]]  # defined functions; None when unreadable
+    #   librbd_needed: Tuple[str, ...]
+    #   runtime: RuntimeReport
+    #   unreadable_reason: Optional[str] = None
+    __slots__ = ()
 
 
 def _missing(alternative, symbols):

@@ -1,9 +1,22 @@
 """Immutable result records and their ``to_dict()``.
 
-Records are ``typing.NamedTuple`` (immutable, cheap, Python 3.6 compatible).  Nothing here
-computes: the JSON shape is simply the records' fields, recursively.
+Records are named tuples made by ``record()`` (immutable, cheap, Python 3.6 compatible).
+Nothing here computes: the JSON shape is simply the records' fields, recursively.
 """
-from typing import Any, Dict, NamedTuple, Optional, Tuple
+import collections
+
+
+def record(typename, field_names, defaults=()):
+    """An immutable record class: ``collections.namedtuple`` with trailing defaults.
+
+    Used instead of ``typing.NamedTuple`` because importing typing costs about 3 ms on every
+    run of the command line; ``__new__.__defaults__`` works the same on Python 3.6 (which
+    lacks namedtuple's ``defaults=``) and later.
+    """
+    cls = collections.namedtuple(typename, field_names)
+    cls.__new__.__defaults__ = tuple(defaults)
+    return cls
+
 
 #: Bumped when a key is removed or renamed in the JSON output; adding keys keeps it.
 SCHEMA_VERSION = 1
@@ -25,102 +38,130 @@ def to_plain(value):
     return value
 
 
-class Candidate(NamedTuple):
+class Candidate(record(
+        "Candidate",
+        "path realpath source file_version arch compatible chosen note",
+        (None,))):
     """One file the loader could pick for a library name."""
-    path: str
-    realpath: str
-    source: str                      # explicit, env, LD_LIBRARY_PATH, RUNPATH, RPATH, ld.so.cache, ld.so.conf, default, extra
-    file_version: Optional[str]      # from the real file name, e.g. librbd.so.1.16.0 -> 1.16.0
-    arch: Optional[str]
-    compatible: bool                 # same ELF class and machine as the interpreter that would load it
-    chosen: bool
-    note: Optional[str] = None
+    # Fields (immutable):
+    #   path: str
+    #   realpath: str
+    #   source: str  # explicit, env, LD_LIBRARY_PATH, RUNPATH, RPATH, ld.so.cache, ld.so.conf, default, extra
+    #   file_version: Optional[str]  # from the real file name, e.g. librbd.so.1.16.0 -> 1.16.0
+    #   arch: Optional[str]
+    #   compatible: bool  # same ELF class and machine as the interpreter that would load it
+    #   chosen: bool
+    #   note: Optional[str] = None
+    __slots__ = ()
 
     def to_dict(self):
         return dict(self._asdict())
 
 
-class LibraryReport(NamedTuple):
+class LibraryReport(record(
+        "LibraryReport",
+        "name found path realpath chosen_by soname arch elf_class byte_order "
+        "size build_id needed runpath rpath version_definitions defined_symbols "
+        "candidates error",
+        (None, None, None, None, None, None, None, None, None, (), (), (), (), 0, (), None))):
     """What is known about one library (librbd, librados or libceph-common) on this host."""
-    name: str
-    found: bool
-    path: Optional[str] = None
-    realpath: Optional[str] = None
-    chosen_by: Optional[str] = None
-    soname: Optional[str] = None
-    arch: Optional[str] = None
-    elf_class: Optional[int] = None
-    byte_order: Optional[str] = None
-    size: Optional[int] = None
-    build_id: Optional[str] = None
-    needed: Tuple[str, ...] = ()
-    runpath: Tuple[str, ...] = ()
-    rpath: Tuple[str, ...] = ()
-    version_definitions: Tuple[str, ...] = ()
-    defined_symbols: int = 0         # count of exported rbd_*/rados_* C functions
-    candidates: Tuple[Candidate, ...] = ()
-    error: Optional[str] = None
+    # Fields (immutable):
+    #   name: str
+    #   found: bool
+    #   path: Optional[str] = None
+    #   realpath: Optional[str] = None
+    #   chosen_by: Optional[str] = None
+    #   soname: Optional[str] = None
+    #   arch: Optional[str] = None
+    #   elf_class: Optional[int] = None
+    #   byte_order: Optional[str] = None
+    #   size: Optional[int] = None
+    #   build_id: Optional[str] = None
+    #   needed: Tuple[str, ...] = ()
+    #   runpath: Tuple[str, ...] = ()
+    #   rpath: Tuple[str, ...] = ()
+    #   version_definitions: Tuple[str, ...] = ()
+    #   defined_symbols: int = 0  # count of exported rbd_*/rados_* C functions
+    #   candidates: Tuple[Candidate, ...] = ()
+    #   error: Optional[str] = None
+    __slots__ = ()
 
     def to_dict(self):
         return to_plain(dict(self._asdict()))
 
 
-class RuntimeReport(NamedTuple):
+class RuntimeReport(record(
+        "RuntimeReport",
+        "attempted loaded skipped error rbd_version rados_version ceph_version "
+        "ceph_release loaded_objects symbols features_check config",
+        (False, None, None, None, None, None, None, (), {}, None, None))):
     """What the isolated child learned by loading the libraries."""
-    attempted: bool
-    loaded: bool = False
-    skipped: Optional[str] = None            # why the runtime probe did not run
-    error: Optional[Dict[str, Any]] = None   # {kind, message, ...}: crash, hang, garbage, load failure
-    rbd_version: Optional[Tuple[int, int, int]] = None
-    rados_version: Optional[Tuple[int, int, int]] = None
-    ceph_version: Optional[str] = None
-    ceph_release: Optional[str] = None
-    loaded_objects: Tuple[str, ...] = ()     # Ceph libraries actually mapped in the child
-    symbols: Dict[str, Any] = {}             # name -> {"found": bool, "owner": realpath|None}
-    features_check: Optional[Dict[str, Any]] = None
-    config: Optional[Dict[str, Any]] = None
+    # Fields (immutable):
+    #   attempted: bool
+    #   loaded: bool = False
+    #   skipped: Optional[str] = None  # why the runtime probe did not run
+    #   error: Optional[Dict[str, Any]] = None  # {kind, message, ...}: crash, hang, garbage, load failure
+    #   rbd_version: Optional[Tuple[int, int, int]] = None
+    #   rados_version: Optional[Tuple[int, int, int]] = None
+    #   ceph_version: Optional[str] = None
+    #   ceph_release: Optional[str] = None
+    #   loaded_objects: Tuple[str, ...] = ()  # Ceph libraries actually mapped in the child
+    #   symbols: Dict[str, Any] = {}  # name -> {"found": bool, "owner": realpath|None}
+    #   features_check: Optional[Dict[str, Any]] = None
+    #   config: Optional[Dict[str, Any]] = None
+    __slots__ = ()
 
     def to_dict(self):
         return to_plain(dict(self._asdict()))
 
 
-class Capability(NamedTuple):
+class Capability(record("Capability", "id status reason evidence binding", ((), None))):
     """One row of the capability matrix."""
-    id: str
-    status: str                      # "yes" | "no" | "unknown"
-    reason: str
-    evidence: Tuple[str, ...] = ()
-    binding: Optional[str] = None    # which binding call this backs
+    # Fields (immutable):
+    #   id: str
+    #   status: str  # "yes" | "no" | "unknown"
+    #   reason: str
+    #   evidence: Tuple[str, ...] = ()
+    #   binding: Optional[str] = None  # which binding call this backs
+    __slots__ = ()
 
     def to_dict(self):
         return {"status": self.status, "reason": self.reason,
                 "evidence": list(self.evidence), "binding": self.binding}
 
 
-class Problem(NamedTuple):
+class Problem(record("Problem", "id severity message fix evidence", (None, ()))):
     """Something the operator should know or fix."""
-    id: str
-    severity: str                    # "error" | "warning" | "info"
-    message: str
-    fix: Optional[str] = None
-    evidence: Tuple[str, ...] = ()
+    # Fields (immutable):
+    #   id: str
+    #   severity: str  # "error" | "warning" | "info"
+    #   message: str
+    #   fix: Optional[str] = None
+    #   evidence: Tuple[str, ...] = ()
+    __slots__ = ()
 
     def to_dict(self):
         return to_plain(dict(self._asdict()))
 
 
-class Report(NamedTuple):
+class Report(record(
+        "Report",
+        "mode root libraries runtime capabilities problems release config krbd "
+        "live",
+        (None, None, None, None))):
     """The whole answer for one host (or build root)."""
-    mode: str                                   # "runtime" | "static"
-    root: Optional[str]
-    libraries: Dict[str, LibraryReport]
-    runtime: RuntimeReport
-    capabilities: Tuple[Capability, ...]
-    problems: Tuple[Problem, ...]
-    release: Optional[Dict[str, Any]] = None
-    config: Optional[Dict[str, Any]] = None
-    krbd: Optional[Dict[str, Any]] = None
-    live: Optional[Dict[str, Any]] = None
+    # Fields (immutable):
+    #   mode: str  # "runtime" | "static"
+    #   root: Optional[str]
+    #   libraries: Dict[str, LibraryReport]
+    #   runtime: RuntimeReport
+    #   capabilities: Tuple[Capability, ...]
+    #   problems: Tuple[Problem, ...]
+    #   release: Optional[Dict[str, Any]] = None
+    #   config: Optional[Dict[str, Any]] = None
+    #   krbd: Optional[Dict[str, Any]] = None
+    #   live: Optional[Dict[str, Any]] = None
+    __slots__ = ()
 
     def capability(self, cap_id):
         for cap in self.capabilities:

@@ -1,6 +1,5 @@
 """Turn a report into text (80 columns), JSON or Markdown.  Decides nothing."""
 import json
-import textwrap
 
 WIDTH = 80
 
@@ -15,6 +14,7 @@ def _triple(value):
 
 
 def _wrap(text, indent, width=WIDTH):
+    import textwrap  # only the text table needs it; --json stays lean
     return textwrap.wrap(text, width=width, initial_indent=indent,
                          subsequent_indent=" " * len(indent), break_on_hyphens=False) or [indent]
 

@@ -6,7 +6,7 @@ starts the child, then hands plain evidence to the pure modules.
 import os
 import sys
 
-from . import elf, locate, matrix, probe
+from . import elf, locate, matrix
 from .errors import ElfError, LocateError
 from .model import Candidate, LibraryReport, Problem, Report, RuntimeReport
 
@@ -33,16 +33,36 @@ class _Scanner(object):
         self.ctx = locate.search_context(root, environ)
         self.host_arch = None if root else _interpreter_arch()
         self.headers = {}
-        self.problems = []
+        self.listings = {}
+        self.realpaths = {}
+
+    def realpath(self, path):
+        """locate.realpath_in_root, once per path (every candidate is resolved several times)."""
+        if path not in self.realpaths:
+            self.realpaths[path] = locate.realpath_in_root(path, self.root)
+        return self.realpaths[path]
 
     def header(self, path):
-        real = locate.realpath_in_root(path, self.root)
+        real = self.realpath(path)
         if real not in self.headers:
             try:
                 self.headers[real] = elf.read_header(real)
             except ElfError as exc:
                 self.headers[real] = exc
         return self.headers[real]
+
+    def listdir(self, directory):
+        """os.listdir, once per real directory (/lib is /usr/lib on merged-/usr systems)."""
+        key = os.path.realpath(directory)
+        if key not in self.listings:
+            try:
+                self.listings[key] = os.listdir(key)
+            except OSError as exc:
+                self.listings[key] = exc
+        value = self.listings[key]
+        if isinstance(value, OSError):
+            raise value
+        return value
 
     def accept(self, path):
         info = self.header(path)
@@ -56,12 +76,12 @@ class _Scanner(object):
 
     def candidates(self, soname, stem, chosen_path, found):
         """Every copy on the host, de-duplicated by real path, the chosen one marked."""
-        chosen_real = locate.realpath_in_root(chosen_path, self.root) if chosen_path else None
+        chosen_real = self.realpath(chosen_path) if chosen_path else None
         out = []
         seen = set()
-        extra = locate.other_copies(stem, self.ctx, known=[f.path for f in found])
+        extra = locate.other_copies(stem, self.ctx, known=[f.path for f in found], listdir=self.listdir)
         for item in list(found) + extra:
-            real = locate.realpath_in_root(item.path, self.root)
+            real = self.realpath(item.path)
             if real in seen:
                 continue
             seen.add(real)
@@ -77,7 +97,7 @@ class _Scanner(object):
         """Return (chosen path or None, source, candidates)."""
         if requester is not None:
             runpath, rpath = requester.runpath, requester.rpath
-            origin = os.path.dirname(locate.realpath_in_root(requester.path, self.root))
+            origin = os.path.dirname(self.realpath(requester.path))
         else:
             runpath = rpath = ()
             origin = None
@@ -90,13 +110,14 @@ class _Scanner(object):
         path = chosen.path if chosen else None
         return path, (chosen.source if chosen else None), self.candidates(soname, stem, path, found)
 
-    def library(self, name, soname, stem, explicit=None, explicit_source=None, requester=None):
+    def library(self, name, soname, stem, explicit=None, explicit_source=None, requester=None,
+                symbols=True):
         path, source, candidates = self.find(soname, stem, explicit, explicit_source, requester)
         if path is None:
             return LibraryReport(name=name, found=False, candidates=candidates), None
-        real = locate.realpath_in_root(path, self.root)
+        real = self.realpath(path)
         try:
-            info = elf.read_elf(real, name_filter=_SYMBOL_PREFIXES)
+            info = elf.read_elf(real, symbols=symbols, name_filter=_SYMBOL_PREFIXES)
         except ElfError as exc:
             return LibraryReport(name=name, found=True, path=path, realpath=real, chosen_by=source,
                                  candidates=candidates, size=_size(real), error=str(exc)), None
@@ -161,7 +182,7 @@ def _shadow_problems(lib):
     return problems
 
 
-def scan(librbd=None, librados=None, root=None, runtime=True, timeout=probe.DEFAULT_TIMEOUT,
+def scan(librbd=None, librados=None, root=None, runtime=True, timeout=15.0,
          environ=None, python=None):
     """Scan the host (or ``root``) and return a Report.  Raises LocateError for bad paths."""
     environ = os.environ if environ is None else environ
@@ -183,8 +204,9 @@ def scan(librbd=None, librados=None, root=None, runtime=True, timeout=probe.DEFA
     common_needed = _needed_name(rados_info, "libceph-common.so", None)
     common_report = LibraryReport(name="libceph-common", found=False)
     if common_needed:
-        common_report, _ = scanner.library("libceph-common", common_needed, "libceph-common.so",
-                                           requester=rados_info)
+        # libceph-common exports some 14,000 C++ symbols; only its version markers matter.
+        common_report, common_info = scanner.library("libceph-common", common_needed, "libceph-common.so",
+                                                     requester=rados_info, symbols=False)
     libraries = {"librbd": rbd_report, "librados": rados_report, "libceph-common": common_report}
 
     if not rbd_report.found:
@@ -246,6 +268,7 @@ def _runtime(scanner, rbd_report, rados_report, runtime, timeout, python):
         if lib.found and scanner.host_arch and (lib.elf_class, lib.arch) != scanner.host_arch:
             return RuntimeReport(attempted=False, skipped="{} is {}-bit {}, this interpreter is {}-bit {}: read statically, not loaded".format(
                 os.path.basename(lib.path), lib.elf_class, lib.arch, scanner.host_arch[0], scanner.host_arch[1]))
+    from . import probe  # subprocess/uuid only when something is really loaded
     symbols = matrix.known_symbol_names()
     answer, error = probe.probe_libraries(
         rbd_report.path, rados_report.path if rados_report.chosen_by == "explicit" else None,
