@@ -61,6 +61,14 @@ def _add_library_options(parser):
                        help="do not load the libraries; read their ELF files only")
     group.add_argument("--timeout", type=_positive_float, default=DEFAULT_TIMEOUT, metavar="SECONDS",
                        help="bound for the isolated runtime probe (default %(default)s)")
+    conf = parser.add_argument_group("client configuration (read, never connected)")
+    conf.add_argument("--conf", metavar="PATH",
+                      help="ceph.conf to read (default: $CEPH_CONF, /etc/ceph/ceph.conf, ~/.ceph/ceph.conf, ./ceph.conf)")
+    who = conf.add_mutually_exclusive_group()
+    who.add_argument("--id", dest="client_id", metavar="ID", help="client id (section [client.ID]; default admin)")
+    who.add_argument("--name", dest="client_name", metavar="TYPE.ID", help="client name, e.g. client.cinder")
+    conf.add_argument("--sysfs", default="/sys", metavar="DIR",
+                      help="where sysfs is mounted, for the kernel client's supported features (default /sys)")
 
 
 def build_parser():
@@ -109,7 +117,8 @@ def _main(argv):
     if unknown:
         raise UsageError("unknown capability {} (known: {})".format(", ".join(unknown), ", ".join(sorted(known))))
     report = scan.scan(librbd=args.librbd, librados=args.librados, root=args.root,
-                       runtime=not args.no_runtime, timeout=args.timeout)
+                       runtime=not args.no_runtime, timeout=args.timeout, conf=args.conf,
+                       client_id=args.client_id, client_name=args.client_name, sysfs=args.sysfs)
     if args.json:
         sys.stdout.write(render.to_json(report.to_dict()))
     elif args.markdown:

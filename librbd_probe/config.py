@@ -109,3 +109,90 @@ def feature_names(mask, feature_defs):
         if mask & (1 << bit):
             names.append(known.get(bit, "bit{}".format(bit)))
     return names
+
+
+def _first_release_for(names, feature_defs, releases_by_version):
+    firsts = [f.get("first") for f in feature_defs if f["name"] in names and f.get("first")]
+    if not firsts:
+        return None
+    def key(v):
+        return tuple(int(p) if p.isdigit() else -1 for p in v.split("."))
+    newest = max(firsts, key=key)
+    codename = releases_by_version.get(newest)
+    return "{}{}".format(newest, " ({})".format(codename) if codename else "")
+
+
+def analyse(values, facts, feature_defs, releases_by_version=None, library_known_mask=None):
+    """What the configuration asks for, and whether this library can honour it.
+
+    ``values`` are option strings as librados returned them; ``facts`` come from
+    identify.release_facts().  Returns (summary dict, problems as (id, severity, message,
+    fix, evidence) tuples) -- the caller turns them into Problem records.
+    """
+    from .model import Problem
+    releases_by_version = releases_by_version or {}
+    summary = {}
+    problems = []
+    all_mask, all_source = facts.get("rbd_features_all", (None, "release not identified"))
+    if library_known_mask is not None:
+        all_mask, all_source = library_known_mask, "the library's own rbd_features_to_string answers"
+    raw = values.get("rbd_default_features")
+    if raw is not None:
+        mask, bad_names = parse_features(raw, feature_defs)
+        entry = {"raw": raw, "value": mask, "names": feature_names(mask, feature_defs) if mask is not None else [],
+                 "unparsed_names": list(bad_names)}
+        summary["rbd_default_features"] = entry
+        if bad_names:
+            problems.append(Problem(
+                "config.feature-names", "error",
+                "rbd default features = {} names features this tool does not know: {}".format(raw, ", ".join(bad_names)),
+                "use the numeric mask or the names from `rbd help create`"))
+        if mask is not None and all_mask is not None:
+            unknown = mask & ~all_mask
+            entry["unknown_to_library"] = feature_names(unknown, feature_defs)
+            if unknown:
+                names = feature_names(unknown, feature_defs)
+                known_part = mask & all_mask
+                upgrade = _first_release_for(names, feature_defs, releases_by_version)
+                problems.append(Problem(
+                    "config.unknown-features", "error",
+                    "rbd default features = {} asks for {} (0x{:x}), which this librbd does not know: every "
+                    "create without explicit features fails with -ENOSYS (\"librbd does not support requested "
+                    "features\"), which the Python binding raises as `FunctionNotSupported: error creating "
+                    "image`".format(raw, ", ".join(names), unknown),
+                    "upgrade the client (librbd1/librados2) to {} or later, or set `rbd default features = {}` "
+                    "({}) in the client's ceph.conf".format(
+                        upgrade or "a release that knows them", known_part,
+                        ", ".join(feature_names(known_part, feature_defs)) or "no features"),
+                    ("known mask 0x{:x} from {}".format(all_mask, all_source),)))
+        elif mask is not None:
+            entry["unknown_to_library"] = None
+        if mask is not None:
+            by_name = {f["name"]: f for f in feature_defs}
+            for name in feature_names(mask, feature_defs):
+                for needed in (by_name.get(name) or {}).get("requires") or ():
+                    if needed not in feature_names(mask, feature_defs):
+                        problems.append(Problem(
+                            "config.feature-dependency", "error",
+                            "rbd default features = {} has {} without {}: creates fail with -EINVAL "
+                            "(\"cannot use {} without {}\")".format(
+                                raw, name, needed, name.replace("-", " "), needed.replace("-", " ")),
+                            "add {} to rbd default features or drop {}".format(needed, name),
+                            ((by_name[name].get("requires_source") or ""),)))
+    fmt_raw = values.get("rbd_default_format")
+    if fmt_raw is not None:
+        try:
+            fmt = int(fmt_raw)
+        except ValueError:
+            fmt = None
+        summary["rbd_default_format"] = {"raw": fmt_raw, "value": fmt}
+        policy, policy_source = facts.get("format1_create", (None, ""))
+        if fmt == 1 and policy and policy.startswith("refused"):
+            problems.append(Problem(
+                "config.format1-refused", "error",
+                "rbd default format = 1, but this librbd refuses to create format 1 images: creates fail with "
+                "-EINVAL (\"Format 1 image creation unsupported\"), raised by the Python binding as "
+                "`InvalidArgument: error creating image`",
+                "set `rbd default format = 2` (format 1 is deprecated), or export RBD_FORCE_ALLOW_V1=1 in the "
+                "client's environment as a stopgap", (policy_source,)))
+    return summary, problems

@@ -205,3 +205,47 @@ _VERSION_IN_RODATA = re.compile(rb"\x00(\d{1,2}\.\d{1,2}\.\d{1,3})\x00")
 def version_string_pattern():
     """The .rodata pattern for CEPH_GIT_NICE_VER (src/common/version.cc) as a NUL-delimited string."""
     return _VERSION_IN_RODATA
+
+
+FACT_KEYS = ("rbd_features_all", "default_format", "default_features", "feature_names_accepted",
+             "format1_create", "rbd_create_format", "libceph_common_soname")
+
+
+def release_facts(release, releases):
+    """{key: (value, source)} for the identified release; (None, reason) where not determined.
+
+    With an exact version the newest entry of the same series not newer than it answers; with
+    a range every entry inside it must agree, or the fact stays undetermined.
+    """
+    releases = sorted(releases, key=lambda r: version_key(r["version"]))
+    facts = {}
+    if not release or (release.get("version") is None and release.get("min") is None):
+        return {key: (None, "release not identified") for key in FACT_KEYS}
+    if release.get("version"):
+        version = release["version"]
+        same = [r for r in releases if series(r["version"]) == series(version)
+                and version_key(r["version"]) <= version_key(version)]
+        pool = same[-1:] if same else []
+        if not pool:
+            return {key: (None, "no knowledge-base entry for the {} series".format(".".join(map(str, series(version)))))
+                    for key in FACT_KEYS}
+    else:
+        lo = version_key(release["min"])
+        hi = version_key(release["before"]) if release.get("before") else None
+        pool = [r for r in releases if version_key(r["version"]) >= lo and (hi is None or version_key(r["version"]) < hi)]
+    for key in FACT_KEYS:
+        values = []
+        for rel in pool:
+            field = rel.get(key)
+            if not isinstance(field, dict) or (field.get("value") is None and "unverified" in field):
+                values.append((None, "{}: {}".format(rel["version"], (field or {}).get("unverified", "not recorded"))))
+            else:
+                values.append((field.get("value"), "{} ({})".format(field.get("source"), rel["version"])))
+        distinct = {repr(v) for v, _ in values}
+        if values and len(distinct) == 1 and values[0][0] is not None or (values and len(distinct) == 1 and key == "libceph_common_soname"):
+            facts[key] = values[-1]
+        elif not values:
+            facts[key] = (None, "no knowledge-base entry in the identified range")
+        else:
+            facts[key] = (None, "undetermined: " + "; ".join(s for _, s in values[:3]))
+    return facts

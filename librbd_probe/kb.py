@@ -64,3 +64,38 @@ def capabilities():
 def symbol_prefixes():
     """Name prefixes of the C functions this package reasons about."""
     return (b"rbd_", b"rados_")
+
+
+def releases():
+    """Release entries sorted by version (upstream Ceph versions)."""
+    doc = load("releases.json")
+    entries = doc.get("releases")
+    if not isinstance(entries, list) or not all(isinstance(e.get("version"), str) for e in entries):
+        raise KnowledgeBaseError("data/releases.json: 'releases' must be a list of entries with a version")
+    return entries
+
+
+def symbols(library):
+    """The symbols document of 'librbd' or 'librados'."""
+    doc = load("{}_symbols.json".format(library))
+    if not isinstance(doc.get("symbols"), dict):
+        raise KnowledgeBaseError("data/{}_symbols.json: 'symbols' must be an object".format(library))
+    return doc
+
+
+def features():
+    """Feature bits 0-11 with name, mask, first release and class flags."""
+    doc = load("features.json")
+    entries = doc.get("features")
+    if not isinstance(entries, list) or not all(isinstance(e.get("bit"), int) and e.get("name") for e in entries):
+        raise KnowledgeBaseError("data/features.json: 'features' must be a list of bits with names")
+    return entries
+
+
+def error_signatures():
+    """Error signatures for ``explain`` (data/errors.json)."""
+    doc = load("errors.json")
+    entries = doc.get("signatures")
+    if not isinstance(entries, list):
+        raise KnowledgeBaseError("data/errors.json: 'signatures' must be a list")
+    return entries

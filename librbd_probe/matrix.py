@@ -107,3 +107,75 @@ def known_symbol_names(definitions=None):
         for alt in cap["requires"]:
             names.update(alt)
     return frozenset(names)
+
+
+_EINVAL, _ERANGE = -22, -34
+
+
+def feature_rows(facts, feature_defs, features_check):
+    """Rows ``feature.<name>``: can this library create an image with the bit?
+
+    The knowledge base gives RBD_FEATURES_ALL of the identified release; on octopus and later
+    the child also asked the library itself (rbd_features_to_string returns -EINVAL for a
+    bit it does not know).  When both speak and disagree, the library's own answer wins and
+    the disagreement is a problem.
+    """
+    all_mask, all_source = facts.get("rbd_features_all", (None, "release not identified"))
+    rows, problems = [], []
+    for feature in feature_defs:
+        mask, name = feature["mask"], feature["name"]
+        evidence = []
+        kb_known = None if all_mask is None else bool(all_mask & mask)
+        if kb_known is not None:
+            evidence.append("knowledge base: RBD_FEATURES_ALL 0x{:x} from {}".format(all_mask, all_source))
+        answer = (features_check or {}).get(str(mask))
+        lib_known = None
+        if answer is not None:
+            lib_known = answer.get("rc") != _EINVAL
+            evidence.append("runtime: rbd_features_to_string(0x{:x}) = {}".format(mask, answer.get("rc")))
+        if kb_known is not None and lib_known is not None and kb_known != lib_known:
+            problems.append(Problem(
+                "feature-disagrees." + name, "warning",
+                "the knowledge base says this release {} {} but the library itself says it {}".format(
+                    "knows" if kb_known else "does not know", name, "does" if lib_known else "does not"),
+                "a patched build: trust the library's answer", tuple(evidence)))
+        known = lib_known if lib_known is not None else kb_known
+        row_id = "feature." + name
+        if known is None:
+            reason = "cannot tell which features this librbd knows ({})".format(all_source)
+            rows.append(Capability(row_id, "unknown", reason, tuple(evidence)))
+        elif not known:
+            reason = ("this librbd does not know {} (bit {}): any create asking for it fails "
+                      "with -ENOSYS".format(name, feature["bit"]))
+            rows.append(Capability(row_id, "no", reason, tuple(evidence)))
+        elif feature.get("dropped_at_create"):
+            how = ("set by librbd when a data pool is given (rbd_create4 with a data-pool option); "
+                   "asking for the bit itself is silently dropped") if name == "data-pool" else (
+                "internal: librbd manages it; a create asking for it has it silently dropped")
+            status = "yes" if name == "data-pool" else "no"
+            rows.append(Capability(row_id, status, how, tuple(evidence) + (feature.get("dropped_source", ""),)))
+        else:
+            reason = "this librbd can create images with {}".format(name)
+            if feature.get("requires"):
+                reason += "; needs {} too, else -EINVAL".format(" and ".join(feature["requires"]))
+            rows.append(Capability(row_id, "yes", reason, tuple(evidence)))
+    return tuple(rows), tuple(problems)
+
+
+def format1_row(row, facts, environ):
+    """Make ``create.format1`` honest: since mimic, librbd refuses format 1 without an env var."""
+    if row.status != "yes":
+        return row
+    policy, source = facts.get("format1_create", (None, "release not identified"))
+    if policy is None:
+        return row._replace(status="unknown", reason="rbd_create exists, but whether this release still creates "
+                            "format 1 images is not known ({})".format(source),
+                            evidence=row.evidence + ("format-1 policy: " + source,))
+    if policy == "allowed":
+        return row._replace(reason=row.reason + "; format 1 creation allowed in this release",
+                            evidence=row.evidence + ("format-1 policy: allowed, " + source,))
+    forced = "RBD_FORCE_ALLOW_V1" in environ
+    reason = ("format 1 creation is refused with -EINVAL (\"Format 1 image creation unsupported\") "
+              "unless RBD_FORCE_ALLOW_V1 is set in the client's environment"
+              + (" (it is set in this environment)" if forced else ""))
+    return row._replace(status="no", reason=reason, evidence=row.evidence + ("format-1 policy: {}, {}".format(policy, source),))

@@ -60,8 +60,16 @@ def report_text(report):
         rel = report.release
         lines.append("")
         lines.append("Release")
-        lines.extend(_wrap("{} {} (confidence: {})".format(
-            rel.get("version") or "unknown", rel.get("codename") or "", rel.get("confidence", "?")), "  "))
+        if rel.get("version"):
+            what = "Ceph {} {}".format(rel["version"], rel.get("codename") or "")
+        elif rel.get("min"):
+            what = "Ceph {}{} {}".format(rel["min"], " .. before " + rel["before"] if rel.get("before") else " or later",
+                                         rel.get("codename") or "")
+        else:
+            what = "not identified"
+        lines.extend(_wrap("{} (confidence: {})".format(what.strip(), rel.get("confidence", "?")), "  "))
+        for item in rel.get("evidence", [])[:4]:
+            lines.extend(_wrap(item, "    - "))
     lines.append("")
     lines.append("Capabilities")
     lines.append("  {:<22} {:<8} {}".format("ID", "STATUS", "REASON"))
@@ -83,8 +91,35 @@ def report_text(report):
 
 
 def _extra_sections(report):
-    """Sections that later features add (config, kernel client, live trials)."""
-    return []
+    """Configuration and kernel-client sections."""
+    sections = []
+    conf = report.config
+    if conf:
+        lines = ["Client configuration"]
+        lines.extend(_wrap("{} ({}), [{}]; read by {}".format(
+            conf.get("file") or "no ceph.conf", conf.get("found_via") or "defaults", conf.get("client"),
+            conf.get("read_by")), "  "))
+        feats = conf.get("rbd_default_features")
+        if feats:
+            lines.extend(_wrap("rbd default features = {} ({})".format(
+                feats.get("raw"), ", ".join(feats.get("names") or []) or "none"), "  "))
+            if feats.get("unknown_to_library"):
+                lines.extend(_wrap("unknown to this librbd: " + ", ".join(feats["unknown_to_library"]), "    "))
+        fmt = conf.get("rbd_default_format")
+        if fmt:
+            lines.append("  rbd default format = {}".format(fmt.get("raw")))
+        sections.append(lines)
+    krbd = report.krbd
+    if krbd:
+        lines = ["Kernel client (krbd)"]
+        if krbd.get("supported_features") is None:
+            lines.extend(_wrap("unknown: " + (krbd.get("reason") or "?"), "  "))
+        else:
+            lines.extend(_wrap("supports 0x{:x} ({})".format(krbd["supported_features"], ", ".join(krbd.get("names") or [])), "  "))
+            if krbd.get("rejected_by_rbd_map"):
+                lines.extend(_wrap("rbd map would reject: " + ", ".join(krbd["rejected_by_rbd_map"]), "  "))
+        sections.append(lines)
+    return sections
 
 
 def report_markdown(report):

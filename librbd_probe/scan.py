@@ -6,7 +6,8 @@ starts the child, then hands plain evidence to the pure modules.
 import os
 import sys
 
-from . import elf, locate, matrix
+from . import config as config_mod
+from . import elf, identify, kb, krbd, locate, matrix
 from .errors import ElfError, LocateError
 from .model import Candidate, LibraryReport, Problem, Report, RuntimeReport
 
@@ -183,7 +184,7 @@ def _shadow_problems(lib):
 
 
 def scan(librbd=None, librados=None, root=None, runtime=True, timeout=15.0,
-         environ=None, python=None):
+         environ=None, python=None, conf=None, client_id=None, client_name=None, sysfs="/sys"):
     """Scan the host (or ``root``) and return a Report.  Raises LocateError for bad paths."""
     environ = os.environ if environ is None else environ
     librbd = librbd or environ.get(ENV_LIBRBD) or None
@@ -224,7 +225,12 @@ def scan(librbd=None, librados=None, root=None, runtime=True, timeout=15.0,
             problems.append(Problem("unreadable." + lib.name, "error", lib.error))
         problems.extend(_shadow_problems(lib))
 
-    runtime_report = _runtime(scanner, rbd_report, rados_report, runtime, timeout, python)
+    if conf is not None:
+        locate.check_explicit(conf, "--conf")
+    conf_candidates = config_mod.search_path(conf, environ, root)
+    conf_path, conf_source = config_mod.choose_file(conf_candidates)
+    config_request = {"path": conf_path, "id": client_id, "name": client_name, "keys": list(config_mod.KEYS)}
+    runtime_report = _runtime(scanner, rbd_report, rados_report, runtime, timeout, python, config_request)
     if runtime_report.error:
         problems.append(Problem("runtime-failed", "error",
                                 "runtime probe failed: " + runtime_report.error.get("message", "?"),
@@ -241,9 +247,124 @@ def scan(librbd=None, librados=None, root=None, runtime=True, timeout=15.0,
         unreadable_reason=rbd_report.error)
     capabilities, cap_problems = matrix.capability_rows(evidence)
     problems.extend(cap_problems)
+
+    release, release_problems = identify.identify(
+        _observation(rbd_info, rados_info, common_report, runtime_report),
+        {"releases": kb.releases()}, kb.symbols("librbd"), kb.symbols("librados"))
+    problems.extend(release_problems)
+    releases = kb.releases()
+    facts = identify.release_facts(release, releases)
+    release["facts"] = {key: {"value": value, "source": source} for key, (value, source) in sorted(facts.items())}
+    capabilities = tuple(matrix.format1_row(c, facts, environ) if c.id == "create.format1" else c
+                         for c in capabilities)
+    feature_defs = kb.features()
+    feature_caps, feature_problems = matrix.feature_rows(facts, feature_defs, runtime_report.features_check)
+    problems.extend(feature_problems)
+    if not rbd_report.found:
+        feature_caps = tuple(c._replace(status="unknown", reason="no librbd found on this host") for c in feature_caps)
+    capabilities += feature_caps
+
+    config_section, config_problems = _config(runtime_report, conf_path, conf_source, conf_candidates,
+                                              client_id, client_name, facts, feature_defs, releases)
+    problems.extend(config_problems)
+    krbd_section, krbd_problems = _krbd(sysfs, root, config_section, feature_defs)
+    problems.extend(krbd_problems)
     return Report(mode="runtime" if runtime_report.attempted else "static",
                   root=os.path.abspath(root) if root else None, libraries=libraries,
-                  runtime=runtime_report, capabilities=capabilities, problems=tuple(problems))
+                  runtime=runtime_report, capabilities=capabilities, problems=tuple(problems),
+                  release=release, config=config_section, krbd=krbd_section)
+
+
+def _observation(rbd_info, rados_info, common_report, runtime_report):
+    """Identification evidence: symbols, version triples, the version libceph-common carries."""
+    version = source = sha = None
+    if runtime_report.ceph_version:
+        version, source = runtime_report.ceph_version, "libceph-common ceph_version_to_str()"
+    if common_report.found and not common_report.error:
+        try:
+            markers = elf.find_dynamic_strings(common_report.realpath, (b"ceph_ver__",))
+            sha = markers[0][len("ceph_ver__"):] if markers else None
+            if version is None:
+                strings = elf.find_strings(common_report.realpath, identify.version_string_pattern())
+                if len(strings) == 1:
+                    version, source = strings[0], "the version string in libceph-common's .rodata"
+        except ElfError:
+            pass
+
+    def functions(info, prefix):
+        names = _defined_functions(info)
+        return None if names is None else frozenset(n for n in names if n.startswith(prefix))
+
+    return identify.Observation(
+        librbd_functions=functions(rbd_info, "rbd_"), librados_functions=functions(rados_info, "rados_"),
+        rbd_version=runtime_report.rbd_version, rados_version=runtime_report.rados_version,
+        version_string=version, version_source=source, release_name=runtime_report.ceph_release,
+        git_sha=sha, common_soname=common_report.soname)
+
+
+def _config(runtime_report, conf_path, conf_source, candidates, client_id, client_name, facts,
+            feature_defs, releases):
+    """The client configuration, as librados read it in the child or as parsed here."""
+    order = config_mod.section_order(client_id, client_name)
+    section = {"file": conf_path, "found_via": conf_source, "searched": [p for p, _ in candidates],
+               "client": order[0], "read_by": None, "values": {}}
+    values = {}
+    answer = runtime_report.config
+    if answer and answer.get("create_rc") == 0:
+        section["read_by"] = "librados (rados_create + rados_conf_read_file + rados_conf_get, no connection)"
+        values = dict(answer.get("values") or {})
+        if answer.get("read_rc") not in (0, None):
+            section["read_rc"] = answer.get("read_rc")
+    elif conf_path:
+        section["read_by"] = "librbd_probe's ceph.conf parser (the library was not loaded)"
+        try:
+            with open(conf_path, encoding="utf-8", errors="replace") as handle:
+                parsed = config_mod.parse_ceph_conf(handle)
+        except OSError as exc:
+            return dict(section, error="{}: {}".format(conf_path, exc.strerror)), ()
+        for key in config_mod.KEYS:
+            value = config_mod.lookup(parsed, key, order)
+            if value is not None:
+                values[key] = value
+    else:
+        section["read_by"] = "nothing: no ceph.conf found and the library was not loaded"
+    section["values"] = {k: v for k, v in sorted(values.items()) if v != ""}
+    known_mask = None
+    check = runtime_report.features_check
+    if check:
+        known_mask = 0
+        for feature in feature_defs:
+            answer = check.get(str(feature["mask"]))
+            if answer and answer.get("rc") != -22:
+                known_mask |= feature["mask"]
+    by_version = {r["version"]: r.get("codename") for r in releases}
+    summary, problems = config_mod.analyse(section["values"], facts, feature_defs, by_version, known_mask)
+    section.update(summary)
+    return section, tuple(problems)
+
+
+def _krbd(sysfs, root, config_section, feature_defs):
+    if root:
+        return {"supported_features": None, "reason": "static scan of a root: the running kernel is not the target's"}, ()
+    mask, reason = krbd.read_supported(sysfs)
+    section = {"supported_features": mask, "reason": reason}
+    if mask is None:
+        return section, ()
+    section["names"] = config_mod.feature_names(mask, feature_defs)
+    problems = []
+    configured = (config_section.get("rbd_default_features") or {}).get("value")
+    if configured is not None:
+        rejected = configured & ~mask
+        section["rejected_by_rbd_map"] = config_mod.feature_names(rejected, feature_defs)
+        if rejected:
+            problems.append(Problem(
+                "krbd.unsupported-features", "warning",
+                "images created with the configured default features cannot be mapped by this kernel: "
+                "rbd map fails with \"image uses unsupported features: 0x{:x}\" ({})".format(
+                    rejected, ", ".join(section["rejected_by_rbd_map"])),
+                "disable those features on images meant for krbd (rbd feature disable IMAGE ...), use rbd-nbd, "
+                "or upgrade the kernel"))
+    return section, tuple(problems)
 
 
 def _needed_name(info, prefix, default):
@@ -255,7 +376,7 @@ def _needed_name(info, prefix, default):
     return default
 
 
-def _runtime(scanner, rbd_report, rados_report, runtime, timeout, python):
+def _runtime(scanner, rbd_report, rados_report, runtime, timeout, python, config_request=None):
     if not runtime:
         return RuntimeReport(attempted=False, skipped="disabled (--no-runtime)")
     if scanner.root:
@@ -272,7 +393,8 @@ def _runtime(scanner, rbd_report, rados_report, runtime, timeout, python):
     symbols = matrix.known_symbol_names()
     answer, error = probe.probe_libraries(
         rbd_report.path, rados_report.path if rados_report.chosen_by == "explicit" else None,
-        symbols, timeout=timeout, python=python)
+        symbols, feature_masks=[1 << bit for bit in range(12)], config=config_request,
+        timeout=timeout, python=python)
     if error:
         return RuntimeReport(attempted=True, loaded=False, error=error)
     return RuntimeReport(
