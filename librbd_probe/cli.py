@@ -143,12 +143,134 @@ def exit_code(report, required=()):
 # _main above.
 
 
+#: explain: the text matched no known error signature (README "Exit codes").
+EXIT_NO_MATCH = 4
+
+_MAX_INPUT = 256 * 1024 * 1024     # bytes; only this much of a larger log is read
+
+
+def _explain_parser():
+    parser = _Parser(prog=PROG + " explain",
+                     description="Find known Ceph RBD client errors in TEXT, --file LOG or standard input "
+                                 "and explain each against this host: cause, evidence here, fix.")
+    parser.add_argument("text", nargs="*", metavar="TEXT", help="the message (words are joined by spaces)")
+    parser.add_argument("--file", "-f", metavar="LOG", help="read a log file ('-' for standard input)")
+    parser.add_argument("--python", action="append", default=[], metavar="PATH",
+                        help="interpreter whose rbd binding to examine (default: this one and /usr/bin/python3)")
+    _add_library_options(parser)
+    parser.add_argument("--json", action="store_true", help="machine-readable output (schema_version, sorted keys)")
+    return parser
+
+
+def _decode_input(data, what):
+    """Text of a log, or UsageError for empty or binary input (one line, naming it)."""
+    if not data.strip():
+        raise UsageError("{}: empty input, nothing to explain".format(what))
+    head = data[:65536]
+    if b"\x00" in head:
+        raise UsageError("{}: binary data, not a text log".format(what))
+    text = data.decode("utf-8", "replace")
+    sample = text[:65536]
+    odd = sum(1 for ch in sample if ch == "\ufffd" or (ord(ch) < 32 and ch not in "\r\n\t\f\x1b"))
+    if odd > max(8, len(sample) // 20):
+        raise UsageError("{}: binary data, not a text log".format(what))
+    return text
+
+
+def _read_explain_input(args):
+    if args.text and args.file:
+        raise UsageError("give TEXT or --file, not both")
+    if args.text:
+        return " ".join(args.text), "argument"
+    if args.file and args.file != "-":
+        path = args.file
+        if not os.path.exists(path):
+            raise UsageError("{}: --file does not exist".format(path))
+        if os.path.isdir(path):
+            raise UsageError("{}: --file is a directory".format(path))
+        try:
+            with open(path, "rb") as handle:
+                data = handle.read(_MAX_INPUT)
+        except OSError as exc:
+            raise UsageError("{}: --file cannot be read: {}".format(path, exc.strerror or exc)) from exc
+        return _decode_input(data, path), path
+    stdin = getattr(sys.stdin, "buffer", sys.stdin)
+    if args.file is None and hasattr(sys.stdin, "isatty") and sys.stdin.isatty():
+        raise UsageError("nothing to explain: give TEXT, --file LOG, or pipe a log into standard input")
+    try:
+        data = stdin.read(_MAX_INPUT)
+    except (OSError, ValueError) as exc:
+        raise UsageError("standard input cannot be read: {}".format(exc)) from exc
+    if isinstance(data, str):
+        data = data.encode("utf-8", "surrogateescape")
+    return _decode_input(data, "standard input"), "standard input"
+
+
+def _scan_for_subcommand(args):
+    from . import scan
+    return scan.scan(librbd=args.librbd, librados=args.librados, root=args.root,
+                     runtime=not args.no_runtime, timeout=args.timeout, conf=args.conf,
+                     client_id=args.client_id, client_name=args.client_name, sysfs=args.sysfs)
+
+
 def _explain(argv):
-    raise UsageError("explain is not implemented yet")
+    """``explain [TEXT]``: exit 0 when something was explained, 4 when nothing matched."""
+    parser = _explain_parser()
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exc:          # --help
+        return int(exc.code or 0)
+    text, source = _read_explain_input(args)
+    from . import consumers, explain, render
+    report = _scan_for_subcommand(args)
+    context = consumers.explain_context(report, pythons=args.python or None)
+    result = explain.explain(report, text, source=source, context=context)
+    if args.json:
+        sys.stdout.write(render.to_json(result.to_dict()))
+    else:
+        sys.stdout.write(render.explain_text(result))
+    return EXIT_OK if result.matched else EXIT_NO_MATCH
+
+
+def _consumers_parser():
+    parser = _Parser(prog=PROG + " consumers",
+                     description="For each program or module that calls librbd (the ELF files given, or "
+                                 "QEMU, libvirt, fio, tcmu-runner and the Python bindings found in the usual "
+                                 "places), list the rbd_*/rados_* functions it needs that the library it would "
+                                 "load lacks.")
+    parser.add_argument("paths", nargs="*", metavar="PATH", help="ELF files to check (default: the usual places)")
+    parser.add_argument("--python", action="append", default=[], metavar="PATH",
+                        help="interpreter whose bindings to check (default: this one and /usr/bin/python3)")
+    _add_library_options(parser)
+    parser.add_argument("--json", action="store_true", help="machine-readable output (schema_version, sorted keys)")
+    return parser
 
 
 def _consumers(argv):
-    raise UsageError("consumers is not implemented yet")
+    """``consumers [PATH ...]``: exit 0 when every consumer is satisfied, 1 when one lacks
+    functions, 3 when a consumer or the library could not be read."""
+    parser = _consumers_parser()
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exc:
+        return int(exc.code or 0)
+    for path in args.paths:
+        from .locate import check_explicit
+        check_explicit(path, "consumer")
+    from . import consumers, render
+    report = _scan_for_subcommand(args)
+    results = consumers.check_all(report, args.paths, pythons=args.python or None, root=args.root)
+    if args.json:
+        from .model import SCHEMA_VERSION
+        sys.stdout.write(render.to_json({"schema_version": SCHEMA_VERSION,
+                                         "libraries": {k: v.realpath for k, v in report.libraries.items()},
+                                         "release": report.release,
+                                         "consumers": [c.to_dict() for c in results]}))
+    else:
+        sys.stdout.write(render.consumers_text(report, results))
+    if any(c.error for c in results) or not report.libraries["librbd"].found:
+        return EXIT_UNDETERMINED
+    return EXIT_REQUIREMENT if any(c.missing for c in results) else EXIT_OK
 
 
 SUBCOMMANDS = {"explain": _explain, "consumers": _consumers}

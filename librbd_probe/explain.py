@@ -20,6 +20,8 @@ from .model import SCHEMA_VERSION, record, to_plain
 # ("RBD image feature set mismatch" ... "rbd: map failed: (6) No such device or address").
 _NEARBY_LINES = 3
 _MAX_MATCH_CHARS = 240
+# At most this many traceback lines are read back from an exception line.
+_TRACEBACK_LINES = 200
 
 
 class HostContext(record(
@@ -139,13 +141,24 @@ def find_signatures(text, signatures=None):
                 hits.append(_Hit(sig, index, line_of[index] if index < len(line_of) else index + 1,
                                  " ".join(match.group(0).split())[:_MAX_MATCH_CHARS], groups))
     hits.sort(key=lambda h: (h.norm_line, h.signature["id"]))
-    specific_lines = [h.norm_line for h in hits if not h.signature.get("generic")]
+    specific = [h for h in hits if not h.signature.get("generic")]
+    errno_doc = kb.load("errors.json").get("errno") or {}
     kept = []
     for hit in hits:
-        if hit.signature.get("generic") and any(abs(hit.norm_line - n) <= _NEARBY_LINES for n in specific_lines):
+        if hit.signature.get("generic") and any(_explains(s, hit, errno_doc) for s in specific):
             continue
         kept.append(hit)
     return kept, norm
+
+
+def _explains(specific, generic, errno_doc):
+    """Does a specific finding already explain this bare errno (same line, or a related one nearby)?"""
+    if specific.norm_line == generic.norm_line:
+        return True
+    if abs(specific.norm_line - generic.norm_line) > _NEARBY_LINES:
+        return False
+    number = str(abs(int(generic.groups.get("errno", 0))))
+    return specific.signature["id"] in (errno_doc.get(number) or {}).get("see", ())
 
 
 def _plausible_errno(match):
@@ -323,10 +336,17 @@ def _analyse_capability(sig, hit, host):
     return evidence, fixes
 
 
-def _binding_lines(norm, host):
-    """Which binding and which caller the traceback runs through (data/errors.json bindings)."""
+def _binding_lines(norm, host, hit):
+    """Which binding and which caller the traceback just before ``hit`` runs through."""
     lines = []
     doc = kb.load("errors.json")
+    all_lines = norm.split("\n")
+    first = hit.norm_line
+    # A traceback's frames are indented; walk back over them to its "Traceback" header.
+    while first > 0 and hit.norm_line - first < _TRACEBACK_LINES and (
+            all_lines[first - 1].startswith((" ", "\t")) or "Traceback (most recent call last)" in all_lines[first - 1]):
+        first -= 1
+    norm = "\n".join(all_lines[first:hit.norm_line + 1])
     for binding in doc.get("bindings", ()):
         match = None
         for match in re.finditer(binding["pattern"], norm):
@@ -341,7 +361,7 @@ def _binding_lines(norm, host):
 
 
 def _analyse_feature_mask(sig, hit, host, norm):
-    evidence = _binding_lines(norm, host)
+    evidence = _binding_lines(norm, host, hit)
     fixes = []
     known, known_source = host.known_features()
     evidence.append("this host's librbd: {} ({})".format(host.library_label("librbd"), host.release_label()))
@@ -382,7 +402,7 @@ def _analyse_feature_mask(sig, hit, host, norm):
 
 
 def _analyse_format1(sig, hit, host, norm):
-    evidence = _binding_lines(norm, host)
+    evidence = _binding_lines(norm, host, hit)
     fixes = []
     policy, policy_source = host.fact("format1_create")
     if policy is None:
@@ -416,7 +436,7 @@ def _analyse_format1(sig, hit, host, norm):
 
 
 def _analyse_binding_old_format(sig, hit, host, norm):
-    evidence = _binding_lines(norm, host)
+    evidence = _binding_lines(norm, host, hit)
     fixes = []
     for binding in host.context.bindings or ():
         if binding.get("module") == "rbd" and binding.get("old_format_default") is not None:
@@ -622,6 +642,8 @@ def _values(hit):
         values["mask"] = int(values["mask"], 16)
     if "errno" in values:
         values["errno"] = abs(int(values["errno"]))
+    if "names" in values:
+        values["names"] = [n for n in re.split(r"[\s,]+", values["names"]) if n]
     values.pop("text", None)
     return values
 

@@ -93,7 +93,11 @@ def _value(rel, key):
 
 def identify(obs, releases_doc, librbd_symbols_doc, librados_symbols_doc):
     """Return (release dict or None, problems tuple)."""
-    releases = sorted(releases_doc["releases"], key=lambda r: version_key(r["version"]))
+    everything = sorted(releases_doc["releases"], key=lambda r: version_key(r["version"]))
+    # Releases whose sources were not reachable carry no symbol data: they cannot be matched,
+    # only mentioned when they fall inside the identified range.
+    releases = [r for r in everything if r.get("source_kind") != "unverified"]
+    order = [r["version"] for r in releases]
     problems = []
     evidence = []
     result = {"version": None, "codename": None, "min": None, "before": None,
@@ -101,12 +105,9 @@ def identify(obs, releases_doc, librbd_symbols_doc, librados_symbols_doc):
     matching = []
     if obs.librbd_functions is not None:
         prints = _fingerprint(obs.librbd_functions, librbd_symbols_doc, releases)
-        matching, following = _range(prints)
+        matching, _ = _range(prints)
         if matching:
-            result["min"] = matching[0]["version"]
-            result["before"] = following
-            evidence.append("librbd exports exactly the C functions of {}{}".format(
-                matching[0]["version"], " up to (not including) " + following if following else " or later"))
+            evidence.append("librbd exports exactly the C functions of {}".format(_span(matching)))
         else:
             rel, missing, extra = _closest(prints)
             evidence.append("librbd's functions match no release exactly; closest {} ({} missing, {} extra)".format(
@@ -119,48 +120,59 @@ def identify(obs, releases_doc, librbd_symbols_doc, librados_symbols_doc):
                 "compare with the distribution's changelog; capabilities follow the symbols, not the version",
                 tuple("missing " + m for m in missing[:5]) + tuple("extra " + e for e in extra[:5])))
             matching = [rel]
-            result["min"] = rel["version"]
+    if obs.librados_functions is not None and matching:
+        rados_match, _ = _range(_fingerprint(obs.librados_functions, librados_symbols_doc, releases))
+        if rados_match:
+            both = [r for r in matching if r in rados_match]
+            if both:
+                evidence.append("librados's functions agree ({})".format(_span(rados_match)))
+                matching = both
+            else:
+                problems.append(Problem(
+                    "release.mixed", "error",
+                    "librbd looks like {} but librados like {}: they come from different releases".format(
+                        _span(matching), _span(rados_match)),
+                    "install librbd and librados from the same Ceph release (one package version)"))
+    if matching:
+        last = order.index(matching[-1]["version"])
+        result["min"] = matching[0]["version"]
+        # Entries are API-change points: the library may be any version up to the next one.
+        result["before"] = order[last + 1] if last + 1 < len(order) else None
+        result["candidates"] = [r["version"] for r in matching]
+        lo, hi = version_key(result["min"]), version_key(result["before"]) if result["before"] else None
+        blind = [r["version"] for r in everything if r.get("source_kind") == "unverified"
+                 and version_key(r["version"]) > lo and (hi is None or version_key(r["version"]) < hi)]
+        if blind:
+            evidence.append("no symbol data for {} (sources not reachable): the range may span them".format(
+                ", ".join(blind)))
     if obs.rbd_version is not None:
-        agree = [r for r in matching if tuple(_value(r, "rbd_version") or ()) == tuple(obs.rbd_version)]
         triple = ".".join(map(str, obs.rbd_version))
-        if matching and not agree and any(_value(r, "rbd_version") for r in matching):
+        expected = {tuple(_value(r, "rbd_version")) for r in matching if _value(r, "rbd_version")}
+        if expected and tuple(obs.rbd_version) not in expected:
             problems.append(Problem(
                 "release.rbd-version", "warning",
                 "rbd_version() says {} but the releases matching librbd's symbols report {}".format(
-                    triple, ", ".join(sorted({".".join(map(str, _value(r, "rbd_version"))) for r in matching
-                                              if _value(r, "rbd_version")}))),
+                    triple, ", ".join(sorted(".".join(map(str, t)) for t in expected))),
                 "the library may be patched; trust the symbol-based capabilities"))
         evidence.append("rbd_version() = {}".format(triple))
-    if obs.librados_functions is not None and matching:
-        rados_prints = _fingerprint(obs.librados_functions, librados_symbols_doc, releases)
-        rados_match, rados_following = _range(rados_prints)
-        if rados_match:
-            lo = version_key(max(matching[0]["version"], rados_match[0]["version"], key=version_key))
-            his = [h for h in (result["before"], rados_following) if h]
-            hi = min((version_key(h) for h in his), default=None)
-            if hi is not None and lo >= hi:
-                problems.append(Problem(
-                    "release.mixed", "error",
-                    "librbd looks like {}..{} but librados like {}..{}: they come from different releases".format(
-                        matching[0]["version"], result["before"] or "now", rados_match[0]["version"],
-                        rados_following or "now"),
-                    "install librbd and librados from the same Ceph release"))
-            else:
-                evidence.append("librados's functions agree ({}{})".format(
-                    rados_match[0]["version"], " .. before " + rados_following if rados_following else "+"))
     if obs.version_string:
-        _apply_exact(obs, result, releases, matching, problems)
+        _apply_exact(obs, result, everything, matching, problems)
     elif matching:
-        result["codename"] = _codename(releases, matching[0]["version"])
-        same_series = {series(r["version"]) for r in matching}
-        if result["before"] and series(result["before"]) in same_series or len(same_series) == 1:
-            result["confidence"] = "medium"
-        else:
-            result["confidence"] = "low"
-        result["candidates"] = [r["version"] for r in matching]
+        codenames = []
+        for rel in matching:
+            if rel.get("codename") and rel["codename"] not in codenames:
+                codenames.append(rel["codename"])
+        result["codename"] = "/".join(codenames) or None
+        result["confidence"] = "medium" if len(codenames) == 1 else "low"
     if obs.git_sha:
         evidence.append("libceph-common carries ceph_ver__{}".format(obs.git_sha))
     return result, tuple(problems)
+
+
+def _span(matching):
+    if len(matching) == 1:
+        return matching[0]["version"]
+    return "{} .. {}".format(matching[0]["version"], matching[-1]["version"])
 
 
 def _apply_exact(obs, result, releases, matching, problems):

@@ -16,7 +16,8 @@ def _triple(value):
 def _wrap(text, indent, width=WIDTH):
     import textwrap  # only the text table needs it; --json stays lean
     return textwrap.wrap(text, width=width, initial_indent=indent,
-                         subsequent_indent=" " * len(indent), break_on_hyphens=False) or [indent]
+                         subsequent_indent=" " * len(indent), break_on_hyphens=False,
+                         break_long_words=False) or [indent]
 
 
 def report_text(report):
@@ -131,4 +132,71 @@ def report_markdown(report):
         lines.append("")
         for problem in report.problems:
             lines.append("- **{}**: {}".format(problem.severity, problem.message))
+    return "\n".join(lines) + "\n"
+
+
+def explain_text(result):
+    """The human answer of ``explain``: one block per finding (cause, this host, fix)."""
+    lines = []
+    host = result.host
+    lines.extend(_wrap("librbd_probe explain: {} finding{} in {}".format(
+        len(result.findings), "" if len(result.findings) == 1 else "s", result.source), ""))
+    lines.extend(_wrap("host: {} ({}), {}".format(host.get("librbd"), host.get("release"), host.get("mode")), "  "))
+    if not result.findings:
+        lines.append("")
+        lines.extend(_wrap("No known Ceph RBD client error signature in this text.  Known families: "
+                           "FunctionNotSupported/InvalidArgument from RBD.create, \"librbd does not support "
+                           "requested features\", \"Format 1 image creation unsupported\", \"undefined symbol: "
+                           "rbd_/rados_...\", \"cannot open shared object file\", rbd map feature mismatches, "
+                           "libceph \"feature set mismatch\", and bare errno forms.", ""))
+        return "\n".join(lines) + "\n"
+    for number, finding in enumerate(result.findings, 1):
+        lines.append("")
+        lines.extend(_wrap("{} (line {}{})".format(
+            finding.title, finding.line, ", {} times".format(finding.count) if finding.count > 1 else ""),
+            "[{}] ".format(number)))
+        lines.extend(_wrap(finding.match, "    matched: "))
+        lines.extend(_wrap(finding.cause, "    cause:   "))
+        if finding.evidence:
+            lines.append("    on this host:")
+            for item in finding.evidence:
+                lines.extend(_wrap(item, "      - "))
+        lines.append("    fix:")
+        for item in finding.fix:
+            lines.extend(_wrap(item, "      - "))
+        lines.extend(_wrap(finding.source, "    source:  "))
+    return "\n".join(lines) + "\n"
+
+
+def consumers_text(report, results):
+    """The human answer of ``consumers``: each consumer and the functions it would miss."""
+    lines = []
+    librbd = report.libraries.get("librbd")
+    rel = report.release or {}
+    label = rel.get("version") or rel.get("min") or "unidentified release"
+    lines.extend(_wrap("librbd_probe consumers: against {} ({})".format(
+        librbd.realpath if librbd is not None and librbd.found else "no librbd", label), ""))
+    if not results:
+        lines.append("")
+        lines.append("No consumers found in the usual places; give ELF paths to check.")
+        return "\n".join(lines) + "\n"
+    for consumer in results:
+        lines.append("")
+        lines.extend(_wrap("{} ({})".format(consumer.path, consumer.kind), ""))
+        if consumer.error:
+            lines.extend(_wrap("error: " + consumer.error, "  "))
+            if not consumer.needs:
+                continue
+        lines.extend(_wrap("needs {} rbd_/rados_ functions{}; loads {}".format(
+            len(consumer.needs), " (+{} weak)".format(len(consumer.weak)) if consumer.weak else "",
+            ", ".join(consumer.library_paths) or "nothing"), "  "))
+        if not consumer.missing:
+            lines.append("  ok: every function is exported")
+            continue
+        lines.append("  MISSING {}:".format(len(consumer.missing)))
+        for item in consumer.missing:
+            first = item.get("first")
+            since = "Ceph {}{}".format(first, " " + item["codename"] if item.get("codename") else "") if first else "release unknown"
+            lines.extend(_wrap("{} ({}, since {})".format(item["symbol"], item["library"], since), "    - "))
+        lines.extend(_wrap("you will see: " + consumer.missing[0]["consequence"], "  "))
     return "\n".join(lines) + "\n"
