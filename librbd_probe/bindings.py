@@ -177,7 +177,7 @@ def read_ctypes(path):
         raise ElfError("{}: cannot be read: {}".format(path, exc.strerror or exc)) from exc
     try:
         tree = ast.parse(source, filename=path)
-    except (SyntaxError, ValueError) as exc:
+    except (SyntaxError, ValueError):
         # Python 2 sources (print statements, u'' on 3.2) still expose their names textually.
         text = source.decode("utf-8", "replace")
         probes = set(re.findall(r"hasattr\(\s*[\w.]+\s*,\s*['\"]((?:rbd|rados)_\w+)['\"]", text))

@@ -376,6 +376,12 @@ def _analyse_feature_mask(sig, hit, host, norm):
     if mask is None:
         evidence.append("{} sets no rbd default features (read by {})".format(
             host.config_where(), conf.get("read_by") or "nothing"))
+        default, default_source = host.fact("default_features")
+        if default is not None and known is not None and not default & ~known:
+            evidence.append("without it librbd uses its built-in default 0x{:x} ({}; {}), which it knows: the caller "
+                            "passed its own mask, or the failing process loaded another librbd".format(
+                                default, ", ".join(host.names(default)) or "none", default_source))
+            evidence.extend(_copies_lines(host, "librbd", "rbd_create"))
         if known is not None:
             fixes.append("ask only for features in 0x{:x} ({}) on this host".format(known, ", ".join(host.names(known))))
         return evidence, fixes

@@ -33,4 +33,10 @@ SMOKE=$(mktemp -d)
 rm -rf "$SMOKE"
 
 echo "== tox"
+# The floor and the newest interpreter (pyenv builds on this kind of machine).
+for v in 3.6 3.13; do
+    dir=$(ls -d "${PYENV_ROOT:-$HOME/.pyenv}"/versions/$v.*/bin 2>/dev/null | sort -V | tail -1)
+    [ -n "$dir" ] && PATH="$dir:$PATH"
+done
+export PATH
 "$VENV/bin/tox" -e py36,py313,lint "$@"

@@ -1,0 +1,97 @@
+"""``consumers``: real ELF consumers (the Debian Cython modules) against real librbd builds."""
+import json
+import os
+import shutil
+
+import pytest
+
+from corpus import library
+from librbd_probe import cli, kb
+
+
+def _run(capsys, argv):
+    code = cli.main(["consumers", "--json", "--no-runtime"] + argv)
+    captured = capsys.readouterr()
+    return code, json.loads(captured.out) if captured.out else None, captured.err
+
+
+def _libs(version):
+    return ["--librbd", library(version, "librbd"), "--librados", library(version, "librados")]
+
+
+def test_pacific_module_on_nautilus_library(capsys):
+    module = library("16.2.15", "rbd-binding")
+    code, data, err = _run(capsys, _libs("14.2.21") + [module])
+    assert code == cli.EXIT_REQUIREMENT == 1, err
+    assert data["schema_version"] == 1
+    (consumer,) = data["consumers"]
+    assert consumer["path"] == module
+    missing = {m["symbol"]: m for m in consumer["missing"]}
+    assert len(missing) == 34
+    item = missing["rbd_encryption_format"]
+    assert item["first"] == kb.symbols("librbd")["symbols"]["rbd_encryption_format"]["first"]
+    assert item["codename"] == "pacific"
+    assert "undefined symbol: rbd_encryption_format" in item["consequence"]
+    assert os.path.realpath(library("14.2.21", "librbd")) in consumer["library_paths"]
+
+
+def test_matching_release_is_satisfied(capsys):
+    code, data, err = _run(capsys, _libs("18.2.7") + [library("18.2.7", "rbd-binding"), library("18.2.7", "rados-binding")])
+    assert code == 0, err
+    assert [c["missing"] for c in data["consumers"]] == [[], []]
+    assert all(c["needs"] for c in data["consumers"])
+
+
+def test_newer_reef_binding_on_pacific_library(capsys):
+    code, data, _ = _run(capsys, _libs("16.2.15") + [library("18.2.7", "rbd-binding")])
+    assert code == 1
+    names = sorted(m["symbol"] for m in data["consumers"][0]["missing"])
+    assert "rbd_diff_iterate3" in names
+    assert all(m["first"] and m["first"].startswith("18.") for m in data["consumers"][0]["missing"])
+
+
+def test_usual_places_under_a_root(tmp_path, capsys):
+    """A QEMU block-rbd module in its Debian place is found without naming it."""
+    root = tmp_path / "root"
+    qemu = root / "usr" / "lib" / "x86_64-linux-gnu" / "qemu"
+    qemu.mkdir(parents=True)
+    # a real ELF consumer that needs pacific functions stands in the module's place
+    shutil.copy(library("16.2.15", "rbd-binding"), str(qemu / "block-rbd.so"))
+    libdir = root / "usr" / "lib" / "x86_64-linux-gnu"
+    for name in ("librbd", "librados"):
+        real = os.path.realpath(library("14.2.21", name))
+        shutil.copy(real, str(libdir / os.path.basename(real)))
+        os.symlink(os.path.basename(real), str(libdir / ("librbd.so.1" if name == "librbd" else "librados.so.2")))
+    code, data, err = _run(capsys, ["--root", str(root)])
+    assert code == 1, err
+    (consumer,) = data["consumers"]
+    assert consumer["kind"] == "QEMU block-rbd module"
+    assert "rbd_encryption_format" in {m["symbol"] for m in consumer["missing"]}
+    assert "loading it fails" in consumer["missing"][0]["consequence"]
+
+
+def test_text_output(capsys):
+    assert cli.main(["consumers", "--no-runtime"] + _libs("14.2.21") + [library("16.2.15", "rbd-binding")]) == 1
+    out = capsys.readouterr().out
+    assert "MISSING 34:" in out and "rbd_encryption_format (librbd, since Ceph" in out
+    # 80 columns, except a file path too long to fit (never broken: it must stay copyable)
+    assert not [line for line in out.splitlines() if len(line) > 80 and " " in line.strip().rstrip(",")[:-1]]
+
+
+@pytest.mark.parametrize("make,code,words", [
+    (lambda p: str(p / "nope.so"), 2, "does not exist"),
+    (lambda p: str(p), 2, "is a directory"),
+])
+def test_bad_paths(tmp_path, capsys, make, code, words):
+    path = make(tmp_path)
+    assert cli.main(["consumers", "--no-runtime", path]) == code
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and words in err and path in err
+
+
+def test_non_elf_consumer_is_reported_not_raised(installed, tmp_path, capsys):
+    text = tmp_path / "notes.txt"
+    text.write_text("not an ELF file\n")
+    code, data, _ = _run(capsys, [str(text)])
+    assert code == 3
+    assert "not an ELF file" in data["consumers"][0]["error"]
