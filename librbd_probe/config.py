@@ -63,7 +63,7 @@ def parse_ceph_conf(lines):
         if "=" not in line:
             continue
         key, value = line.split("=", 1)
-        value = re.split(r"\s[#;]", value, 1)[0].strip().strip('"')
+        value = re.split(r"\s[#;]", value, maxsplit=1)[0].strip().strip('"')
         current[normalize_key(key)] = value
     return sections
 

@@ -76,8 +76,8 @@ class ElfInfo(record(
         "ElfInfo",
         "path size elf_class byte_order machine machine_code file_type soname "
         "needed runpath rpath build_id interpreter symbols version_definitions "
-        "version_requirements has_section_headers",
-        (None, (), (), (), None, None, (), (), (), False))):
+        "version_requirements has_section_headers marked_strings",
+        (None, (), (), (), None, None, (), (), (), False, ()))):
     # Fields (immutable):
     #   path: str
     #   size: int
@@ -96,6 +96,7 @@ class ElfInfo(record(
     #   version_definitions: Tuple[str, ...] = ()
     #   version_requirements: Tuple[Tuple[str, Tuple[str, ...]], ...] = ()
     #   has_section_headers: bool = False
+    #   marked_strings: Tuple[str, ...] = ()  # dynamic strings with a requested prefix (read_elf markers=)
     __slots__ = ()
 
 
@@ -312,6 +313,11 @@ class _Parser(object):
             out.append((sh_name, sh_type, sh_offset, sh_size, sh_entsize))
         return out
 
+    def _unpack(self, fmt, data, pos, what):
+        if pos < 0 or pos + fmt.size > len(data):
+            raise ElfError("{}: truncated or corrupt {} record".format(self.path, what))
+        return fmt.unpack_from(data, pos)
+
     def symbol_count(self, sections):
         for _, sh_type, _, sh_size, sh_entsize in sections:
             if sh_type == SHT_DYNSYM and sh_entsize:
@@ -349,34 +355,46 @@ class _Parser(object):
             if index > _MAX_SYMBOLS:
                 raise ElfError("{}: corrupt DT_GNU_HASH chain".format(self.path))
 
+    def _region(self, vaddr, what):
+        """(bytes from vaddr to the end of its PT_LOAD segment, capped, base offset).
+
+        Version tables are chains of small records: one read, then parse in memory."""
+        off = self.offset_of(vaddr, what)
+        for _, p_offset, p_vaddr, p_filesz, _ in self.loads:
+            if p_vaddr <= vaddr < p_vaddr + p_filesz:
+                end = min(p_offset + p_filesz, off + (1 << 20), self.f.size)
+                return self.f.read(off, end - off, what), off
+        return b"", off
+
     def versions(self):
         """(defs {ndx: name}, def_names, needs {ndx: (name, file)}, requirements)."""
         L = self.layout
         defs, def_names, needs, reqs = {}, [], {}, []
         if DT_VERDEF in self.tags:
             count = self.tags.get(DT_VERDEFNUM, [0])[0]
-            off = self.offset_of(self.tags[DT_VERDEF][0], "DT_VERDEF")
+            data, _ = self._region(self.tags[DT_VERDEF][0], "DT_VERDEF")
+            pos = 0
             for _ in range(min(count, 65535)):
-                vd_version, vd_flags, vd_ndx, vd_cnt, _, vd_aux, vd_next = L.verdef.unpack(
-                    self.f.read(off, L.verdef.size, "verdef"))
+                _, _, vd_ndx, vd_cnt, _, vd_aux, vd_next = self._unpack(L.verdef, data, pos, "verdef")
                 if vd_cnt:
-                    vda_name, _ = L.verdaux.unpack(self.f.read(off + vd_aux, L.verdaux.size, "verdaux"))
+                    vda_name, _ = self._unpack(L.verdaux, data, pos + vd_aux, "verdaux")
                     name = self.string(vda_name)
                     defs[vd_ndx] = name
                     def_names.append(name)
                 if not vd_next:
                     break
-                off += vd_next
+                pos += vd_next
         if DT_VERNEED in self.tags:
             count = self.tags.get(DT_VERNEEDNUM, [0])[0]
-            off = self.offset_of(self.tags[DT_VERNEED][0], "DT_VERNEED")
+            data, _ = self._region(self.tags[DT_VERNEED][0], "DT_VERNEED")
+            pos = 0
             for _ in range(min(count, 65535)):
-                _, vn_cnt, vn_file, vn_aux, vn_next = L.verneed.unpack(self.f.read(off, L.verneed.size, "verneed"))
+                _, vn_cnt, vn_file, vn_aux, vn_next = self._unpack(L.verneed, data, pos, "verneed")
                 filename = self.string(vn_file)
                 names = []
-                aux = off + vn_aux
+                aux = pos + vn_aux
                 for _ in range(min(vn_cnt, 65535)):
-                    _, _, vna_other, vna_name, vna_next = L.vernaux.unpack(self.f.read(aux, L.vernaux.size, "vernaux"))
+                    _, _, vna_other, vna_name, vna_next = self._unpack(L.vernaux, data, aux, "vernaux")
                     name = self.string(vna_name)
                     needs[vna_other] = (name, filename)
                     names.append(name)
@@ -386,7 +404,7 @@ class _Parser(object):
                 reqs.append((filename, tuple(names)))
                 if not vn_next:
                     break
-                off += vn_next
+                pos += vn_next
         return defs, tuple(def_names), needs, tuple(reqs)
 
     def _indices_with_prefix(self, data, count, prefixes):
@@ -406,7 +424,7 @@ class _Parser(object):
         startswith = self.strtab.startswith
         return [i for i, name in enumerate(names) if startswith(prefixes, name)]
 
-    def symbols(self, count, name_filter, defs, needs):
+    def symbols(self, count, name_filter, defs, needs, defined_only=False):
         if not count or DT_SYMTAB not in self.tags:
             return ()
         L = self.layout
@@ -433,7 +451,7 @@ class _Parser(object):
         size = L.sym.size
         for index in indices:
             st_name, st_info, st_other, st_shndx, st_value, st_size = fields(unpack(data, index * size))
-            if index == 0 or not st_name:
+            if index == 0 or not st_name or (defined_only and st_shndx == SHN_UNDEF):
                 continue
             if st_name >= strlen:
                 raise ElfError("{}: corrupt symbol name offset {}".format(self.path, st_name))
@@ -461,7 +479,14 @@ class _Parser(object):
         return tuple(out)
 
 
-def _read(path, with_symbols, name_filter):
+def _marked(strtab, prefixes):
+    if not prefixes:
+        return ()
+    regex = re.compile(b"\\x00((?:" + b"|".join(re.escape(p) for p in prefixes) + b")[^\\x00]*)")
+    return tuple(sorted({m.group(1).decode("utf-8", "surrogateescape") for m in regex.finditer(strtab)}))
+
+
+def _read(path, with_symbols, name_filter, markers=(), defined_only=False):
     parser = _Parser(path)
     try:
         parser.header()
@@ -472,7 +497,7 @@ def _read(path, with_symbols, name_filter):
         reqs = ()
         if with_symbols:
             defs, def_names, needs, reqs = parser.versions()
-            symbols = parser.symbols(parser.symbol_count(sections), name_filter, defs, needs)
+            symbols = parser.symbols(parser.symbol_count(sections), name_filter, defs, needs, defined_only)
         order = parser.byte_order
         return ElfInfo(
             path=path, size=parser.f.size, elf_class=parser.elf_class, byte_order=order,
@@ -481,7 +506,8 @@ def _read(path, with_symbols, name_filter):
             soname=(parser.strings(DT_SONAME) or (None,))[0], needed=parser.strings(DT_NEEDED),
             runpath=_split_path(parser.strings(DT_RUNPATH)), rpath=_split_path(parser.strings(DT_RPATH)),
             build_id=parser.build_id(), interpreter=parser.interpreter(), symbols=symbols,
-            version_definitions=def_names, version_requirements=reqs, has_section_headers=bool(sections))
+            version_definitions=def_names, version_requirements=reqs, has_section_headers=bool(sections),
+            marked_strings=_marked(parser.strtab, markers))
     except struct.error as exc:
         raise ElfError("{}: corrupt ELF structure: {}".format(path, exc)) from exc
     except (OverflowError, MemoryError) as exc:
@@ -502,13 +528,33 @@ def read_header(path):
     return _read(path, False, None)
 
 
-def read_elf(path, symbols=True, name_filter=None):
+def read_identity(path):
+    """Only the ELF header: class, byte order, machine, type (one small read).
+
+    What a loader checks before it accepts a candidate file; used for every copy of a
+    library found on the system, where the dynamic section is not needed.
+    """
+    parser = _Parser(path)
+    try:
+        parser.header()
+        order = parser.byte_order
+        return ElfInfo(path=path, size=parser.f.size, elf_class=parser.elf_class, byte_order=order,
+                       machine=machine_name(parser.e_machine, parser.elf_class, order),
+                       machine_code=parser.e_machine, file_type=ET_NAMES.get(parser.e_type, str(parser.e_type)))
+    except struct.error as exc:
+        raise ElfError("{}: corrupt ELF header: {}".format(path, exc)) from exc
+    finally:
+        parser.close()
+
+
+def read_elf(path, symbols=True, name_filter=None, markers=(), defined_only=False):
     """Everything above plus dynamic symbols and version tables.
 
     ``name_filter`` is a tuple of byte prefixes or a callable on the raw name; it is applied
-    before records are built, so filtering a large library stays cheap.
+    before records are built, so filtering a large library stays cheap.  ``markers`` (byte
+    prefixes) fills ``marked_strings`` from the dynamic string table of the same read.
     """
-    return _read(path, symbols, name_filter)
+    return _read(path, symbols, name_filter, markers)
 
 
 def defined_names(info):
@@ -524,16 +570,7 @@ def find_dynamic_strings(path, prefixes):
     A cheap look at which names a large library mentions (e.g. libceph-common's
     ``ceph_ver__<sha>``) without building its whole symbol table.
     """
-    parser = _Parser(path)
-    try:
-        parser.header()
-        parser.dynamic()
-        regex = re.compile(b"\\x00((?:" + b"|".join(re.escape(p) for p in prefixes) + b")[^\\x00]*)")
-        return sorted({m.group(1).decode("utf-8", "surrogateescape") for m in regex.finditer(parser.strtab)})
-    except struct.error as exc:
-        raise ElfError("{}: corrupt ELF structure: {}".format(path, exc)) from exc
-    finally:
-        parser.close()
+    return list(read_elf(path, symbols=False, markers=prefixes).marked_strings)
 
 
 def find_strings(path, pattern, section=".rodata", limit=64, chunk=1 << 20):

@@ -6,7 +6,9 @@ the knowledge base; returns a dict for the report plus problems.  Symbols decide
 (rbd_version() collides across releases); an exact version string narrows it; evidence that
 disagrees is reported, never silently overruled.
 """
+import functools
 import re
+import zlib
 
 from .model import Problem, record
 
@@ -29,8 +31,12 @@ class Observation(record(
     __slots__ = ()
 
 
+@functools.lru_cache(maxsize=4096)
 def version_key(text):
-    """'16.2.15' -> (16, 2, 15); non-numeric parts sort first (never raises)."""
+    """'16.2.15' -> (16, 2, 15); non-numeric parts sort first (never raises).
+
+    Cached: fingerprinting compares some 300 functions against every release.
+    """
     out = []
     for part in str(text).split("."):
         out.append(int(part) if part.isdigit() else -1)
@@ -59,13 +65,41 @@ def expected_functions(symbols_doc, version):
     return frozenset(name for name, entry in symbols_doc["symbols"].items() if present_in(entry, version))
 
 
+def _presence_table(symbols_doc):
+    """(name, first, removed, backports) with versions parsed once, for fast set building."""
+    table = []
+    for name, entry in symbols_doc["symbols"].items():
+        removed = entry.get("removed")
+        table.append((name, version_key(entry["first"]), version_key(removed) if removed else None,
+                      tuple(version_key(b) for b in entry.get("backports") or ())))
+    return table
+
+
+def set_digest(names):
+    """A short digest of a set of function names (stored per release by tools/kb_from_headers.py)."""
+    return "{:08x}".format(zlib.crc32("\n".join(sorted(names)).encode("ascii")))
+
+
 def _fingerprint(observed, symbols_doc, releases):
-    """[(release, missing, extra)] for every release, comparing only functions the KB knows."""
-    known = frozenset(symbols_doc["symbols"])
-    seen = observed & known
+    """[(release, missing, extra)] for every release, comparing only functions the KB knows.
+
+    Same rule as present_in(), inlined over a pre-parsed table.  Releases whose stored
+    digest (``<library>_digest``) differs from the observed set's cannot match exactly and
+    are skipped when another release's digest matches: this runs on every scan, and the
+    command line's start-up budget is a few milliseconds.
+    """
+    table = _presence_table(symbols_doc)
+    seen = observed & frozenset(row[0] for row in table)
+    digest_key = symbols_doc.get("library", "") + "_digest"
+    digest = set_digest(seen)
+    if any(rel.get(digest_key) == digest for rel in releases):
+        releases = [rel for rel in releases if rel.get(digest_key) == digest]
     out = []
     for rel in releases:
-        expected = expected_functions(symbols_doc, rel["version"])
+        key = version_key(rel["version"])
+        expected = {name for name, first, removed, backports in table
+                    if (removed is None or key < removed)
+                    and (key >= first or (backports and any(b[:2] == key[:2] and key >= b for b in backports)))}
         out.append((rel, sorted(expected - seen), sorted(seen - expected)))
     return out
 

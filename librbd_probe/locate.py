@@ -47,7 +47,7 @@ class SearchContext(record(
     # Fields (immutable):
     #   root: Optional[str]
     #   ld_library_path: Tuple[str, ...]
-    #   cache: Tuple[Tuple[str, str], ...]  # (soname, path) in cache order
+    #   cache: LdCache or look-alike  # lookup(soname) -> paths; entries() -> [(soname, path)]
     #   conf_dirs: Tuple[str, ...]
     #   default_dirs: Tuple[str, ...]
     #   cache_error: Optional[str] = None
@@ -129,6 +129,58 @@ def parse_ld_so_cache(data):
         return strings[at]
 
     return [(text(key), text(value)) for _, key, value, _, _ in _CACHE_NEW_ENTRY.iter_unpack(table)]
+
+
+class LdCache(object):
+    """The bytes of an ld.so.cache, searched by name without decoding every entry.
+
+    A scan asks for three sonames; decoding all ~1,000 strings of a typical cache would cost
+    more than the rest of the lookup.  ``entries()`` gives the full parse when wanted.
+    """
+
+    def __init__(self, data):
+        self.data = data
+        self.offset = 0
+        if data.startswith(_CACHE_MAGIC_OLD):
+            nlibs = struct.unpack_from("<I", data, 12)[0]
+            self.offset = (16 + nlibs * _CACHE_OLD_ENTRY.size + 7) & ~7
+        if not data.startswith(_CACHE_MAGIC_NEW, self.offset):
+            self.table = None
+            self._entries = parse_ld_so_cache(data)        # old format only: parse it all
+            return
+        _, nlibs, _ = _CACHE_NEW_HEADER.unpack_from(data, self.offset)
+        base = self.offset + _CACHE_NEW_HEADER_SIZE
+        self.table = data[base:base + nlibs * _CACHE_NEW_ENTRY.size]
+        if len(self.table) != nlibs * _CACHE_NEW_ENTRY.size:
+            raise ValueError("truncated ld.so.cache")
+        self._entries = None
+
+    def lookup(self, soname):
+        """Paths the cache lists for ``soname``, in cache order."""
+        if self.table is None:
+            return [path for name, path in self._entries if name == soname]
+        key = soname.encode("utf-8", "surrogateescape") + b"\0"
+        starts = self.data.startswith
+        return [_cstring(self.data, value) for _, k, value, _, _ in _CACHE_NEW_ENTRY.iter_unpack(self.table)
+                if starts(key, k)]
+
+    def entries(self):
+        if self._entries is None:
+            self._entries = parse_ld_so_cache(self.data)
+        return self._entries
+
+
+class _ListCache(object):
+    """An LdCache look-alike over ``ldconfig -p`` output or nothing."""
+
+    def __init__(self, entries):
+        self._entries = list(entries)
+
+    def lookup(self, soname):
+        return [path for name, path in self._entries if name == soname]
+
+    def entries(self):
+        return self._entries
 
 
 def _parse_old_cache(data, nlibs, strings):
@@ -242,18 +294,18 @@ def search_context(root=None, environ=None):
     for triplet in triplets:
         default_dirs += ["/lib/" + triplet, "/usr/lib/" + triplet]
     default_dirs += ["/lib", "/usr/lib"]
-    cache = ()
+    cache = _ListCache(())
     cache_error = None
     cache_path = in_root("/etc/ld.so.cache", root)
     try:
         with open(cache_path, "rb") as handle:
-            cache = tuple(parse_ld_so_cache(handle.read()))
+            cache = LdCache(handle.read())
     except FileNotFoundError:
         cache_error = "no ld.so.cache"
     except (OSError, ValueError, struct.error) as exc:
         cache_error = "{}: unreadable ({}); used ldconfig -p".format(cache_path, exc)
         if root is None:
-            cache = tuple(_ldconfig_cache())
+            cache = _ListCache(_ldconfig_cache())
     return SearchContext(root=root, ld_library_path=ld_library_path, cache=cache,
                          conf_dirs=tuple(_read_conf_dirs(root)), default_dirs=tuple(default_dirs),
                          cache_error=cache_error)
@@ -299,9 +351,8 @@ def search_order(name, ctx, runpath=(), rpath=(), origin_dir=None):
     for entry in ctx.ld_library_path:
         add(entry, "LD_LIBRARY_PATH", host_path=True)
     add_dynamic(runpath, "RUNPATH")
-    for soname, path in ctx.cache:
-        if soname == name:
-            add(os.path.dirname(path), "ld.so.cache")
+    for path in ctx.cache.lookup(name):
+        add(os.path.dirname(path), "ld.so.cache")
     for directory in ctx.default_dirs:
         add(directory, "default")
     # Not searched by the loader at run time, but where ldconfig would put a copy in the
@@ -311,10 +362,11 @@ def search_order(name, ctx, runpath=(), rpath=(), origin_dir=None):
     return found
 
 
-def other_copies(stem, ctx, known=(), listdir=os.listdir):
+def other_copies(stem, ctx, known=(), listdir=os.listdir, resolve=os.path.realpath):
     """Files named ``stem*`` (e.g. ``librbd.so``) anywhere the loader or distros look.
 
-    ``listdir`` lets a caller that asks for several stems list each directory once.
+    ``listdir``/``resolve`` let a caller that asks for several stems list and resolve each
+    directory once.
     """
     dirs = list(ctx.ld_library_path) if ctx.root is None else []
     dirs += [in_root(d, ctx.root) for d in ctx.conf_dirs + ctx.default_dirs + _EXTRA_DIRS]
@@ -323,7 +375,7 @@ def other_copies(stem, ctx, known=(), listdir=os.listdir):
     seen = set()
     seen_dirs = set()
     for directory in dirs:
-        real_dir = os.path.realpath(directory)
+        real_dir = resolve(directory)
         if real_dir in seen_dirs:          # /lib is /usr/lib on merged-/usr systems
             continue
         seen_dirs.add(real_dir)

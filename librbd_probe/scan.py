@@ -20,7 +20,7 @@ _SYMBOL_PREFIXES = (b"rbd_", b"rados_", b"ceph_ver", b"_Z19ceph_")
 def _interpreter_arch():
     """(class, machine) of the running interpreter: what dlopen here could accept."""
     try:
-        info = elf.read_header(os.path.realpath(sys.executable))
+        info = elf.read_identity(os.path.realpath(sys.executable))
         return info.elf_class, info.machine
     except ElfError:
         return None
@@ -47,14 +47,14 @@ class _Scanner(object):
         real = self.realpath(path)
         if real not in self.headers:
             try:
-                self.headers[real] = elf.read_header(real)
+                self.headers[real] = elf.read_identity(real)
             except ElfError as exc:
                 self.headers[real] = exc
         return self.headers[real]
 
     def listdir(self, directory):
         """os.listdir, once per real directory (/lib is /usr/lib on merged-/usr systems)."""
-        key = os.path.realpath(directory)
+        key = self.realpath(directory)
         if key not in self.listings:
             try:
                 self.listings[key] = os.listdir(key)
@@ -80,7 +80,8 @@ class _Scanner(object):
         chosen_real = self.realpath(chosen_path) if chosen_path else None
         out = []
         seen = set()
-        extra = locate.other_copies(stem, self.ctx, known=[f.path for f in found], listdir=self.listdir)
+        extra = locate.other_copies(stem, self.ctx, known=[f.path for f in found], listdir=self.listdir,
+                                    resolve=self.realpath)
         for item in list(found) + extra:
             real = self.realpath(item.path)
             if real in seen:
@@ -112,13 +113,14 @@ class _Scanner(object):
         return path, (chosen.source if chosen else None), self.candidates(soname, stem, path, found)
 
     def library(self, name, soname, stem, explicit=None, explicit_source=None, requester=None,
-                symbols=True):
+                symbols=True, markers=()):
         path, source, candidates = self.find(soname, stem, explicit, explicit_source, requester)
         if path is None:
             return LibraryReport(name=name, found=False, candidates=candidates), None
         real = self.realpath(path)
         try:
-            info = elf.read_elf(real, symbols=symbols, name_filter=_SYMBOL_PREFIXES)
+            info = elf.read_elf(real, symbols=symbols, name_filter=_SYMBOL_PREFIXES, markers=markers,
+                                defined_only=True)
         except ElfError as exc:
             return LibraryReport(name=name, found=True, path=path, realpath=real, chosen_by=source,
                                  candidates=candidates, size=_size(real), error=str(exc)), None
@@ -203,11 +205,12 @@ def scan(librbd=None, librados=None, root=None, runtime=True, timeout=15.0,
         "--librados" if librados and librados != environ.get(ENV_LIBRADOS) else ENV_LIBRADOS,
         requester=rbd_info)
     common_needed = _needed_name(rados_info, "libceph-common.so", None)
-    common_report = LibraryReport(name="libceph-common", found=False)
+    common_report, common_info = LibraryReport(name="libceph-common", found=False), None
     if common_needed:
         # libceph-common exports some 14,000 C++ symbols; only its version markers matter.
         common_report, common_info = scanner.library("libceph-common", common_needed, "libceph-common.so",
-                                                     requester=rados_info, symbols=False)
+                                                     requester=rados_info, symbols=False,
+                                                     markers=(b"ceph_ver__",))
     libraries = {"librbd": rbd_report, "librados": rados_report, "libceph-common": common_report}
 
     if not rbd_report.found:
@@ -249,7 +252,7 @@ def scan(librbd=None, librados=None, root=None, runtime=True, timeout=15.0,
     problems.extend(cap_problems)
 
     release, release_problems = identify.identify(
-        _observation(rbd_info, rados_info, common_report, runtime_report),
+        _observation(rbd_info, rados_info, common_report, common_info, runtime_report),
         {"releases": kb.releases()}, kb.symbols("librbd"), kb.symbols("librados"))
     problems.extend(release_problems)
     releases = kb.releases()
@@ -275,14 +278,14 @@ def scan(librbd=None, librados=None, root=None, runtime=True, timeout=15.0,
                   release=release, config=config_section, krbd=krbd_section)
 
 
-def _observation(rbd_info, rados_info, common_report, runtime_report):
+def _observation(rbd_info, rados_info, common_report, common_info, runtime_report):
     """Identification evidence: symbols, version triples, the version libceph-common carries."""
     version = source = sha = None
     if runtime_report.ceph_version:
         version, source = runtime_report.ceph_version, "libceph-common ceph_version_to_str()"
     if common_report.found and not common_report.error:
         try:
-            markers = elf.find_dynamic_strings(common_report.realpath, (b"ceph_ver__",))
+            markers = common_info.marked_strings if common_info is not None else ()
             sha = markers[0][len("ceph_ver__"):] if markers else None
             if version is None:
                 strings = elf.find_strings(common_report.realpath, identify.version_string_pattern())

@@ -101,3 +101,18 @@ def test_debian_symbols_files_agree_where_debian_stamps_exist():
     path = corpus.symbols_file("16.2.15", "librbd1")
     stamped = set(re.findall(r"^ (rbd_\w+)@Base", open(path).read(), flags=re.M))
     assert stamped and stamped <= set(kb.symbols("librbd")["symbols"])
+
+
+@pytest.mark.parametrize("library", ["librbd", "librados"])
+def test_stored_digests_match_symbol_data(library):
+    """The per-release digests are derived data: they must equal the sets the symbols give."""
+    doc = kb.symbols(library)
+    checked = 0
+    for rel in kb.releases():
+        if rel.get("source_kind") == "unverified":
+            assert library + "_digest" not in rel
+            continue
+        expected = identify.expected_functions(doc, rel["version"])
+        assert rel[library + "_digest"] == identify.set_digest(expected), rel["version"]
+        checked += 1
+    assert checked > 20

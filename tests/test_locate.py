@@ -100,3 +100,14 @@ def test_check_explicit_messages(tmp_path, kind, expected):
     with pytest.raises(LocateError) as info:
         locate.check_explicit(str(path), "--librbd")
     assert expected in str(info.value) and str(path) in str(info.value)
+
+
+def test_fast_cache_lookup_equals_full_parse():
+    with open("/etc/ld.so.cache", "rb") as handle:
+        data = handle.read()
+    cache = locate.LdCache(data)
+    full = locate.parse_ld_so_cache(data)
+    for name in {n for n, _ in full}:
+        assert cache.lookup(name) == [p for n, p in full if n == name]
+    assert cache.lookup("librbd.so.1.nonexistent") == []
+    assert cache.entries() == full

@@ -357,13 +357,27 @@ def main(argv=None):
         releases.append({"version": version, "codename": codename, "tag": "v" + version, "source_kind": "unverified",
                          "unverified": "no source for this release was reachable here (no Debian package, no mirror with its tag)"})
     releases.sort(key=lambda r: _key(r["version"]))
+    from librbd_probe.identify import expected_functions, set_digest
+    symbol_docs = {"librbd": symbols_doc("librbd", rbd_sets, releases),
+                   "librados": symbols_doc("librados", rados_sets, releases)}
+    for rel in releases:
+        if rel["version"] not in rbd_sets:
+            continue
+        for library, sets in (("librbd", rbd_sets), ("librados", rados_sets)):
+            derived = expected_functions(symbol_docs[library], rel["version"])
+            # derived: lets identification skip releases that cannot match (tests/test_kb.py checks it)
+            rel[library + "_digest"] = set_digest(derived)
+            if derived != sets[rel["version"]]:
+                # first/removed/backports cannot express a function that disappears and comes back
+                print("{} {}: the symbols file cannot express: {}".format(
+                    rel["version"], library, sorted(derived ^ sets[rel["version"]])))
     docs = {
         "releases.json": {"schema_version": 1, "releases": releases,
                           "note": "Upstream Ceph versions. Each value carries its source (tag/commit and file, or the Debian package). "
                                   "Values that could not be verified are null with an 'unverified' reason."},
         "features.json": features_doc(args.corpus, mirrors),
-        "librbd_symbols.json": symbols_doc("librbd", rbd_sets, releases),
-        "librados_symbols.json": symbols_doc("librados", rados_sets, releases),
+        "librbd_symbols.json": symbol_docs["librbd"],
+        "librados_symbols.json": symbol_docs["librados"],
     }
     failed = False
     for name, doc in docs.items():
