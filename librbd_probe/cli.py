@@ -111,8 +111,8 @@ def _main(argv):
         args = parser.parse_args(argv)
     except SystemExit as exc:          # --help / --version
         return int(exc.code or 0)
-    from .kb import capabilities as cap_definitions
-    known = {c["id"] for c in cap_definitions()}
+    from .kb import capabilities as cap_definitions, features as feature_definitions
+    known = {c["id"] for c in cap_definitions()} | {"feature." + f["name"] for f in feature_definitions()}
     unknown = [r for r in args.require if r not in known]
     if unknown:
         raise UsageError("unknown capability {} (known: {})".format(", ".join(unknown), ", ".join(sorted(known))))
@@ -125,7 +125,24 @@ def _main(argv):
         sys.stdout.write(render.report_markdown(report))
     else:
         sys.stdout.write(render.report_text(report))
-    return exit_code(report, args.require)
+    code = exit_code(report, args.require)
+    if code == EXIT_UNDETERMINED:
+        _error(undetermined_reason(report))
+    elif code == EXIT_REQUIREMENT:
+        failed = [r for r in args.require if report.capability(r).status != "yes"]
+        _error("requirement not met: " + ", ".join(
+            "{} is {}".format(r, report.capability(r).status) for r in failed))
+    return code
+
+
+def undetermined_reason(report):
+    """One line: why the report could not determine what the client can do."""
+    librbd = report.libraries["librbd"]
+    if not librbd.found:
+        return "no librbd.so.1 found" + (" under " + report.root if report.root else " where the loader looks")
+    if librbd.error:
+        return librbd.error
+    return "runtime probe failed: " + (report.runtime.error or {}).get("message", "?")
 
 
 def exit_code(report, required=()):

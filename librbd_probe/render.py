@@ -27,6 +27,13 @@ def report_text(report):
     lines.append("librbd_probe: {}{}".format(mode, " of root " + report.root if report.root else ""))
     lines.append("")
     lines.append("Libraries")
+
+    def shown(path):
+        # under --root, show the target system's path (the root is named in the heading)
+        if report.root and path and path.startswith(report.root.rstrip("/") + "/"):
+            return path[len(report.root.rstrip("/")):]
+        return path
+
     for name in ("librbd", "librados", "libceph-common"):
         lib = report.libraries.get(name)
         if lib is None:
@@ -34,7 +41,7 @@ def report_text(report):
         if not lib.found:
             lines.append("  {:<15} not found".format(name))
             continue
-        lines.extend(_wrap("{} ({}{})".format(lib.realpath or lib.path, lib.arch or "?",
+        lines.extend(_wrap("{} ({}{})".format(shown(lib.realpath or lib.path), lib.arch or "?",
                                               ", via " + lib.chosen_by if lib.chosen_by else ""),
                            "  {:<15} ".format(name)))
         if lib.error:
@@ -42,7 +49,7 @@ def report_text(report):
         others = [c for c in lib.candidates if not c.chosen]
         for cand in others:
             lines.extend(_wrap("also: {} ({}, {}{})".format(
-                cand.realpath, cand.source, cand.file_version or "unversioned",
+                shown(cand.realpath), cand.source, cand.file_version or "unversioned",
                 "" if cand.compatible else "; skipped: " + (cand.note or "incompatible")), " " * 18))
     lines.append("")
     runtime = report.runtime

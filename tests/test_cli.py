@@ -136,3 +136,18 @@ def test_shadowed_copy_is_flagged(installed, tmp_path, capsys):
     assert librbd["realpath"] == str(shadow / "librbd.so.1.12.0")
     shadowed = [p for p in data["problems"] if p["id"] == "shadowed-copy.librbd"]
     assert shadowed and "1.16.0" in shadowed[0]["message"]
+
+
+def test_exit_3_says_why_in_one_line(tmp_path):
+    (tmp_path / "notelf").write_text("x\n")
+    proc = run_cli(["--librbd", str(tmp_path / "notelf")])
+    assert proc.returncode == 3
+    assert proc.stderr.count("\n") == 1 and "not an ELF file" in proc.stderr
+    assert "Capabilities" in proc.stdout           # the report is still printed
+
+
+def test_require_feature_rows(installed, capsys):
+    assert cli.main(["--require", "feature.layering", "--require", "create.format2"]) == 0
+    capsys.readouterr()
+    assert cli.main(["--require", "feature.operations"]) == 1
+    assert "feature.operations is no" in capsys.readouterr().err
