@@ -5,6 +5,8 @@ Exit codes (also in README.md):
   1  a --require'd capability is not ``yes``
   2  usage error: bad option, or a path given on the command line that cannot be used
   3  could not determine: no librbd found, librbd unreadable, or the runtime probe failed
+  4  explain: the text matched no known error signature
+consumers: 0 all satisfied, 1 a consumer lacks functions, 3 a consumer or the library unreadable.
 """
 import argparse
 import os
