@@ -476,8 +476,11 @@ def _analyse_symbol(sig, hit, host, norm):
                         "than its knowledge base)".format(symbol, library))
     else:
         removed = entry.get("removed")
-        evidence.append("{} is a {} function first released in Ceph {}{}".format(
-            symbol, library, host.release_name(entry["first"]),
+        # A function first seen in a Debian build carries a note: the exact first release
+        # between the two known builds is not verified, so say "by", not "in".
+        evidence.append("{} is a {} function first released {} Ceph {}{}{}".format(
+            symbol, library, "by" if entry.get("note") else "in", host.release_name(entry["first"]),
+            " ({})".format(entry["note"]) if entry.get("note") else "",
             "; removed in {}".format(host.release_name(removed)) if removed else ""))
     if obj:
         evidence.append("the object that needs it: {}".format(obj))
