@@ -23,6 +23,9 @@ _TYPES = {
     "void**": ctypes.POINTER(ctypes.c_void_p),
     "void": None,
     "const char*": ctypes.c_char_p,
+    "char**": ctypes.POINTER(ctypes.c_char_p),
+    "char**out": ctypes.POINTER(ctypes.c_void_p),   # library-allocated, freed with rados_buffer_free
+    "uint8*": ctypes.POINTER(ctypes.c_uint8),
 }
 
 # name -> (restype, (argtypes...)).  Only what the children call.
@@ -44,7 +47,30 @@ SIGNATURES = {
     # --- feature names (octopus+): int rbd_features_to_string(uint64_t, char *, size_t *) ---
     "rbd_features_to_string": ("int", ("uint64", "buf", "size_t*")),
     "rbd_features_from_string": ("int", ("const char*", "uint64*")),
-    # --- live mode (added by the live-mode work; keep below this line) ---
+    # --- live mode: connect, ask the monitors, create / inspect / remove scratch images ---
+    "rados_connect": ("int", ("void*",)),
+    "rados_mon_command": ("int", ("void*", "char**", "size_t", "const char*", "size_t",
+                                  "char**out", "size_t*", "char**out", "size_t*")),
+    "rados_buffer_free": ("void", ("void*",)),
+    "rados_ioctx_create": ("int", ("void*", "const char*", "void**")),
+    "rados_ioctx_destroy": ("void", ("void*",)),
+    "rados_ioctx_set_namespace": ("void", ("void*", "const char*")),
+    "rbd_create": ("int", ("void*", "const char*", "uint64", "int*")),
+    "rbd_create2": ("int", ("void*", "const char*", "uint64", "uint64", "int*")),
+    "rbd_create3": ("int", ("void*", "const char*", "uint64", "uint64", "int*", "uint64", "uint64")),
+    "rbd_create4": ("int", ("void*", "const char*", "uint64", "void*")),
+    "rbd_image_options_create": ("void", ("void**",)),
+    "rbd_image_options_destroy": ("void", ("void*",)),
+    "rbd_image_options_set_uint64": ("int", ("void*", "int", "uint64")),
+    "rbd_image_options_set_string": ("int", ("void*", "int", "const char*")),
+    "rbd_open": ("int", ("void*", "const char*", "void**", "const char*")),
+    "rbd_close": ("int", ("void*",)),
+    "rbd_get_features": ("int", ("void*", "uint64*")),
+    "rbd_get_old_format": ("int", ("void*", "uint8*")),
+    "rbd_get_stripe_unit": ("int", ("void*", "uint64*")),
+    "rbd_get_stripe_count": ("int", ("void*", "uint64*")),
+    "rbd_list": ("int", ("void*", "buf", "size_t*")),
+    "rbd_remove": ("int", ("void*", "const char*")),
 }
 
 

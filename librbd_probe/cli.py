@@ -77,6 +77,16 @@ def build_parser():
     parser = _Parser(prog=PROG, description="What can this host's Ceph RBD client do?")
     parser.add_argument("--version", action="version", version="%(prog)s " + __version__)
     _add_library_options(parser)
+    live = parser.add_argument_group("live mode (connects to the cluster; never without --live)")
+    live.add_argument("--live", action="store_true",
+                      help="read cluster facts and try each create path on scratch images in --pool")
+    live.add_argument("--keyring", metavar="PATH", help="keyring for the client (default: from ceph.conf)")
+    live.add_argument("--pool", default="rbd", help="pool for scratch images (default %(default)s)")
+    live.add_argument("--namespace", metavar="NS", help="RBD namespace inside the pool")
+    live.add_argument("--data-pool", metavar="POOL", help="also try rbd_create4 with this data pool")
+    live.add_argument("--dry-run", action="store_true", help="with --live: print the plan, touch nothing")
+    live.add_argument("--trial-timeout", type=_positive_float, default=30.0, metavar="SECONDS",
+                      help="bound for each trial (default %(default)s)")
     out = parser.add_argument_group("output")
     fmt = out.add_mutually_exclusive_group()
     fmt.add_argument("--json", action="store_true", help="machine-readable report (schema_version, sorted keys)")
@@ -99,6 +109,13 @@ def main(argv=None):
     except KeyboardInterrupt:
         _error("interrupted")
         return 130
+    except Exception as exc:
+        # live mode's SIGINT/SIGTERM arrive here after its scratch images were removed
+        from .live import Interrupted
+        if isinstance(exc, Interrupted):
+            _error("interrupted by {}; scratch images of this run were removed".format(exc))
+            return 128 + exc.signum
+        raise
 
 
 def _error(message):
@@ -118,9 +135,18 @@ def _main(argv):
     unknown = [r for r in args.require if r not in known]
     if unknown:
         raise UsageError("unknown capability {} (known: {})".format(", ".join(unknown), ", ".join(sorted(known))))
+    if args.live and (args.root or args.no_runtime):
+        raise UsageError("--live loads the library and connects: it cannot go with --root or --no-runtime")
+    if not args.live and (args.dry_run or args.keyring or args.namespace or args.data_pool):
+        raise UsageError("--dry-run, --keyring, --namespace and --data-pool need --live")
+    if args.keyring:
+        from .locate import check_explicit
+        check_explicit(args.keyring, "--keyring")
     report = scan.scan(librbd=args.librbd, librados=args.librados, root=args.root,
                        runtime=not args.no_runtime, timeout=args.timeout, conf=args.conf,
                        client_id=args.client_id, client_name=args.client_name, sysfs=args.sysfs)
+    if args.live:
+        report = _with_live(report, args)
     if args.json:
         sys.stdout.write(render.to_json(report.to_dict()))
     elif args.markdown:
@@ -137,6 +163,25 @@ def _main(argv):
     return code
 
 
+def _with_live(report, args):
+    """Run live mode for the scanned library and fold its section and problems into the report."""
+    from . import kb, live
+    librbd = report.libraries["librbd"]
+    if not librbd.found or report.runtime.error or not report.runtime.loaded:
+        return report
+    options = live.LiveOptions(conf=report.config.get("file") if report.config else args.conf,
+                               client_id=args.client_id, client_name=args.client_name, keyring=args.keyring,
+                               pool=args.pool, namespace=args.namespace, data_pool=args.data_pool,
+                               dry_run=args.dry_run, timeout=args.timeout, trial_timeout=args.trial_timeout)
+    symbols = frozenset(n for n, v in report.runtime.symbols.items() if v.get("found"))
+    facts = {k: (v["value"], v["source"]) for k, v in (report.release or {}).get("facts", {}).items()}
+    rados = report.libraries["librados"]
+    section = live.run_live(librbd.path, rados.path if rados.chosen_by == "explicit" else None, symbols,
+                            kb.features(), facts, options)
+    problems = live.live_problems(section, report.release, kb.releases())
+    return report._replace(live=section, problems=report.problems + tuple(problems))
+
+
 def undetermined_reason(report):
     """One line: why the report could not determine what the client can do."""
     librbd = report.libraries["librbd"]
@@ -144,12 +189,16 @@ def undetermined_reason(report):
         return "no librbd.so.1 found" + (" under " + report.root if report.root else " where the loader looks")
     if librbd.error:
         return librbd.error
+    if report.live is not None and report.live.get("error"):
+        return "live mode: " + report.live["error"].get("message", "?")
     return "runtime probe failed: " + (report.runtime.error or {}).get("message", "?")
 
 
 def exit_code(report, required=()):
     librbd = report.libraries["librbd"]
     if not librbd.found or librbd.error or (report.runtime.attempted and report.runtime.error):
+        return EXIT_UNDETERMINED
+    if report.live is not None and report.live.get("error"):
         return EXIT_UNDETERMINED
     for cap_id in required:
         if report.capability(cap_id).status != "yes":

@@ -31,8 +31,13 @@ def _stderr_tail(data):
     return text[-1][:300] if text else ""
 
 
-def run_child(request, timeout=DEFAULT_TIMEOUT, python=None, script=CHILD, env=None):
-    """Run a child script with ``request``; return (result dict or None, error dict or None)."""
+def run_child(request, timeout=DEFAULT_TIMEOUT, python=None, script=CHILD, env=None, grace_on_interrupt=0):
+    """Run a child script with ``request``; return (result dict or None, error dict or None).
+
+    If the caller is interrupted (an exception raised by a signal handler while waiting), the
+    child gets ``grace_on_interrupt`` seconds to finish before it is killed; then the
+    exception propagates.
+    """
     nonce = uuid.uuid4().hex
     request = dict(request, nonce=nonce)
     argv = [python or sys.executable, "-E", "-s", script]
@@ -43,7 +48,16 @@ def run_child(request, timeout=DEFAULT_TIMEOUT, python=None, script=CHILD, env=N
         raise ChildError("{}: cannot start the probe interpreter: {}".format(argv[0], exc)) from exc
     try:
         stdout, stderr = proc.communicate(json.dumps(request).encode("utf-8"), timeout=timeout)
-    except subprocess.TimeoutExpired:
+    except BaseException as exc:   # timeout, or a signal handler raising (live mode's SIGINT/SIGTERM)
+        if not isinstance(exc, subprocess.TimeoutExpired):
+            try:
+                proc.wait(timeout=grace_on_interrupt)
+            except subprocess.TimeoutExpired:
+                pass
+            _kill_group(proc)
+            proc.wait()
+            raise
+
         _kill_group(proc)
         proc.communicate()
         return None, {"kind": "timeout",

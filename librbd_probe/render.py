@@ -127,7 +127,45 @@ def _extra_sections(report):
             if krbd.get("rejected_by_rbd_map"):
                 lines.extend(_wrap("rbd map would reject: " + ", ".join(krbd["rejected_by_rbd_map"]), "  "))
         sections.append(lines)
+    if report.live is not None:
+        sections.append(_live_lines(report.live))
     return sections
+
+
+def _live_lines(live):
+    lines = ["Live trials (pool {}{})".format(live.get("pool"), ", namespace " + live["namespace"] if live.get("namespace") else "")]
+    if live.get("dry_run"):
+        lines.append("  dry run: nothing was created; the plan:")
+        for item in live.get("plan", []):
+            lines.extend(_wrap("{} via {} as {} (expect {})".format(
+                item["id"], item["path"], item["name"], item.get("expect") or "?"), "    - "))
+        return lines
+    if live.get("error"):
+        lines.extend(_wrap("not connected: " + live["error"].get("message", "?"), "  "))
+        return lines
+    cluster = live.get("cluster") or {}
+    overall = sorted((cluster.get("versions") or {}).get("overall", {}))
+    lines.extend(_wrap("cluster: {}; require_min_compat_client {}, min_compat_client {}, require_osd_release {}".format(
+        "; ".join(overall) or "versions unknown", cluster.get("require_min_compat_client"),
+        cluster.get("min_compat_client"), cluster.get("require_osd_release")), "  "))
+    lines.append("  {:<34} {:<12} {:<18} {}".format("TRIAL", "PATH", "RESULT", "AS EXPECTED"))
+    for trial in live.get("trials", []):
+        result = trial.get("result")
+        if result == "refused":
+            result = "refused " + (trial.get("errno") or "")
+        elif trial.get("dropped_bits"):
+            result += " -bits " + ",".join(str(b) for b in trial["dropped_bits"])
+        expected = {True: "yes", False: "NO", None: "-"}[trial.get("as_expected")]
+        lines.append("  {:<34} {:<12} {:<18} {}".format(trial["id"], trial["path"], result, expected))
+    cleanup = live.get("cleanup") or {}
+    stale = (cleanup.get("before") or {}).get("removed") or []
+    if stale:
+        lines.extend(_wrap("removed {} scratch image(s) left by earlier runs: {}".format(
+            len(stale), ", ".join(item["name"] for item in stale)), "  "))
+    left = (cleanup.get("after") or {}).get("scratch") or []
+    lines.extend(_wrap("scratch images removed after the run; left in the pool: {}".format(
+        ", ".join(left) if left else "none"), "  "))
+    return lines
 
 
 def report_markdown(report):

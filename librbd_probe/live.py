@@ -1,0 +1,285 @@
+"""Live mode: ask a real cluster, and try every create path for real on scratch images.
+
+Only with an explicit ``--live``.  Planning (which trials, what each should give) and judging
+(what the image really got) are pure; ``run_live`` starts one ``_live_child.py`` per trial so
+each is bounded in time and independent, and removes scratch images on success, error, SIGINT
+and SIGTERM.  It only ever touches images named ``librbd-probe-<time>-<host>-<pid>-<rand>-<n>``.
+"""
+import errno
+import hashlib
+import os
+import signal
+import socket
+import time
+import uuid
+
+from .model import Problem, record
+
+LIVE_CHILD = os.path.join(os.path.dirname(os.path.abspath(__file__)), "_live_child.py")
+PREFIX = "librbd-probe-"
+_SIZE = 1 << 22                      # one 4 MiB object: cheap to create and remove
+
+
+class LiveOptions(record("LiveOptions",
+                         "conf client_id client_name keyring pool namespace data_pool dry_run "
+                         "timeout trial_timeout stale_after",
+                         (None, None, None, None, "rbd", None, None, False, 30.0, 30.0, 3600.0))):
+    """What the operator asked for (CLI options of live mode)."""
+    __slots__ = ()
+
+
+def host_tag():
+    """Eight hex digits naming this host inside scratch image names."""
+    return hashlib.sha256(socket.gethostname().encode()).hexdigest()[:8]
+
+
+def errno_name(rc):
+    if rc is None or rc >= 0:
+        return None
+    return errno.errorcode.get(-rc, "E?{}".format(-rc))
+
+
+def describe_rc(rc):
+    if rc is None:
+        return "no answer"
+    if rc >= 0:
+        return "ok"
+    return "{} ({}: {})".format(rc, errno_name(rc), os.strerror(-rc))
+
+
+def plan(symbols, feature_defs, facts, options):
+    """The trials for a library exporting ``symbols`` (pure).
+
+    Each trial: id, path, requested format/features/stripe, and ``expect`` (what the
+    knowledge base says should happen, or None).
+    """
+    trials = []
+    format1 = (facts.get("format1_create") or (None,))[0]
+    by_name = {f["name"]: f for f in feature_defs}
+    known = (facts.get("rbd_features_all") or (None,))[0]
+
+    def add(trial_id, path, **kw):
+        if path in symbols:
+            trials.append(dict(id=trial_id, path=path, **kw))
+
+    refused = format1 is not None and format1.startswith("refused")
+    add("create.default", "rbd_create", expect=None,
+        note="rbd_create makes the format rbd_default_format says (format 1 only before 0.56.7/0.61.3)")
+    if "rbd_create4" in symbols:
+        add("create.format1", "rbd_create4", format=1, expect="EINVAL" if refused else "created" if format1 else None)
+        add("create.format1.forced", "rbd_create4", format=1, force_v1=True, expect="created" if format1 else None)
+    add("create.format2", "rbd_create2", features=1, expect="created")
+    add("create.striping", "rbd_create3", features=1 | 2, stripe_unit=1 << 16, stripe_count=16, expect="created")
+    add("create.options", "rbd_create4", format=2, features=1, expect="created")
+    if options.data_pool:
+        add("create.data-pool", "rbd_create4", format=2, features=1, data_pool=options.data_pool, expect="created")
+    path = "rbd_create4" if "rbd_create4" in symbols else "rbd_create2"
+    for feature in feature_defs:
+        mask = feature["mask"]
+        if known is not None and not known & mask:
+            continue
+        deps = 0
+        for needed in feature.get("requires") or ():
+            deps |= by_name[needed]["mask"]
+            for deeper in by_name[needed].get("requires") or ():
+                deps |= by_name[deeper]["mask"]
+        base = dict(format=2) if path == "rbd_create4" else {}
+        if feature.get("dropped_at_create"):
+            add("feature." + feature["name"], path, features=1 | mask, expect="dropped", **base)
+            continue
+        add("feature." + feature["name"], path, features=mask | deps, expect="created", **base)
+        if deps:
+            add("feature.{}.alone".format(feature["name"]), path, features=mask, expect="EINVAL", **base)
+    return trials
+
+
+def judge(trial, answer):
+    """Classify one trial's answer: what was asked, what the image got, as expected or not."""
+    out = {k: trial[k] for k in ("id", "path", "expect") if k in trial}
+    out["requested"] = {k: trial[k] for k in ("format", "features", "stripe_unit", "stripe_count", "data_pool",
+                                               "force_v1") if trial.get(k) is not None}
+    if answer.get("timeout"):
+        out.update(result="timeout", rc=None, note=answer.get("message"))
+        out["as_expected"] = False
+        return out
+    if answer.get("error"):
+        out.update(result="error", rc=answer["error"].get("rc"), note=answer["error"].get("message") or
+                   answer["error"].get("stage"))
+        out["as_expected"] = False
+        return out
+    rc = answer.get("rc")
+    out["rc"] = rc
+    out["errno"] = errno_name(rc)
+    out["decoded"] = describe_rc(rc)
+    if rc != 0:
+        out["result"] = "refused"
+        out["as_expected"] = trial.get("expect") == errno_name(rc) if trial.get("expect") else None
+        return out
+    got = answer.get("got") or {}
+    out["got"] = got
+    asked = trial.get("features")
+    dropped, added = [], []
+    if asked is not None and "features" in got:
+        dropped = _bits(asked & ~got["features"])
+        added = _bits(got["features"] & ~asked)
+    out["dropped_bits"], out["added_bits"] = dropped, added
+    differs = bool(dropped) or (trial.get("format") and got.get("format") != trial.get("format"))
+    out["result"] = "created-different" if differs else "created"
+    expect = trial.get("expect")
+    if expect == "dropped":
+        out["as_expected"] = bool(dropped)
+    elif expect:
+        out["as_expected"] = expect == "created"
+    else:
+        out["as_expected"] = None
+    if answer.get("remove_rc"):
+        out["remove_rc"] = answer["remove_rc"]
+    return out
+
+
+def _bits(mask):
+    return [bit for bit in range(64) if mask & (1 << bit)]
+
+
+CONNECT_ERRORS = {
+    ("connect", -13): "permission denied (-13 EACCES): wrong key or missing caps for {who}; check --keyring and --id/--name",
+    ("connect", -110): "no monitor answered within {timeout:g} s (-110 ETIMEDOUT): check 'mon host' in {conf}",
+    ("connect", -2): "no usable configuration or keyring (-2 ENOENT) for {who}: check --conf and --keyring",
+    ("pool", -2): "pool {pool} does not exist (-2 ENOENT): give an existing pool with --pool",
+    ("pool", -13): "no access to pool {pool} (-13 EACCES): the key's caps do not cover it",
+    ("conf", -2): "cannot read the configuration {conf} (-2 ENOENT)",
+}
+
+
+def connection_message(error, options):
+    key = (error.get("stage"), error.get("rc"))
+    who = options.client_name or "client.{}".format(options.client_id or "admin")
+    template = CONNECT_ERRORS.get(key)
+    if template:
+        return template.format(who=who, timeout=options.timeout, conf=options.conf or "the default ceph.conf",
+                               pool=options.pool)
+    return "{} failed: {}".format(error.get("stage"), error.get("message") or describe_rc(error.get("rc")))
+
+
+def _request(librbd, librados, options, **extra):
+    req = {"librbd": librbd, "librados": librados, "conf": options.conf, "client_id": options.client_id,
+           "client_name": options.client_name, "keyring": options.keyring, "pool": options.pool,
+           "namespace": options.namespace, "connect_timeout": options.timeout}
+    req.update(extra)
+    return req
+
+
+def run_live(librbd, librados, symbols, feature_defs, facts, options, python=None):
+    """Connect, read cluster facts, run the trials, clean up.  Returns the JSON 'live' section."""
+    from . import probe
+    started = int(time.time())
+    run_prefix = "{}{}-{}-{}-{}-".format(PREFIX, started, host_tag(), os.getpid(), uuid.uuid4().hex[:8])
+    trials = plan(symbols, feature_defs, facts, options)
+    section = {"pool": options.pool, "namespace": options.namespace, "run_prefix": run_prefix,
+               "connected": False, "error": None, "cluster": None, "trials": [], "cleanup": None,
+               "plan": [dict(t, name=run_prefix + str(i)) for i, t in enumerate(trials)]}
+    if options.dry_run:
+        section["dry_run"] = True
+        return section
+    answer, error = probe.run_child(_request(librbd, librados, options, action="facts"),
+                                    timeout=options.timeout + 15, python=python, script=LIVE_CHILD)
+    if error or (answer or {}).get("error"):
+        err = dict(error or answer["error"])
+        err["message"] = connection_message(err, options) if not error else err.get("message")
+        section["error"] = err
+        return section
+    section["connected"] = True
+    section["cluster"] = answer.get("facts")
+    cleanup = {"host": host_tag(), "parent_pid": os.getpid(), "stale_before": started - options.stale_after}
+    previous = _install_handlers()
+    try:
+        first = _cleanup(librbd, librados, options, python, dict(cleanup))
+        section["cleanup"] = {"before": first}
+        if first.get("error"):
+            section["error"] = dict(first["error"], message=connection_message(first["error"], options))
+            return section
+        for index, trial in enumerate(trials):
+            trial = dict(trial, name=run_prefix + str(index), size=_SIZE)
+            # On SIGINT/SIGTERM the trial child is allowed to finish (it removes its own image;
+            # killing it with the image open would leave a watch that blocks removal for 30 s).
+            answer, error = probe.run_child(_request(librbd, librados, options, action="trial", trial=trial),
+                                            timeout=options.trial_timeout, python=python, script=LIVE_CHILD,
+                                            grace_on_interrupt=options.trial_timeout)
+            if error:
+                answer = {"timeout": error.get("kind") == "timeout", "error": None if error.get("kind") == "timeout"
+                          else {"stage": error.get("kind"), "message": error.get("message")},
+                          "message": error.get("message")}
+            section["trials"].append(judge(trial, answer))
+    finally:
+        # Whatever happened (an error, SIGINT, SIGTERM), this run's images go.
+        section["cleanup"] = dict(section.get("cleanup") or {}, after=_cleanup(
+            librbd, librados, options, python, dict(cleanup, run_prefix=run_prefix)))
+        _restore_handlers(previous)
+    return section
+
+
+def _cleanup(librbd, librados, options, python, rules):
+    from . import probe
+    answer, error = probe.run_child(_request(librbd, librados, options, action="cleanup", **rules),
+                                    timeout=options.timeout + 60, python=python, script=LIVE_CHILD)
+    if error:
+        return {"error": {"stage": error.get("kind"), "message": error.get("message")}}
+    return {k: answer.get(k) for k in ("removed", "failed", "scratch", "error") if answer.get(k) is not None}
+
+
+class Interrupted(Exception):
+    """SIGINT or SIGTERM during live trials (after cleanup the CLI exits 130/143)."""
+
+    def __init__(self, signum):
+        Exception.__init__(self, signal.Signals(signum).name)
+        self.signum = signum
+
+
+def _raise_interrupted(signum, _frame):
+    raise Interrupted(signum)
+
+
+def _install_handlers():
+    previous = {}
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        try:
+            previous[signum] = signal.signal(signum, _raise_interrupted)
+        except ValueError:            # not the main thread: the caller handles signals
+            pass
+    return previous
+
+
+def _restore_handlers(previous):
+    for signum, handler in previous.items():
+        signal.signal(signum, handler)
+
+
+def live_problems(section, release, releases):
+    """Compare cluster facts with the client; connection errors and surprises (pure)."""
+    problems = []
+    if section.get("error"):
+        problems.append(Problem("live.connect", "error", section["error"].get("message", "?")))
+        return problems
+    cluster = section.get("cluster") or {}
+    need = cluster.get("require_min_compat_client")
+    order = []
+    for rel in sorted(releases, key=lambda r: [int(p) if p.isdigit() else -1 for p in r["version"].split(".")]):
+        if rel.get("codename") and rel["codename"] not in order:
+            order.append(rel["codename"])
+    client = (release or {}).get("codename") or ""
+    client_names = [c for c in client.split("/") if c in order]
+    if need in order and client_names:
+        if order.index(client_names[-1]) < order.index(need):
+            problems.append(Problem(
+                "live.min-compat-client", "error",
+                "the cluster requires clients of at least {} (require_min_compat_client) but this client is {}".format(
+                    need, client),
+                "upgrade librbd1/librados2 on this host to {} or later".format(need)))
+    for trial in section.get("trials", []):
+        if trial.get("as_expected") is False:
+            problems.append(Problem(
+                "live.unexpected." + trial["id"], "warning",
+                "{} via {}: expected {}, the cluster gave {}".format(
+                    trial["id"], trial["path"], trial.get("expect"), trial.get("decoded") or trial.get("result")),
+                None))
+    return problems

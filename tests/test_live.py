@@ -1,0 +1,176 @@
+"""Live mode against a real one-node cluster (tests/cluster.py) and the installed librbd 16.2.15.
+
+The cluster is started once for this module.  If it cannot start, these tests fail under CI
+(CI=true) and skip with the reason elsewhere.
+"""
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+
+import pytest
+
+import cluster as cluster_mod
+from conftest import PROJECT, need, run_cli
+
+SCRATCH = re.compile(r"^librbd-probe-\d+-[0-9a-f]{8}-\d+-[0-9a-f]{8}-\d+$")
+
+
+@pytest.fixture(scope="module")
+def cluster(installed):
+    scratch = tempfile.mkdtemp(prefix="librbd-probe-cluster-")
+    c = cluster_mod.Cluster(scratch)
+    try:
+        c.start(timeout=180)
+    except (cluster_mod.ClusterError, OSError, subprocess.SubprocessError) as exc:
+        c.stop()
+        need(False, "one-node test cluster could not start: {}".format(exc))
+    yield c
+    c.stop()
+
+
+def _live(c, *extra, env=None):
+    args = ["--live", "--conf", c.conf_path, "--keyring", c.admin_keyring, "--json"] + list(extra)
+    return run_cli(args, env=env, timeout=300)
+
+
+def _scratch_images(c):
+    out = c.rbd("ls", "rbd").stdout.split()
+    return [n for n in out if n.startswith("librbd-probe-")]
+
+
+def test_trials_agree_with_the_cluster(cluster):
+    proc = _live(cluster)
+    assert proc.returncode == 0, proc.stderr
+    data = json.loads(proc.stdout)
+    live = data["live"]
+    assert live["connected"] and live["cluster"]["require_osd_release"] == "pacific"
+    assert "16.2.15" in json.dumps(live["cluster"]["versions"])
+    trials = {t["id"]: t for t in live["trials"]}
+    # format 1 refused on 16.2.15 ... and accepted with RBD_FORCE_ALLOW_V1
+    assert trials["create.format1"]["rc"] == -22 and trials["create.format1"]["errno"] == "EINVAL"
+    assert trials["create.format1.forced"]["result"] == "created"
+    assert trials["create.format1.forced"]["got"]["format"] == 1
+    # journaling (and object-map) without exclusive-lock: -EINVAL
+    assert trials["feature.journaling.alone"]["errno"] == "EINVAL"
+    assert trials["feature.object-map.alone"]["errno"] == "EINVAL"
+    assert trials["feature.journaling"]["result"] == "created"
+    assert trials["feature.journaling"]["got"]["features"] & 64
+    # internal bits asked for at create are silently dropped
+    for name, bit in (("operations", 8), ("migrating", 9), ("non-primary", 10), ("dirty-cache", 11)):
+        assert bit in trials["feature." + name]["dropped_bits"], name
+    assert trials["create.striping"]["got"]["stripe_unit"] == 1 << 16
+    assert trials["create.striping"]["got"]["stripe_count"] == 16
+    assert _scratch_images(cluster) == []
+    assert "AQ" not in proc.stdout          # no key material in the report
+
+
+def test_existing_images_stay_byte_identical(cluster, tmp_path):
+    data = os.urandom(3 << 20)
+    src = tmp_path / "payload"
+    src.write_bytes(data)
+    cluster.rbd("import", str(src), "rbd/keepme")
+    before = cluster.rbd("info", "rbd/keepme", "--format", "json").stdout
+    _live(cluster)
+    out = tmp_path / "export"
+    cluster.rbd("export", "rbd/keepme", str(out))
+    assert out.read_bytes() == data
+    assert cluster.rbd("info", "rbd/keepme", "--format", "json").stdout == before
+    cluster.rbd("rm", "rbd/keepme")
+
+
+def _live_children():
+    pids = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open("/proc/{}/cmdline".format(entry), "rb") as handle:
+                    if b"_live_child.py" in handle.read():
+                        pids.append(int(entry))
+            except OSError:
+                pass
+    return pids
+
+
+def test_sigkill_mid_run_then_new_run_leaves_nothing(cluster):
+    env = dict(os.environ, PYTHONPATH=PROJECT)
+    argv = [sys.executable, "-m", "librbd_probe", "--live", "--conf", cluster.conf_path,
+            "--keyring", cluster.admin_keyring, "--json"]
+    leftover = []
+    for _ in range(5):
+        proc = subprocess.Popen(argv, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        deadline = time.time() + 60
+        while time.time() < deadline and proc.poll() is None and not leftover:
+            leftover = _scratch_images(cluster)
+        # kill the run and whatever trial child it had: as bad as a crash of the host's process tree
+        os.kill(proc.pid, signal.SIGKILL)
+        for pid in _live_children():
+            os.kill(pid, signal.SIGKILL)
+        proc.wait()
+        time.sleep(0.5)
+        leftover = _scratch_images(cluster)
+        if leftover:
+            break
+    assert leftover, "could not catch a run with a scratch image in the pool"
+    second = _live(cluster)
+    assert second.returncode == 0, second.stderr
+    removed = [item["name"] for item in json.loads(second.stdout)["live"]["cleanup"]["before"]["removed"]]
+    assert set(leftover) <= set(removed)
+    assert _scratch_images(cluster) == []
+
+
+def test_sigterm_cleans_up(cluster):
+    env = dict(os.environ, PYTHONPATH=PROJECT)
+    proc = subprocess.Popen([sys.executable, "-m", "librbd_probe", "--live", "--conf", cluster.conf_path,
+                             "--keyring", cluster.admin_keyring], env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, universal_newlines=True)
+    deadline = time.time() + 60
+    while time.time() < deadline and not _live_children():
+        time.sleep(0.05)
+    time.sleep(1.0)
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 128 + signal.SIGTERM, err
+    assert "interrupted by SIGTERM" in err and "Traceback" not in err
+    assert _scratch_images(cluster) == []
+
+
+def test_dry_run_touches_nothing(cluster):
+    proc = run_cli(["--live", "--dry-run", "--conf", cluster.conf_path, "--keyring", cluster.admin_keyring])
+    assert proc.returncode == 0
+    assert "dry run" in proc.stdout and "create.format1" in proc.stdout
+    assert _scratch_images(cluster) == []
+
+
+def test_wrong_key_is_one_line(cluster, tmp_path):
+    bad = tmp_path / "bad.keyring"
+    bad.write_text("[client.admin]\n\tkey = AQBQw1ZlAAAAABAAZZZZZZZZZZZZZZZZZZZZZZZZZZ==\n")
+    proc = _live(cluster, "--timeout", "10")
+    proc = run_cli(["--live", "--conf", cluster.conf_path, "--keyring", str(bad), "--timeout", "10"])
+    assert proc.returncode == 3
+    assert proc.stderr.count("\n") == 1 and "-13 EACCES" in proc.stderr
+    assert "AQBQw1Zl" not in proc.stdout + proc.stderr
+
+
+def test_missing_pool_is_one_line(cluster):
+    proc = run_cli(["--live", "--conf", cluster.conf_path, "--keyring", cluster.admin_keyring, "--pool", "nosuchpool"])
+    assert proc.returncode == 3
+    assert "pool nosuchpool does not exist (-2 ENOENT)" in proc.stderr
+
+
+def test_no_monitor_is_one_line(installed, tmp_path):
+    conf = tmp_path / "ceph.conf"
+    conf.write_text("[global]\nmon host = 127.0.0.1:1\nauth client required = none\n")
+    proc = run_cli(["--live", "--conf", str(conf), "--timeout", "3"], timeout=120)
+    assert proc.returncode == 3
+    assert proc.stderr.count("\n") == 1 and "-110 ETIMEDOUT" in proc.stderr
+
+
+def test_live_needs_runtime(capsys):
+    from librbd_probe import cli
+    assert cli.main(["--live", "--no-runtime"]) == 2
+    assert cli.main(["--dry-run"]) == 2
