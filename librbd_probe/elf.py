@@ -480,10 +480,17 @@ class _Parser(object):
 
 
 def _marked(strtab, prefixes):
-    if not prefixes:
-        return ()
-    regex = re.compile(b"\\x00((?:" + b"|".join(re.escape(p) for p in prefixes) + b")[^\\x00]*)")
-    return tuple(sorted({m.group(1).decode("utf-8", "surrogateescape") for m in regex.finditer(strtab)}))
+    """Strings of ``strtab`` that start with one of ``prefixes`` (bytes.find, not a regex:
+    libceph-common's table is 1.5 MB and a regex over it costs over a millisecond)."""
+    found = set()
+    for prefix in prefixes:
+        needle = b"\0" + prefix
+        pos = strtab.find(needle)
+        while pos >= 0:
+            end = strtab.find(b"\0", pos + 1)
+            found.add(strtab[pos + 1:end if end >= 0 else len(strtab)].decode("utf-8", "surrogateescape"))
+            pos = strtab.find(needle, pos + 1)
+    return tuple(sorted(found))
 
 
 def _read(path, with_symbols, name_filter, markers=(), defined_only=False):
