@@ -48,6 +48,8 @@ STV_NAMES = {0: "DEFAULT", 1: "INTERNAL", 2: "HIDDEN", 3: "PROTECTED"}
 _MACHINES = {3: "i386", 8: "mips", 20: "ppc", 21: "ppc64", 22: "s390", 40: "arm", 43: "sparc64",
              50: "ia64", 62: "x86-64", 183: "aarch64", 243: "riscv", 258: "loongarch64"}
 
+# String tables at least this large are mapped, not read, when no symbols are wanted.
+_MAP_THRESHOLD = 256 * 1024
 # Sanity bounds: a dynamic symbol table of more than this many entries is corruption here.
 _MAX_SYMBOLS = 4000000
 _MAX_PHNUM = 4096
@@ -147,8 +149,35 @@ class _File(object):
             raise ElfError("{}: truncated while reading {}".format(self.path, what))
         return data
 
+    def map(self, offset, length, what):
+        """A read-only mmap of [offset, offset+length) (page-aligned start, sliced view)."""
+        import mmap
+        if offset < 0 or length < 0 or offset + length > self.size:
+            raise ElfError("{}: truncated or corrupt: {} needs bytes {}..{} but the file has {}".format(
+                self.path, what, offset, offset + length, self.size))
+        return _Window(mmap.mmap(self.handle.fileno(), 0, access=mmap.ACCESS_READ), offset, length)
+
     def close(self):
         self.handle.close()
+
+
+class _Window(object):
+    """bytes-like view of part of an mmap: len(), find(), slicing (what _cstr/_marked use)."""
+
+    def __init__(self, mapping, offset, length):
+        self.mapping, self.offset, self.length = mapping, offset, length
+
+    def __len__(self):
+        return self.length
+
+    def find(self, sub, start=0, end=None):
+        end = self.length if end is None else min(end, self.length)
+        pos = self.mapping.find(sub, self.offset + start, self.offset + end)
+        return pos - self.offset if pos >= 0 else -1
+
+    def __getitem__(self, item):
+        start, stop, _ = item.indices(self.length)
+        return self.mapping[self.offset + start:self.offset + stop]
 
 
 class _Layout(object):
@@ -204,9 +233,10 @@ def _cstr(table, offset, path, what):
 
 
 class _Parser(object):
-    def __init__(self, path):
+    def __init__(self, path, copy_strtab=True):
         self.path = path
         self.f = _File(path)
+        self.copy_strtab = copy_strtab
 
     def close(self):
         self.f.close()
@@ -266,7 +296,13 @@ class _Parser(object):
             size = self.tags.get(DT_STRSZ, [0])[0]
             if size > self.f.size:
                 raise ElfError("{}: corrupt DT_STRSZ {}".format(self.path, size))
-            self.strtab = self.f.read(self.offset_of(self.tags[DT_STRTAB][0], "DT_STRTAB"), size, "dynamic string table")
+            offset = self.offset_of(self.tags[DT_STRTAB][0], "DT_STRTAB")
+            if size >= _MAP_THRESHOLD and not self.copy_strtab:
+                # libceph-common's table is 1.5 MB: map it instead of copying it when only a
+                # few strings are wanted (mmap has find() and slicing, all _cstr needs).
+                self.strtab = self.f.map(offset, size, "dynamic string table")
+            else:
+                self.strtab = self.f.read(offset, size, "dynamic string table")
 
     def string(self, offset):
         return _cstr(self.strtab, offset, self.path, "dynamic")
@@ -494,7 +530,7 @@ def _marked(strtab, prefixes):
 
 
 def _read(path, with_symbols, name_filter, markers=(), defined_only=False):
-    parser = _Parser(path)
+    parser = _Parser(path, copy_strtab=with_symbols)
     try:
         parser.header()
         parser.dynamic()

@@ -379,12 +379,18 @@ def search_order(name, ctx, runpath=(), rpath=(), origin_dir=None):
     return found
 
 
-def other_copies(stem, ctx, known=(), listdir=os.listdir, resolve=os.path.realpath):
+def sorted_listdir(directory):
+    return sorted(os.listdir(directory))
+
+
+def other_copies(stem, ctx, known=(), listdir=sorted_listdir, resolve=os.path.realpath):
     """Files named ``stem*`` (e.g. ``librbd.so``) anywhere the loader or distros look.
 
-    ``listdir``/``resolve`` let a caller that asks for several stems list and resolve each
-    directory once.
+    ``listdir`` (returning sorted names) and ``resolve`` let a caller that asks for several
+    stems list and resolve each directory once; the stem's names are then found by bisection
+    in a library directory of thousands of entries.
     """
+    import bisect
     dirs = list(ctx.ld_library_path) if ctx.root is None else []
     dirs += [in_root(d, ctx.root) for d in ctx.conf_dirs + ctx.default_dirs + _EXTRA_DIRS]
     known_real = {os.path.normpath(k) for k in known}
@@ -397,9 +403,14 @@ def other_copies(stem, ctx, known=(), listdir=os.listdir, resolve=os.path.realpa
             continue
         seen_dirs.add(real_dir)
         try:
-            names = sorted(n for n in listdir(directory) if n.startswith(stem))
+            listing = listdir(directory)
         except OSError:
             continue
+        names = []
+        for index in range(bisect.bisect_left(listing, stem), len(listing)):
+            if not listing[index].startswith(stem):
+                break
+            names.append(listing[index])
         for entry in names:
             path = os.path.join(directory, entry)
             norm = os.path.normpath(path)

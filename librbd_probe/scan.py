@@ -53,11 +53,11 @@ class _Scanner(object):
         return self.headers[real]
 
     def listdir(self, directory):
-        """os.listdir, once per real directory (/lib is /usr/lib on merged-/usr systems)."""
+        """Sorted os.listdir, once per real directory (/lib is /usr/lib on merged /usr)."""
         key = self.realpath(directory)
         if key not in self.listings:
             try:
-                self.listings[key] = os.listdir(key)
+                self.listings[key] = sorted(os.listdir(key))
             except OSError as exc:
                 self.listings[key] = exc
         value = self.listings[key]
