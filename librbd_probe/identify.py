@@ -245,11 +245,49 @@ def _few(names):
     return " ({}{})".format(", ".join(names[:3]), ", ..." if len(names) > 3 else "") if names else ""
 
 
-_VERSION_IN_RODATA = re.compile(rb"\x00(\d{1,2}\.\d{1,2}\.\d{1,3})\x00")
+class _Found(object):
+    """The part of a regex match object that elf.find_strings uses."""
+    __slots__ = ("_start", "_value")
+
+    def __init__(self, start, value):
+        self._start, self._value = start, value
+
+    def start(self):
+        return self._start
+
+    def group(self, _index):
+        return self._value
+
+
+class _VersionFinder(object):
+    """``finditer`` for NUL-delimited ``X.Y.Z`` strings (1-2, 1-2, 1-3 digits): how
+    CEPH_GIT_NICE_VER (src/common/version.cc) sits in libceph-common's .rodata.
+
+    Equivalent to the regex ``REGEX`` below (tests/test_identify.py compares them on every
+    real libceph-common), but anchored on the dots: a pattern that starts with NUL tries a
+    match at each of the ~40,000 NULs of a 700 KB .rodata (1.3 ms); dots are rare (0.3 ms).
+    """
+    REGEX = re.compile(rb"\x00(\d{1,2}\.\d{1,2}\.\d{1,3})\x00")
+    _tail = re.compile(rb"\.\d{1,2}\.\d{1,3}\x00")
+
+    def finditer(self, data):
+        found = []
+        for match in self._tail.finditer(data):
+            dot = match.start()
+            start = dot
+            while start > 0 and dot - start < 2 and data[start - 1:start].isdigit():
+                start -= 1
+            if start == dot or start == 0 or data[start - 1:start] != b"\x00":
+                continue
+            found.append(_Found(start - 1, data[start:match.end() - 1]))
+        return found
+
+
+_VERSION_IN_RODATA = _VersionFinder()
 
 
 def version_string_pattern():
-    """The .rodata pattern for CEPH_GIT_NICE_VER (src/common/version.cc) as a NUL-delimited string."""
+    """The finder for CEPH_GIT_NICE_VER in .rodata (``finditer`` like a compiled regex)."""
     return _VERSION_IN_RODATA
 
 

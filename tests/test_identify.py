@@ -1,5 +1,6 @@
 """Release identification: the real Debian builds (static, via --root) and historic stand-ins."""
 import json
+import os
 
 import pytest
 
@@ -74,3 +75,22 @@ def test_host_create_format1_is_no(installed, capsys):
     row = data["capabilities"]["create.format1"]
     assert row["status"] == "no" and "RBD_FORCE_ALLOW_V1" in row["reason"]
     assert data["release"]["version"] == "16.2.15" and data["release"]["confidence"] == "high"
+
+
+def test_version_finder_equals_its_regex_on_real_libraries():
+    import glob
+    finder = identify.version_string_pattern()
+    paths = glob.glob(os.path.join(corpus.CORPUS, "debian", "*", "root", "usr/lib/*/ceph/libceph-common.so.*"))
+    paths.append("/usr/lib/x86_64-linux-gnu/ceph/libceph-common.so.2")
+    checked = 0
+    for path in paths:
+        if not os.path.exists(path):
+            continue
+        with open(path, "rb") as handle:
+            data = handle.read()
+        ours = [(m.start(), m.group(1)) for m in finder.finditer(data)]
+        assert ours == [(m.start(), m.group(1)) for m in finder.REGEX.finditer(data)], path
+        checked += 1
+    synthetic = b"\x0016.2.15\x00x116.2.15\x00\x001.2.3\x00\x0012.34.567\x00\x001.2.3456\x00.1.2\x00"
+    assert [m.group(1) for m in finder.finditer(synthetic)] == [m.group(1) for m in finder.REGEX.finditer(synthetic)]
+    assert checked >= 5
