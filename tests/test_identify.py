@@ -6,7 +6,6 @@ import pytest
 
 import corpus
 import stubs
-from conftest import run_cli
 from librbd_probe import cli, identify, kb
 
 

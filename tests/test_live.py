@@ -144,12 +144,13 @@ def test_dry_run_touches_nothing(cluster):
     assert proc.returncode == 0
     assert "dry run" in proc.stdout and "create.format1" in proc.stdout
     assert _scratch_images(cluster) == []
+    plan = json.loads(_live(cluster, "--dry-run").stdout)["live"]["plan"]
+    assert plan and all(SCRATCH.match(item["name"]) for item in plan)   # the only names ever touched
 
 
 def test_wrong_key_is_one_line(cluster, tmp_path):
     bad = tmp_path / "bad.keyring"
     bad.write_text("[client.admin]\n\tkey = AQBQw1ZlAAAAABAAZZZZZZZZZZZZZZZZZZZZZZZZZZ==\n")
-    proc = _live(cluster, "--timeout", "10")
     proc = run_cli(["--live", "--conf", cluster.conf_path, "--keyring", str(bad), "--timeout", "10"])
     assert proc.returncode == 3
     assert proc.stderr.count("\n") == 1 and "-13 EACCES" in proc.stderr
