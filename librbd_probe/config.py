@@ -170,15 +170,25 @@ def analyse(values, facts, feature_defs, releases_by_version=None, library_known
         if mask is not None:
             by_name = {f["name"]: f for f in feature_defs}
             for name in feature_names(mask, feature_defs):
-                for needed in (by_name.get(name) or {}).get("requires") or ():
-                    if needed not in feature_names(mask, feature_defs):
+                feature = by_name.get(name) or {}
+                for needed in feature.get("requires") or ():
+                    if needed in feature_names(mask, feature_defs):
+                        continue
+                    if feature.get("requires_effect") == "dropped":
                         problems.append(Problem(
-                            "config.feature-dependency", "error",
-                            "rbd default features = {} has {} without {}: creates fail with -EINVAL "
-                            "(\"cannot use {} without {}\")".format(
-                                raw, name, needed, name.replace("-", " "), needed.replace("-", " ")),
+                            "config.feature-dropped", "warning",
+                            "rbd default features = {} has {} without {}: new images silently get no {}".format(
+                                raw, name, needed, name),
                             "add {} to rbd default features or drop {}".format(needed, name),
-                            ((by_name[name].get("requires_source") or ""),)))
+                            (feature.get("requires_source") or "",)))
+                        continue
+                    problems.append(Problem(
+                        "config.feature-dependency", "error",
+                        "rbd default features = {} has {} without {}: creates fail with -EINVAL "
+                        "(\"cannot use {} without {}\")".format(
+                            raw, name, needed, name.replace("-", " "), needed.replace("-", " ")),
+                        "add {} to rbd default features or drop {}".format(needed, name),
+                        (feature.get("requires_source") or "",)))
     fmt_raw = values.get("rbd_default_format")
     if fmt_raw is not None:
         try:

@@ -157,7 +157,9 @@ def feature_rows(facts, feature_defs, features_check):
         else:
             reason = "this librbd can create images with {}".format(name)
             if feature.get("requires"):
-                reason += "; needs {} too, else -EINVAL".format(" and ".join(feature["requires"]))
+                reason += "; needs {} too, else {}".format(
+                    " and ".join(feature["requires"]),
+                    "it is silently dropped" if feature.get("requires_effect") == "dropped" else "-EINVAL")
             rows.append(Capability(row_id, "yes", reason, tuple(evidence)))
     return tuple(rows), tuple(problems)
 

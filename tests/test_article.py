@@ -77,6 +77,15 @@ def test_feature_dependency_in_config(installed, tmp_path, capsys):
     assert "journaling without exclusive-lock" in problem["message"] and "-EINVAL" in problem["message"]
 
 
+def test_fast_diff_without_object_map_is_dropped_not_refused(installed, tmp_path, capsys):
+    conf = tmp_path / "ceph.conf"
+    conf.write_text("[client]\nrbd default features = layering,exclusive-lock,fast-diff\n")
+    cli.main(["--conf", str(conf), "--json"])
+    data = json.loads(capsys.readouterr().out)
+    ids = {p["id"] for p in data["problems"]}
+    assert "config.feature-dropped" in ids and "config.feature-dependency" not in ids
+
+
 def test_static_config_parser_used_without_runtime(installed, tmp_path, capsys):
     conf = tmp_path / "ceph.conf"
     conf.write_text("[global]\nrbd default features = 1\n[client.admin]\nrbd_default_features = 125\n")

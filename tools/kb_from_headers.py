@@ -402,8 +402,17 @@ FEATURE_MACROS = [("LAYERING", "layering"), ("STRIPINGV2", "striping"), ("EXCLUS
                   ("MIGRATING", "migrating"), ("NON_PRIMARY", "non-primary"), ("DIRTY_CACHE", "dirty-cache")]
 
 
-# validate_features(): a create asking for these without their prerequisite fails -EINVAL.
-REQUIRES = {"object-map": ["exclusive-lock"], "fast-diff": ["object-map"], "journaling": ["exclusive-lock"]}
+# validate_features(): a create asking for these without their prerequisite fails -EINVAL --
+# except fast-diff, which 16.2.15 enables implicitly with object-map (RBD_FEATURES_IMPLICIT_ENABLE)
+# and drops when asked for alone (observed in the live trials, tests/test_live.py).
+REQUIRES = {"object-map": (["exclusive-lock"], "EINVAL"), "fast-diff": (["object-map"], "dropped"),
+            "journaling": (["exclusive-lock"], "EINVAL")}
+REQUIRES_SOURCE = {
+    "EINVAL": "denise813/storage-public-ceph release commit 15.2.0 src/librbd/image/CreateRequest.cc "
+              "validate_features (-EINVAL); confirmed by live trials on Debian 16.2.15",
+    "dropped": "live trials on Debian 16.2.15 (rbd_create4 with fast-diff alone: created without it); "
+               "15.2.0 CreateRequest.cc validate_features would refuse it with -EINVAL",
+}
 # Bits librbd sets itself: asking for them at create has them silently dropped.
 DROPPED = ("data-pool", "operations", "migrating", "non-primary", "dirty-cache")
 
@@ -460,9 +469,8 @@ def features_doc(corpus, mirrors):
             entry["single_client"] = bool(classes["SINGLE_CLIENT"] & (1 << bit))
             entry["class_source"] = "Debian 20.2.4 librbd-dev usr/include/rbd/features.h (RBD_FEATURES_INTERNAL, _IMPLICIT_ENABLE, _MUTABLE, _MUTABLE_INTERNAL, _SINGLE_CLIENT)"
         if name in REQUIRES:
-            entry["requires"] = REQUIRES[name]
-            entry["requires_source"] = ("denise813/storage-public-ceph release commit 15.2.0 "
-                                        "src/librbd/image/CreateRequest.cc validate_features (-EINVAL)")
+            entry["requires"], entry["requires_effect"] = REQUIRES[name]
+            entry["requires_source"] = REQUIRES_SOURCE[entry["requires_effect"]]
         entry["dropped_at_create"] = name in DROPPED
         entry["dropped_source"] = ("observed on Debian 16.2.15 librbd (shared/REAL-LIBRARIES.md section 3): "
                                    "internal bits are silently dropped at create")
