@@ -8,13 +8,13 @@ before anything is loaded, fd 1 is pointed at stderr so a library's own prints c
 mistaken for the answer.
 """
 import ctypes
-import json
 import os
 import sys
 
 # The signature table is a sibling file, imported as a top-level module (never through the
 # package).  -I (Python 3.11+ implies -P) does not put this directory on sys.path: add it.
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import _child_io  # noqa: E402
 import _ctypes_api  # noqa: E402
 
 
@@ -197,29 +197,7 @@ def run(request):
 
 
 def main():
-    out_fd = os.dup(1)
-    os.dup2(2, 1)                     # anything a library prints goes to stderr, not the answer
-    try:
-        import resource
-        resource.setrlimit(resource.RLIMIT_CORE, (0, 0))   # a crashing library leaves no core
-    except (ImportError, ValueError, OSError):
-        pass
-    request = {}
-    try:
-        request = json.loads(sys.stdin.read())
-        result = run(request)
-    except Exception as exc:  # noqa: BLE001 - the one broad except: becomes a JSON error record
-        result = {"nonce": request.get("nonce"), "loaded": False,
-                  "error": {"kind": "exception", "message": "{}: {}".format(type(exc).__name__, exc)[:2000]}}
-    data = json.dumps(result, sort_keys=True).encode("utf-8")
-    while data:
-        written = os.write(out_fd, data)
-        data = data[written:]
-    os.close(out_fd)
-    sys.stdout.flush()
-    # Skip library destructors (librados/librbd tear-down threads can hang or crash at exit
-    # and would turn a good answer into a failure).
-    os._exit(0)
+    _child_io.serve(run, lambda message: {"loaded": False, "error": {"kind": "exception", "message": message}})
 
 
 if __name__ == "__main__":

@@ -14,6 +14,7 @@ import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import _child_io  # noqa: E402
 import _ctypes_api  # noqa: E402
 
 # RBD_IMAGE_OPTION_* (src/include/rbd/librbd.h, rbd_image_option_t)
@@ -249,25 +250,7 @@ def run(req):
 
 
 def main():
-    out_fd = os.dup(1)
-    os.dup2(2, 1)
-    try:
-        import resource
-        resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
-    except (ImportError, ValueError, OSError):
-        pass
-    req = {}
-    try:
-        req = json.loads(sys.stdin.read())
-        result = run(req)
-    except Exception as exc:  # noqa: BLE001 - the one broad except: becomes a JSON error record
-        result = {"nonce": req.get("nonce"), "error": {"stage": "exception",
-                                                       "message": "{}: {}".format(type(exc).__name__, exc)[:2000]}}
-    data = json.dumps(result, sort_keys=True).encode("utf-8")
-    while data:
-        data = data[os.write(out_fd, data):]
-    os.close(out_fd)
-    os._exit(0)
+    _child_io.serve(run, lambda message: {"error": {"stage": "exception", "message": message}})
 
 
 if __name__ == "__main__":
