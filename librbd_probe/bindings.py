@@ -164,7 +164,9 @@ class _CtypesVisitor(ast.NodeVisitor):
 
 
 def _string(node):
-    value = getattr(node, "value", getattr(node, "s", None))
+    # Python 3.8+ parses string literals as ast.Constant (.value); 3.6/3.7 as ast.Str (.s,
+    # deprecated since 3.8 and gone in 3.14): ask for .s only where there is no .value.
+    value = node.value if hasattr(node, "value") else getattr(node, "s", None)
     return value if isinstance(value, str) else None
 
 
