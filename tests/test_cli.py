@@ -151,3 +151,22 @@ def test_require_feature_rows(installed, capsys):
     capsys.readouterr()
     assert cli.main(["--require", "feature.operations"]) == 1
     assert "feature.operations is no" in capsys.readouterr().err
+
+
+def test_markdown_matrix(installed, capsys):
+    assert cli.main(["--markdown", "--no-runtime"]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("| capability | status | reason |")
+    assert "| `clone.by-id` | no |" in out
+
+
+def test_explicit_choice_names_the_loaders_own(installed, tmp_path, capsys):
+    copy = tmp_path / "librbd.so.1"
+    shutil.copy(os.path.realpath(installed["librbd"]), str(copy))
+    cli.main(["--librbd", str(copy), "--no-runtime", "--json"])
+    data = json.loads(capsys.readouterr().out)
+    assert data["libraries"]["librbd"]["chosen_by"] == "explicit"
+    info = [p for p in data["problems"] if p["id"] == "explicit-choice.librbd"]
+    assert info and os.path.realpath(installed["librbd"]) in info[0]["message"]
+    # librados is still found the way librbd's own loading would find it
+    assert data["libraries"]["librados"]["chosen_by"] in ("ld.so.cache", "RUNPATH", "default")
