@@ -1,29 +1,35 @@
 """Read the dynamic part of an ELF file: header, dynamic tags, dynamic symbols, versions.
 
-Pure Python, no Ceph knowledge.  Follows the System V gABI (ELF header, program headers,
-"Dynamic Section", "Symbol Table") and the LSB's GNU extensions (DT_GNU_HASH, symbol
-versioning: .gnu.version, .gnu.version_d, .gnu.version_r).  Everything is reached through
-PT_DYNAMIC, so files whose section headers were stripped still read; only the byte ranges that
-are needed are read (a 9 MB librbd costs a few hundred kilobytes of I/O).
+Pure Python, no Ceph knowledge.  Follows the System V gABI (chapters "ELF Header", "Program
+Header", "Dynamic Section", "Symbol Table", "Note Section") and the LSB's GNU extensions
+(DT_GNU_HASH; symbol versioning: .gnu.version, .gnu.version_d, .gnu.version_r).  Everything is
+reached through PT_DYNAMIC, so files whose section headers were stripped still read; only the
+byte ranges that are needed are read (a 9 MB librbd costs about 100 KB of I/O), in the style of
+pypa/packaging's ``_elffile.py``: ``struct`` formats chosen by ELF class and byte order.
 """
 import array
 import errno
+import itertools
 import os
-import re
+import stat
 import struct
 import sys
 
 from .errors import ElfError
 from .model import record
 
+# gABI "ELF Identification": e_ident[EI_MAG0..3], EI_CLASS, EI_DATA.
 ELFMAG = b"\x7fELF"
+EI_NIDENT = 16
 ELFCLASS32, ELFCLASS64 = 1, 2
 ELFDATA2LSB, ELFDATA2MSB = 1, 2
 
-ET_NAMES = {0: "NONE", 1: "REL", 2: "EXEC", 3: "DYN", 4: "CORE"}
+ET_NONE, ET_REL, ET_EXEC, ET_DYN, ET_CORE = 0, 1, 2, 3, 4
+ET_NAMES = {ET_NONE: "NONE", ET_REL: "REL", ET_EXEC: "EXEC", ET_DYN: "DYN", ET_CORE: "CORE"}
 
 PT_LOAD, PT_DYNAMIC, PT_INTERP, PT_NOTE = 1, 2, 3, 4
 
+# gABI "Dynamic Section", figure "Dynamic Array Tags"; the 0x6ffffXXX tags are GNU (LSB).
 DT_NULL, DT_NEEDED, DT_HASH, DT_STRTAB, DT_SYMTAB = 0, 1, 4, 5, 6
 DT_STRSZ, DT_SYMENT, DT_SONAME, DT_RPATH, DT_RUNPATH = 10, 11, 14, 15, 29
 DT_GNU_HASH = 0x6FFFFEF5
@@ -31,28 +37,43 @@ DT_VERSYM = 0x6FFFFFF0
 DT_VERDEF, DT_VERDEFNUM = 0x6FFFFFFC, 0x6FFFFFFD
 DT_VERNEED, DT_VERNEEDNUM = 0x6FFFFFFE, 0x6FFFFFFF
 
-SHT_DYNSYM = 11
+SHT_NULL, SHT_STRTAB, SHT_NOBITS, SHT_DYNSYM = 0, 3, 8, 11
 SHN_UNDEF = 0
+SHN_XINDEX = 0xFFFF
 NT_GNU_BUILD_ID = 3
 
+# LSB "Symbol Versioning": .gnu.version entries are indexes into the version definitions
+# (defined symbols) or the vna_other of the version requirements (undefined symbols).
 VER_NDX_LOCAL, VER_NDX_GLOBAL = 0, 1
-VERSYM_HIDDEN = 0x8000
-VER_FLG_BASE = 0x1
+VERSYM_HIDDEN = 0x8000          # "sym@VER" (not the default) rather than "sym@@VER"
+VERSYM_VERSION = 0x7FFF
+VER_FLG_BASE, VER_FLG_WEAK = 0x1, 0x2
 
 STT_NAMES = {0: "NOTYPE", 1: "OBJECT", 2: "FUNC", 3: "SECTION", 4: "FILE", 5: "COMMON", 6: "TLS",
              10: "GNU_IFUNC"}
 STB_NAMES = {0: "LOCAL", 1: "GLOBAL", 2: "WEAK", 10: "GNU_UNIQUE"}
-STV_NAMES = {0: "DEFAULT", 1: "INTERNAL", 2: "HIDDEN", 3: "PROTECTED"}
+STV_NAMES = ("DEFAULT", "INTERNAL", "HIDDEN", "PROTECTED")     # st_other & 0x3
 
-# e_machine values from the gABI registry (elf.h).
-_MACHINES = {3: "i386", 8: "mips", 20: "ppc", 21: "ppc64", 22: "s390", 40: "arm", 43: "sparc64",
-             50: "ia64", 62: "x86-64", 183: "aarch64", 243: "riscv", 258: "loongarch64"}
+EM_386, EM_MIPS, EM_PPC, EM_PPC64, EM_S390 = 3, 8, 20, 21, 22
+EM_ARM, EM_SPARCV9, EM_X86_64, EM_AARCH64, EM_RISCV, EM_LOONGARCH = 40, 43, 62, 183, 243, 258
 
-# String tables at least this large are mapped, not read, when no symbols are wanted.
-_MAP_THRESHOLD = 256 * 1024
-# Sanity bounds: a dynamic symbol table of more than this many entries is corruption here.
+# e_machine values from the gABI registry (glibc's elf.h); names as distributions spell the
+# architecture.  Machines whose name depends on class or byte order are in machine_name().
+_MACHINES = {2: "sparc", EM_386: "i386", EM_PPC: "ppc", EM_ARM: "arm", EM_SPARCV9: "sparc64",
+             50: "ia64", EM_X86_64: "x86-64", EM_AARCH64: "aarch64"}
+
+EM_ALPHA = 0x9026
+_WIDE_HASH_MACHINES = (EM_S390, EM_ALPHA)
+
+# Sanity bounds: more than this many dynamic symbols or program headers is corruption here.
 _MAX_SYMBOLS = 4000000
 _MAX_PHNUM = 4096
+# Version tables, notes and PT_INTERP are small; a larger claim is corruption.
+_MAX_SMALL_TABLE = 1 << 20
+# String tables at least this large are mapped, not copied, when no symbols are wanted.
+_MAP_THRESHOLD = 256 * 1024
+
+_NATIVE_LITTLE = sys.byteorder == "little"
 
 
 class Symbol(record(
@@ -60,17 +81,18 @@ class Symbol(record(
         "name defined type binding visibility value size version version_hidden "
         "version_file",
         (None, False, None))):
+    """One dynamic symbol; ``version`` is its GNU symbol version (None for local/global)."""
     # Fields (immutable):
     #   name: str
-    #   defined: bool
-    #   type: str
-    #   binding: str
-    #   visibility: str
+    #   defined: bool                   # st_shndx != SHN_UNDEF
+    #   type: str                       # NOTYPE OBJECT FUNC SECTION FILE COMMON TLS GNU_IFUNC
+    #   binding: str                    # LOCAL GLOBAL WEAK GNU_UNIQUE
+    #   visibility: str                 # DEFAULT INTERNAL HIDDEN PROTECTED
     #   value: int
     #   size: int
-    #   version: Optional[str] = None
-    #   version_hidden: bool = False
-    #   version_file: Optional[str] = None
+    #   version: Optional[str] = None   # verdef name (defined) or vernaux name (undefined)
+    #   version_hidden: bool = False    # versym bit 15: "sym@VER", not the default "sym@@VER"
+    #   version_file: Optional[str] = None  # the DT_NEEDED file a required version comes from
     __slots__ = ()
 
 
@@ -78,91 +100,108 @@ class ElfInfo(record(
         "ElfInfo",
         "path size elf_class byte_order machine machine_code file_type soname "
         "needed runpath rpath build_id interpreter symbols version_definitions "
-        "version_requirements has_section_headers marked_strings",
-        (None, (), (), (), None, None, (), (), (), False, ()))):
+        "version_requirements has_section_headers marked_strings version_flags",
+        (None, (), (), (), None, None, (), (), (), False, (), ()))):
+    """What the dynamic loader and a symbol lookup see of one ELF file."""
     # Fields (immutable):
     #   path: str
     #   size: int
-    #   elf_class: int
-    #   byte_order: str
-    #   machine: str
-    #   machine_code: int
-    #   file_type: str
+    #   elf_class: int                  # 32 or 64
+    #   byte_order: str                 # little or big
+    #   machine: str                    # x86-64, aarch64, ppc64le, s390x, ... or unknown(N)
+    #   machine_code: int               # e_machine
+    #   file_type: str                  # DYN EXEC REL CORE
     #   soname: Optional[str] = None
-    #   needed: Tuple[str, ...] = ()
-    #   runpath: Tuple[str, ...] = ()
-    #   rpath: Tuple[str, ...] = ()
-    #   build_id: Optional[str] = None
-    #   interpreter: Optional[str] = None
+    #   needed: Tuple[str, ...] = ()    # DT_NEEDED in order
+    #   runpath: Tuple[str, ...] = ()   # DT_RUNPATH split on ':' ($ORIGIN unexpanded)
+    #   rpath: Tuple[str, ...] = ()     # DT_RPATH likewise
+    #   build_id: Optional[str] = None  # NT_GNU_BUILD_ID, lowercase hex
+    #   interpreter: Optional[str] = None  # PT_INTERP
     #   symbols: Tuple[Symbol, ...] = ()
-    #   version_definitions: Tuple[str, ...] = ()
-    #   version_requirements: Tuple[Tuple[str, Tuple[str, ...]], ...] = ()
+    #   version_definitions: Tuple[str, ...] = ()  # in file order, the VER_FLG_BASE one first
+    #   version_requirements: Tuple[Tuple[str, Tuple[str, ...]], ...] = ()  # (file, names)
     #   has_section_headers: bool = False
     #   marked_strings: Tuple[str, ...] = ()  # dynamic strings with a requested prefix (read_elf markers=)
+    #   version_flags: Tuple[int, ...] = ()   # vd_flags of each version definition (VER_FLG_BASE, ...)
     __slots__ = ()
 
 
 def machine_name(code, elf_class, byte_order):
-    name = _MACHINES.get(code)
-    if name is None:
-        return "unknown({})".format(code)
-    if code == 21:
+    """A distribution-style architecture name for e_machine ``code``."""
+    if code == EM_PPC64:
         return "ppc64le" if byte_order == "little" else "ppc64"
-    if code == 22:
+    if code == EM_S390:
         return "s390x" if elf_class == 64 else "s390"
-    if code == 8:
+    if code == EM_MIPS:
         return ("mips64" if elf_class == 64 else "mips") + ("el" if byte_order == "little" else "")
-    if code == 243:
+    if code == EM_RISCV:
         return "riscv64" if elf_class == 64 else "riscv32"
-    return name
+    if code == EM_LOONGARCH:
+        return "loongarch64" if elf_class == 64 else "loongarch32"
+    return _MACHINES.get(code) or "unknown({})".format(code)
+
+
+def _open_error(path, exc):
+    """One-line ElfError for an OSError of open()."""
+    reason = {errno.EISDIR: "is a directory", errno.EACCES: "permission denied",
+              errno.EPERM: "permission denied", errno.ELOOP: "too many levels of symbolic links",
+              errno.ENOTDIR: "a path component is not a directory"}.get(exc.errno)
+    if exc.errno == errno.ENOENT:
+        reason = "no such file (dangling symbolic link)" if os.path.islink(path) else "no such file"
+    if reason is None:
+        reason = "cannot open: {}".format(exc.strerror or exc)
+    return ElfError("{}: {}".format(path, reason))
 
 
 class _File(object):
-    """Bounded reads from one open file; any short read is ElfError("truncated")."""
+    """Bounded reads from one open file; any read past the end is ElfError("truncated")."""
 
     def __init__(self, path):
         self.path = path
         try:
-            self.handle = open(path, "rb")
-            self.size = os.fstat(self.handle.fileno()).st_size
-        except IsADirectoryError as exc:
-            raise ElfError("{}: is a directory".format(path)) from exc
-        except FileNotFoundError as exc:
-            raise ElfError("{}: no such file".format(path)) from exc
-        except PermissionError as exc:
-            raise ElfError("{}: permission denied".format(path)) from exc
+            # O_NONBLOCK: a FIFO given by mistake must not hang open(); it has no effect on
+            # regular files, which are the only kind read further.
+            fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0))
         except OSError as exc:
-            if exc.errno == errno.ELOOP:
-                raise ElfError("{}: too many levels of symbolic links".format(path)) from exc
-            raise ElfError("{}: cannot open: {}".format(path, exc.strerror or exc)) from exc
-        if os.path.isdir(path):
-            self.handle.close()
-            raise ElfError("{}: is a directory".format(path))
+            raise _open_error(path, exc) from exc
+        try:
+            info = os.fstat(fd)
+        except OSError as exc:
+            os.close(fd)
+            raise _open_error(path, exc) from exc
+        if not stat.S_ISREG(info.st_mode):
+            os.close(fd)
+            raise ElfError("{}: {}".format(path, "is a directory" if stat.S_ISDIR(info.st_mode)
+                                           else "not a regular file"))
+        self.fd = fd
+        self.size = info.st_size
 
     def read(self, offset, length, what):
         if offset < 0 or length < 0 or offset + length > self.size:
             raise ElfError("{}: truncated or corrupt: {} needs bytes {}..{} but the file has {}".format(
                 self.path, what, offset, offset + length, self.size))
-        self.handle.seek(offset)
-        data = self.handle.read(length)
+        try:
+            data = os.pread(self.fd, length, offset)
+        except OSError as exc:
+            raise ElfError("{}: cannot read {}: {}".format(self.path, what, exc.strerror or exc)) from exc
         if len(data) != length:
             raise ElfError("{}: truncated while reading {}".format(self.path, what))
         return data
 
     def map(self, offset, length, what):
-        """A read-only mmap of [offset, offset+length) (page-aligned start, sliced view)."""
+        """A read-only mmap of [offset, offset+length), seen through a _Window."""
         import mmap
         if offset < 0 or length < 0 or offset + length > self.size:
             raise ElfError("{}: truncated or corrupt: {} needs bytes {}..{} but the file has {}".format(
                 self.path, what, offset, offset + length, self.size))
-        return _Window(mmap.mmap(self.handle.fileno(), 0, access=mmap.ACCESS_READ), offset, length)
+        return _Window(mmap.mmap(self.fd, 0, access=mmap.ACCESS_READ), offset, length)
 
     def close(self):
-        self.handle.close()
+        os.close(self.fd)
 
 
 class _Window(object):
-    """bytes-like view of part of an mmap: len(), find(), slicing (what _cstr/_marked use)."""
+    """bytes-like view of part of an mmap: len(), find(), slicing (all _cstr and _marked use)."""
 
     def __init__(self, mapping, offset, length):
         self.mapping, self.offset, self.length = mapping, offset, length
@@ -181,31 +220,31 @@ class _Window(object):
 
 
 class _Layout(object):
-    """Class/byte-order specific struct formats (pypa/packaging _elffile.py style)."""
+    """Class and byte-order specific struct formats (pypa/packaging _elffile.py style)."""
 
     def __init__(self, elf_class, byte_order):
         e = "<" if byte_order == "little" else ">"
         self.e = e
+        self.elf_class = elf_class
         if elf_class == 64:
-            self.header = struct.Struct(e + "HHIQQQIHHHHHH")
-            self.phdr = struct.Struct(e + "IIQQQQQQ")
-            self.dyn = struct.Struct(e + "qQ")
-            self.sym = struct.Struct(e + "IBBHQQ")
-            self.shdr = struct.Struct(e + "IIQQQQIIQQ")
+            self.header = struct.Struct(e + "HHIQQQIHHHHHH")      # Elf64_Ehdr after e_ident
+            self.phdr = struct.Struct(e + "IIQQQQQQ")             # Elf64_Phdr
+            self.dyn = struct.Struct(e + "qQ")                    # Elf64_Dyn
+            self.sym = struct.Struct(e + "IBBHQQ")                # Elf64_Sym
+            self.shdr = struct.Struct(e + "IIQQQQIIQQ")           # Elf64_Shdr
         else:
             self.header = struct.Struct(e + "HHIIIIIHHHHHH")
             self.phdr = struct.Struct(e + "IIIIIIII")
             self.dyn = struct.Struct(e + "iI")
-            self.sym = struct.Struct(e + "IIIBBH")
+            self.sym = struct.Struct(e + "IIIBBH")                # Elf32_Sym: value/size before info
             self.shdr = struct.Struct(e + "IIIIIIIIII")
-        self.elf_class = elf_class
-        self.u16 = struct.Struct(e + "H")
         self.u32 = struct.Struct(e + "I")
-        self.verdef = struct.Struct(e + "HHHHIII")
+        self.gnu_hash = struct.Struct(e + "IIII")
+        self.verdef = struct.Struct(e + "HHHHIII")                # Elf_Verdef (same in both classes)
         self.verdaux = struct.Struct(e + "II")
         self.verneed = struct.Struct(e + "HHIII")
         self.vernaux = struct.Struct(e + "IHHII")
-        self.note = struct.Struct(e + "III")
+        self.note = struct.Struct(e + "III")                      # Elf_Nhdr: 32-bit words in both
 
     def phdr_fields(self, raw):
         """(p_type, p_offset, p_vaddr, p_filesz, p_align) for either class."""
@@ -214,13 +253,6 @@ class _Layout(object):
         else:
             p_type, p_offset, p_vaddr, _, p_filesz, _, _, p_align = raw
         return p_type, p_offset, p_vaddr, p_filesz, p_align
-
-    def sym_fields(self, raw):
-        """(st_name, st_info, st_other, st_shndx, st_value, st_size)."""
-        if self.elf_class == 64:
-            return raw
-        st_name, st_value, st_size, st_info, st_other, st_shndx = raw
-        return st_name, st_info, st_other, st_shndx, st_value, st_size
 
 
 def _cstr(table, offset, path, what):
@@ -232,24 +264,35 @@ def _cstr(table, offset, path, what):
     return table[offset:end].decode("utf-8", "surrogateescape")
 
 
+# (type name, binding name) for every st_info byte: one list index per symbol.
+_INFO_NAMES = [(STT_NAMES.get(info & 0xF, str(info & 0xF)), STB_NAMES.get(info >> 4, str(info >> 4)))
+               for info in range(256)]
+_NO_VERSION = (None, False, None)
+
+
 class _Parser(object):
     def __init__(self, path, copy_strtab=True):
         self.path = path
         self.f = _File(path)
         self.copy_strtab = copy_strtab
+        self.tags = {}
+        self.strtab = b""
 
     def close(self):
         self.f.close()
+
+    def corrupt(self, what):
+        return ElfError("{}: corrupt {}".format(self.path, what))
 
     def header(self):
         f = self.f
         if f.size == 0:
             raise ElfError("{}: empty file (0 bytes), not an ELF file".format(self.path))
-        ident = f.read(0, min(16, f.size), "e_ident")
+        ident = f.read(0, min(EI_NIDENT, f.size), "e_ident")
         if not ident.startswith(ELFMAG):
             raise ElfError("{}: not an ELF file (bad magic {!r})".format(self.path, ident[:4]))
-        if len(ident) < 16:
-            raise ElfError("{}: truncated ELF identification".format(self.path))
+        if len(ident) < EI_NIDENT:
+            raise ElfError("{}: truncated ELF identification ({} bytes)".format(self.path, f.size))
         if ident[4] not in (ELFCLASS32, ELFCLASS64):
             raise ElfError("{}: unsupported ELF class {}".format(self.path, ident[4]))
         if ident[5] not in (ELFDATA2LSB, ELFDATA2MSB):
@@ -257,52 +300,70 @@ class _Parser(object):
         self.elf_class = 64 if ident[4] == ELFCLASS64 else 32
         self.byte_order = "little" if ident[5] == ELFDATA2LSB else "big"
         L = self.layout = _Layout(self.elf_class, self.byte_order)
-        raw = L.header.unpack(f.read(16, L.header.size, "ELF header"))
-        (e_type, e_machine, _, _, e_phoff, e_shoff, _, _, e_phentsize, e_phnum,
-         e_shentsize, e_shnum, e_shstrndx) = raw
-        self.e_type, self.e_machine = e_type, e_machine
-        self.e_shoff, self.e_shentsize, self.e_shnum, self.e_shstrndx = e_shoff, e_shentsize, e_shnum, e_shstrndx
-        if e_phnum > _MAX_PHNUM or (e_phnum and e_phentsize < L.phdr.size):
-            raise ElfError("{}: corrupt program header table".format(self.path))
-        table = f.read(e_phoff, e_phnum * e_phentsize, "program headers") if e_phnum else b""
+        (self.e_type, self.e_machine, _, _, self.e_phoff, self.e_shoff, _, _, self.e_phentsize,
+         self.e_phnum, self.e_shentsize, self.e_shnum, self.e_shstrndx) = L.header.unpack(
+            f.read(EI_NIDENT, L.header.size, "ELF header"))
         self.segments = []
-        for i in range(e_phnum):
-            raw = L.phdr.unpack_from(table, i * e_phentsize)
-            self.segments.append(L.phdr_fields(raw))
-        self.loads = [s for s in self.segments if s[0] == PT_LOAD]
+        self.loads = []
 
-    def offset_of(self, vaddr, what):
+    def program_headers(self):
+        L = self.layout
+        e_phoff, e_phentsize, e_phnum = self.e_phoff, self.e_phentsize, self.e_phnum
+        if e_phnum > _MAX_PHNUM or (e_phnum and e_phentsize < L.phdr.size):
+            raise self.corrupt("program header table (e_phnum {}, e_phentsize {})".format(e_phnum, e_phentsize))
+        table = self.f.read(e_phoff, e_phnum * e_phentsize, "program headers") if e_phnum else b""
+        self.segments = [L.phdr_fields(L.phdr.unpack_from(table, i * e_phentsize)) for i in range(e_phnum)]
+        self.loads = [s for s in self.segments if s[0] == PT_LOAD]
+        for p_type, p_offset, _, p_filesz, _ in self.segments:
+            # A segment whose file image runs past the end is what a cut-off copy looks like
+            # (the loader's mmap of it would fault on first touch).
+            if p_type in (PT_LOAD, PT_DYNAMIC) and p_offset + p_filesz > self.f.size:
+                raise ElfError("{}: truncated or corrupt: {} segment needs bytes {}..{} but the file has {}".format(
+                    self.path, "PT_LOAD" if p_type == PT_LOAD else "PT_DYNAMIC", p_offset, p_offset + p_filesz,
+                    self.f.size))
+
+    def offset_of(self, vaddr, what, length=0):
+        """File offset of ``vaddr`` through the PT_LOAD segment containing it (gABI "Program
+        Loading"); ``length`` bytes from there must lie inside the same segment's file image."""
         for _, p_offset, p_vaddr, p_filesz, _ in self.loads:
             if p_vaddr <= vaddr < p_vaddr + p_filesz:
+                if vaddr + length > p_vaddr + p_filesz:
+                    raise self.corrupt("{} (0x{:x} + {} bytes runs past its PT_LOAD segment)".format(
+                        what, vaddr, length))
                 return vaddr - p_vaddr + p_offset
-        raise ElfError("{}: corrupt {} address 0x{:x} (outside every PT_LOAD segment)".format(
-            self.path, what, vaddr))
+        raise self.corrupt("{} address 0x{:x} (outside every PT_LOAD segment)".format(what, vaddr))
 
     def dynamic(self):
-        """{tag: [values]} from PT_DYNAMIC; empty for files without one."""
-        self.tags = {}
+        """self.tags = {tag: [values]} from PT_DYNAMIC; empty for files without one."""
+        L = self.layout
         for p_type, p_offset, _, p_filesz, _ in self.segments:
             if p_type != PT_DYNAMIC:
                 continue
-            L = self.layout
             data = self.f.read(p_offset, p_filesz - p_filesz % L.dyn.size, "PT_DYNAMIC")
+            tags = self.tags
             for tag, value in L.dyn.iter_unpack(data):
                 if tag == DT_NULL:
                     break
-                self.tags.setdefault(tag, []).append(value)
+                if tag in tags:
+                    tags[tag].append(value)
+                else:
+                    tags[tag] = [value]
             break
-        self.strtab = b""
         if DT_STRTAB in self.tags:
-            size = self.tags.get(DT_STRSZ, [0])[0]
+            size = self.tag(DT_STRSZ, 0)
             if size > self.f.size:
-                raise ElfError("{}: corrupt DT_STRSZ {}".format(self.path, size))
+                raise self.corrupt("DT_STRSZ {} (the file has {} bytes)".format(size, self.f.size))
             offset = self.offset_of(self.tags[DT_STRTAB][0], "DT_STRTAB")
             if size >= _MAP_THRESHOLD and not self.copy_strtab:
                 # libceph-common's table is 1.5 MB: map it instead of copying it when only a
-                # few strings are wanted (mmap has find() and slicing, all _cstr needs).
+                # few strings are wanted.
                 self.strtab = self.f.map(offset, size, "dynamic string table")
             else:
                 self.strtab = self.f.read(offset, size, "dynamic string table")
+
+    def tag(self, tag, default=None):
+        values = self.tags.get(tag)
+        return values[0] if values else default
 
     def string(self, offset):
         return _cstr(self.strtab, offset, self.path, "dynamic")
@@ -311,8 +372,10 @@ class _Parser(object):
         return tuple(self.string(v) for v in self.tags.get(tag, ()))
 
     def build_id(self):
+        """NT_GNU_BUILD_ID from the PT_NOTE segments (gABI "Note Section": namesz, descsz,
+        type, then name and desc each padded to the segment's alignment, 4 or 8)."""
         for p_type, p_offset, _, p_filesz, p_align in self.segments:
-            if p_type != PT_NOTE or p_filesz > 1 << 20:
+            if p_type != PT_NOTE or p_filesz > _MAX_SMALL_TABLE:
                 continue
             data = self.f.read(p_offset, p_filesz, "PT_NOTE")
             align = 8 if p_align == 8 else 4
@@ -332,20 +395,25 @@ class _Parser(object):
     def interpreter(self):
         for p_type, p_offset, _, p_filesz, _ in self.segments:
             if p_type == PT_INTERP and 0 < p_filesz < 4096:
-                return self.f.read(p_offset, p_filesz, "PT_INTERP").rstrip(b"\0").decode("utf-8", "replace")
+                return self.f.read(p_offset, p_filesz, "PT_INTERP").split(b"\0", 1)[0].decode(
+                    "utf-8", "surrogateescape")
         return None
 
     def section_headers(self):
-        """[(name_offset, type, offset, size, entsize)] or [] when stripped/absent."""
-        if not self.e_shoff or not self.e_shnum or self.e_shentsize < self.layout.shdr.size:
+        """[(sh_name, sh_type, sh_offset, sh_size, sh_entsize)], or [] when stripped or unusable
+        (section headers are optional for the loader: gABI "Sections")."""
+        L = self.layout
+        if not self.e_shoff or not self.e_shnum or self.e_shentsize < L.shdr.size:
             return []
         if self.e_shoff + self.e_shnum * self.e_shentsize > self.f.size:
-            return []
+            # Stripping zeroes e_shoff/e_shnum; a table that runs past the end is a cut-off file.
+            raise ElfError("{}: truncated or corrupt: section headers need bytes {}..{} but the file has {}".format(
+                self.path, self.e_shoff, self.e_shoff + self.e_shnum * self.e_shentsize, self.f.size))
         data = self.f.read(self.e_shoff, self.e_shnum * self.e_shentsize, "section headers")
         out = []
         for i in range(self.e_shnum):
-            raw = self.layout.shdr.unpack_from(data, i * self.e_shentsize)
-            sh_name, sh_type, _, _, sh_offset, sh_size, _, _, _, sh_entsize = raw
+            sh_name, sh_type, _, _, sh_offset, sh_size, _, _, _, sh_entsize = L.shdr.unpack_from(
+                data, i * self.e_shentsize)
             out.append((sh_name, sh_type, sh_offset, sh_size, sh_entsize))
         return out
 
@@ -355,76 +423,97 @@ class _Parser(object):
         return fmt.unpack_from(data, pos)
 
     def symbol_count(self, sections):
+        """Entries in the dynamic symbol table: from SHT_DYNSYM when section headers exist
+        (what readelf uses), else from the hash table the loader itself uses."""
         for _, sh_type, _, sh_size, sh_entsize in sections:
             if sh_type == SHT_DYNSYM and sh_entsize:
                 return sh_size // sh_entsize
-        u32 = self.layout.u32
         if DT_HASH in self.tags:
-            off = self.offset_of(self.tags[DT_HASH][0], "DT_HASH")
-            return u32.unpack(self.f.read(off + 4, 4, "DT_HASH nchain"))[0]
+            # gABI "Hash Table": nbucket, nchain; nchain equals the number of symbols.  64-bit
+            # s390 and Alpha use 8-byte hash words (binutils' hash_entry_size), all others 4.
+            wide = self.elf_class == 64 and self.e_machine in _WIDE_HASH_MACHINES
+            fmt = struct.Struct(self.layout.e + ("Q" if wide else "I"))
+            off = self.offset_of(self.tags[DT_HASH][0], "DT_HASH", 2 * fmt.size)
+            return fmt.unpack(self.f.read(off + fmt.size, fmt.size, "DT_HASH nchain"))[0]
         if DT_GNU_HASH in self.tags:
             return self._gnu_hash_count()
         return 0
 
     def _gnu_hash_count(self):
-        # DT_GNU_HASH has no symbol count: the highest bucket start, then walk its chain to
-        # the entry with the low bit set (the end-of-chain marker).
-        f = self.f
-        u32 = self.layout.u32
-        off = self.offset_of(self.tags[DT_GNU_HASH][0], "DT_GNU_HASH")
-        nbuckets, symoffset, bloom_size, _ = struct.unpack(self.layout.e + "IIII", f.read(off, 16, "DT_GNU_HASH"))
+        # DT_GNU_HASH (no written spec beyond binutils/glibc; see "GNU Hash ELF Sections") has
+        # no symbol count: take the highest bucket start, then walk its chain to the entry
+        # whose low bit is set (the end-of-chain marker).  Symbols below symoffset are the
+        # unhashed ones (undefined references), so with empty buckets the count is symoffset.
+        f, L = self.f, self.layout
+        off = self.offset_of(self.tags[DT_GNU_HASH][0], "DT_GNU_HASH", 16)
+        nbuckets, symoffset, bloom_size, _ = L.gnu_hash.unpack(f.read(off, 16, "DT_GNU_HASH"))
         word = 8 if self.elf_class == 64 else 4
-        if nbuckets > _MAX_SYMBOLS or bloom_size > _MAX_SYMBOLS:
-            raise ElfError("{}: corrupt DT_GNU_HASH header".format(self.path))
+        if nbuckets > _MAX_SYMBOLS or bloom_size > _MAX_SYMBOLS or symoffset > _MAX_SYMBOLS:
+            raise self.corrupt("DT_GNU_HASH header")
         buckets_off = off + 16 + bloom_size * word
-        buckets = struct.unpack(self.layout.e + "{}I".format(nbuckets), f.read(buckets_off, 4 * nbuckets, "GNU hash buckets"))
+        buckets = array.array("I", f.read(buckets_off, 4 * nbuckets, "DT_GNU_HASH buckets"))
+        if (self.byte_order == "little") != _NATIVE_LITTLE:
+            buckets.byteswap()
         last = max(buckets) if buckets else 0
         if last < symoffset:
             return symoffset
-        chains_off = buckets_off + 4 * nbuckets
+        chains_off = buckets_off + 4 * nbuckets + 4 * (last - symoffset)
         index = last
+        chunk = 64
         while True:
-            value = u32.unpack(f.read(chains_off + 4 * (index - symoffset), 4, "GNU hash chain"))[0]
-            if value & 1:
-                return index + 1
-            index += 1
+            length = min(4 * chunk, f.size - chains_off)
+            if length < 4:
+                raise ElfError("{}: truncated DT_GNU_HASH chain".format(self.path))
+            words = array.array("I", f.read(chains_off, length - length % 4, "DT_GNU_HASH chain"))
+            if (self.byte_order == "little") != _NATIVE_LITTLE:
+                words.byteswap()
+            for value in words:
+                if value & 1:
+                    return index + 1
+                index += 1
             if index > _MAX_SYMBOLS:
-                raise ElfError("{}: corrupt DT_GNU_HASH chain".format(self.path))
+                raise self.corrupt("DT_GNU_HASH chain")
+            chains_off += 4 * len(words)
+            chunk *= 4
 
     def _region(self, vaddr, what):
-        """(bytes from vaddr to the end of its PT_LOAD segment, capped, base offset).
+        """Bytes from ``vaddr`` to the end of its PT_LOAD segment's file image (capped).
 
-        Version tables are chains of small records: one read, then parse in memory."""
+        Version tables are chains of small records linked by offsets: one read, then parse
+        in memory."""
         off = self.offset_of(vaddr, what)
         for _, p_offset, p_vaddr, p_filesz, _ in self.loads:
             if p_vaddr <= vaddr < p_vaddr + p_filesz:
-                end = min(p_offset + p_filesz, off + (1 << 20), self.f.size)
-                return self.f.read(off, end - off, what), off
-        return b"", off
+                end = min(p_offset + p_filesz, off + _MAX_SMALL_TABLE, self.f.size)
+                return self.f.read(off, max(0, end - off), what)
+        return b""
 
     def versions(self):
-        """(defs {ndx: name}, def_names, needs {ndx: (name, file)}, requirements)."""
+        """(defs {ndx: name}, def_names, def_flags, needs {ndx: (name, file)}, requirements).
+
+        LSB "Symbol Versioning": Elf_Verdef records linked by vd_next, each with vd_cnt
+        Elf_Verdaux (the first names the version, the rest its parents); Elf_Verneed records
+        linked by vn_next, each with vn_cnt Elf_Vernaux whose vna_other is the versym index."""
         L = self.layout
-        defs, def_names, needs, reqs = {}, [], {}, []
+        defs, def_names, def_flags, needs, reqs = {}, [], [], {}, []
         if DT_VERDEF in self.tags:
-            count = self.tags.get(DT_VERDEFNUM, [0])[0]
-            data, _ = self._region(self.tags[DT_VERDEF][0], "DT_VERDEF")
+            data = self._region(self.tags[DT_VERDEF][0], "DT_VERDEF")
             pos = 0
-            for _ in range(min(count, 65535)):
-                _, _, vd_ndx, vd_cnt, _, vd_aux, vd_next = self._unpack(L.verdef, data, pos, "verdef")
+            for _ in range(min(self.tag(DT_VERDEFNUM, 0), 65535)):
+                _, vd_flags, vd_ndx, vd_cnt, _, vd_aux, vd_next = self._unpack(L.verdef, data, pos, "verdef")
                 if vd_cnt:
                     vda_name, _ = self._unpack(L.verdaux, data, pos + vd_aux, "verdaux")
                     name = self.string(vda_name)
-                    defs[vd_ndx] = name
+                    defs[vd_ndx & VERSYM_VERSION] = name
                     def_names.append(name)
+                    def_flags.append(vd_flags)
                 if not vd_next:
                     break
                 pos += vd_next
         if DT_VERNEED in self.tags:
-            count = self.tags.get(DT_VERNEEDNUM, [0])[0]
-            data, _ = self._region(self.tags[DT_VERNEED][0], "DT_VERNEED")
+            data = self._region(self.tags[DT_VERNEED][0], "DT_VERNEED")
             pos = 0
-            for _ in range(min(count, 65535)):
+            for _ in range(min(self.tag(DT_VERNEEDNUM, 0), 65535)):
                 _, vn_cnt, vn_file, vn_aux, vn_next = self._unpack(L.verneed, data, pos, "verneed")
                 filename = self.string(vn_file)
                 names = []
@@ -432,7 +521,7 @@ class _Parser(object):
                 for _ in range(min(vn_cnt, 65535)):
                     _, _, vna_other, vna_name, vna_next = self._unpack(L.vernaux, data, aux, "vernaux")
                     name = self.string(vna_name)
-                    needs[vna_other] = (name, filename)
+                    needs[vna_other & VERSYM_VERSION] = (name, filename)
                     names.append(name)
                     if not vna_next:
                         break
@@ -441,77 +530,118 @@ class _Parser(object):
                 if not vn_next:
                     break
                 pos += vn_next
-        return defs, tuple(def_names), needs, tuple(reqs)
+        return defs, tuple(def_names), tuple(def_flags), needs, tuple(reqs)
 
-    def _indices_with_prefix(self, data, count, prefixes):
-        """Indices of symbols whose name starts with one of ``prefixes``, found in C code.
-
-        The st_name column is pulled out of the table with an array slice and each name is
-        tested with bytes.startswith(tuple, offset): a 14,000-symbol libceph-common costs a
-        millisecond or two instead of unpacking every entry.  (Names are tested at their
-        offset, not searched for, because ld merges string tails in .dynstr.)
-        """
-        column = array.array("I")
+    def _column(self, data, typecode, what):
+        """A table of equal-sized integers as a native array (byte order fixed up)."""
+        column = array.array(typecode)
+        if len(data) % column.itemsize:
+            raise self.corrupt(what)
         column.frombytes(data)
-        if (sys.byteorder == "little") != (self.byte_order == "little"):
+        if (self.byte_order == "little") != _NATIVE_LITTLE:
             column.byteswap()
-        step = self.layout.sym.size // 4
-        names = column[::step]              # st_name is the first word in both classes
-        startswith = self.strtab.startswith
-        return [i for i, name in enumerate(names) if startswith(prefixes, name)]
+        return column
 
     def symbols(self, count, name_filter, defs, needs, defined_only=False):
-        if not count or DT_SYMTAB not in self.tags:
+        """Dynamic symbols 1..count-1 (entry 0 is the reserved null symbol), nameless ones
+        (section symbols) left out, as Symbol records."""
+        if count <= 1 or DT_SYMTAB not in self.tags:
             return ()
         L = self.layout
-        if count > _MAX_SYMBOLS or count * L.sym.size > self.f.size:
-            raise ElfError("{}: corrupt dynamic symbol count {}".format(self.path, count))
-        off = self.offset_of(self.tags[DT_SYMTAB][0], "DT_SYMTAB")
-        data = self.f.read(off, count * L.sym.size, "dynamic symbol table")
+        entsize = self.tag(DT_SYMENT, L.sym.size)
+        if entsize < L.sym.size or entsize % 4 or entsize > 1024:
+            raise self.corrupt("DT_SYMENT {} (an Elf{}_Sym is {} bytes)".format(entsize, self.elf_class, L.sym.size))
+        if count > _MAX_SYMBOLS or count * entsize > self.f.size:
+            raise self.corrupt("dynamic symbol count {} (entries of {} bytes, file of {})".format(
+                count, entsize, self.f.size))
+        off = self.offset_of(self.tags[DT_SYMTAB][0], "DT_SYMTAB", count * entsize)
+        data = self.f.read(off, count * entsize, "dynamic symbol table")
         versym = None
         if DT_VERSYM in self.tags:
-            voff = self.offset_of(self.tags[DT_VERSYM][0], "DT_VERSYM")
-            versym = struct.unpack(L.e + "{}H".format(count), self.f.read(voff, 2 * count, "versym"))
+            voff = self.offset_of(self.tags[DT_VERSYM][0], "DT_VERSYM", 2 * count)
+            versym = self._column(self.f.read(voff, 2 * count, "DT_VERSYM"), "H", "DT_VERSYM")
         strtab = self.strtab
-        strlen = len(strtab)
-        indices = range(count)
+
         if isinstance(name_filter, tuple):
-            indices = self._indices_with_prefix(data, count, name_filter)
+            # Only the st_name column is looked at for every entry: pulled out with an array
+            # slice, each name tested with bytes.startswith(tuple, offset) in C.  (Names are
+            # tested at their offset, not searched for: ld merges string tails in .dynstr.)
+            names = self._column(data, "I", "dynamic symbol table")[::entsize // 4]
+            startswith = strtab.startswith
+            indices = [i for i, name in enumerate(names) if i and name and startswith(name_filter, name)]
             name_filter = None
-        accept = None
-        if name_filter is not None:
-            accept = lambda start: name_filter(strtab[start:strtab.find(b"\0", start)])  # noqa: E731
-        out = []
-        fields = L.sym_fields
-        unpack = L.sym.unpack_from
-        size = L.sym.size
-        for index in indices:
-            st_name, st_info, st_other, st_shndx, st_value, st_size = fields(unpack(data, index * size))
-            if index == 0 or not st_name or (defined_only and st_shndx == SHN_UNDEF):
-                continue
-            if st_name >= strlen:
-                raise ElfError("{}: corrupt symbol name offset {}".format(self.path, st_name))
-            if accept is not None and not accept(st_name):
-                continue
-            end = strtab.find(b"\0", st_name)
-            if end < 0:
-                raise ElfError("{}: unterminated symbol name".format(self.path))
-            name = strtab[st_name:end].decode("utf-8", "surrogateescape")
-            defined = st_shndx != SHN_UNDEF
-            version = version_file = None
-            hidden = False
-            if versym is not None:
-                raw_ndx = versym[index]
-                ndx = raw_ndx & 0x7FFF
-                hidden = bool(raw_ndx & VERSYM_HIDDEN)
+        elif entsize == L.sym.size:
+            indices = None
+        else:
+            indices = range(1, count)
+
+        if indices is None:
+            # The common case: every entry, unpacked in C by iter_unpack.
+            rows = L.sym.iter_unpack(memoryview(data)[entsize:])
+            versions = versym[1:] if versym is not None else None
+        else:
+            unpack = L.sym.unpack_from
+            rows = [unpack(data, i * entsize) for i in indices]
+            versions = [versym[i] for i in indices] if versym is not None else None
+        if self.elf_class == 32:
+            # Elf32_Sym is (st_name, st_value, st_size, st_info, st_other, st_shndx).
+            rows = ((n, i, o, x, v, s) for n, v, s, i, o, x in rows)
+
+        # Each distinct versym value resolves once, for a defined and an undefined symbol:
+        # a defined symbol's index names a version definition, an undefined one's a
+        # requirement's vna_other (readelf falls back to the requirements for a defined
+        # symbol whose index has no definition: copy-relocated data in executables).
+        if versions is None:
+            versions = itertools.repeat(0)
+            resolved_defined = resolved_undefined = {0: _NO_VERSION}
+        else:
+            resolved_defined, resolved_undefined = {}, {}
+            for raw in set(versions):
+                ndx = raw & VERSYM_VERSION
+                hidden = bool(raw & VERSYM_HIDDEN)
+                resolved_defined[raw] = resolved_undefined[raw] = (None, hidden, None)
                 if ndx > VER_NDX_GLOBAL:
-                    if ndx in defs and (defined or ndx not in needs):
-                        version = defs[ndx]
-                    elif ndx in needs:
-                        version, version_file = needs[ndx]
-            out.append(Symbol(name, defined, STT_NAMES.get(st_info & 0xF, str(st_info & 0xF)),
-                              STB_NAMES.get(st_info >> 4, str(st_info >> 4)),
-                              STV_NAMES[st_other & 0x3], st_value, st_size, version, hidden, version_file))
+                    if ndx in needs:
+                        resolved_undefined[raw] = resolved_defined[raw] = (needs[ndx][0], hidden, needs[ndx][1])
+                    if ndx in defs:
+                        resolved_defined[raw] = (defs[ndx], hidden, None)
+                        if ndx not in needs:
+                            resolved_undefined[raw] = (defs[ndx], hidden, None)
+
+        # Names: one decode of an all-ASCII table (every C and mangled C++ name) and str
+        # slices after, else a decode per name.
+        text = None
+        if name_filter is None and indices is None and not isinstance(strtab, _Window):
+            try:
+                text = strtab.decode("ascii")
+            except UnicodeDecodeError:
+                text = None
+        find, nul = (text.find, "\0") if text is not None else (strtab.find, b"\0")
+
+        info_names = _INFO_NAMES
+        new = tuple.__new__
+        cls = Symbol
+        out = []
+        append = out.append
+        for (st_name, st_info, st_other, st_shndx, st_value, st_size), raw in zip(rows, versions):
+            if not st_name or (defined_only and not st_shndx):
+                continue
+            end = find(nul, st_name)
+            if end < 0:
+                raise self.corrupt("symbol name offset {} (string table of {} bytes)".format(st_name, len(strtab)))
+            if name_filter is not None and not name_filter(strtab[st_name:end]):
+                continue
+            if text is not None:
+                name = text[st_name:end]
+            else:
+                name = strtab[st_name:end].decode("utf-8", "surrogateescape")
+            kind, binding = info_names[st_info]
+            if st_shndx:
+                version, hidden, version_file = resolved_defined[raw]
+            else:
+                version, hidden, version_file = resolved_undefined[raw]
+            append(new(cls, (name, st_shndx != SHN_UNDEF, kind, binding, STV_NAMES[st_other & 3],
+                             st_value, st_size, version, hidden, version_file)))
         return tuple(out)
 
 
@@ -529,46 +659,48 @@ def _marked(strtab, prefixes):
     return tuple(sorted(found))
 
 
-def _read(path, with_symbols, name_filter, markers=(), defined_only=False):
-    parser = _Parser(path, copy_strtab=with_symbols)
-    try:
-        parser.header()
-        parser.dynamic()
-        sections = parser.section_headers()
-        symbols = ()
-        def_names = ()
-        reqs = ()
-        if with_symbols:
-            defs, def_names, needs, reqs = parser.versions()
-            symbols = parser.symbols(parser.symbol_count(sections), name_filter, defs, needs, defined_only)
-        order = parser.byte_order
-        return ElfInfo(
-            path=path, size=parser.f.size, elf_class=parser.elf_class, byte_order=order,
-            machine=machine_name(parser.e_machine, parser.elf_class, order), machine_code=parser.e_machine,
-            file_type=ET_NAMES.get(parser.e_type, str(parser.e_type)),
-            soname=(parser.strings(DT_SONAME) or (None,))[0], needed=parser.strings(DT_NEEDED),
-            runpath=_split_path(parser.strings(DT_RUNPATH)), rpath=_split_path(parser.strings(DT_RPATH)),
-            build_id=parser.build_id(), interpreter=parser.interpreter(), symbols=symbols,
-            version_definitions=def_names, version_requirements=reqs, has_section_headers=bool(sections),
-            marked_strings=_marked(parser.strtab, markers))
-    except struct.error as exc:
-        raise ElfError("{}: corrupt ELF structure: {}".format(path, exc)) from exc
-    except (OverflowError, MemoryError) as exc:
-        raise ElfError("{}: corrupt ELF structure (absurd size)".format(path)) from exc
-    finally:
-        parser.close()
-
-
 def _split_path(values):
+    """DT_RUNPATH/DT_RPATH strings split on ':' (ld.so's separator), empty parts dropped."""
     out = []
     for value in values:
         out.extend(p for p in value.split(":") if p)
     return tuple(out)
 
 
-def read_header(path):
-    """Header, dynamic tags and build-id; no symbols (cheap)."""
-    return _read(path, False, None)
+def _read(path, with_symbols, name_filter, markers=(), defined_only=False, identity_only=False):
+    path = os.fspath(path)
+    parser = _Parser(path, copy_strtab=with_symbols)
+    try:
+        parser.header()
+        order = parser.byte_order
+        common = dict(path=path, size=parser.f.size, elf_class=parser.elf_class, byte_order=order,
+                      machine=machine_name(parser.e_machine, parser.elf_class, order),
+                      machine_code=parser.e_machine,
+                      file_type=ET_NAMES.get(parser.e_type, str(parser.e_type)))
+        if identity_only:
+            return ElfInfo(**common)
+        parser.program_headers()
+        parser.dynamic()
+        sections = parser.section_headers()
+        symbols = def_names = def_flags = reqs = ()
+        if with_symbols:
+            defs, def_names, def_flags, needs, reqs = parser.versions()
+            symbols = parser.symbols(parser.symbol_count(sections), name_filter, defs, needs, defined_only)
+        return ElfInfo(
+            soname=(parser.strings(DT_SONAME) or (None,))[0], needed=parser.strings(DT_NEEDED),
+            runpath=_split_path(parser.strings(DT_RUNPATH)), rpath=_split_path(parser.strings(DT_RPATH)),
+            build_id=parser.build_id(), interpreter=parser.interpreter(), symbols=symbols,
+            version_definitions=def_names, version_requirements=reqs, has_section_headers=bool(sections),
+            marked_strings=_marked(parser.strtab, markers) if markers else (), version_flags=def_flags,
+            **common)
+    except struct.error as exc:
+        raise ElfError("{}: corrupt ELF structure: {}".format(path, exc)) from exc
+    except (OverflowError, MemoryError, ValueError) as exc:
+        if isinstance(exc, ElfError):
+            raise
+        raise ElfError("{}: corrupt ELF structure ({})".format(path, exc or type(exc).__name__)) from exc
+    finally:
+        parser.close()
 
 
 def read_identity(path):
@@ -577,27 +709,23 @@ def read_identity(path):
     What a loader checks before it accepts a candidate file; used for every copy of a
     library found on the system, where the dynamic section is not needed.
     """
-    parser = _Parser(path)
-    try:
-        parser.header()
-        order = parser.byte_order
-        return ElfInfo(path=path, size=parser.f.size, elf_class=parser.elf_class, byte_order=order,
-                       machine=machine_name(parser.e_machine, parser.elf_class, order),
-                       machine_code=parser.e_machine, file_type=ET_NAMES.get(parser.e_type, str(parser.e_type)))
-    except struct.error as exc:
-        raise ElfError("{}: corrupt ELF header: {}".format(path, exc)) from exc
-    finally:
-        parser.close()
+    return _read(path, False, None, identity_only=True)
+
+
+def read_header(path):
+    """Header, program headers, dynamic tags, build-id and interpreter; no symbols (cheap)."""
+    return _read(path, False, None)
 
 
 def read_elf(path, symbols=True, name_filter=None, markers=(), defined_only=False):
-    """Everything above plus dynamic symbols and version tables.
+    """Everything ``read_header`` gives plus dynamic symbols and version tables.
 
-    ``name_filter`` is a tuple of byte prefixes or a callable on the raw name; it is applied
-    before records are built, so filtering a large library stays cheap.  ``markers`` (byte
-    prefixes) fills ``marked_strings`` from the dynamic string table of the same read.
+    ``name_filter`` is a tuple of byte prefixes or a callable on the raw name (bytes); it is
+    applied before records are built, so filtering a large library stays cheap.
+    ``defined_only`` leaves out undefined references.  ``markers`` (byte prefixes) fills
+    ``marked_strings`` from the dynamic string table of the same read.
     """
-    return _read(path, symbols, name_filter, markers)
+    return _read(path, symbols, name_filter, markers, defined_only)
 
 
 def defined_names(info):
@@ -613,32 +741,42 @@ def find_dynamic_strings(path, prefixes):
     A cheap look at which names a large library mentions (e.g. libceph-common's
     ``ceph_ver__<sha>``) without building its whole symbol table.
     """
-    return list(read_elf(path, symbols=False, markers=prefixes).marked_strings)
+    return list(read_elf(path, symbols=False, markers=tuple(prefixes)).marked_strings)
 
 
 def find_strings(path, pattern, section=".rodata", limit=64, chunk=1 << 20):
-    """``pattern`` (bytes regex with one group) matches inside one named section.
+    """Group 1 of each match of ``pattern`` inside one named section, first ``limit`` distinct.
 
-    Needs section headers; returns [] when they are stripped.  Reads the section in chunks
-    with an overlap so memory stays bounded for a multi-megabyte .rodata.
+    ``pattern`` is a bytes regex (with one group) or anything with a compatible
+    ``finditer``.  Needs section headers (names of sections live only there); returns []
+    when they are stripped or the section is absent or occupies no file space.  The section
+    is read in chunks with an overlap, so memory stays bounded for a multi-megabyte .rodata.
     """
-    regex = re.compile(pattern) if isinstance(pattern, bytes) else pattern
+    import re
+    regex = re.compile(pattern) if isinstance(pattern, (bytes, str)) else pattern
+    path = os.fspath(path)
     parser = _Parser(path)
     try:
         parser.header()
         sections = parser.section_headers()
         if not sections or parser.e_shstrndx >= len(sections):
             return []
-        _, _, str_off, str_size, _ = sections[parser.e_shstrndx]
-        names = parser.f.read(str_off, str_size, "section name table")
+        _, names_type, names_off, names_size, _ = sections[parser.e_shstrndx]
+        if names_type != SHT_STRTAB or names_size > _MAX_SMALL_TABLE:
+            return []
+        names = parser.f.read(names_off, names_size, "section name table")
+        wanted = section.encode("utf-8") + b"\0"
         target = None
         for sh_name, sh_type, sh_offset, sh_size, _ in sections:
-            if sh_name < len(names) and _cstr(names, sh_name, path, "section") == section:
+            if sh_type not in (SHT_NULL, SHT_NOBITS) and names.startswith(wanted, sh_name):
                 target = (sh_offset, sh_size)
                 break
         if target is None:
             return []
         start, size = target
+        if start + size > parser.f.size:
+            raise ElfError("{}: truncated or corrupt: section {} needs bytes {}..{} but the file has {}".format(
+                path, section, start, start + size, parser.f.size))
         found = []
         overlap = 256
         pos = 0
