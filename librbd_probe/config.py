@@ -115,9 +115,8 @@ def _first_release_for(names, feature_defs, releases_by_version):
     firsts = [f.get("first") for f in feature_defs if f["name"] in names and f.get("first")]
     if not firsts:
         return None
-    def key(v):
-        return tuple(int(p) if p.isdigit() else -1 for p in v.split("."))
-    newest = max(firsts, key=key)
+    from .identify import version_key
+    newest = max(firsts, key=version_key)
     codename = releases_by_version.get(newest)
     return "{}{}".format(newest, " ({})".format(codename) if codename else "")
 

@@ -264,7 +264,8 @@ def live_problems(section, release, releases):
     cluster = section.get("cluster") or {}
     need = cluster.get("require_min_compat_client")
     order = []
-    for rel in sorted(releases, key=lambda r: [int(p) if p.isdigit() else -1 for p in r["version"].split(".")]):
+    from .identify import version_key
+    for rel in sorted(releases, key=lambda r: version_key(r["version"])):
         if rel.get("codename") and rel["codename"] not in order:
             order.append(rel["codename"])
     client = (release or {}).get("codename") or ""

@@ -97,9 +97,6 @@ def _load(name):
         return json.load(handle)
 
 
-def _key(version):
-    return tuple(int(p) if p.isdigit() else -1 for p in version.split("."))
-
 
 def functions_of(library, version):
     """The C functions release ``version`` has, per the knowledge base."""

@@ -9,15 +9,14 @@ import pytest
 
 import stubs
 from corpus import RELEASES, library
-from librbd_probe import bindings, consumers, kb
+from librbd_probe import bindings, consumers, identify, kb
 from librbd_probe.errors import UsageError
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 CTYPES_RBD = os.path.join(HERE, "data", "ctypes_rbd.py")
 
 
-def _key(version):
-    return tuple(int(p) for p in version.split("."))
+_key = identify.version_key
 
 
 def _functions(version):

@@ -481,7 +481,8 @@ def features_doc(corpus, mirrors):
 
 
 def _key(version):
-    return tuple(int(p) if p.isdigit() else -1 for p in version.split("."))
+    from librbd_probe.identify import version_key
+    return version_key(version)
 
 
 def symbols_doc(library, sets, releases):
