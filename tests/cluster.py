@@ -4,6 +4,7 @@ Everything lives under one scratch directory, listens on 127.0.0.1 only, uses ce
 stopped by the pids in its pid files (mgr and OSD before the monitor), never by name.
 Recipe: shared/REAL-LIBRARIES.md section 4.
 """
+import fcntl
 import json
 import os
 import signal
@@ -12,6 +13,9 @@ import time
 import uuid
 
 TOOLS = ("ceph-mon", "ceph-osd", "ceph-mgr", "ceph", "ceph-authtool", "monmaptool", "rbd")
+
+
+LOCK_PATH = "/tmp/librbd-probe-test-cluster.lock"
 
 
 class ClusterError(RuntimeError):
@@ -87,6 +91,10 @@ keyring = {d}/client.admin.keyring
             handle.write(text)
 
     def start(self, timeout=120):
+        # The ports are fixed (3300, 6789 on 127.0.0.1): one cluster per machine at a time.
+        # Concurrent test runs queue on this lock instead of failing on a taken port.
+        self._lock = open(LOCK_PATH, "w")
+        fcntl.flock(self._lock, fcntl.LOCK_EX)
         missing = [t for t in TOOLS if not _which(t)]
         if missing:
             raise ClusterError("missing {} (apt-get install ceph-mon ceph-osd ceph-mgr ceph-common)".format(", ".join(missing)))
@@ -163,6 +171,10 @@ keyring = {d}/client.admin.keyring
                     os.kill(pid, signal.SIGKILL)
                 except ProcessLookupError:
                     pass
+        lock = getattr(self, "_lock", None)
+        if lock is not None:
+            lock.close()
+            self._lock = None
 
     def __enter__(self):
         return self.start()
