@@ -129,3 +129,66 @@ def test_locate_uses_root_for_origin(tree):
                                 origin_dir=origin)
     assert found[0] == locate.Found(os.path.join(origin, "librbd.so.1"), "RUNPATH")
     assert ctx.conf_dirs == ("/opt/x",)
+
+
+# --- the --root leak (issue 8, item 2) ----------------------------------------------------
+# A consumer under a root whose RUNPATH is /x must get <root>/x/librbd.so.1, never the
+# host's /x/librbd.so.1; and its RPATH is not searched at all when a RUNPATH is present
+# (glibc elf/dl-load.c: "If the requesting object has DT_RUNPATH, DT_RPATH is ignored").
+# The host directory below really exists, so a resolver that joins the RUNPATH on the host
+# finds the decoy there: the negative control proves the test can fail.
+
+@pytest.fixture
+def leak_tree(tmp_path):
+    hostx = tmp_path / "x"                      # an absolute directory that exists on the host
+    hostx.mkdir()
+    (hostx / "librbd.so.1").write_bytes(b"host decoy")
+    root = tmp_path / "root"
+    inside_x = root / str(hostx).lstrip("/")
+    inside_x.mkdir(parents=True)
+    (inside_x / "librbd.so.1").write_bytes(b"the root's copy")
+    rp = root / "rp"
+    rp.mkdir()
+    (rp / "librbd.so.1").write_bytes(b"RPATH copy")
+    (tmp_path / "rp").mkdir()
+    (tmp_path / "rp" / "librbd.so.1").write_bytes(b"host RPATH decoy")
+    consumer_dir = root / "usr" / "lib" / "x86_64-linux-gnu" / "qemu"
+    consumer_dir.mkdir(parents=True)
+    return {"root": str(root), "hostx": str(hostx), "inside_x": str(inside_x), "rp": str(rp),
+            "origin": str(consumer_dir), "tmp": str(tmp_path)}
+
+
+def test_runpath_under_root_never_reaches_the_host(leak_tree):
+    ctx = locate.search_context(Root(leak_tree["root"]), environ={})
+    found = locate.search_order("librbd.so.1", ctx, runpath=(leak_tree["hostx"],), rpath=("/rp",),
+                                origin_dir=leak_tree["origin"])
+    assert found[0] == locate.Found(os.path.join(leak_tree["inside_x"], "librbd.so.1"), "RUNPATH")
+    assert all(f.path.startswith(leak_tree["root"] + "/") for f in found), found
+    assert "RPATH" not in [f.source for f in found]
+
+
+def test_rpath_under_root_is_searched_inside_it_without_runpath(leak_tree):
+    ctx = locate.search_context(Root(leak_tree["root"]), environ={})
+    found = locate.search_order("librbd.so.1", ctx, runpath=(), rpath=("/rp", leak_tree["hostx"]),
+                                origin_dir=leak_tree["origin"])
+    assert [(f.path, f.source) for f in found[:2]] == [
+        (os.path.join(leak_tree["rp"], "librbd.so.1"), "RPATH"),
+        (os.path.join(leak_tree["inside_x"], "librbd.so.1"), "RPATH")]
+
+
+def test_origin_runpath_under_root(leak_tree):
+    ctx = locate.search_context(Root(leak_tree["root"]), environ={})
+    rel = os.path.relpath(leak_tree["inside_x"], leak_tree["origin"])
+    found = locate.search_order("librbd.so.1", ctx, runpath=("$ORIGIN/" + rel,), rpath=("/rp",),
+                                origin_dir=leak_tree["origin"])
+    assert found[0].source == "RUNPATH"
+    assert os.path.normpath(found[0].path) == os.path.join(leak_tree["inside_x"], "librbd.so.1")
+
+
+def test_leak_negative_control_on_the_host(leak_tree):
+    """The same RUNPATH resolved for the host does reach the decoy: the files are real."""
+    ctx = locate.search_context(None, environ={})
+    found = locate.search_order("librbd.so.1", ctx, runpath=(leak_tree["hostx"],),
+                                rpath=(os.path.join(leak_tree["tmp"], "rp"),))
+    assert found[0] == locate.Found(os.path.join(leak_tree["hostx"], "librbd.so.1"), "RUNPATH")
+    assert "RPATH" not in [f.source for f in found]
