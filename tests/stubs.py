@@ -14,7 +14,7 @@ import pytest
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 STUBS = os.path.join(HERE, "stubs")
-DATA = os.path.join(os.path.dirname(HERE), "librbd_probe", "data")
+DATA = os.path.join(os.path.dirname(HERE), "librbd_probe", "knowledge", "data")
 HOSTILE_KINDS = {"segfault-ctor": "HOSTILE_SEGFAULT_CTOR", "hang-ctor": "HOSTILE_HANG_CTOR",
                  "stdout-exit0": "HOSTILE_STDOUT_EXIT0", "crash-in-version": "HOSTILE_CRASH_VERSION"}
 
