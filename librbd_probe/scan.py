@@ -400,10 +400,10 @@ def _runtime(scanner, rbd_report, rados_report, runtime, timeout, python, config
         rbd_report.path, rados_report.path if rados_report.chosen_by == "explicit" else None,
         symbols, feature_masks=[1 << bit for bit in range(12)], config=config_request,
         timeout=timeout, python=python)
-    if error:
+    if answer is None:
         return RuntimeReport(attempted=True, loaded=False, error=error)
     return RuntimeReport(
-        attempted=True, loaded=bool(answer.get("loaded")), error=answer.get("error"),
+        attempted=True, loaded=bool(answer.get("loaded")), error=error,
         rbd_version=_triple(answer.get("rbd_version")), rados_version=_triple(answer.get("rados_version")),
         ceph_version=answer.get("ceph_version"), ceph_release=answer.get("ceph_release"),
         loaded_objects=tuple(answer.get("loaded_objects") or ()), symbols=answer.get("symbols") or {},
