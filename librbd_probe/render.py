@@ -1,12 +1,14 @@
 """Turn a report into text (80 columns), JSON or Markdown.  Decides nothing."""
 import json
 
+from .model import to_plain
+
 WIDTH = 80
 
 
 def to_json(data):
     """Canonical JSON: sorted keys, 2-space indent, final newline; same bytes for same input."""
-    return json.dumps(data, indent=2, sort_keys=True) + "\n"
+    return json.dumps(to_plain(data), indent=2, sort_keys=True) + "\n"
 
 
 def _triple(value):
