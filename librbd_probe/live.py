@@ -123,13 +123,14 @@ def judge(trial, answer, error=None):
         dropped = _bits(asked & ~got["features"])
         added = _bits(got["features"] & ~asked)
     out["dropped_bits"], out["added_bits"] = dropped, added
-    differs = bool(dropped) or (trial.get("format") and got.get("format") != trial.get("format"))
+    differs = bool(dropped) or bool(trial.get("format") and "format" in got and got["format"] != trial["format"])
     out["result"] = "created-different" if differs else "created"
     expect = trial.get("expect")
     if expect == "dropped":
         out["as_expected"] = bool(dropped)
     elif expect:
-        out["as_expected"] = expect == "created"
+        # "created" means created as asked: a dropped bit or another format is a surprise
+        out["as_expected"] = expect == "created" and not differs
     else:
         out["as_expected"] = None
     if answer.get("remove_rc"):
