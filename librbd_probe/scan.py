@@ -7,7 +7,7 @@ import os
 import sys
 
 from . import config as config_mod
-from . import elf, identify, kb, krbd, locate, matrix, probe
+from . import elf, identify, krbd, locate, matrix, probe
 from . import knowledge as kn
 from .errors import ElfError
 from .model import Candidate, LibraryReport, Report, RuntimeReport
@@ -203,7 +203,7 @@ def scan(librbd=None, librados=None, root=None, runtime=True, timeout=15.0,
         librbd_needed=rbd_report.needed,
         runtime=runtime_report,
         unreadable_reason=rbd_report.error)
-    capabilities, cap_problems = _matrix(evidence, release, environ)
+    capabilities, cap_problems = matrix.build(evidence, release, environ)
     problems.extend(cap_problems)
 
     config_section, config_problems = config_mod.configuration(
@@ -217,22 +217,6 @@ def scan(librbd=None, librados=None, root=None, runtime=True, timeout=15.0,
                   root=fs.path, libraries=libraries,
                   runtime=runtime_report, capabilities=capabilities, problems=tuple(problems),
                   release=release, config=config_section, krbd=krbd_section)
-
-
-def _matrix(evidence, release, environ):
-    """The capability matrix, in one call of matrix.build."""
-    if hasattr(matrix, "build"):
-        return matrix.build(evidence, release.facts, environ)
-    # Until matrix.build lands (h8a): the same rows from the older entry points, without
-    # touching identify's record.
-    facts = identify.release_facts(release)
-    capabilities, problems = matrix.capability_rows(evidence)
-    capabilities = tuple(matrix.format1_row(c, facts, environ) if c.id == "create.format1" else c
-                         for c in capabilities)
-    feature_caps, feature_problems = matrix.feature_rows(facts, kb.features(), evidence.runtime.features_check)
-    if not evidence.librbd_found:
-        feature_caps = tuple(c._replace(status="unknown", reason="no librbd found on this host") for c in feature_caps)
-    return capabilities + feature_caps, tuple(problems) + tuple(feature_problems)
 
 
 def _observation(rbd_info, rados_info, common_report, common_info, runtime_report):
