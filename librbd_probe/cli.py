@@ -130,8 +130,8 @@ def _main(argv):
         args = parser.parse_args(argv)
     except SystemExit as exc:          # --help / --version
         return int(exc.code or 0)
-    from .kb import capabilities as cap_definitions, features as feature_definitions
-    known = {c["id"] for c in cap_definitions()} | {"feature." + f["name"] for f in feature_definitions()}
+    from . import knowledge as kn
+    known = {c.id for c in kn.capabilities()} | {"feature." + f.name for f in kn.features()}
     unknown = [r for r in args.require if r not in known]
     if unknown:
         raise UsageError("unknown capability {} (known: {})".format(", ".join(unknown), ", ".join(sorted(known))))
