@@ -11,6 +11,7 @@ import io
 import pytest
 
 from librbd_probe import config
+from librbd_probe import knowledge as kn
 from librbd_probe.identify import Facts
 from librbd_probe.knowledge import Fact
 from librbd_probe.rootfs import Root
@@ -101,9 +102,10 @@ def test_library_known_mask():
 NAUTILUS = Facts({"rbd_features_all": Fact(0x3ff, "RBD_FEATURES_ALL of 14.2.21"),
                   "format1_create": Fact("refused unless RBD_FORCE_ALLOW_V1", "librbd/api/Image.cc 14.2.21")},
                  ("14.2.21",))
+OCTOPUS = Facts({"rbd_features_all": Fact(0x7ff, "RBD_FEATURES_ALL of 15.2.7")}, ("15.2.7",))
 PACIFIC = Facts({"rbd_features_all": Fact(0xfff, "RBD_FEATURES_ALL of 16.2.15")}, ("16.2.15",))
 JEWEL = Facts({"rbd_features_all": Fact(0x7f, "RBD_FEATURES_ALL of 10.2.0")}, ("10.2.0",))
-SPAN = Facts({"rbd_features_all": Fact(0x3ff, "s")}, ("14.2.21", "16.2.15"))
+SPAN = Facts({"rbd_features_all": Fact(0x3ff, "s")}, ("15.2.7", "16.2.15"))
 
 
 def _ids(problems):
@@ -119,21 +121,23 @@ def _ids(problems):
     ({"rbd_default_features": "61"}, NAUTILUS, None, [], []),
     ({"rbd_default_features": "layering,bogus"}, NAUTILUS, None, ["config.feature-names"], ["bogus"]),
     # journaling (64) without exclusive-lock (4): create refuses with -EINVAL
-    ({"rbd_default_features": "65"}, NAUTILUS, None, ["config.feature-dependency"],
+    ({"rbd_default_features": "65"}, OCTOPUS, None, ["config.feature-dependency"],
      ["journaling without exclusive-lock", "-EINVAL"]),
-    ({"rbd_default_features": "layering,object-map"}, NAUTILUS, None, ["config.feature-dependency"],
+    ({"rbd_default_features": "layering,object-map"}, OCTOPUS, None, ["config.feature-dependency"],
      ["object-map without exclusive-lock"]),
     # fast-diff without object-map, per release (knowledge: features.json effects "alone"):
-    # -EINVAL in 11.2.0..15.2.7 (CreateRequest validate_features), dropped on 16.2.15 (live
-    # trials), created then removed with rc 0 in 9.2.0..10.2.9 (internal.cc create)
-    ({"rbd_default_features": "21"}, NAUTILUS, None, ["config.feature-dependency"],
-     ["fast-diff without object-map: creates fail with -EINVAL", "EINVAL 11.2.0..15.2.7"]),
+    # -EINVAL in 15.2.x (CreateRequest validate_features), dropped on 16.2.15 (live trials),
+    # created then removed with rc 0 in 10.2.x (internal.cc create); 14.2.21 itself unverified
+    ({"rbd_default_features": "21"}, OCTOPUS, None, ["config.feature-dependency"],
+     ["fast-diff without object-map: creates fail with -EINVAL", "EINVAL in 15.2.0..15.2.7"]),
+    ({"rbd_default_features": "21"}, NAUTILUS, None, ["config.feature-dependency-unverified"],
+     ["(14.2.21) does then is not established", "EINVAL in", "dropped in 16.2.15"]),
     ({"rbd_default_features": "21"}, PACIFIC, None, ["config.feature-dropped"],
      ["new images silently get no fast-diff"]),
     ({"rbd_default_features": "21"}, JEWEL, None, ["config.feature-dependency"],
      ["the image is removed again, yet the call returns 0"]),
     ({"rbd_default_features": "21"}, SPAN, None, ["config.feature-dependency-unverified"],
-     ["(14.2.21, 16.2.15) does then is not established", "EINVAL in 11.2.0..15.2.7", "dropped in 16.2.15..16.2.15"]),
+     ["(15.2.7, 16.2.15) does then is not established", "15.2.0..15.2.7", "dropped in 16.2.15"]),
     ({"rbd_default_features": "65"}, JEWEL, None, ["config.feature-dependency-unverified"], ["(10.2.0)"]),
     ({"rbd_default_features": "21"}, {}, None, ["config.feature-dependency-unverified"],
      ["(release not identified)"]),
@@ -217,15 +221,15 @@ def test_secret_keys_are_never_read():
         "config.feature-names", "error",
         "rbd default features = layering,bogus names features this tool does not know: bogus",
         "use the numeric mask or the names from `rbd help create`"), None),
-    ({"rbd_default_features": "65"}, NAUTILUS, None, (
+    ({"rbd_default_features": "65"}, OCTOPUS, None, (
         "config.feature-dependency", "error",
         "rbd default features = 65 has journaling without exclusive-lock: creates fail with -EINVAL "
         "(\"cannot use journaling without exclusive lock\")",
-        "add exclusive-lock to rbd default features or drop journaling"), "EINVAL 11.2.0..15.2.7: "),
+        "add exclusive-lock to rbd default features or drop journaling"), "EINVAL in 15.2.0..15.2.7: "),
     ({"rbd_default_features": "21"}, PACIFIC, None, (
         "config.feature-dropped", "warning",
         "rbd default features = 21 has fast-diff without object-map: new images silently get no fast-diff",
-        "add object-map to rbd default features or drop fast-diff"), "dropped 16.2.15..16.2.15: "),
+        "add object-map to rbd default features or drop fast-diff"), "dropped in 16.2.15: "),
     ({"rbd_default_format": "1"}, NAUTILUS, None, (
         "config.format1-refused", "error",
         "rbd default format = 1, but this librbd refuses to create format 1 images: creates fail with -EINVAL "
@@ -236,7 +240,7 @@ def test_secret_keys_are_never_read():
     ({"rbd_default_features": "65"}, JEWEL, None, (
         "config.feature-dependency-unverified", "warning",
         "rbd default features = 65 has journaling without exclusive-lock: what this librbd (10.2.0) does then is "
-        "not established (recorded: EINVAL in 11.2.0..15.2.7; EINVAL in 16.2.15..16.2.15)",
+        "not established (recorded: " + config._ranges(kn.feature("journaling")) + ")",
         "add exclusive-lock to rbd default features or drop journaling"), None),
 ])
 def test_problem_records(values, facts, known, record, evidence):
@@ -247,3 +251,12 @@ def test_problem_records(values, facts, known, record, evidence):
         assert problem.evidence == ()
     else:
         assert len(problem.evidence) == 1 and problem.evidence[0].startswith(evidence)
+
+
+def test_ranges_group_verified_effects():
+    from librbd_probe.knowledge import Effect
+    effects = (Effect("alone", "EINVAL", "12.2.0", "12.2.9", True, "s"), Effect("alone", "EINVAL", "11.2.0", "11.2.0", True, "s"),
+               Effect("alone", "dropped", "16.2.15", "16.2.15", True, "s"), Effect("alone", "kept", "1.0", "2.0", False, "s"),
+               Effect("at-create", "dropped", "16.2.15", "16.2.15", True, "s"))
+    feature = kn.feature("fast-diff")._replace(effects=effects)
+    assert config._ranges(feature) == "EINVAL in 11.2.0, 12.2.0..12.2.9; dropped in 16.2.15"
