@@ -232,7 +232,9 @@ def test_feature_mask_and_names_round_trip():
     # (11.2.0-15.2.7), dropped on 16.2.15 (live trials), unknown where nobody read it
     ("fast-diff", "alone", "9.2.0", "removed-rc0"), ("fast-diff", "alone", "10.2.6", "removed-rc0"),
     ("fast-diff", "alone", "11.2.0", "EINVAL"), ("fast-diff", "alone", "15.2.7", "EINVAL"),
-    ("fast-diff", "alone", ["13.2.0", "13.2.2"], "EINVAL"),
+    ("fast-diff", "alone", ["13.2.0", "13.2.2"], "EINVAL"), ("fast-diff", "alone", ["12.2.5", "13.2.2"], "EINVAL"),
+    ("fast-diff", "alone", "14.2.21", None),                      # nautilus after 14.2.0: nobody read it
+    ("fast-diff", "alone", ["10.2.9", "11.2.0"], None),           # the two disagree
     ("fast-diff", "alone", "15.2.8", None), ("fast-diff", "alone", "16.2.0", None),
     ("fast-diff", "alone", "16.2.15", "dropped"), ("fast-diff", "alone", "18.2.7", None),
     ("fast-diff", "alone", ["15.2.7", "16.2.15"], None),
@@ -259,6 +261,7 @@ def test_effect_ranges_never_bridge_an_unread_release():
             lo, hi = kn.version_key(effect.min), kn.version_key(effect.max)
             assert lo <= hi
             assert not any(lo < b <= hi for b in blind), (feat.name, effect)
+            assert kn.series(effect.min) == kn.series(effect.max), (feat.name, effect)
             assert kn.version_key(feat.first_release) <= lo, (feat.name, effect)
 
 

@@ -502,6 +502,11 @@ _MACRO = dict((name, "RBD_FEATURE_" + macro) for macro, name in
                ("MIGRATING", "migrating"), ("NON_PRIMARY", "non-primary"), ("DIRTY_CACHE", "dirty-cache")])
 
 
+def _series(version):
+    key = _key(version)
+    return key[:2] if key[0] == 0 else key[:1]
+
+
 def classify_create(source):
     """{(feature, situation): (effect, file)} read from one release's create path."""
     out = {}
@@ -574,8 +579,11 @@ def effects_by_feature(mirrors, firsts):
         for version, found in observed:
             if first is None or _key(version) < _key(first):
                 continue
-            if previous is not None and any(_key(previous) < b <= _key(version) for b in blind):
-                runs.append(None)          # never bridge a release nobody read (16.2.0 .. 16.2.14)
+            if previous is not None and (any(_key(previous) < b <= _key(version) for b in blind)
+                                         or _series(previous) != _series(version)):
+                # never bridge a release nobody read (16.2.0 .. 16.2.14), nor a series boundary:
+                # version order is not time order (14.2.21 came out after 15.2.7)
+                runs.append(None)
             previous = version
             effect = found.get((feature, situation))
             if effect is None:
