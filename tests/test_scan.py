@@ -181,3 +181,36 @@ def test_scan_reports_an_unreadable_explicit_library(tmp_path):
 def test_scan_rejects_a_root_that_is_not_a_directory(tmp_path):
     with pytest.raises(LocateError):
         scan.scan(root=str(tmp_path / "nope"))
+
+
+# --- the matrix as scan hands it its evidence -------------------------------------------------
+
+def _evidence(symbols, runtime):
+    from librbd_probe import matrix
+    return matrix.Evidence(librbd_found=True, librbd_name="librbd.so.1", librbd_realpath="/l/librbd.so.1.16.0",
+                           librbd_symbols=frozenset(symbols), librbd_needed=("librados.so.2",), runtime=runtime)
+
+
+def test_matrix_flags_a_runtime_that_disagrees_with_the_file():
+    """The file exports rbd_create2, but the loaded process resolves it elsewhere (LD_PRELOAD)."""
+    from librbd_probe import matrix
+    runtime = RuntimeReport(attempted=True, loaded=True, symbols={
+        "rbd_create2": {"found": True, "owner": "/preload/libevil.so"}})
+    rows, problems = matrix.build(_evidence({"rbd_create", "rbd_create2"}, runtime), None, {})
+    row = {r.id: r for r in rows}["create.format2"]
+    assert row.status == "unknown"
+    assert "runtime-disagrees.create.format2" in _ids(problems)
+
+
+def test_matrix_flags_a_library_that_disagrees_with_the_knowledge_base():
+    """The release's RBD_FEATURES_ALL knows bit 11 (dirty-cache) but the library says -EINVAL."""
+    from librbd_probe import matrix
+    from librbd_probe.identify import Facts, Identification
+    from librbd_probe.knowledge import Fact
+    release = Identification(version="16.2.15", facts=Facts({"rbd_features_all": Fact(0xfff, "s")}, ("16.2.15",)))
+    check = {str(1 << bit): {"rc": -errno.ERANGE} for bit in range(11)}
+    check[str(1 << 11)] = {"rc": -errno.EINVAL}
+    runtime = RuntimeReport(attempted=True, loaded=True, features_check=check)
+    rows, problems = matrix.build(_evidence({"rbd_create"}, runtime), release, {})
+    assert "feature-disagrees.dirty-cache" in _ids(problems)
+    assert {r.id: r for r in rows}["feature.dirty-cache"].status == "no"      # the library's answer wins
