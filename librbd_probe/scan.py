@@ -129,12 +129,16 @@ class _Scanner(object):
             return LibraryReport(name=name, found=True, path=path, realpath=real, chosen_by=source,
                                  candidates=candidates, size=_size(real), error=str(exc)), None
         functions = [s for s in info.symbols if _exported_function(s, hidden_too=True)]
+        base = info.version_definitions[0] if info.version_definitions and info.version_flags and (
+            info.version_flags[0] & elf.VER_FLG_BASE) else None
         report = LibraryReport(
             name=name, found=True, path=path, realpath=real, chosen_by=source, soname=info.soname,
             arch=info.machine, elf_class=info.elf_class, byte_order=info.byte_order, size=info.size,
             build_id=info.build_id, needed=info.needed, runpath=info.runpath, rpath=info.rpath,
             version_definitions=info.version_definitions,
-            defined_symbols=len({s.name for s in functions}), candidates=candidates)
+            defined_symbols=len({s.name for s in functions}), candidates=candidates,
+            functions=tuple(sorted({s.name if s.version in (None, base) else "{}@{}".format(s.name, s.version)
+                                    for s in functions if s.binding in ("GLOBAL", "WEAK")})))
         return report, info
 
 
