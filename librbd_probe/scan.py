@@ -244,12 +244,12 @@ def _observation(rbd_info, rados_info, common_report, common_info, runtime_repor
         except ElfError:
             pass
 
-    def functions(info, prefix):
+    def functions(info, library):
         names = _defined_functions(info)
-        return None if names is None else frozenset(n for n in names if n.startswith(prefix))
+        return None if names is None else frozenset(n for n in names if kn.library_of(n) == library)
 
     return identify.Observation(
-        librbd_functions=functions(rbd_info, "rbd_"), librados_functions=functions(rados_info, "rados_"),
+        librbd_functions=functions(rbd_info, "librbd"), librados_functions=functions(rados_info, "librados"),
         rbd_version=runtime_report.rbd_version, rados_version=runtime_report.rados_version,
         version_string=version, version_source=source, release_name=runtime_report.ceph_release,
         git_sha=sha, common_soname=common_report.soname)
