@@ -475,12 +475,13 @@ DROPPED = ("data-pool", "operations", "migrating", "non-primary", "dirty-cache")
 # data-pool without a data pool, asked for), "with-data-pool" (a data pool given),
 # "no-stripe-settings" (the striping bit without stripe unit/count).
 LIVE_SOURCE = ("live trials on Debian 16.2.15 (librbd_probe --live against the one-node test cluster, "
-               "tests/test_live.py::test_trials_agree_with_the_cluster)")
+               "tests/test_live.py::test_trials_agree_with_the_cluster; striping alone: trial feature.striping, "
+               "rbd_create4 format 2 features=2 without stripe unit/count, created with dropped_bits [1])")
 LIVE_EFFECTS = {
     ("fast-diff", "alone"): "dropped", ("object-map", "alone"): "EINVAL", ("journaling", "alone"): "EINVAL",
     ("data-pool", "at-create"): "dropped", ("operations", "at-create"): "dropped",
     ("migrating", "at-create"): "dropped", ("non-primary", "at-create"): "dropped",
-    ("dirty-cache", "at-create"): "dropped",
+    ("dirty-cache", "at-create"): "dropped", ("striping", "no-stripe-settings"): "dropped",
 }
 EFFECT_WORDS = {
     "EINVAL": "the create fails with -EINVAL",
