@@ -405,3 +405,42 @@ def test_truncated_new_format_cache_is_rejected():
         locate.parse_ld_so_cache(data[:60])
     with pytest.raises(ValueError):
         locate.LdCache(data[:60])
+
+
+@pytest.mark.parametrize("fmt", ["new", "compat", "old"])
+def test_every_cache_format_the_real_ldconfig_writes(tmp_path, fmt):
+    """glibc's ldconfig writes the new format, the old one, or both (compat: old table, then the
+    new one aligned to 8 bytes); each is read as ``ldconfig -p`` reads it."""
+    root = tmp_path / "root"
+    lib = root / "usr" / "lib"
+    lib.mkdir(parents=True)
+    (root / "etc").mkdir()
+    (root / "etc" / "ld.so.conf").write_text(u"/usr/lib\n")
+    for path in sorted(set(os.path.realpath(p) for p in ("/usr/lib/x86_64-linux-gnu/librbd.so.1",
+                                                          "/usr/lib/x86_64-linux-gnu/librados.so.2",
+                                                          "/lib/x86_64-linux-gnu/libc.so.6",
+                                                          "/lib/x86_64-linux-gnu/libm.so.6"))):
+        need(os.path.exists(path), path + " missing")
+        shutil.copy(path, str(lib / os.path.basename(path)))
+    subprocess.run(["/sbin/ldconfig", "-X", "-r", str(root), "-c", fmt, "-C", "/etc/ld.so.cache"], check=True)
+    cache_file = str(root / "etc" / "ld.so.cache")
+    out = subprocess.run(["/sbin/ldconfig", "-C", cache_file, "-p"], stdout=subprocess.PIPE,
+                         universal_newlines=True, env=dict(os.environ, LC_ALL="C")).stdout
+    truth = []
+    for line in out.splitlines()[1:]:
+        left, sep, path = line.partition(" => ")
+        if sep:
+            truth.append((left.strip().split(" ")[0], path.strip()))
+    assert len(truth) >= 4
+    with open(cache_file, "rb") as handle:
+        data = handle.read()
+    assert data.startswith(b"ld.so-1.7.0" if fmt != "new" else b"glibc-ld.so.cache1.1")
+    parsed = locate.parse_ld_so_cache(data)
+    if fmt == "compat":      # ldconfig -p reads the new table of a compat file; both list the same
+        assert sorted(parsed) == sorted(truth)
+    else:
+        assert parsed == truth
+    cache = locate.LdCache(data)
+    for name in {n for n, _ in truth}:
+        assert sorted(cache.lookup(name)) == sorted(p for n, p in truth if n == name)
+    assert cache.entries() == parsed
