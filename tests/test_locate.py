@@ -444,3 +444,73 @@ def test_every_cache_format_the_real_ldconfig_writes(tmp_path, fmt):
     for name in {n for n, _ in truth}:
         assert sorted(cache.lookup(name)) == sorted(p for n, p in truth if n == name)
     assert cache.entries() == parsed
+
+
+def test_ld_so_conf_directives():
+    lines = ["include\tconf.d/*.conf  # tab form", "hwcap 1 nosegneg", "/after/hwcap", "/x#comment#more",
+             "/a,/b\t/c"]
+    assert locate.parse_ld_so_conf(lines, lambda p: ["<" + p + ">"]) == [
+        "<conf.d/*.conf>", "/after/hwcap", "/x", "/a", "/b", "/c"]
+
+
+@pytest.mark.parametrize("kind, message", [
+    ("missing", "{p}: --librbd does not exist"),
+    ("dir", "{p}: --librbd is a directory, not a library file"),
+    ("broken", "{p}: --librbd is a broken symbolic link (-> {t})"),
+])
+def test_check_explicit_exact_messages(tmp_path, kind, message):
+    path = tmp_path / "librbd.so.1"
+    target = str(tmp_path / "gone")
+    if kind == "dir":
+        path.mkdir()
+    elif kind == "broken":
+        os.symlink(target, str(path))
+    with pytest.raises(LocateError) as info:
+        locate.check_explicit(str(path), "--librbd")
+    assert str(info.value) == message.format(p=path, t=target)
+    good = tmp_path / "ok.so"
+    good.write_bytes(b"x")
+    assert locate.check_explicit(str(good), "--librbd") == str(good)
+
+
+def test_host_triplet_from_sysconfig_when_the_interpreter_does_not_say(monkeypatch):
+    import sys
+    import sysconfig
+    expected = sysconfig.get_config_var("MULTIARCH")
+    need(bool(expected), "this interpreter records no MULTIARCH")
+    monkeypatch.delattr(sys.implementation, "_multiarch", raising=False)
+    assert locate._host_triplet() == expected
+    monkeypatch.setattr(sysconfig, "get_config_var", lambda name: None)
+    assert locate._host_triplet() is None
+    ctx = locate.search_context(None, environ={})
+    assert ctx.default_dirs == ("/lib", "/usr/lib")
+
+
+def test_glob_files_patterns(tmp_path):
+    for name in ("a.conf", "b.conf", ".hidden.conf", "c.txt"):
+        (tmp_path / name).write_text(u"")
+    (tmp_path / "sub1").mkdir()
+    (tmp_path / "sub1" / "x.conf").write_text(u"")
+    assert locate._glob_files(str(tmp_path / "*.conf")) == [str(tmp_path / "a.conf"), str(tmp_path / "b.conf")]
+    assert locate._glob_files(str(tmp_path / "sub*" / "*.conf")) == [str(tmp_path / "sub1" / "x.conf")]
+    assert locate._glob_files(str(tmp_path / "none" / "*.conf")) == []
+
+
+def test_ld_library_path_entries_are_host_paths_and_shadow_nothing_under_a_root(tmp_path):
+    env = tmp_path / "env"
+    env.mkdir()
+    (env / "libx.so.1").write_bytes(b"x")
+    ctx = locate.search_context(None, environ={"LD_LIBRARY_PATH": str(env)})
+    assert locate.search_order("libx.so.1", ctx) == [locate.Found(str(env / "libx.so.1"), "LD_LIBRARY_PATH")]
+    assert [f.path for f in locate.other_copies("libx.so", ctx)] == [str(env / "libx.so.1")]
+    root_ctx = locate.search_context(str(tmp_path), environ={"LD_LIBRARY_PATH": str(env)})
+    assert locate.other_copies("libx.so", root_ctx) == []
+
+
+@pytest.mark.parametrize("path, soname, version", [
+    ("/x/librbd.so.1.16.0", "librbd.so.1", "1.16.0"),
+    ("/x/libceph-common.so.2", "libceph-common.so.2", "2"),
+    ("/x/librbd.so.1.16.0.debug", "librbd.so.1", None),
+])
+def test_file_version_table(path, soname, version):
+    assert locate.file_version(path, soname) == version
