@@ -514,3 +514,15 @@ def test_ld_library_path_entries_are_host_paths_and_shadow_nothing_under_a_root(
 ])
 def test_file_version_table(path, soname, version):
     assert locate.file_version(path, soname) == version
+
+
+def test_a_hand_built_context_may_name_its_root_by_path(tmp_path):
+    """SearchContext(root="dir") (a directory name, not yet a Root) maps like a Root, unchecked."""
+    (tmp_path / "lib").mkdir()
+    (tmp_path / "lib" / "libx.so.1").write_bytes(b"x")
+    ctx = locate.SearchContext(root=str(tmp_path), ld_library_path=(), cache=locate._ListCache(()),
+                               conf_dirs=(), default_dirs=("/lib",))
+    assert locate.search_order("libx.so.1", ctx) == [locate.Found(str(tmp_path / "lib" / "libx.so.1"), "default")]
+    gone = locate.SearchContext(root=str(tmp_path / "gone"), ld_library_path=(), cache=locate._ListCache(()),
+                                conf_dirs=(), default_dirs=("/lib",))
+    assert locate.search_order("libx.so.1", gone) == []
