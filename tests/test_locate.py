@@ -526,3 +526,20 @@ def test_a_hand_built_context_may_name_its_root_by_path(tmp_path):
     gone = locate.SearchContext(root=str(tmp_path / "gone"), ld_library_path=(), cache=locate._ListCache(()),
                                 conf_dirs=(), default_dirs=("/lib",))
     assert locate.search_order("libx.so.1", gone) == []
+
+
+def test_cache_errors_say_what_is_wrong():
+    with open("/etc/ld.so.cache", "rb") as handle:
+        data = handle.read()
+    with pytest.raises(ValueError) as info:
+        locate.parse_ld_so_cache(b"not a cache at all" * 4)
+    assert str(info.value) == "not a glibc ld.so.cache"
+    for reader in (locate.parse_ld_so_cache, locate.LdCache):
+        with pytest.raises(ValueError) as info:
+            reader(data[:60])
+        assert str(info.value) == "truncated ld.so.cache"
+    # an old-format header whose new table is missing is read as old format alone
+    import struct
+    old = b"ld.so-1.7.0\0" + struct.pack("<I", 1) + struct.pack("<iII", 1, 0, 10) + b"libx.so.1\0/l/libx.so.1\0"
+    assert locate.parse_ld_so_cache(old) == [("libx.so.1", "/l/libx.so.1")]
+    assert locate.LdCache(old).lookup("libx.so.1") == ["/l/libx.so.1"]
