@@ -227,16 +227,6 @@ def test_identification_is_immutable_and_to_dict_is_a_copy():
     assert set(plain) == {"version", "codename", "min", "before", "confidence", "evidence", "candidates", "facts", "label"}
 
 
-def test_legacy_call_returns_the_dict_shape():
-    obs = _obs(rbd="16.2.15", version_string="16.2.15")
-    legacy, problems = identify.identify(obs, {"releases": []}, {}, {})
-    new, _ = identify.identify(obs)
-    assert isinstance(legacy, dict) and legacy == new.to_dict()
-    facts = identify.release_facts(legacy)
-    assert facts["rbd_features_all"][0] == 4095 and facts.versions == ("16.2.15",)
-    assert identify.release_facts(new) == facts and identify.release_facts(None)["format1_create"][0] is None
-
-
 def test_present_in_accepts_old_dict_entries():
     assert identify.present_in({"first": "11.2.0", "backports": ["10.2.6"]}, "10.2.7")
     assert not identify.present_in({"first": "11.2.0", "backports": ["10.2.6"]}, "10.2.5")
@@ -380,3 +370,10 @@ def test_closest_release_prefers_fewer_missing_functions():
     result, problems = identify.identify(identify.Observation(librbd_functions=observed))
     assert problems[0].id == "release.fingerprint" and result.candidates == ("15.2.0",)
     assert "with 1 missing ({}) and 1 extra ({})".format(sorted(base)[0], extra[0]) in problems[0].message
+
+
+@pytest.mark.parametrize("key, value, out", [
+    ("default_features", "layering,exclusive-lock", 5), ("default_features", "layering,some-vendor-bit", "layering,some-vendor-bit"),
+    ("default_features", 61, 61), ("default_format", "2", "2")])
+def test_default_features_become_a_mask(key, value, out):
+    assert identify._normalised(key, value) == out

@@ -289,8 +289,6 @@ def test_every_fact_shape_gives_the_same_rows():
     evidence = _evidence(symbols=ident and frozenset(stubs.functions_of("librbd", "15.2.5")))
     expected = matrix.build(evidence, ident)
     assert matrix.build(evidence, ident.facts) == expected                         # Facts carry the versions
-    assert matrix.build(evidence, identify.release_facts(ident)) == expected      # the old pairs + versions
-    assert matrix.build(evidence, identify.release_facts(ident.to_dict())) == expected
     plain = dict(ident.facts)                                                      # a plain mapping: no versions
     rows = {r.id: r for r in matrix.build(evidence, plain)[0]}
     assert rows["create.format1"] == {r.id: r for r in expected[0]}["create.format1"]
@@ -318,14 +316,3 @@ def test_runtime_entries_missing_or_runtime_absent():
                                          symbols={"rbd_create2": {"found": True, "owner": "/y/librbd.so.1"}}))
     rows, _ = _rows(ev._replace(librbd_realpath=None))
     assert rows["create.format2"].status == "yes"
-
-
-def test_old_entry_points_until_scan_switches():
-    evidence = _evidence()
-    rows, problems = matrix.capability_rows(evidence)
-    assert {r.id: r for r in rows}["create.format1"].status == "yes" and problems == ()
-    row = {r.id: r for r in rows}["create.format1"]
-    assert matrix.format1_row(row, {"format1_create": ("refused", "x")}, {}).status == "no"
-    assert matrix.format1_row(row._replace(status="no"), {"format1_create": ("allowed", "x")}, {}).status == "no"
-    feature_rows, _ = matrix.feature_rows({"rbd_features_all": (3, "x")}, None, None)
-    assert {r.id: r.status for r in feature_rows}["feature.exclusive-lock"] == "no"
