@@ -553,3 +553,107 @@ def test_malformed_file_is_a_one_line_knowledge_base_error(monkeypatch):
         kn.load.cache_clear()
         kn.features.cache_clear()
         kn._features_by_name.cache_clear()
+
+
+def test_files_lists_every_shipped_data_file():
+    assert sorted(kn.FILES) == sorted(os.path.basename(p) for p in DATA_FILES)
+    for name in kn.FILES:
+        assert kn.load(name)["schema_version"] == kn.SCHEMA_VERSION == 1
+
+
+@pytest.mark.parametrize("fact, verified", [
+    (kn.Fact(1, "src", None), True), (kn.Fact(None, "src", None), True), (kn.Fact(None, None, "why"), False),
+    (kn.Fact(2, "src", "why"), False), (kn.Fact(2, None, None), False)])
+def test_fact_verified(fact, verified):
+    assert fact.verified is verified
+
+
+@pytest.fixture
+def fake_data(monkeypatch):
+    """Serve hand-made data files; every cache is cleared before and after."""
+    def caches():
+        for name in dir(kn):
+            obj = getattr(kn, name)
+            if hasattr(obj, "cache_clear"):
+                obj.cache_clear()
+    files = {}
+
+    def get_data(resource):
+        name = resource.split("/", 1)[1]
+        if name not in files:
+            raise FileNotFoundError(2, "No such file or directory")
+        value = files[name]
+        return None if value is None else json.dumps(value).encode() if not isinstance(value, bytes) else value
+    caches()
+    monkeypatch.setattr(kn, "_get_data", get_data)
+    yield files
+    caches()
+
+
+@pytest.mark.parametrize("name, content, call, message", [
+    ("releases.json", "missing", kn.releases, "data/releases.json: cannot be read: [Errno 2] No such file or directory"),
+    ("releases.json", None, kn.releases, "data/releases.json: not shipped with the package"),
+    ("releases.json", {"schema_version": 1}, kn.releases, "data/releases.json: 'releases' must be a list"),
+    ("releases.json", {"schema_version": 1, "releases": [{"codename": "x"}]}, kn.releases,
+     "data/releases.json: every release needs a version string"),
+    ("releases.json", {"schema_version": 1, "releases": [{"version": "1.2.3", "rbd_version": 5}]}, kn.releases,
+     "data/releases.json: release 1.2.3 field 'rbd_version' must be an object with a value"),
+    ("releases.json", {"schema_version": 1, "releases": [{"version": "1.2.3", "rbd_version": {"value": [1, 2, 3]}}]},
+     kn.releases, "data/releases.json: release 1.2.3 field 'rbd_version' has a value without a source"),
+    ("librbd_symbols.json", {"schema_version": 1, "symbols": []}, lambda: kn.functions("librbd"),
+     "data/librbd_symbols.json: 'symbols' must be an object"),
+    ("librbd_symbols.json", {"schema_version": 1, "symbols": {"rbd_x": {"first": "1.0"}}}, lambda: kn.functions("librbd"),
+     "data/librbd_symbols.json: malformed entry 'rbd_x'"),
+    ("features.json", {"schema_version": 1, "features": [{"bit": 0, "name": "a", "mask": 1, "source": "s",
+                                                          "effects": [{"situation": "alone"}]}]}, kn.features,
+     "data/features.json: feature 'a': malformed effect {'situation': 'alone'}"),
+    ("features.json", {"schema_version": 1, "features": [{"bit": 0, "name": "a", "mask": 1, "source": "s",
+                                                          "effects": [{"situation": "alone", "effect": "EINVAL",
+                                                                       "source": "s", "min": "1.0"}]}]}, kn.features,
+     "data/features.json: feature 'a': effect without min/max"),
+    ("capabilities.json", {"schema_version": 1, "capabilities": [{"id": "x", "requires": [[]], "source": "s"}]},
+     kn.capabilities, "data/capabilities.json: malformed entry 'x'"),
+    ("capabilities.json", {"schema_version": 1, "capabilities": ["x"]}, kn.capabilities,
+     "data/capabilities.json: malformed entry 'x'"),
+    ("errors.json", {"schema_version": 1, "signatures": [{"id": "e", "patterns": "p", "source": "s"}]},
+     kn.error_signatures, "data/errors.json: malformed signature 'e'"),
+    ("libraries.json", {"schema_version": 1, "libraries": [{"name": "librbd"}]}, kn.libraries,
+     "data/libraries.json: malformed library 'librbd'"),
+    ("libraries.json", {"schema_version": 1, "libraries": [], "install_dirs": {"value": "/x", "source": "s"}},
+     kn.install_dirs, "data/libraries.json: 'install_dirs' must be an object with a value list and a source"),
+])
+def test_malformed_data_is_named(fake_data, name, content, call, message):
+    if content != "missing":
+        fake_data[name] = content
+    if name != "releases.json":
+        fake_data["releases.json"] = {"schema_version": 1, "releases": [{"version": "0.48"}]}
+    with pytest.raises(KnowledgeBaseError) as info:
+        call()
+    assert str(info.value) == message
+
+
+def test_minimal_entries_get_empty_defaults(fake_data):
+    fake_data["releases.json"] = {"schema_version": 1, "releases": [
+        {"version": "2.0", "codename": "b", "source_kind": "upstream-source", "ref": "r"},
+        {"version": "1.0", "codename": "a", "source_kind": "unverified", "unverified": "no source"}]}
+    first, second = kn.releases()
+    assert (first.version, first.verified, first.source, first.unverified) == ("1.0", False, None, "no source")
+    assert (second.version, second.verified, second.source) == ("2.0", True, "r")
+    assert second.header_vs_exports == {} and isinstance(second.header_vs_exports, types.MappingProxyType)
+    assert second.facts["rbd_version"] == kn.Fact(None, None, "not recorded")
+    fake_data["features.json"] = {"schema_version": 1, "features": [{"bit": 0, "name": "a", "mask": 1, "source": "s"}]}
+    (feat,) = kn.features()
+    assert (feat.requires, feat.effects, feat.internal, feat.first_release, feat.create_via) == ((), (), False, None, None)
+    fake_data["librbd_symbols.json"] = {"schema_version": 1, "symbols": {
+        "rbd_a": {"first": "1.0", "source": "Debian 1.0 package"}, "rbd_b": {"first": "1.0", "source": "hdr"},
+        "rbd_c": {"first": "2.0", "source": "hdr", "backports": ["1.5", "1.2"]}}}
+    funcs = kn.functions("librbd")
+    assert (funcs["rbd_a"].exact, funcs["rbd_b"].exact, funcs["rbd_c"].exact) == (False, False, True)
+    assert funcs["rbd_c"].backports == ("1.2", "1.5")
+    fake_data["errors.json"] = {"schema_version": 1, "signatures": [{"id": "e", "patterns": ["p"], "source": "s"}],
+                                "errno": {"5": {"meaning": "io"}}, "bindings": [{"kind": "k"}]}
+    (sig,) = kn.error_signatures()
+    assert (sig.patterns, sig.symbols, sig.capability) == (("p",), (), None)
+    assert kn.errno_info(-5) == kn.ErrnoInfo(5, "io", ())
+    assert kn.binding_kinds() == (kn.BindingKind("k", None, None, None, None, None),)
+    assert kn.cluster_features() == () and kn.callers() == ()

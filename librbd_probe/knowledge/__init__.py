@@ -51,7 +51,7 @@ class Fact(record("Fact", "value source unverified", (None, None, None))):
 
 
 class Release(record(
-        "Release",
+        "Release",  # pragma: no mutate (the record's type name)
         "version key codename verified source_kind source tag unverified "
         "rbd_version rados_version libceph_common_soname rbd_features_all default_format "
         "default_features feature_names_accepted format1_create rbd_create_format "
@@ -79,7 +79,7 @@ class Effect(record("Effect", "situation effect min max verified source note sum
 
 
 class Feature(record(
-        "Feature",
+        "Feature",  # pragma: no mutate (the record's type name)
         "bit name mask macro first_release internal implicit mutable single_client requires "
         "requires_effect requires_source dropped_at_create dropped_source krbd_since "
         "krbd_unverified class_source source effects create_via create_via_source")):
@@ -106,14 +106,14 @@ class CapabilityDef(record("CapabilityDef",
 
 
 class Signature(record(
-        "Signature",
+        "Signature",  # pragma: no mutate (the record's type name)
         "id title family analysis patterns cause fix source capability symbols generic")):
     """An error signature for ``explain`` (errors.json)."""
     __slots__ = ()
 
 
 class Library(record(
-        "Library",
+        "Library",  # pragma: no mutate (the record's type name)
         "name soname soname_source packages packages_source c_prefixes cxx_namespaces symbols_source")):
     """A Ceph client library (libraries.json); ``packages`` maps distribution -> package names."""
     __slots__ = ()
@@ -130,7 +130,7 @@ def _get_data(resource):
     """
     package = sys.modules[__name__]
     loader = package.__spec__.loader
-    path = os.path.join(os.path.dirname(package.__file__), *resource.split("/"))
+    path = os.path.join(os.path.dirname(package.__file__), *resource.split("/"))  # pragma: no mutate (POSIX: same path)
     return loader.get_data(path)
 
 
@@ -182,7 +182,7 @@ def _entries(name, key, kind=list):
 _VERSION = re.compile(r"\s*(?:\d+:)?[vV]?(\d+(?:\.\d+)*)")
 
 
-@functools.lru_cache(maxsize=4096)
+@functools.lru_cache(maxsize=4096)  # pragma: no mutate (cache size: speed only)
 def version_key(text):
     """Upstream order of a Ceph version string: '16.2.15' -> (16, 2, 15).
 
