@@ -15,7 +15,7 @@ from .model import Capability, Problem, record
 
 
 class Evidence(record(
-        "Evidence",
+        "Evidence",  # pragma: no mutate (the record's type name)
         "librbd_found librbd_name librbd_realpath librbd_symbols librbd_needed "
         "runtime unreadable_reason",
         (None,))):

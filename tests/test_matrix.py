@@ -316,3 +316,64 @@ def test_runtime_entries_missing_or_runtime_absent():
                                          symbols={"rbd_create2": {"found": True, "owner": "/y/librbd.so.1"}}))
     rows, _ = _rows(ev._replace(librbd_realpath=None))
     assert rows["create.format2"].status == "yes"
+
+
+def test_exact_feature_sentences_and_problem():
+    runtime = RuntimeReport(attempted=True, loaded=True, features_check={"2048": {"rc": -22}, "4096": {"rc": -34}})
+    rows, problems = _rows(_evidence(runtime=runtime, needed=("libcryptsetup.so.12",)),
+                           _release("15.2.5", rbd_features_all=0xfff))
+    lines = ("knowledge base: RBD_FEATURES_ALL 0xfff from test fact", "runtime: rbd_features_to_string(0x800) = -22")
+    assert tuple(rows["feature.dirty-cache"])[1:4] == (
+        "no", "this librbd does not know dirty-cache (bit 11): any create asking for it fails with -ENOSYS", lines)
+    (problem,) = problems
+    assert tuple(problem) == (
+        "feature-disagrees.dirty-cache", "warning",
+        "the knowledge base says this release knows dirty-cache but the library itself says it does not",
+        "a patched build: trust the library's answer", lines)
+    rows, _ = _rows(_evidence(needed=("libcryptsetup.so.12",)), _release("15.2.5", rbd_features_all=0x7ff))
+    data_pool = kn.feature("data-pool")
+    assert tuple(rows["feature.data-pool"])[1:4] == (
+        "yes", "set by librbd for {}; the bit asked for itself: the bit is silently dropped (15.2.0..15.2.7)".format(
+            data_pool.create_via),
+        ("knowledge base: RBD_FEATURES_ALL 0x7ff from test fact",
+         "knowledge base: data-pool at-create: dropped in 15.2.0..15.2.7: "
+         + kn.feature_effect("data-pool", "at-create", "15.2.5").source,
+         "knowledge base: " + data_pool.create_via_source))
+    assert rows["api.encryption"].evidence == (
+        "static: librbd.so.1 exports rbd_encryption_format, rbd_encryption_load", "static: DT_NEEDED libcryptsetup.so.12")
+    runtime = RuntimeReport(attempted=True, loaded=True, features_check={"2048": {"rc": -34}})
+    _, problems = _rows(_evidence(runtime=runtime), _release("15.2.5", rbd_features_all=0x7ff))
+    assert problems[0].message == ("the knowledge base says this release does not know dirty-cache but the library "
+                                   "itself says it does")
+    runtime = RuntimeReport(attempted=True, loaded=True, features_check={"1": {"rc": -22}})
+    _, problems = _rows(_evidence(runtime=runtime), _release("15.2.5", rbd_features_all=0x7ff))
+    assert problems[0].message == ("the knowledge base says this release knows layering but the library itself "
+                                   "says it does not")
+
+
+def test_exact_runtime_sentences():
+    runtime = RuntimeReport(attempted=True, loaded=True, symbols={"rbd_create2": {"found": False}})
+    rows, _ = _rows(_evidence(runtime=runtime))
+    assert rows["create.format2"].reason == "dlsym did not find rbd_create2 although the file exports it"
+    # a name the probe did not report is skipped, the next one is still checked
+    runtime = RuntimeReport(attempted=True, loaded=True,
+                            symbols={"rbd_image_options_create": {"found": True, "owner": "/other/librbd.so.1"}})
+    rows, _ = _rows(_evidence(runtime=runtime))
+    assert rows["create.options"].status == "unknown"
+    assert rows["create.options"].reason == ("rbd_image_options_create resolves to /other/librbd.so.1 at run time, "
+                                             "not to the chosen librbd")
+    rows, _ = _rows(_evidence(symbols=ALL - {"rbd_create", "rbd_clone"}))
+    assert rows["create.format1"].reason == "librbd.so.1 does not export rbd_create"
+    rows, _ = _rows(_evidence(symbols=ALL - {"rbd_trash_move", "rbd_trash_list"}))
+    assert rows["api.trash"].reason == "librbd.so.1 does not export rbd_trash_move, rbd_trash_list"
+
+
+def test_every_row_is_there_when_nothing_is_known():
+    rows, _ = matrix.build(_evidence(found=False), None)
+    assert len(rows) == len(kn.capabilities()) + kn.feature_count()
+    assert rows[-1].id == "feature." + kn.features()[-1].name
+
+
+def test_plain_dict_facts_keep_their_source():
+    rows, _ = _rows(_evidence(), {"format1_create": {"value": "refused", "source": "from a dict"}})
+    assert rows["create.format1"].evidence[-1] == "release policy format1_create: refused, from a dict"
