@@ -33,7 +33,7 @@ DEFAULT=(
     "librbd_probe/rootfs.py:tests/test_rootfs.py"
     "librbd_probe/config.py:tests/test_config.py"
     "librbd_probe/krbd.py:tests/test_krbd.py"
-    "librbd_probe/live.py:tests/test_live_plan.py:plan,judge,expectation,_versions,_value,connection_message,live_problems,codename_order,_bits"
+    "librbd_probe/live.py:tests/test_live_plan.py:plan,judge,expectation,_versions,_value,connection_message,live_problems,codename_order,_bits,_outcome"
     "librbd_probe/identify.py:tests/test_identify.py"
     "librbd_probe/matrix.py:tests/test_matrix.py"
     "librbd_probe/knowledge/__init__.py:tests/test_knowledge.py"
