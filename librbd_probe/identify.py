@@ -20,7 +20,7 @@ version_key = kn.version_key
 
 
 class Observation(record(
-        "Observation",
+        "Observation",  # pragma: no mutate (the record's type name)
         "librbd_functions librados_functions rbd_version rados_version "
         "version_string version_source release_name git_sha common_soname",
         (None, None, None, None, None, None, None, None, None))):
@@ -70,7 +70,7 @@ class Facts(collections.abc.Mapping):
 
 
 class Identification(record(
-        "Identification",
+        "Identification",  # pragma: no mutate (the record's type name)
         "version codename min before confidence evidence candidates facts label",
         (None, None, None, None, "none", (), (), Facts(), None))):
     """The identified release (immutable).

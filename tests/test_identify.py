@@ -377,3 +377,42 @@ def test_closest_release_prefers_fewer_missing_functions():
     ("default_features", 61, 61), ("default_format", "2", "2")])
 def test_default_features_become_a_mask(key, value, out):
     assert identify._normalised(key, value) == out
+
+
+def test_record_defaults_and_read_only_facts():
+    empty = identify.Identification()
+    assert (empty.version, empty.min, empty.confidence, empty.evidence, empty.candidates, empty.label) == (
+        None, None, "none", (), (), None)
+    assert dict(empty.facts) == {} and empty.facts.versions == ()
+    facts = identify.Facts({"a": 1}, ("1.0",))
+    with pytest.raises(AttributeError) as info:
+        facts.versions = ("2.0",)
+    assert str(info.value) == "Facts is read-only"
+    assert repr(facts) == "Facts({'a': 1}, versions=('1.0',))"
+    assert len(facts) == 1 and list(facts) == ["a"] and facts["a"] == 1
+    result, _ = identify.identify(_obs(rbd="16.2.15", version_string="16.2.15"))
+    plain = result.to_dict()
+    assert plain["evidence"] == list(result.evidence) and isinstance(plain["evidence"], list)
+    assert plain["candidates"] == ["16.2.15"] and isinstance(plain["candidates"], list)
+    assert set(result.facts) == set(identify.FACT_KEYS) == {
+        "rbd_features_all", "default_format", "default_features", "feature_names_accepted", "format1_create",
+        "rbd_create_format", "libceph_common_soname"}
+    assert plain["facts"]["rbd_features_all"] == {"value": 4095, "source": result.facts["rbd_features_all"].source}
+
+
+def test_set_digest_is_the_stored_one():
+    for version in ("0.48", "12.2.0", "16.2.15"):
+        rel = kn.release(version)
+        assert identify.set_digest(kn.expected_functions("librbd", version)) == rel.librbd_digest
+        assert identify.set_digest(kn.expected_functions("librados", version)) == rel.librados_digest
+    assert identify.set_digest([]) == "00000000" and len(identify.set_digest(["rbd_open"])) == 8
+    doc = {"symbols": {"rbd_a": {"first": "1.0"}, "rbd_b": {"first": "2.0", "removed": "3.0"}}}
+    assert identify.expected_functions(doc, "2.5") == {"rbd_a", "rbd_b"}
+    assert identify.expected_functions(doc, "3.0") == {"rbd_a"}
+
+
+def test_a_removed_function_is_absent_from_the_release_that_removed_it():
+    # rados_clone_range was removed in 12.2.0: luminous's librados matches only without it
+    result, problems = identify.identify(_obs(rbd="12.2.0"))
+    assert result.candidates == ("12.2.0",) and problems == ()
+    assert "librados's functions agree (12.2.0)" in result.evidence

@@ -657,3 +657,24 @@ def test_minimal_entries_get_empty_defaults(fake_data):
     assert kn.errno_info(-5) == kn.ErrnoInfo(5, "io", ())
     assert kn.binding_kinds() == (kn.BindingKind("k", None, None, None, None, None),)
     assert kn.cluster_features() == () and kn.callers() == ()
+
+
+def test_unverified_facts_keep_their_reason():
+    assert kn.release("18.2.7").facts["default_format"] == kn.Fact(
+        None, None, "an integer default compiled into code (not in .rodata); no runtime probe of this build here")
+    assert kn.release("16.2.0").facts["rbd_version"] == kn.Fact(None, None, "not recorded")
+    assert kn.release("0.48").facts["libceph_common_soname"].unverified is None
+
+
+def test_fact_shapes(fake_data):
+    fake_data["releases.json"] = {"schema_version": 1, "releases": [{"version": "1.0", "ref": "r",
+        "rbd_version": {"value": [1, 2, 3], "source": "s", "unverified": "doubt"},
+        "rados_version": {"value": None, "source": "s"},
+        "rbd_features_all": {"value": None, "unverified": "why"},
+        "default_format": {"value": None}}]}
+    (rel,) = kn.releases()
+    assert rel.facts["rbd_version"] == kn.Fact((1, 2, 3), "s", "doubt")
+    assert rel.facts["rados_version"] == kn.Fact(None, "s", None)
+    assert rel.facts["rbd_features_all"] == kn.Fact(None, None, "why")
+    assert rel.facts["default_format"] == kn.Fact(None, None, "not recorded")
+    assert rel.rbd_version == (1, 2, 3)
