@@ -246,12 +246,13 @@ def _identify(obs):
         fields["before"] = later[0].version if later else None
         pool = [r for r in releases if matching[0].key <= r.key and (not later or r.key < later[0].key)]
         if later and not later[0].verified:
-            blind_open = _beyond_placeholder(obs, matching, later, releases, evidence)
+            # an exact version string settles what the symbols leave open: no word about placeholders
+            blind_open = _beyond_placeholder(obs, matching, later, releases, [] if obs.version_string else evidence)
             if blind_open:
                 pool += [r for r in everything if not r.verified and r.key >= later[0].key
                          and kn.series(r.version) == kn.series(later[0].version)]
         earlier = [r for r in everything if r.key < matching[0].key]
-        if earlier and not earlier[-1].verified:
+        if earlier and not earlier[-1].verified and not obs.version_string:
             evidence.append("{} has no symbol data (sources not reachable): builds from it up to {} "
                             "may export the same functions".format(
                                 kn.release_label(earlier[-1].version), matching[0].version))

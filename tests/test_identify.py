@@ -416,3 +416,10 @@ def test_a_removed_function_is_absent_from_the_release_that_removed_it():
     result, problems = identify.identify(_obs(rbd="12.2.0"))
     assert result.candidates == ("12.2.0",) and problems == ()
     assert "librados's functions agree (12.2.0)" in result.evidence
+
+
+def test_an_exact_version_needs_no_word_about_placeholders():
+    result, _ = identify.identify(_obs(rbd="18.2.7", version_string="18.2.7"))
+    assert result.evidence == ("librbd exports exactly the C functions of 18.2.7",
+                               "librados's functions agree (18.2.7 .. 20.2.4)", "the library reports 18.2.7")
+    assert result.confidence == "high" and result.facts["format1_create"].value == "refused-unless-RBD_FORCE_ALLOW_V1"
