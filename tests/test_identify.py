@@ -423,3 +423,44 @@ def test_an_exact_version_needs_no_word_about_placeholders():
     assert result.evidence == ("librbd exports exactly the C functions of 18.2.7",
                                "librados's functions agree (18.2.7 .. 20.2.4)", "the library reports 18.2.7")
     assert result.confidence == "high" and result.facts["format1_create"].value == "refused-unless-RBD_FORCE_ALLOW_V1"
+
+
+@pytest.mark.parametrize("kwargs, evidence", [
+    (dict(rbd="0.56", rados_version=(0, 48, 0)),
+     ("librbd exports exactly the C functions of 0.56", "librados's functions agree (0.56)", "rados_version() = 0.48.0")),
+    (dict(rbd="0.48.1", rados_version=(0, 48, 0)),
+     ("librbd exports exactly the C functions of 0.48 .. 0.48.1", "librados's functions agree (0.48 .. 0.48.1)",
+      "rados_version() = 0.48.0 narrows the match to 0.48.1")),
+    (dict(rbd="16.2.15", version_string="16.2.15", git_sha="618f44"),
+     ("librbd exports exactly the C functions of 16.2.15", "librados's functions agree (16.2.15)",
+      "the library reports 16.2.15", "libceph-common carries ceph_ver__618f44")),
+])
+def test_exact_evidence_lines(kwargs, evidence):
+    result, _ = identify.identify(_obs(**kwargs))
+    assert result.evidence == evidence
+
+
+def test_same_codename_named_once():
+    result, _ = identify.identify(_obs(rbd="0.48"))
+    assert result.candidates == ("0.48", "0.48.1") and result.codename == "argonaut" and result.confidence == "medium"
+
+
+@pytest.mark.parametrize("kwargs, key, reason", [
+    (dict(), "format1_create", "release not identified"),
+    (dict(version_string="0.49"), "format1_create", "no knowledge-base entry for the 0.49 series"),
+    (dict(rbd="15.2.5"), "format1_create",
+     "undetermined: 16.2.0: no source for this release was reachable here (no Debian package, no mirror with its tag)"),
+    (dict(rbd="16.2.15", version_string="16.2.7"), "format1_create",
+     "16.2.0: no source for this release was reachable here (no Debian package, no mirror with its tag)"),
+])
+def test_exact_undetermined_reasons(kwargs, key, reason):
+    result, _ = identify.identify(_obs(**kwargs))
+    assert result.facts[key] == kn.Fact(None, None, reason)
+
+
+def test_closest_evidence_line_and_evidence_cap():
+    rbd = frozenset(stubs.functions_of("librbd", "16.2.15"))
+    gone = sorted(rbd)[:7]
+    result, problems = identify.identify(identify.Observation(librbd_functions=rbd - set(gone)))
+    assert result.evidence[0] == "librbd's functions match no release exactly; closest 16.2.15 (7 missing, 0 extra)"
+    assert problems[0].evidence == tuple("missing " + m for m in gone[:5])
