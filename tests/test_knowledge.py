@@ -678,3 +678,87 @@ def test_fact_shapes(fake_data):
     assert rel.facts["rbd_features_all"] == kn.Fact(None, None, "why")
     assert rel.facts["default_format"] == kn.Fact(None, None, "not recorded")
     assert rel.rbd_version == (1, 2, 3)
+
+
+def _plainify(value):
+    if isinstance(value, tuple):
+        return [_plainify(v) for v in value]
+    if isinstance(value, types.MappingProxyType):
+        return {k: _plainify(v) for k, v in value.items()}
+    return value
+
+
+def test_records_carry_every_field_of_the_files():
+    """Round trip: each record field is the file's value (the loader drops or renames nothing)."""
+    rename = {"first_release": "first"}
+    by_version = {e["version"]: e for e in _doc("releases")["releases"]}
+    for rel in kn.releases():
+        entry = by_version[rel.version]
+        assert (rel.codename, rel.source_kind, rel.tag, rel.unverified) == (
+            entry["codename"], entry["source_kind"], entry["tag"], entry.get("unverified"))
+        assert (rel.librbd_digest, rel.librados_digest, rel.debian_version) == (
+            entry.get("librbd_digest"), entry.get("librados_digest"), entry.get("debian_version"))
+        assert rel.source == entry.get("ref") and rel.verified is (entry["source_kind"] != "unverified")
+        assert _plainify(rel.header_vs_exports) == entry.get("header_vs_exports", {})
+        for key in kn.RELEASE_FACTS:
+            field = entry.get(key)
+            if field is not None:
+                assert _plainify(getattr(rel, key)) == field["value"]
+                assert rel.facts[key].source == field.get("source")
+    by_name = {e["name"]: e for e in _doc("features")["features"]}
+    for feat in kn.features():
+        entry = by_name[feat.name]
+        for field in feat._fields:
+            if field == "effects":
+                assert [dict(e._asdict()) for e in feat.effects] == entry["effects"]
+                continue
+            value = entry.get(rename.get(field, field))
+            if field in ("internal", "implicit", "mutable", "single_client", "dropped_at_create"):
+                value = bool(value)
+            if field == "requires":
+                value = value or []
+            assert _plainify(getattr(feat, field)) == value, (feat.name, field)
+    for lib in kn.libraries():
+        entry = [e for e in _doc("libraries")["libraries"] if e["name"] == lib.name][0]
+        assert {f: _plainify(getattr(lib, f)) for f in lib._fields} == entry
+    for cap in kn.capabilities():
+        entry = [e for e in _doc("capabilities")["capabilities"] if e["id"] == cap.id][0]
+        assert {f: _plainify(getattr(cap, f)) for f in cap._fields if getattr(cap, f) is not None} == entry
+    for sig in kn.error_signatures():
+        entry = [e for e in _doc("errors")["signatures"] if e["id"] == sig.id][0]
+        got = {f: _plainify(getattr(sig, f)) for f in sig._fields if getattr(sig, f) is not None}
+        assert got == dict(entry, symbols=entry.get("symbols", []))
+
+
+@pytest.mark.parametrize("names, mask", [(["layering", "4"], 5), (["striping", "bit 12"], 4098), ("3,4", 7)])
+def test_feature_mask_accumulates(names, mask):
+    assert kn.feature_mask(names) == mask
+
+
+def test_exact_error_sentences(fake_data):
+    fake_data["features.json"] = {"schema_version": 1, "features": [{"bit": 1, "name": "x", "mask": 4, "source": "s"}]}
+    with pytest.raises(KnowledgeBaseError) as info:
+        kn.features()
+    assert str(info.value) == "data/features.json: malformed feature 'x'"
+
+
+def test_an_effect_may_lack_a_source_only_when_unverified(fake_data):
+    effect = {"situation": "alone", "effect": "EINVAL", "verified": False, "min": "1.0", "max": "1.0"}
+    fake_data["features.json"] = {"schema_version": 1, "features": [{"bit": 0, "name": "a", "mask": 1, "source": "s",
+                                                                      "effects": [effect]}]}
+    (feat,) = kn.features()
+    assert feat.effects == (kn.Effect("alone", "EINVAL", "1.0", "1.0", False, None, None, "EINVAL"),)
+    kn.load.cache_clear()
+    kn.features.cache_clear()
+    effect["verified"] = True
+    with pytest.raises(KnowledgeBaseError) as info:
+        kn.features()
+    assert str(info.value).startswith("data/features.json: feature 'a': malformed effect")
+
+
+def test_exact_unknown_name_message():
+    with pytest.raises(KnowledgeBaseError) as info:
+        kn.feature_mask("layering,bogus")
+    assert str(info.value) == "unknown RBD feature name 'bogus' (known: {})".format(
+        ", ".join(f.name for f in kn.features()))
+    assert ", ".join(f.name for f in kn.features()).startswith("layering, striping, exclusive-lock")
