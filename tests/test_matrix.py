@@ -377,3 +377,9 @@ def test_every_row_is_there_when_nothing_is_known():
 def test_plain_dict_facts_keep_their_source():
     rows, _ = _rows(_evidence(), {"format1_create": {"value": "refused", "source": "from a dict"}})
     assert rows["create.format1"].evidence[-1] == "release policy format1_create: refused, from a dict"
+
+
+def test_exact_striping_sentence():
+    rows, _ = _rows(_evidence(), _release("12.2.4", rbd_features_all=0xff))
+    assert rows["feature.striping"].reason == ("this librbd can create images with striping; without stripe unit/count: "
+                                               "the bit is silently dropped (12.2.0..12.2.9)")
