@@ -795,3 +795,138 @@ def find_strings(path, pattern, section=".rodata", limit=64, chunk=1 << 20):
         raise ElfError("{}: corrupt section headers: {}".format(path, exc)) from exc
     finally:
         parser.close()
+
+
+# --- the loader's extra view and a fast sweep entry point (consumers / discovery) -----------
+
+DT_FLAGS, DT_FLAGS_1 = 30, 0x6FFFFFFB
+DF_BIND_NOW = 0x8                       # gABI DT_FLAGS
+DF_1_NOW = 0x1                          # GNU DT_FLAGS_1
+EI_OSABI, EI_ABIVERSION = 7, 8
+
+
+class LinkHeader(record("LinkHeader", "osabi abiversion flags flags_1 bind_now")):
+    """What ld.so checks besides class/machine (e_ident OSABI/ABIVERSION) and how it binds."""
+    # Fields (immutable):
+    #   osabi: int            # e_ident[EI_OSABI]: 0 SYSV, 3 GNU (glibc accepts only these)
+    #   abiversion: int       # e_ident[EI_ABIVERSION]
+    #   flags: int            # DT_FLAGS (0 when absent)
+    #   flags_1: int          # DT_FLAGS_1 (0 when absent)
+    #   bind_now: bool        # DF_BIND_NOW or DF_1_NOW or DT_BIND_NOW: every symbol bound at start
+    __slots__ = ()
+
+
+DT_BIND_NOW = 24
+
+
+def read_link_header(path):
+    """LinkHeader of ``path`` (header, program headers and dynamic tags only)."""
+    path = os.fspath(path)
+    parser = _Parser(path, copy_strtab=False)
+    try:
+        parser.header()
+        ident = parser.f.read(0, EI_NIDENT, "e_ident")
+        parser.program_headers()
+        parser.dynamic()
+        flags = parser.tag(DT_FLAGS, 0)
+        flags_1 = parser.tag(DT_FLAGS_1, 0)
+        return LinkHeader(ident[EI_OSABI], ident[EI_ABIVERSION], flags, flags_1,
+                          bool(flags & DF_BIND_NOW or flags_1 & DF_1_NOW or DT_BIND_NOW in parser.tags))
+    except struct.error as exc:
+        raise ElfError("{}: corrupt ELF structure: {}".format(path, exc)) from exc
+    finally:
+        parser.close()
+
+
+_SWEEP_HEAD = 4096
+
+
+def sweep_dynamic(path, markers):
+    """Fast path of a content sweep: (needed, marked) of an ELF file, or None for a non-ELF.
+
+    ``needed`` are the DT_NEEDED names, ``marked`` whether the dynamic string table holds a
+    string starting with one of ``markers`` (bytes, each tested as b"\\0" + prefix).  Reads
+    the first page (header and, nearly always, the program headers), PT_DYNAMIC and the
+    string table, with pread and no mmap: a sweep of /usr opens tens of thousands of files
+    and most are not ELF at all.  Raises ElfError for an ELF file it cannot read.
+    """
+    try:
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0))
+    except OSError as exc:
+        raise _open_error(path, exc) from exc
+    try:
+        head = os.pread(fd, _SWEEP_HEAD, 0)
+        if head[:4] != ELFMAG or len(head) < 64:
+            return None
+        little = head[5] == ELFDATA2LSB
+        end = "<" if little else ">"
+        if head[4] == ELFCLASS64:
+            e_phoff, = struct.unpack_from(end + "Q", head, 32)
+            e_phentsize, e_phnum = struct.unpack_from(end + "HH", head, 54)
+            phdr = struct.Struct(end + "IIQQQQQQ")
+            dyn = struct.Struct(end + "qQ")
+            ph = lambda raw: (raw[0], raw[2], raw[3], raw[5])      # noqa: E731 type offset vaddr filesz
+        elif head[4] == ELFCLASS32:
+            e_phoff, = struct.unpack_from(end + "I", head, 28)
+            e_phentsize, e_phnum = struct.unpack_from(end + "HH", head, 42)
+            phdr = struct.Struct(end + "IIIIIIII")
+            dyn = struct.Struct(end + "iI")
+            ph = lambda raw: (raw[0], raw[1], raw[2], raw[4])      # noqa: E731
+        else:
+            raise ElfError("{}: unsupported ELF class {}".format(path, head[4]))
+        if e_phnum > _MAX_PHNUM or (e_phnum and e_phentsize < phdr.size):
+            raise ElfError("{}: corrupt program header table".format(path))
+        size = e_phnum * e_phentsize
+        table = head[e_phoff:e_phoff + size] if e_phoff + size <= len(head) else os.pread(fd, size, e_phoff)
+        if len(table) < size:
+            raise ElfError("{}: truncated program headers".format(path))
+        loads = []
+        dynamic = None
+        for i in range(e_phnum):
+            p_type, p_offset, p_vaddr, p_filesz = ph(phdr.unpack_from(table, i * e_phentsize))
+            if p_type == PT_LOAD:
+                loads.append((p_vaddr, p_filesz, p_offset))
+            elif p_type == PT_DYNAMIC:
+                dynamic = (p_offset, p_filesz)
+        if dynamic is None:
+            return ((), False)
+        data = os.pread(fd, dynamic[1] - dynamic[1] % dyn.size, dynamic[0])
+        needed = []
+        strtab = strsz = None
+        for tag, value in dyn.iter_unpack(data):
+            if tag == DT_NULL:
+                break
+            if tag == DT_NEEDED:
+                needed.append(value)
+            elif tag == DT_STRTAB:
+                strtab = value
+            elif tag == DT_STRSZ:
+                strsz = value
+        if strtab is None or strsz is None:
+            return ((), False)
+        offset = None
+        for p_vaddr, p_filesz, p_offset in loads:
+            if p_vaddr <= strtab < p_vaddr + p_filesz:
+                offset = strtab - p_vaddr + p_offset
+                break
+        if offset is None:
+            raise ElfError("{}: DT_STRTAB outside every PT_LOAD segment".format(path))
+        strings = os.pread(fd, strsz, offset)
+        names = []
+        for value in needed:
+            stop = strings.find(b"\0", value)
+            names.append(strings[value:stop if stop >= 0 else len(strings)].decode("utf-8", "surrogateescape"))
+        marked = False
+        for prefix in markers:
+            if strings.find(b"\0" + prefix) >= 0:
+                marked = True
+                break
+        return (tuple(names), marked)
+    except (struct.error, OverflowError, ValueError) as exc:
+        if isinstance(exc, ElfError):
+            raise
+        raise ElfError("{}: corrupt ELF structure ({})".format(path, exc)) from exc
+    except OSError as exc:
+        raise ElfError("{}: cannot read: {}".format(path, exc.strerror or exc)) from exc
+    finally:
+        os.close(fd)
