@@ -29,6 +29,7 @@ The closure is data (``Closure``); ``resolve`` is the pure half.
 import os
 
 from . import elf, locate
+from .rootfs import Root
 from .errors import ElfError
 from .model import record
 
@@ -102,22 +103,6 @@ def _osabi_problem(path):
     return None
 
 
-class _Root(object):
-    """Host <-> target paths (the project's root mapping: rootfs.Root when present)."""
-
-    def __init__(self, root):
-        self.root = os.path.abspath(root) if root else None
-
-    def target(self, host_path):
-        if not self.root:
-            return host_path
-        rel = os.path.relpath(host_path, self.root)
-        return "/" + rel if not rel.startswith("..") else host_path
-
-    def realpath(self, host_path):
-        return locate.realpath_in_root(host_path, self.root)
-
-
 def build_closure(main_path, ctx, preload=(), read=elf.read_header):
     """Closure of ``main_path`` (a host path) under the search context ``ctx``.
 
@@ -125,7 +110,7 @@ def build_closure(main_path, ctx, preload=(), read=elf.read_header):
     the harness or an explicit --librbd choice does.  Raises ElfError if the main object
     itself cannot be read.
     """
-    rootmap = _Root(ctx.root)
+    rootmap = Root(ctx.root)
     main_info = read(main_path)
     infos = {main_path: main_info}
     main = Loaded(os.path.basename(main_path), main_path, rootmap.target(main_path), None, "main",
@@ -169,7 +154,7 @@ def build_closure(main_path, ctx, preload=(), read=elf.read_header):
             chosen = None
             rejected = []
             if "/" in name:
-                candidates = [locate.Found(locate.in_root(name, ctx.root) if name.startswith("/")
+                candidates = [locate.Found(rootmap.host(name) if name.startswith("/")
                                            else os.path.join(os.path.dirname(parent.path), name), "path")]
             else:
                 candidates = [c for c in locate.search_order(name, ctx, runpath=runpath, rpath=rpath,

@@ -23,7 +23,7 @@ CONSUMERS = os.environ.get("LIBRBD_PROBE_CONSUMERS") or os.path.expanduser("~/.c
 CORPUS = os.environ.get("LIBRBD_PROBE_CORPUS") or os.path.expanduser("~/.cache/librbd_probe/corpus")
 BUILDS = ("14.2.21", "16.2.15", "18.2.7", "20.2.4")
 SUITES = ("bullseye", "bookworm", "trixie", "sid")
-CEPH_SONAMES = ("librbd.so.1", "librados.so.2", "libradosstriper.so.1", "libceph-common.so.2")
+CEPH_SONAMES = ("librbd.so.1", "librados.so.2", "libradosstriper.so.1", "libceph-common.so.2", "libceph-common.so.0")
 LDSO = "/lib64/ld-linux-x86-64.so.2"
 UNDEF_PREFIXES = ("rbd_", "rados_", "_ZN6librbd", "_ZNK6librbd", "_ZN8librados", "_ZNK8librados")
 _CEPH_MANGLED = re.compile(r"6librbd|8librados|4ceph|14rados_striper|15RadosStriper")
@@ -47,12 +47,12 @@ def build_files(build):
     root = os.path.join(CORPUS, "debian", build + "_amd64", "root")
     striper = os.path.join(CONSUMERS, "striper", build, "root")
     out = {}
-    for soname, base in (("librbd.so.1", root), ("librados.so.2", root), ("libceph-common.so.2", root),
-                         ("libradosstriper.so.1", striper)):
-        found = sorted(glob.glob(os.path.join(base, "usr/lib/*/" + soname)) +
-                       glob.glob(os.path.join(base, "usr/lib/*/ceph/" + soname)))
+    for pattern, base in (("librbd.so.1", root), ("librados.so.2", root), ("ceph/libceph-common.so.?", root),
+                          ("libradosstriper.so.1", striper)):
+        # libceph-common's soname is .so.0 in 14.x, .so.2 after: the file name says which
+        found = sorted(glob.glob(os.path.join(base, "usr/lib/*/" + pattern)))
         if found:
-            out[soname] = os.path.realpath(found[0])
+            out[os.path.basename(found[0])] = os.path.realpath(found[0])
     return out
 
 
