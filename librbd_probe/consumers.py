@@ -76,9 +76,6 @@ def classify(path, info, symbols=()):
     """The kind of consumer, from where it lives and what it defines."""
     base = os.path.basename(path)
     parts = path.split(os.sep)
-    if any(s.startswith("PyInit_") and s_defined for s, s_defined in symbols) or (
-            base.endswith(".so") and ("site-packages" in parts or "dist-packages" in parts)):
-        return "Python extension module"
     if base == "block-rbd.so" or ("qemu" in parts and base.startswith("block-")):
         return "QEMU block module"
     if base.startswith("libvirt_storage_backend_"):
@@ -89,6 +86,10 @@ def classify(path, info, symbols=()):
         return "tcmu-runner handler"
     if base == "bs_rbd.so":
         return "tgt backing store"
+    # where it lives first (QEMU loads block-rbd.so whatever it is), then what it defines
+    if any(s.startswith("PyInit_") and s_defined for s, s_defined in symbols) or (
+            base.endswith(".so") and ("site-packages" in parts or "dist-packages" in parts)):
+        return "Python extension module"
     if info.interpreter or info.file_type == "EXEC":
         return "program"
     if info.soname and info.soname.startswith("lib"):
@@ -198,23 +199,42 @@ def _release_of_common(path):
 
 
 def pairing(closure, cache):
-    """librbd/librados and their libceph-common as the closure pairs them."""
+    """librados (else librbd) and the libceph-common it NEEDs, as the closure pairs them: the
+    object loaded for that NEEDED name, its soname and release, and how many of the client
+    libraries' symbols it leaves unbound (a private ABI: another release's copy fails)."""
     ceph = [o for o in closure.objects[1:] if is_ceph_library(o.soname or o.name)]
-    common = [o for o in ceph if (o.soname or o.name).startswith("libceph-common")]
     clients = [o for o in ceph if not (o.soname or o.name).startswith("libceph-common")]
     if not clients:
         return None
+    by_name = {}
+    for obj in closure.objects:
+        by_name.setdefault(obj.name, obj)
+        if obj.soname:
+            by_name.setdefault(obj.soname, obj)
+    wanted = None
+    for client in sorted(clients, key=lambda o: not (o.soname or o.name).startswith("librados")):
+        for name in closure.infos[client.path].needed:
+            if name.startswith("libceph-common"):
+                wanted = (client, name)
+                break
+        if wanted:
+            break
+    if wanted is None:
+        return None
+    client, name = wanted
+    common = by_name.get(name)
     unbound = loader.resolve(closure, objects=clients, cache=cache, bind_now=True)
-    private = [u for u in unbound if not u.weak and (u.symbol is None or kn.library_of(u.symbol) == "libceph-common"
-                                                      or (u.version_file or "").startswith("libceph-common"))]
-    missing_common = [m for m in closure.missing if m.name.startswith("libceph-common")]
-    out = {"libceph_common": common[0].target if common else None,
-           "soname": (common[0].soname if common else None),
-           "release": _release_of_common(common[0].path) if common else None,
-           "needed": sorted({m.name for m in missing_common} | {o.name for o in common}),
+    private = [u for u in unbound if not u.weak and u.symbol is not None and kn.library_of(u.symbol) == "libceph-common"]
+    private += [u for u in unbound if u.kind == "version" and (u.version_file or "").startswith("libceph-common")]
+    loaded = sorted({o.target for o in ceph if (o.soname or o.name).startswith("libceph-common")})
+    out = {"needed": name, "needed_by": client.target,
+           "libceph_common": common.target if common else None,
+           "soname": common.soname if common else None,
+           "release": _release_of_common(common.path) if common else None,
+           "loaded": loaded,
            "unbound": len(private),
-           "examples": [demangle.demangle(u.symbol) or u.symbol for u in private[:3] if u.symbol]}
-    out["ok"] = bool(common) and not missing_common and not private
+           "examples": [demangle.display(u.symbol) for u in private[:3] if u.symbol]}
+    out["ok"] = common is not None and not private
     return out
 
 
@@ -264,8 +284,8 @@ def check_path(path, kind, ctx, preload=(), cache=None, index=None):
                 "codename": kn.codename(first) if first else None, "bound_at": u.bound_at,
                 "cause": cause_of(u.symbol, ceph_paths, index)}
         missing.append(item)
-    not_found = tuple({"name": m.name, "needed_by": m.needed_by, "skipped": list(m.skipped)}
-                      for m in closure.missing)
+    not_found = tuple({"name": m.name, "needed_by": m.needed_by, "skipped": list(m.skipped),
+                       "ceph": is_ceph_library(m.name)} for m in closure.missing)
     ceph_not_found = [m for m in closure.missing if is_ceph_library(m.name)]
     for item in missing:
         item["consequence"] = what_user_sees(kind, closure.main.target, item, header.bind_now)

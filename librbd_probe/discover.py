@@ -17,6 +17,8 @@ from .model import record
 from .rootfs import Root
 
 NEEDED = ("librbd.so.1", "librados.so.2", "libradosstriper.so.1")
+# Ceph's own client libraries need each other: they are what is checked, not consumers.
+_CEPH_SONAME_PREFIXES = ("librbd.so.", "librados.so.", "libradosstriper.so.", "libceph-common.so.")
 MARKERS = (b"rbd_", b"rados_", b"_ZN6librbd", b"_ZNK6librbd", b"_ZN8librados", b"_ZNK8librados")
 _MARKER_STR = tuple(m.decode("ascii") for m in MARKERS)
 # Trees of the target system that hold executables and loadable objects.
@@ -77,7 +79,9 @@ def classify_file(path):
         return None
     if result is None:
         return None
-    needed, marked = result
+    needed, marked, soname = result
+    if soname and soname.startswith(_CEPH_SONAME_PREFIXES):
+        return None
     for name in needed:
         if name in NEEDED:
             return "NEEDED " + name

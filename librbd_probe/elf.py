@@ -842,9 +842,9 @@ _SWEEP_HEAD = 4096
 
 
 def sweep_dynamic(path, markers):
-    """Fast path of a content sweep: (needed, marked) of an ELF file, or None for a non-ELF.
+    """Fast path of a content sweep: (needed, marked, soname) of an ELF file, None for a non-ELF.
 
-    ``needed`` are the DT_NEEDED names, ``marked`` whether the dynamic string table holds a
+    ``needed`` are the DT_NEEDED names, ``soname`` the DT_SONAME (or None), ``marked`` whether the dynamic string table holds a
     string starting with one of ``markers`` (bytes, each tested as b"\\0" + prefix).  Reads
     the first page (header and, nearly always, the program headers), PT_DYNAMIC and the
     string table, with pread and no mmap: a sweep of /usr opens tens of thousands of files
@@ -889,21 +889,23 @@ def sweep_dynamic(path, markers):
             elif p_type == PT_DYNAMIC:
                 dynamic = (p_offset, p_filesz)
         if dynamic is None:
-            return ((), False)
+            return ((), False, None)
         data = os.pread(fd, dynamic[1] - dynamic[1] % dyn.size, dynamic[0])
         needed = []
-        strtab = strsz = None
+        strtab = strsz = soname = None
         for tag, value in dyn.iter_unpack(data):
             if tag == DT_NULL:
                 break
             if tag == DT_NEEDED:
                 needed.append(value)
+            elif tag == DT_SONAME:
+                soname = value
             elif tag == DT_STRTAB:
                 strtab = value
             elif tag == DT_STRSZ:
                 strsz = value
         if strtab is None or strsz is None:
-            return ((), False)
+            return ((), False, None)
         offset = None
         for p_vaddr, p_filesz, p_offset in loads:
             if p_vaddr <= strtab < p_vaddr + p_filesz:
@@ -912,16 +914,16 @@ def sweep_dynamic(path, markers):
         if offset is None:
             raise ElfError("{}: DT_STRTAB outside every PT_LOAD segment".format(path))
         strings = os.pread(fd, strsz, offset)
-        names = []
-        for value in needed:
+        def text(value):
             stop = strings.find(b"\0", value)
-            names.append(strings[value:stop if stop >= 0 else len(strings)].decode("utf-8", "surrogateescape"))
+            return strings[value:stop if stop >= 0 else len(strings)].decode("utf-8", "surrogateescape")
+        names = [text(value) for value in needed]
         marked = False
         for prefix in markers:
             if strings.find(b"\0" + prefix) >= 0:
                 marked = True
                 break
-        return (tuple(names), marked)
+        return (tuple(names), marked, text(soname) if soname is not None else None)
     except (struct.error, OverflowError, ValueError) as exc:
         if isinstance(exc, ElfError):
             raise

@@ -65,15 +65,20 @@ def test_usual_places_under_a_root(tmp_path, capsys):
     code, data, err = _run(capsys, ["--root", str(root)])
     assert code == 1, err
     (consumer,) = data["consumers"]
-    assert consumer["kind"] == "QEMU block-rbd module"
+    assert consumer["kind"] == "QEMU block module"
+    assert consumer["path"].endswith("/usr/lib/x86_64-linux-gnu/qemu/block-rbd.so")
     assert "rbd_encryption_format" in {m["symbol"] for m in consumer["missing"]}
-    assert "loading it fails" in consumer["missing"][0]["consequence"]
+    assert "Unknown protocol 'rbd'" in consumer["missing"][0]["consequence"]
+    # the root's own 14.2.21 libraries, not the host's 16.2.15
+    assert consumer["library_paths"][:2] == ["/usr/lib/x86_64-linux-gnu/librbd.so.1",
+                                             "/usr/lib/x86_64-linux-gnu/librados.so.2"]
 
 
 def test_text_output(capsys):
     assert cli.main(["consumers", "--no-runtime"] + _libs("14.2.21") + [library("16.2.15", "rbd-binding")]) == 1
     out = capsys.readouterr().out
-    assert "MISSING 34:" in out and "rbd_encryption_format (librbd, since Ceph" in out
+    assert "MISSING 34:" in out and "rbd_encryption_format (librbd): first" in out
+    assert "you will see: ImportError:" in out
     # 80 columns, except a file path too long to fit (never broken: it must stay copyable)
     assert not [line for line in out.splitlines() if len(line) > 80 and " " in line.strip().rstrip(",")[:-1]]
 
