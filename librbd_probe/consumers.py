@@ -27,8 +27,8 @@ _BUFFER_NS = re.compile(r"4ceph6buffer(v\d+_\d+_\d+)")
 class Consumer(record(
         "Consumer",
         "path kind needs weak library_paths missing error runpath loads bind_now not_found skipped "
-        "versions pairing sees other_failures",
-        ((), (), (), (), None, (), None, None, (), (), (), (), None, 0))):
+        "versions pairing sees other_failures ceph_ok",
+        ((), (), (), (), None, (), None, None, (), (), (), (), None, (), None))):
     """One consumer and the loader's verdict on it."""
     # Fields (immutable):
     #   path: str
@@ -40,14 +40,17 @@ class Consumer(record(
     #                             #  bound_at, consequence} per unbound Ceph symbol or version
     #   error: Optional[str]      # the consumer could not be read
     #   runpath: Tuple[str, ...]
-    #   loads: Optional[bool]     # the loader's verdict on the Ceph part (None: undetermined)
+    #   loads: Optional[bool]     # the loader's verdict on the whole consumer: every NEEDED found,
+    #                             #  every version met, every strong symbol bound (None: unread)
     #   bind_now: bool            # DF_BIND_NOW / DF_1_NOW: every symbol bound at start
     #   not_found: Tuple[Dict, ...]   # {name, needed_by, skipped}: NEEDED names with no acceptable file
     #   skipped: Tuple[str, ...]  # candidates the loader rejects ("path: wrong ELF class ...")
     #   versions: Tuple[Dict, ...]    # {version, file}: unmet version requirements on Ceph libraries
     #   pairing: Optional[Dict]   # librbd/librados with their libceph-common: soname, release, unbound
     #   sees: Optional[str]       # what the user sees, first failure
-    #   other_failures: int       # unbound symbols/versions on non-Ceph libraries (libc, GUI, ...)
+    #   other_failures: Tuple[Dict, ...]  # {symbol, demangled, version, file}: unbound outside the
+    #                             #  Ceph libraries (libc versions, libraries absent here, ...)
+    #   ceph_ok: Optional[bool]   # no failure that concerns the Ceph client libraries
     __slots__ = ()
 
     def to_dict(self):
@@ -257,7 +260,7 @@ def check_path(path, kind, ctx, preload=(), cache=None, index=None):
     unbound = loader.resolve(closure, cache=cache)
     ceph_objects = [o for o in closure.objects[1:] if is_ceph_library(o.soname or o.name)]
     ceph_paths = tuple(o.path for o in ceph_objects)
-    missing, versions, other = [], [], 0
+    missing, versions, other = [], [], []
     for u in unbound:
         if u.weak:
             continue
@@ -271,11 +274,12 @@ def check_path(path, kind, ctx, preload=(), cache=None, index=None):
                 versions.append({"version": u.version, "file": u.version_file})
                 missing.append(item)
             else:
-                other += 1
+                other.append({"symbol": None, "demangled": None, "version": u.version, "file": u.version_file})
             continue
         library = kn.library_of(u.symbol)
         if library is None and not is_ceph_library(u.version_file):
-            other += 1
+            other.append({"symbol": u.symbol, "demangled": demangle.demangle(u.symbol), "version": u.version,
+                          "file": u.version_file, "bound_at": u.bound_at})
             continue
         func = kn.function(u.symbol)
         first = func.first if func is not None else None
@@ -296,10 +300,19 @@ def check_path(path, kind, ctx, preload=(), cache=None, index=None):
         sees = "{}: error while loading shared libraries: {}: cannot open shared object file: {}".format(
             closure.main.target, m.name, "No such file or directory") + (
             " (skipped: " + reason + ")" if m.skipped else "")
-    loads = not missing and not ceph_not_found
+    ceph_ok = not missing and not ceph_not_found
+    loads = ceph_ok and not other and not closure.missing
+    if sees is None and other:
+        item = dict(other[0])
+        sees = what_user_sees(kind, closure.main.target, item, header.bind_now)
+    elif sees is None and closure.missing:
+        m = closure.missing[0]
+        sees = "{}: error while loading shared libraries: {}: cannot open shared object file: No such file or " \
+               "directory".format(closure.main.target, m.name)
     return Consumer(path, kind, needs, weak, tuple(o.target for o in ceph_objects), tuple(missing), None,
                     tuple(info.runpath or info.rpath), loads, header.bind_now, not_found, closure.skipped,
-                    tuple(versions), pairing(closure, cache) if ceph_objects else None, sees, other)
+                    tuple(versions), pairing(closure, cache) if ceph_objects else None, sees, tuple(other),
+                    ceph_ok)
 
 
 def search_setup(report, root=None, environ=None):

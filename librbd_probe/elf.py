@@ -932,3 +932,90 @@ def sweep_dynamic(path, markers):
         raise ElfError("{}: cannot read: {}".format(path, exc.strerror or exc)) from exc
     finally:
         os.close(fd)
+
+
+# Dynamic relocations (psABI of each machine).  The loader looks a symbol up only when a
+# relocation names it (an undefined symbol no relocation uses, like GCC 13's
+# std::ios_base_library_init() marker, is never bound); R_*_NONE is skipped; R_*_COPY data
+# the executable holds is looked up past the executable; DT_JMPREL entries (the PLT) may be
+# bound lazily, at first call.
+DT_PLTRELSZ, DT_RELA, DT_RELASZ, DT_RELAENT, DT_PLTREL = 2, 7, 8, 9, 20
+DT_REL, DT_RELSZ, DT_RELENT, DT_JMPREL = 17, 18, 19, 23
+_R_COPY = {EM_X86_64: 5, EM_386: 5, EM_AARCH64: 1024, EM_ARM: 20, EM_PPC64: 19, EM_PPC: 19, EM_S390: 9,
+           EM_MIPS: 126, EM_RISCV: 4, EM_LOONGARCH: 4, 2: 19, EM_SPARCV9: 19}
+
+
+class Relocations(record("Relocations", "referenced copies plt")):
+    """Symbol names the dynamic relocations of one object use."""
+    # Fields (immutable):
+    #   referenced: FrozenSet[str]   # named by a relocation other than R_*_NONE
+    #   copies: FrozenSet[str]       # R_*_COPY
+    #   plt: FrozenSet[str]          # DT_JMPREL (may be bound lazily)
+    __slots__ = ()
+
+
+def read_relocations(path):
+    """Relocations of ``path``; None when its machine's relocation numbers are not known here."""
+    path = os.fspath(path)
+    parser = _Parser(path)
+    try:
+        parser.header()
+        parser.program_headers()
+        parser.dynamic()
+        r_copy = _R_COPY.get(parser.e_machine)
+        if r_copy is None:
+            return None
+        if DT_SYMTAB not in parser.tags:
+            return Relocations(frozenset(), frozenset(), frozenset())
+        L = parser.layout
+        wide = parser.elf_class == 64
+        mips64 = parser.e_machine == EM_MIPS and wide
+        entsize_sym = parser.tag(DT_SYMENT, L.sym.size)
+        symtab = parser.offset_of(parser.tags[DT_SYMTAB][0], "DT_SYMTAB")
+        rela = struct.Struct(L.e + ("QQq" if wide else "IIi"))
+        rel = struct.Struct(L.e + ("QQ" if wide else "II"))
+        tables = []
+        if DT_RELA in parser.tags:
+            tables.append((parser.tags[DT_RELA][0], parser.tag(DT_RELASZ, 0), parser.tag(DT_RELAENT, rela.size), rela, False))
+        if DT_REL in parser.tags:
+            tables.append((parser.tags[DT_REL][0], parser.tag(DT_RELSZ, 0), parser.tag(DT_RELENT, rel.size), rel, False))
+        if DT_JMPREL in parser.tags:
+            fmt = rela if parser.tag(DT_PLTREL, DT_RELA) == DT_RELA else rel
+            tables.append((parser.tags[DT_JMPREL][0], parser.tag(DT_PLTRELSZ, 0), fmt.size, fmt, True))
+        names = {}
+        referenced, copies, plt = set(), set(), set()
+
+        def name_of(index):
+            if index not in names:
+                raw = parser.f.read(symtab + index * entsize_sym, L.sym.size, "relocated symbol")
+                names[index] = parser.string(L.sym.unpack(raw)[0])
+            return names[index]
+
+        for vaddr, size, entsize, fmt, is_plt in tables:
+            if size > parser.f.size or entsize < fmt.size:
+                raise parser.corrupt("relocation table")
+            if not size:
+                continue
+            off = parser.offset_of(vaddr, "relocations", size)
+            data = parser.f.read(off, size, "relocations")
+            for pos in range(0, size - size % entsize, entsize):
+                info = fmt.unpack_from(data, pos)[1]
+                if mips64:
+                    kind, index = (info >> 56) & 0xFF, info & 0xFFFFFFFF   # MIPS64 r_info layout
+                elif wide:
+                    kind, index = info & 0xFFFFFFFF, info >> 32
+                else:
+                    kind, index = info & 0xFF, info >> 8
+                if not index or kind == 0:
+                    continue
+                name = name_of(index)
+                referenced.add(name)
+                if kind == r_copy:
+                    copies.add(name)
+                if is_plt:
+                    plt.add(name)
+        return Relocations(frozenset(referenced), frozenset(copies), frozenset(plt))
+    except struct.error as exc:
+        raise ElfError("{}: corrupt ELF structure: {}".format(path, exc)) from exc
+    finally:
+        parser.close()

@@ -21,6 +21,9 @@ What glibc's ld.so does, as far as a static reading can tell, and nothing Ceph-s
   without version tables, the same version, or an unversioned non-hidden definition; an
   unversioned reference takes index 1/2 definitions at once, else the one non-hidden
   default version.  An unresolved WEAK reference is bound to 0, not an error.
+* Only names a dynamic relocation uses are looked up (``elf.read_relocations``).  Copy
+  relocations (R_*_COPY): data an executable holds a copy of is still looked up, past the
+  executable itself, at start.  DT_JMPREL (PLT) entries are the ones bound lazily.
 * Binding time: with DF_BIND_NOW / DF_1_NOW (or LD_BIND_NOW) every function is bound at
   start; otherwise a function through the PLT is bound at its first call, data at start.
 
@@ -290,12 +293,26 @@ def resolve(closure, objects=None, cache=None, bind_now=None, read=elf.read_elf)
                 if name not in defs.version_names:
                     failed_versions.add((name, filename))
                     out.append(Unbound(None, name, filename, obj.target, False, "version", "start"))
-        plt = _plt_functions(info)
+        try:
+            relocs = elf.read_relocations(obj.path)
+        except ElfError:
+            relocs = None
+        if relocs is None:
+            # relocation numbers unknown for this machine: every undefined name counts, every
+            # function as if called through the PLT
+            referenced, copies, plt = None, frozenset(), _plt_functions(info)
+        else:
+            referenced, copies, plt = relocs.referenced, relocs.copies, relocs.plt
         for sym in info.symbols:
-            if sym.defined or sym.binding == "LOCAL" or not sym.name:
+            copy = sym.defined and sym.name in copies
+            if (sym.defined and not copy) or sym.binding == "LOCAL" or not sym.name:
                 continue
+            if referenced is not None and sym.name not in referenced:
+                continue                  # no relocation names it: the loader never looks it up
             bound = False
             for lib in scope:
+                if copy and lib.path == obj.path:
+                    continue              # a copy relocation is looked up past the executable
                 if lib.path == obj.path:
                     defs = _own_definitions(info, cache, obj.path)
                 else:
@@ -305,7 +322,7 @@ def resolve(closure, objects=None, cache=None, bind_now=None, read=elf.read_elf)
                     break
             if bound:
                 continue
-            lazy = sym.type in ("FUNC", "NOTYPE") and not now and sym.name in plt
+            lazy = not copy and not now and sym.name in plt
             out.append(Unbound(sym.name, sym.version, sym.version_file, obj.target, sym.binding == "WEAK",
                                "symbol", "first call" if lazy else "start"))
     return out

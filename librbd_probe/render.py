@@ -252,8 +252,14 @@ def consumers_text(report, results):
                 pairing["libceph_common"], pairing.get("release") or "release unknown",
                 "" if pairing.get("ok") else ": {} symbols of librbd/librados unbound, e.g. {}".format(
                     pairing.get("unbound"), "; ".join(pairing.get("examples") or ()))), "  "))
-        if consumer.loads and not consumer.missing:
-            lines.append("  ok: the loader binds every Ceph symbol")
+        if consumer.other_failures:
+            sample = [o.get("demangled") or o.get("symbol") or "version " + str(o.get("version"))
+                      for o in consumer.other_failures[:3]]
+            lines.extend(_wrap("{} unbound outside the Ceph libraries, e.g. {}".format(
+                len(consumer.other_failures), "; ".join(sample)), "  "))
+        if consumer.ceph_ok and not consumer.missing:
+            lines.append("  ok: the loader binds every Ceph symbol" + (
+                "" if consumer.loads else " (but the program fails to load for the reasons above)"))
             continue
         if consumer.missing:
             lines.append("  MISSING {}:".format(len(consumer.missing)))

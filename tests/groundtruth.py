@@ -151,14 +151,16 @@ def restrict(verdict, inside):
 
 
 def tool_verdict(consumer, libdir, cache):
-    """The code under test on the same setup: host search context with LD_LIBRARY_PATH=libdir."""
-    from librbd_probe import loader, locate
+    """The code under test as a user runs it (consumers.check_path, what ``librbd-probe
+    consumers`` prints), on the same setup: host search context with LD_LIBRARY_PATH=libdir."""
+    from librbd_probe import consumers, locate
     ctx = locate.search_context(None, {"LD_LIBRARY_PATH": libdir})
-    closure = loader.build_closure(consumer, ctx)
-    unbound = loader.resolve(closure, cache=cache, bind_now=True)
-    symbols = {(u.symbol, u.version) for u in unbound if u.kind == "symbol" and not u.weak}
-    versions = {(u.version, u.version_file) for u in unbound if u.kind == "version"}
-    return {"symbols": symbols, "versions": versions, "not_found": {m.name for m in closure.missing}}
+    result = consumers.check_path(consumer, "given", ctx, cache=cache)
+    items = list(result.missing) + list(result.other_failures)
+    symbols = {(m["symbol"], m["version"]) for m in items if m["symbol"] is not None}
+    versions = {(m["version"], m["file"]) for m in items if m["symbol"] is None}
+    return {"symbols": symbols, "versions": versions, "not_found": {m["name"] for m in result.not_found},
+            "record": result}
 
 
 def compare_all(scratch, limit=None, log=None):
