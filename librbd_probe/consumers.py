@@ -21,14 +21,14 @@ from .model import record
 PREFIXES = (b"rbd_", b"rados_")
 CEPH_LIBRARIES = ("librbd", "librados", "libradosstriper", "libceph-common")
 _CEPH_SONAME = re.compile(r"^(librbd\.so\.1|librados\.so\.2|libradosstriper\.so\.1|libceph-common\.so\.\d+)$")
-_BUFFER_NS = re.compile(r"4ceph6buffer(v\d+_\d+_\d+)")
+_BUFFER_NS = re.compile(r"4ceph6buffer7(v\d+_\d+_\d+)")
 
 
 class Consumer(record(
         "Consumer",
         "path kind needs weak library_paths missing error runpath loads bind_now not_found skipped "
-        "versions pairing sees other_failures ceph_ok",
-        ((), (), (), (), None, (), None, None, (), (), (), (), None, (), None))):
+        "versions pairing sees other_failures ceph_ok host_symbols",
+        ((), (), (), (), None, (), None, None, (), (), (), (), None, (), None, ()))):
     """One consumer and the loader's verdict on it."""
     # Fields (immutable):
     #   path: str
@@ -51,6 +51,9 @@ class Consumer(record(
     #   other_failures: Tuple[Dict, ...]  # {symbol, demangled, version, file}: unbound outside the
     #                             #  Ceph libraries (libc versions, libraries absent here, ...)
     #   ceph_ok: Optional[bool]   # no failure that concerns the Ceph client libraries
+    #   host_symbols: Tuple[str, ...]  # a loadable module's unversioned non-Ceph names that its
+    #                             #  own closure lacks: the program that dlopens it (python3,
+    #                             #  qemu, fio, ...) supplies them, so they are not failures
     __slots__ = ()
 
     def to_dict(self):
@@ -145,40 +148,77 @@ def _qualified(demangled):
     return None
 
 
+_SOURCE_NAME = re.compile(r"(\d+)")
+
+
+def _last_source_name(symbol):
+    """The mangled <source-name> of the last name component of a function ("8aio_read")."""
+    text = demangle.demangle(symbol)
+    q = _qualified(text)
+    if not q:
+        return None, None
+    last = q.rsplit("::", 1)[-1]
+    if "<" in last or not last.replace("_", "a").isalnum():
+        return q, None
+    return q, "{}{}".format(len(last), last)
+
+
 class LibraryIndex(object):
-    """The Ceph symbols a closure exports, indexed for causes (one per library file)."""
+    """The exported names of each library file, read once (shared by every consumer)."""
 
     def __init__(self):
-        self._by_path = {}
+        self._names = {}
+        self._same = {}
+        self._namespaces = {}
 
     def exports(self, path):
-        if path not in self._by_path:
-            defs = loader.read_definitions(path)
-            names = frozenset(defs.table)
-            by_qualified = {}
-            for name in names:
-                if name.startswith("_Z"):
-                    q = _qualified(demangle.demangle(name))
-                    if q:
-                        by_qualified.setdefault(q, []).append(name)
-            self._by_path[path] = (names, by_qualified)
-        return self._by_path[path]
+        if path not in self._names:
+            self._names[path] = frozenset(loader.read_definitions(path).table)
+        return self._names[path]
+
+    def same_function(self, path, symbol):
+        """Exports of ``path`` with the qualified name of ``symbol`` and other parameters:
+        only names containing its last <source-name> are demangled."""
+        key = (path, symbol)
+        if key in self._same:
+            return self._same[key]
+        q, needle = _last_source_name(symbol)
+        out = []
+        if q and needle:
+            for name in self.exports(path):
+                if needle in name and name != symbol and name.startswith("_Z"):
+                    text = demangle.demangle(name)
+                    if text and _qualified(text) == q:
+                        out.append(text)
+        self._same[key] = sorted(out)
+        return self._same[key]
+
+    def buffer_namespaces(self, path):
+        """The ceph::buffer ABI namespaces (v14_2_0, v15_2_0, ...) the exports of ``path`` use."""
+        if path not in self._namespaces:
+            found = set()
+            for name in self.exports(path):
+                match = _BUFFER_NS.search(name)
+                if match:
+                    found.add(match.group(1))
+            self._namespaces[path] = tuple(sorted(found))
+        return self._namespaces[path]
 
 
 def cause_of(symbol, library_paths, index):
     """Why a Ceph symbol is missing, where it can be known."""
     if symbol.startswith("_Z"):
         match = _BUFFER_NS.search(symbol)
-        for path in library_paths:
-            names, by_qualified = index.exports(path)
-            if match:
-                for other in sorted({m.group(1) for n in names for m in [_BUFFER_NS.search(n)] if m}):
+        if match:
+            for path in library_paths:
+                names = index.exports(path)
+                for other in index.buffer_namespaces(path):
                     if other != match.group(1) and symbol.replace(match.group(1), other) in names:
                         return ("the bufferlist ABI namespace changed: the library exports it with "
                                 "ceph::buffer::{} instead of ceph::buffer::{}".format(other, match.group(1)))
-            q = _qualified(demangle.demangle(symbol))
-            if q and q in by_qualified:
-                alternatives = sorted(demangle.demangle(n) or n for n in by_qualified[q])
+        for path in library_paths:
+            alternatives = index.same_function(path, symbol)
+            if alternatives:
                 return "signature changed: the library has " + "; ".join(alternatives[:3])
         func = kn.function(symbol)
         if func is not None:
@@ -226,7 +266,10 @@ def pairing(closure, cache):
         return None
     client, name = wanted
     common = by_name.get(name)
-    unbound = loader.resolve(closure, objects=clients, cache=cache, bind_now=True)
+    key = ("pairing", tuple(o.path for o in closure.objects))
+    if key not in cache:
+        cache[key] = loader.resolve(closure, objects=clients, cache=cache, bind_now=True)
+    unbound = cache[key]
     private = [u for u in unbound if not u.weak and u.symbol is not None and kn.library_of(u.symbol) == "libceph-common"]
     private += [u for u in unbound if u.kind == "version" and (u.version_file or "").startswith("libceph-common")]
     loaded = sorted({o.target for o in ceph if (o.soname or o.name).startswith("libceph-common")})
@@ -241,10 +284,13 @@ def pairing(closure, cache):
     return out
 
 
+_INDEX = LibraryIndex()
+
+
 def check_path(path, kind, ctx, preload=(), cache=None, index=None):
     """Consumer record for one ELF file under the search context ``ctx``."""
     cache = {} if cache is None else cache
-    index = index or LibraryIndex()
+    index = index or _INDEX
     try:
         info = elf.read_elf(path, symbols=True)
         closure = loader.build_closure(path, ctx, preload=preload)
@@ -260,7 +306,9 @@ def check_path(path, kind, ctx, preload=(), cache=None, index=None):
     unbound = loader.resolve(closure, cache=cache)
     ceph_objects = [o for o in closure.objects[1:] if is_ceph_library(o.soname or o.name)]
     ceph_paths = tuple(o.path for o in ceph_objects)
-    missing, versions, other = [], [], []
+    missing, versions, other, host = [], [], [], []
+    # a module (no PT_INTERP) is dlopened by a program whose own symbols it may use
+    module = not info.interpreter and info.file_type == "DYN"
     for u in unbound:
         if u.weak:
             continue
@@ -277,6 +325,9 @@ def check_path(path, kind, ctx, preload=(), cache=None, index=None):
                 other.append({"symbol": None, "demangled": None, "version": u.version, "file": u.version_file})
             continue
         library = kn.library_of(u.symbol)
+        if library is None and not is_ceph_library(u.version_file) and module and u.version is None:
+            host.append(u.symbol)
+            continue
         if library is None and not is_ceph_library(u.version_file):
             other.append({"symbol": u.symbol, "demangled": demangle.demangle(u.symbol), "version": u.version,
                           "file": u.version_file, "bound_at": u.bound_at})
@@ -312,7 +363,7 @@ def check_path(path, kind, ctx, preload=(), cache=None, index=None):
     return Consumer(path, kind, needs, weak, tuple(o.target for o in ceph_objects), tuple(missing), None,
                     tuple(info.runpath or info.rpath), loads, header.bind_now, not_found, closure.skipped,
                     tuple(versions), pairing(closure, cache) if ceph_objects else None, sees, tuple(other),
-                    ceph_ok)
+                    ceph_ok, tuple(sorted(host)))
 
 
 def search_setup(report, root=None, environ=None):

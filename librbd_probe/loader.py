@@ -260,6 +260,9 @@ def read_definitions(path, cache=None):
 def resolve(closure, objects=None, cache=None, bind_now=None, read=elf.read_elf):
     """[Unbound] for the objects of ``closure`` (default: the main object only).
 
+    ``cache`` (a dict) keeps what was read of each file across calls; pass the same one for
+    many consumers of one run.
+
     Every undefined reference of each object is looked up in the whole scope in load order;
     every version requirement is checked against the loaded object of that file name.
     """
@@ -274,12 +277,18 @@ def resolve(closure, objects=None, cache=None, bind_now=None, read=elf.read_elf)
             by_name.setdefault(obj.soname, obj)
     missing_names = {m.name for m in closure.missing}
     for obj in wanted:
-        info = read(obj.path, symbols=True)
-        header = None
-        try:
-            header = elf.read_link_header(obj.path)
-        except ElfError:
-            pass
+        key = ("object", obj.path)
+        if key not in cache:
+            try:
+                relocs = elf.read_relocations(obj.path)
+            except ElfError:
+                relocs = None
+            try:
+                header = elf.read_link_header(obj.path)
+            except ElfError:
+                header = None
+            cache[key] = (read(obj.path, symbols=True), relocs, header)
+        info, relocs, header = cache[key]
         now = bind_now if bind_now is not None else bool(header and header.bind_now)
         failed_versions = set()
         for filename, names in info.version_requirements:
@@ -293,10 +302,6 @@ def resolve(closure, objects=None, cache=None, bind_now=None, read=elf.read_elf)
                 if name not in defs.version_names:
                     failed_versions.add((name, filename))
                     out.append(Unbound(None, name, filename, obj.target, False, "version", "start"))
-        try:
-            relocs = elf.read_relocations(obj.path)
-        except ElfError:
-            relocs = None
         if relocs is None:
             # relocation numbers unknown for this machine: every undefined name counts, every
             # function as if called through the PLT

@@ -158,6 +158,7 @@ def tool_verdict(consumer, libdir, cache):
     result = consumers.check_path(consumer, "given", ctx, cache=cache)
     items = list(result.missing) + list(result.other_failures)
     symbols = {(m["symbol"], m["version"]) for m in items if m["symbol"] is not None}
+    symbols |= {(name, None) for name in result.host_symbols}
     versions = {(m["version"], m["file"]) for m in items if m["symbol"] is None}
     return {"symbols": symbols, "versions": versions, "not_found": {m["name"] for m in result.not_found},
             "record": result}
