@@ -115,6 +115,7 @@ def ceph_domain(build_sets):
 _UNDEF = re.compile(r"^\s*undefined symbol: (\S+?)(?:, version (\S+))?\s+\((.+)\)\s*$")
 _VERSION = re.compile(r"^\s*(?:\S+: )?(\S+): version `([^']+)' not found \(required by (.+)\)\s*$")
 _NOTFOUND = re.compile(r"^\s*(\S+) => not found\s*$")
+_MAPPED = re.compile(r"^\s*(\S+) => (/\S+) \(0x[0-9a-f]+\)\s*$")
 
 
 def trace(consumer, libdir, timeout=60):
@@ -125,8 +126,13 @@ def trace(consumer, libdir, timeout=60):
                           stderr=subprocess.STDOUT, env=env, universal_newlines=True, timeout=timeout,
                           check=False)
     symbols, versions, not_found = set(), set(), set()
+    mapping = {}
     real = os.path.realpath(consumer)
     for line in proc.stdout.splitlines():
+        match = _MAPPED.match(line)
+        if match:
+            mapping[match.group(1)] = os.path.realpath(match.group(2))
+            continue
         match = _UNDEF.match(line)
         if match:
             name, version, where = match.groups()
@@ -142,7 +148,8 @@ def trace(consumer, libdir, timeout=60):
         match = _NOTFOUND.match(line)
         if match:
             not_found.add(match.group(1))
-    return {"symbols": symbols, "versions": versions, "not_found": not_found, "output": proc.stdout}
+    return {"symbols": symbols, "versions": versions, "not_found": not_found, "mapping": mapping,
+            "output": proc.stdout}
 
 
 def restrict(verdict, inside):
@@ -153,15 +160,18 @@ def restrict(verdict, inside):
 def tool_verdict(consumer, libdir, cache):
     """The code under test as a user runs it (consumers.check_path, what ``librbd-probe
     consumers`` prints), on the same setup: host search context with LD_LIBRARY_PATH=libdir."""
-    from librbd_probe import consumers, locate
+    from librbd_probe import consumers, loader, locate
     ctx = locate.search_context(None, {"LD_LIBRARY_PATH": libdir})
     result = consumers.check_path(consumer, "given", ctx, cache=cache)
+    closure = loader.build_closure(consumer, ctx)
+    # ld.so itself is never searched for (it is already there): left out on both sides
+    mapping = {o.name: os.path.realpath(o.path) for o in closure.objects[1:] if not o.name.startswith("ld-linux")}
     items = list(result.missing) + list(result.other_failures)
     symbols = {(m["symbol"], m["version"]) for m in items if m["symbol"] is not None}
     symbols |= {(name, None) for name in result.host_symbols}
     versions = {(m["version"], m["file"]) for m in items if m["symbol"] is None}
     return {"symbols": symbols, "versions": versions, "not_found": {m["name"] for m in result.not_found},
-            "record": result}
+            "mapping": mapping, "record": result}
 
 
 def compare_all(scratch, limit=None, log=None):
