@@ -420,6 +420,12 @@ def _check_ctypes(binding, report, cache):
     missing = bindings_mod.check(binding, functions, {"librbd": kn_symbols("librbd"), "librados": kn_symbols("librados")})
     for item in missing:
         item["codename"] = kn.codename(item["first"]) if item.get("first") else None
+        item.setdefault("demangled", None)
+        item.setdefault("version", None)
+        item.setdefault("file", None)
+        item.setdefault("bound_at", "first call")      # ctypes looks a function up when it is used
+        item.setdefault("cause", kn.first_release_text(item["symbol"]) if kn.function(item["symbol"]) else
+                        "not exported by this build")
     return Consumer(binding.path, "Python {} binding (ctypes, {})".format(binding.module, binding.interpreter),
                     tuple(sorted(set(binding.calls) | set(binding.probes))), (), tuple(paths), tuple(missing),
                     loads=not missing, sees=missing[0]["consequence"] if missing else None)

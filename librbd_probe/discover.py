@@ -8,7 +8,6 @@ of its dynamic section and string table (``elf.sweep_dynamic``); only files whos
 table mentions a Ceph name have their symbols read.
 """
 import os
-import stat
 import sys
 import time
 
@@ -129,18 +128,17 @@ def walk(directories, on_file, progress=None, skip=frozenset()):
             continue
         subdirs = []
         for entry in entries:
+            # d_type and d_ino come with the directory listing: no stat per file (a sweep of
+            # /usr is tens of thousands of files; a syscall each is most of its cost)
             try:
                 if entry.is_dir(follow_symlinks=False):
                     subdirs.append(entry.path)
                     continue
                 if not entry.is_file(follow_symlinks=False):
                     continue
-                est = entry.stat(follow_symlinks=False)
+                fkey = (st.st_dev, entry.inode())
             except OSError:
                 continue
-            if est.st_size < 64 or not stat.S_ISREG(est.st_mode):
-                continue
-            fkey = (est.st_dev, est.st_ino)
             if fkey in seen_files:
                 continue
             seen_files.add(fkey)
@@ -152,11 +150,11 @@ def walk(directories, on_file, progress=None, skip=frozenset()):
     return count
 
 
-def discover(root=None, pythons=None, progress=None, trees=TREES):
+def discover(root=None, pythons=None, progress=None, trees=TREES, skip=_SKIP):
     """[Found] of every consumer under the trees of ``root`` (None: this host), sorted."""
     rootmap = Root(root)
     bar = _Progress() if progress is None else progress
-    skip = frozenset(rootmap.host(p) for p in _SKIP)
+    skip = frozenset(rootmap.host(p) for p in skip)
     dirs = []
     for tree in trees:
         host = rootmap.host(tree)

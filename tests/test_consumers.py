@@ -109,3 +109,28 @@ def test_non_elf_consumer_is_reported_not_raised(installed, tmp_path, capsys):
     code, data, _ = _run(capsys, [str(text)])
     assert code == 3
     assert "not an ELF file" in data["consumers"][0]["error"]
+
+
+def test_json_matches_the_schema_and_is_stable(capsys):
+    import jsonschema
+    from librbd_probe import __file__ as package_file
+    with open(os.path.join(os.path.dirname(package_file), "schemas", "consumers.schema.json")) as handle:
+        schema = json.load(handle)
+    argv = _libs("14.2.21") + [library("16.2.15", "rbd-binding"), library("18.2.7", "rados-binding")]
+    code, data, _ = _run(capsys, argv)
+    jsonschema.validate(data, schema)
+    assert code == 1 and data["consumers"][0]["missing"][0]["consequence"].startswith("ImportError: ")
+    first = json.dumps(data, sort_keys=True)
+    _, again, _ = _run(capsys, argv)
+    assert json.dumps(again, sort_keys=True) == first
+
+
+def test_explicit_tree_pairs_its_own_libceph_common(capsys):
+    """--librbd/--librados in an 18.2.7 tree: libceph-common from that tree, not the host's
+    16.2.15 one that librados's RUNPATH names."""
+    code, data, _ = _run(capsys, _libs("18.2.7") + [library("16.2.15", "rbd-binding")])
+    pairing = data["consumers"][0]["pairing"]
+    assert pairing["release"] == "18.2.7" and pairing["ok"], pairing
+    assert pairing["soname"] == "libceph-common.so.2"
+    assert all(p.startswith(os.path.dirname(library("18.2.7", "librbd"))) for p in pairing["loaded"])
+

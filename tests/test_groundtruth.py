@@ -78,6 +78,15 @@ def test_known_cases_are_said_in_cxx(rows):
     assert "symbol lookup error" in rbd.sees
 
 
+def test_striper_functions_bind_in_libradosstriper(rows):
+    """The rados CLI's rados_striper_* come from libradosstriper.so.1, not librados."""
+    by = {(r[1].split("/root")[-1], r[0], r[2]): r[4]["record"] for r in rows}
+    rados = by[("/usr/bin/rados", "bookworm", "16.2.15")]
+    assert rados.loads is True and rados.ceph_ok is True
+    assert any(p.endswith("libradosstriper.so.1") for p in rados.library_paths)
+    assert any(n.startswith("rados_striper_") for n in rados.needs)
+
+
 def test_discovery_finds_every_consumer_of_each_suite():
     """Discovery by content against scanelf + nm on the same unpacked trees."""
     _prerequisites()
