@@ -21,7 +21,7 @@ from .model import record
 PREFIXES = (b"rbd_", b"rados_")
 CEPH_LIBRARIES = ("librbd", "librados", "libradosstriper", "libceph-common")
 _CEPH_SONAME = re.compile(r"^(librbd\.so\.1|librados\.so\.2|libradosstriper\.so\.1|libceph-common\.so\.\d+)$")
-_BUFFER_NS = re.compile(r"4ceph6buffer7(v\d+_\d+_\d+)")
+_BUFFER_NS = re.compile(r"4ceph6buffer7(v[0-9_]{6})")   # <source-name> 7: "v15_2_0"
 
 
 class Consumer(record(
@@ -220,14 +220,46 @@ def cause_of(symbol, library_paths, index):
             alternatives = index.same_function(path, symbol)
             if alternatives:
                 return "signature changed: the library has " + "; ".join(alternatives[:3])
-        func = kn.function(symbol)
-        if func is not None:
-            return kn.first_release_text(symbol)
-        return "not exported by this build"
+        builds = _cxx_builds(symbol)
+        if builds:
+            return _builds_text(builds)
+        return "not exported by this build (nor by any Debian build known here)"
     func = kn.function(symbol)
     if func is not None:
         return kn.first_release_text(symbol)
     return "not exported by this build (unknown to the knowledge base)"
+
+
+def _cxx_exports():
+    """{mangled: [Debian builds exporting it]} from the knowledge data (cxx_exports.json)."""
+    question = getattr(kn, "cxx_exports", None)      # the knowledge layer's own question, once it has one
+    if question is not None:
+        return question()
+    try:
+        return kn.load("cxx_exports.json").get("symbols", {})
+    except Exception:                                   # noqa: BLE001  an absent data file is no cause
+        return {}
+
+
+def _cxx_builds(symbol):
+    return tuple(_cxx_exports().get(symbol) or ())
+
+
+def _builds_text(builds):
+    """Honest wording from the Debian builds that export a C++ symbol."""
+    try:
+        known = tuple(kn.load("cxx_exports.json").get("builds") or ())
+    except Exception:                                   # noqa: BLE001
+        known = ()
+    first = builds[0]
+    text = "first seen in the {} Debian build (exact first release unverified)".format(kn.release_label(first))
+    if known and first == known[0]:
+        text = "exported by the {} Debian build, the oldest known here".format(kn.release_label(first))
+    if known and builds[-1] != known[-1]:
+        later = [b for b in known if kn.version_key(b) > kn.version_key(builds[-1])]
+        if later:
+            text += "; gone from the {} build on".format(later[0])
+    return text
 
 
 # --- one consumer ------------------------------------------------------------------------------
