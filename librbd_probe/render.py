@@ -1,12 +1,16 @@
 """Turn a report into text (80 columns), JSON or Markdown.  Decides nothing."""
 import json
 
+from . import knowledge as kn
+from .model import to_plain
+from .rootfs import Root
+
 WIDTH = 80
 
 
 def to_json(data):
     """Canonical JSON: sorted keys, 2-space indent, final newline; same bytes for same input."""
-    return json.dumps(data, indent=2, sort_keys=True) + "\n"
+    return json.dumps(to_plain(data), indent=2, sort_keys=True) + "\n"
 
 
 def _triple(value):
@@ -28,11 +32,8 @@ def report_text(report):
     lines.append("")
     lines.append("Libraries")
 
-    def shown(path):
-        # under --root, show the target system's path (the root is named in the heading)
-        if report.root and path and path.startswith(report.root.rstrip("/") + "/"):
-            return path[len(report.root.rstrip("/")):]
-        return path
+    # under --root, show the target system's path (the root is named in the heading)
+    shown = Root(report.root, check=False).target
 
     for name in ("librbd", "librados", "libceph-common"):
         lib = report.libraries.get(name)
@@ -65,16 +66,11 @@ def report_text(report):
         lines.append("  rbd_version {}   rados_version {}   Ceph {}".format(
             _triple(runtime.rbd_version), _triple(runtime.rados_version), ceph))
     if report.release:
-        rel = report.release
+        rel = to_plain(report.release)
         lines.append("")
         lines.append("Release")
-        if rel.get("version"):
-            what = "Ceph {} {}".format(rel["version"], rel.get("codename") or "")
-        elif rel.get("min"):
-            what = "Ceph {}{} {}".format(rel["min"], " .. before " + rel["before"] if rel.get("before") else " or later",
-                                         rel.get("codename") or "")
-        else:
-            what = "not identified"
+        label = rel.get("label")
+        what = "Ceph " + label if label and (rel.get("version") or rel.get("min")) else "not identified"
         lines.extend(_wrap("{} (confidence: {})".format(what.strip(), rel.get("confidence", "?")), "  "))
         for item in rel.get("evidence", [])[:4]:
             lines.extend(_wrap(item, "    - "))
@@ -165,6 +161,9 @@ def _live_lines(live):
     left = (cleanup.get("after") or {}).get("scratch") or []
     lines.extend(_wrap("scratch images removed after the run; left in the pool: {}".format(
         ", ".join(left) if left else "none"), "  "))
+    for client in (live.get("census") or {}).get("clients") or ():       # issue 12's --census
+        if client.get("text"):
+            lines.extend(_wrap(client["text"], "  census: "))
     return lines
 
 
@@ -196,12 +195,28 @@ def explain_text(result):
                            "libceph \"feature set mismatch\", and bare errno forms.", ""))
         return "\n".join(lines) + "\n"
     for number, finding in enumerate(result.findings, 1):
+        # confidence, decides, last_line, times and related come with issue 10's explain
+        # (getattr: an explanation without them renders as before)
         lines.append("")
-        lines.extend(_wrap("{} (line {}{})".format(
-            finding.title, finding.line, ", {} times".format(finding.count) if finding.count > 1 else ""),
-            "[{}] ".format(number)))
+        last_line = getattr(finding, "last_line", None)
+        if finding.count > 1 and last_line:
+            where = "lines {}-{}, {} times".format(finding.line, last_line, finding.count)
+        else:
+            where = "line {}{}".format(finding.line, ", {} times".format(finding.count) if finding.count > 1 else "")
+        lines.extend(_wrap("{} ({})".format(finding.title, where), "[{}] ".format(number)))
+        first_time, last_time = getattr(finding, "first_time", None), getattr(finding, "last_time", None)
+        if first_time:
+            lines.extend(_wrap(first_time + ("" if last_time in (None, first_time) else " .. " + last_time),
+                               "    when:    "))
         lines.extend(_wrap(finding.match, "    matched: "))
+        confidence = getattr(finding, "confidence", None)
+        if confidence:
+            candidates = getattr(finding, "candidates", ()) or ()
+            lines.extend(_wrap(confidence + (" (candidates: {})".format(", ".join(candidates)) if candidates else ""),
+                               "    confidence: "))
         lines.extend(_wrap(finding.cause, "    cause:   "))
+        if getattr(finding, "decides", None):
+            lines.extend(_wrap(finding.decides, "    decides: "))
         if finding.evidence:
             lines.append("    on this host:")
             for item in finding.evidence:
@@ -210,6 +225,10 @@ def explain_text(result):
         for item in finding.fix:
             lines.extend(_wrap(item, "      - "))
         lines.extend(_wrap(finding.source, "    source:  "))
+        for item in getattr(finding, "related", ()) or ():
+            lines.extend(_wrap(item, "    explains: "))
+    for notice in getattr(result, "notices", ()) or ():
+        lines.extend(_wrap(notice, "note: "))
     return "\n".join(lines) + "\n"
 
 
@@ -217,8 +236,8 @@ def consumers_text(report, results):
     """The human answer of ``consumers``: each consumer, the loader's verdict, what its user sees."""
     lines = []
     librbd = report.libraries.get("librbd")
-    rel = report.release or {}
-    label = rel.get("version") or rel.get("min") or "unidentified release"
+    rel = to_plain(report.release) or {}
+    label = rel.get("label") or "unidentified release"
     lines.extend(_wrap("librbd_probe consumers: the loader's choice here is {} ({})".format(
         librbd.realpath if librbd is not None and librbd.found else "no librbd", label), ""))
     if not results:

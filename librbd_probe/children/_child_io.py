@@ -1,18 +1,37 @@
-"""What both child scripts (``_child.py``, ``_live_child.py``) do around their work.
+"""Child side of the protocol (see ``librbd_probe/children/__init__.py``), shared by both children.
 
-Imported by them as a sibling top-level module, never through the package.  Before anything
-is loaded, fd 1 is pointed at stderr so a library's own prints can never be mistaken for the
-answer; the answer goes to the saved original stdout as one JSON object carrying the parent's
-nonce; core dumps are off; library destructors are skipped at exit (librados/librbd tear-down
-threads can hang or crash and would turn a good answer into a failure).
+Runs inside the child interpreter as the top-level module ``_child_io``, made by the
+bootstrap from the source the parent sent; it never imports the librbd_probe package.
+Before the child's work loads anything, fd 1 is pointed at stderr so a library's own prints
+can never be mistaken for the answer; the answer goes to the saved original stdout as one
+JSON object carrying the parent's nonce; core dumps are off; library destructors are skipped
+at exit (librados/librbd tear-down threads can hang or crash and would turn a good answer
+into a failure).
 """
+import errno
 import json
 import os
 import sys
 
 
-def serve(run, error_record):
-    """Read the JSON request on stdin, answer ``run(request)`` (or ``error_record(exc)``), exit."""
+def error(kind, message, **extra):
+    """The one error-record shape: ``{"kind", "message", ...}`` (None values left out)."""
+    out = {"kind": kind, "message": message}
+    out.update((k, v) for k, v in extra.items() if v is not None)
+    return out
+
+
+def rc_error(kind, stage, call, rc, **extra):
+    """Error record for a library call that returned a negative errno."""
+    name = errno.errorcode.get(-rc, "E?{}".format(-rc)) if rc < 0 else None
+    text = "{} returned {}".format(call, rc)
+    if name:
+        text += " ({}: {})".format(name, os.strerror(-rc))
+    return error(kind, text, stage=stage, rc=rc, errno=name, **extra)
+
+
+def serve(run, request):
+    """Answer ``run(request)`` (a payload dict, optionally with "error") and exit."""
     out_fd = os.dup(1)
     os.dup2(2, 1)
     try:
@@ -20,12 +39,12 @@ def serve(run, error_record):
         resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
     except (ImportError, ValueError, OSError):
         pass
-    request = {}
     try:
-        request = json.loads(sys.stdin.read())
         result = run(request)
     except Exception as exc:  # noqa: BLE001 - the one broad except: it becomes a JSON error record
-        result = dict(error_record("{}: {}".format(type(exc).__name__, exc)[:2000]), nonce=request.get("nonce"))
+        result = {"error": error("exception", "{}: {}".format(type(exc).__name__, exc)[:2000])}
+    result.setdefault("error", None)
+    result["nonce"] = request.get("nonce")
     data = json.dumps(result, sort_keys=True).encode("utf-8")
     while data:
         data = data[os.write(out_fd, data):]
