@@ -306,7 +306,7 @@ def _consumers_parser():
                                  "plugin directories and the Python site/dist-packages), the dynamic loader's "
                                  "verdict: every C and C++ symbol and symbol version it needs from the Ceph "
                                  "libraries of its NEEDED closure, and what its user would see.")
-    parser.add_argument("paths", nargs="*", metavar="PATH", help="ELF files to check (default: the usual places)")
+    parser.add_argument("paths", nargs="*", metavar="PATH", help="ELF files to check (default: every consumer found by content)")
     parser.add_argument("--python", action="append", default=[], metavar="PATH",
                         help="interpreter whose bindings to check (default: this one and /usr/bin/python3)")
     _add_library_options(parser)

@@ -53,3 +53,32 @@ def test_cli_sweeps_a_root(tmp_path, capsys):
     (root / "usr" / "bin").mkdir(parents=True)
     assert cli.main(["consumers", "--no-runtime", "--root", str(root)]) in (0, 3)
     assert "No program or module that uses librbd/librados was found" in capsys.readouterr().out
+
+
+class _Tty(object):
+    def __init__(self):
+        self.text = ""
+
+    def isatty(self):
+        return True
+
+    def write(self, text):
+        self.text += text
+
+    def flush(self):
+        pass
+
+
+def test_progress_only_on_a_terminal(tmp_path):
+    (tmp_path / "usr" / "bin").mkdir(parents=True)
+    for i in range(3):
+        (tmp_path / "usr" / "bin" / "f{}".format(i)).write_bytes(b"x" * 100)
+    tty = _Tty()
+    bar = discover._Progress(tty)
+    discover.discover(str(tmp_path), progress=bar)
+    assert "scanning: " in tty.text and "files" in tty.text and tty.text.endswith("\r\033[K")
+    quiet = _Tty()
+    quiet.isatty = lambda: False
+    bar = discover._Progress(quiet)
+    discover.discover(str(tmp_path), progress=bar)
+    assert quiet.text == ""
