@@ -106,7 +106,9 @@ def classify(path, info, symbols=()):
 def what_user_sees(kind, target, item, bind_now):
     """The message the user of a ``kind`` consumer meets for one unbound item."""
     if item.get("symbol") is None:
-        text = "{}: version `{}' not found (required by {})".format(item.get("file") or "?", item["version"], target)
+        # ld.so: "prog: /usr/lib/.../librados.so.2: version `X' not found (required by prog)"
+        text = "{}: {}: version `{}' not found (required by {})".format(
+            target, item.get("file_path") or item.get("file") or "?", item["version"], target)
     else:
         text = "{}: undefined symbol: {}{}".format(target, item["symbol"],
                                                    ", version " + item["version"] if item.get("version") else "")
@@ -319,6 +321,13 @@ def pairing(closure, cache):
 _INDEX = LibraryIndex()
 
 
+def _loaded_path(closure, name):
+    for obj in closure.objects:
+        if name in (obj.name, obj.soname):
+            return obj.target
+    return None
+
+
 def check_path(path, kind, ctx, preload=(), cache=None, index=None):
     """Consumer record for one ELF file under the search context ``ctx``."""
     cache = {} if cache is None else cache
@@ -347,6 +356,7 @@ def check_path(path, kind, ctx, preload=(), cache=None, index=None):
         if u.kind == "version":
             if is_ceph_library(u.version_file):
                 item = {"symbol": None, "demangled": None, "version": u.version, "file": u.version_file,
+                        "file_path": _loaded_path(closure, u.version_file),
                         "library": kn.library_of_soname(u.version_file) if hasattr(kn, "library_of_soname") else
                         u.version_file.split(".so")[0],
                         "first": None, "codename": None, "bound_at": "start",

@@ -96,7 +96,9 @@ def test_missing_symbol_version_is_the_loaders_error(scratch):
     symbols, versions = _symbols(record)
     assert versions == truth["versions"] and symbols == truth["symbols"]
     assert record.loads is False and record.ceph_ok is False
-    assert "version `LIBRADOS_99.0' not found (required by {})".format(prog) in record.sees
+    # the loader's own words (ld.so prints them in its trace too)
+    expected = "{}: {}: version `LIBRADOS_99.0' not found (required by {})".format(prog, old, prog)
+    assert expected in record.sees and expected in truth["output"]
     # against the library that defines it, both agree that it loads
     mapping, truth = _loader_map(prog, os.path.dirname(new))
     _, record = _tool(prog, os.path.dirname(new))
@@ -183,3 +185,66 @@ def test_foreign_machine_librbd_is_skipped(scratch):
     (item,) = [m for m in record.not_found if m["name"] == "librbd.so.1"]
     assert item["skipped"] and "aarch64" in item["skipped"][0]
     assert record.loads is False and "librbd.so.1: cannot open shared object file" in record.sees
+
+
+# --- the pure core, table-driven (glibc elf/dl-lookup.c check_match) ----------------------------
+
+from librbd_probe.elf import ElfInfo, Symbol  # noqa: E402
+
+
+def _defs(symbols, versions=("librados.so.2", "LIBRADOS_PRIVATE", "LIBRADOS_14.2.0")):
+    syms = tuple(Symbol(name, True, "FUNC", binding, "DEFAULT", 1, 1, version, hidden)
+                 for name, version, hidden, binding in symbols)
+    info = ElfInfo("x", 1, 64, "little", "x86-64", 62, "DYN", symbols=syms, version_definitions=versions)
+    return loader.Definitions(info)
+
+
+@pytest.mark.parametrize("defs,ref,version,binds", [
+    # a versioned reference: the same version, else an unversioned non-hidden definition
+    ([("f", "LIBRADOS_14.2.0", False, "GLOBAL")], "f", "LIBRADOS_14.2.0", True),
+    ([("f", "LIBRADOS_14.2.0", False, "GLOBAL")], "f", "LIBRADOS_99.0", False),
+    ([("f", None, False, "GLOBAL")], "f", "LIBRADOS_99.0", True),
+    ([("f", None, True, "GLOBAL")], "f", "LIBRADOS_99.0", False),
+    # an unversioned reference: index <= 2 at once, else the one non-hidden default
+    ([("f", "LIBRADOS_PRIVATE", True, "GLOBAL")], "f", None, True),           # index 2, even hidden
+    ([("f", "LIBRADOS_14.2.0", False, "GLOBAL")], "f", None, True),           # the single default
+    ([("f", "LIBRADOS_14.2.0", True, "GLOBAL")], "f", None, False),           # hidden only
+    ([("f", "LIBRADOS_14.2.0", False, "WEAK")], "f", None, True),             # a weak definition binds
+    ([("g", None, False, "GLOBAL")], "f", None, False),
+])
+def test_check_match(defs, ref, version, binds):
+    assert _defs(defs).match(ref, version) is binds
+
+
+def test_unversioned_object_accepts_any_version():
+    defs = _defs([("f", None, False, "GLOBAL")], versions=())
+    assert defs.match("f", "ANY_1.0") and defs.match("f", None)
+
+
+def test_local_and_hidden_definitions_do_not_bind():
+    syms = (Symbol("f", True, "FUNC", "LOCAL", "DEFAULT", 1, 1), Symbol("g", True, "FUNC", "GLOBAL", "HIDDEN", 1, 1),
+            Symbol("h", True, "SECTION", "GLOBAL", "DEFAULT", 1, 1))
+    defs = loader.Definitions(ElfInfo("x", 1, 64, "little", "x86-64", 62, "DYN", symbols=syms))
+    assert not defs.match("f", None) and not defs.match("g", None) and not defs.match("h", None)
+
+
+@pytest.mark.parametrize("kind,bind_now,bound_at,words", [
+    ("Python extension module", False, "first call", "ImportError: /p/m.so: undefined symbol: rbd_x"),
+    ("QEMU block module", False, "first call", "Unknown protocol 'rbd'"),
+    ("libvirt storage backend", False, "first call", "missing backend for pool type 9 (rbd)"),
+    ("fio (rbd engine)", False, "first call", "at the first call"),
+    ("fio engine module", False, "first call", "engine rbd not loadable"),
+    ("program", True, "first call", "m.so: symbol lookup error: /p/m.so: undefined symbol: rbd_x\" at start"),
+    ("program", False, "first call", "at the first call of it"),
+    ("program", False, "start", "\" at start"),
+])
+def test_what_the_user_sees(kind, bind_now, bound_at, words):
+    item = {"symbol": "rbd_x", "version": None, "bound_at": bound_at}
+    assert words in consumers.what_user_sees(kind, "/p/m.so", item, bind_now)
+
+
+def test_version_message_is_the_loaders():
+    item = {"symbol": None, "version": "LIBRADOS_99.0", "file": "librados.so.2", "bound_at": "start",
+            "file_path": "/usr/lib/librados.so.2"}
+    assert consumers.what_user_sees("program", "/p/x", item, False) == (
+        "\"/p/x: /usr/lib/librados.so.2: version `LIBRADOS_99.0' not found (required by /p/x)\" at start")
