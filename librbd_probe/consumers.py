@@ -382,12 +382,16 @@ def check_path(path, kind, ctx, preload=(), cache=None, index=None):
                 "cause": cause_of(u.symbol, ceph_paths, index)}
         missing.append(item)
     not_found = tuple({"name": m.name, "needed_by": m.needed_by, "skipped": list(m.skipped),
-                       "ceph": is_ceph_library(m.name)} for m in closure.missing)
+                       "ceph": is_ceph_library(m.name), "fatal": m.fatal} for m in closure.missing)
     ceph_not_found = [m for m in closure.missing if is_ceph_library(m.name)]
     for item in missing:
         item["consequence"] = what_user_sees(kind, closure.main.target, item, header.bind_now)
     sees = missing[0]["consequence"] if missing else None
-    if ceph_not_found:
+    fatal = [m for m in closure.missing if m.fatal]
+    if fatal:
+        # ld.so stops at the first such file: nothing of the program runs
+        sees = "{}: error while loading shared libraries: {}".format(closure.main.target, fatal[0].fatal)
+    elif ceph_not_found:
         m = ceph_not_found[0]
         reason = "; ".join(m.skipped) if m.skipped else "No such file or directory"
         sees = "{}: error while loading shared libraries: {}: cannot open shared object file: {}".format(

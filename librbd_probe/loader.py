@@ -55,12 +55,14 @@ class Loaded(record("Loaded", "name path target needed_by source soname elf_clas
     __slots__ = ()
 
 
-class NotFound(record("NotFound", "name needed_by skipped")):
-    """A NEEDED name the loader finds no acceptable file for."""
+class NotFound(record("NotFound", "name needed_by skipped fatal", (None,))):
+    """A NEEDED name the loader finds no acceptable file for, or stops at."""
     # Fields (immutable):
     #   name: str
     #   needed_by: str                 # target path of the needing object
     #   skipped: Tuple[str, ...]       # candidates rejected, each "path: reason"
+    #   fatal: Optional[str] = None    # "path: ELF file OS ABI invalid": ld.so stops there, it
+    #                                  #  does not search on (the whole load fails)
     __slots__ = ()
 
 
@@ -89,10 +91,16 @@ class Closure(record("Closure", "main objects missing skipped infos", ())):
 
 
 def _identity_mismatch(info, main):
+    """(reason, fatal) for a candidate ld.so rejects (elf/dl-load.c open_verify), else None.
+
+    Another ELF class or machine is skipped and the search goes on; another byte order or
+    OS ABI is an error that ends the load ("ELF file OS ABI invalid")."""
     if info.elf_class != main.elf_class:
-        return "wrong ELF class: ELFCLASS{}".format(info.elf_class)
-    if info.byte_order != main.byte_order or info.machine_code != main.machine_code:
-        return "ELF machine {} ({} endian), the program is {}".format(info.machine, info.byte_order, main.machine)
+        return "wrong ELF class: ELFCLASS{}".format(info.elf_class), False
+    if info.byte_order != main.byte_order:
+        return "ELF file data encoding not {}-endian".format(main.byte_order), True
+    if info.machine_code != main.machine_code:
+        return "ELF machine {}, the program is {}".format(info.machine, main.machine), False
     return None
 
 
@@ -102,7 +110,7 @@ def _osabi_problem(path):
     except ElfError:
         return None
     if header.osabi not in VALID_OSABI:
-        return "ELF file OS ABI invalid ({})".format(header.osabi)
+        return "ELF file OS ABI invalid", True
     return None
 
 
@@ -155,6 +163,7 @@ def build_closure(main_path, ctx, preload=(), read=elf.read_header):
             # RPATHs of its loader chain follow its own (dl-load.c, "l_loader" walk).
             rpath = () if pinfo.runpath else tuple(_expanded(pinfo.rpath, parent.target)) + tuple(parent_chain)
             chosen = None
+            fatal = None
             rejected = []
             if "/" in name:
                 candidates = [locate.Found(rootmap.host(name) if name.startswith("/")
@@ -175,13 +184,18 @@ def build_closure(main_path, ctx, preload=(), read=elf.read_header):
                     continue
                 problem = _identity_mismatch(info, main_info) or _osabi_problem(real)
                 if problem:
-                    rejected.append("{}: {}".format(rootmap.target(cand.path), problem))
+                    rejected.append("{}: {}".format(rootmap.target(cand.path), problem[0]))
+                    if problem[1]:
+                        fatal = rejected[-1]
+                        break
                     continue
                 chosen = (cand, info, None)
                 break
+            else:
+                fatal = None
             skipped.extend(rejected)
             if chosen is None:
-                missing.append(NotFound(name, parent.target, tuple(rejected)))
+                missing.append(NotFound(name, parent.target, tuple(rejected), fatal))
                 continue
             cand, info, existing = chosen
             if existing is not None:

@@ -248,3 +248,25 @@ def test_version_message_is_the_loaders():
             "file_path": "/usr/lib/librados.so.2"}
     assert consumers.what_user_sees("program", "/p/x", item, False) == (
         "\"/p/x: /usr/lib/librados.so.2: version `LIBRADOS_99.0' not found (required by /p/x)\" at start")
+
+
+def test_other_osabi_ends_the_load_like_the_loader_does(scratch):
+    """A librbd.so.1 marked for another OS ABI (e_ident[EI_OSABI] = FreeBSD) first on the path:
+    ld.so does not search on (unlike another class or machine), it stops: "ELF file OS ABI
+    invalid".  So does the tool."""
+    good = _lib(os.path.join(scratch, "good"), "librbd.so.1", RBD)
+    bad_dir = os.path.join(scratch, "bad")
+    os.makedirs(bad_dir)
+    bad = os.path.join(bad_dir, "librbd.so.1")
+    data = bytearray(open(good, "rb").read())
+    data[7] = 9                                            # ELFOSABI_FREEBSD
+    with open(bad, "wb") as handle:
+        handle.write(bytes(data))
+    prog = _program(scratch, "prog", "int rbd_open(void); int main(void) { return rbd_open(); }\n", [good])
+    env = {"LD_LIBRARY_PATH": bad_dir + ":" + os.path.dirname(good), "PATH": "/usr/bin:/bin"}
+    real = subprocess.run([prog], env=env, stderr=subprocess.PIPE, universal_newlines=True)
+    assert real.returncode == 127
+    _, record = _tool(prog, env["LD_LIBRARY_PATH"])
+    assert record.loads is False
+    assert record.sees == real.stderr.strip() == "{}: error while loading shared libraries: {}: ELF file OS ABI invalid".format(
+        prog, bad)
