@@ -253,7 +253,6 @@ class _Parser(object):
         self.need("_Z")
         out = self.encoding()
         while self.peek() == ".":
-            end = self.s.find(".", self.i + 1)
             # ".cold", ".constprop.0", ".isra.0": c++filt prints one [clone ...] per part pair
             j = self.i + 1
             while j < len(self.s) and (self.s[j].isalpha() or self.s[j] == "_"):
@@ -266,7 +265,6 @@ class _Parser(object):
                 raise _Fail()
             out += " [clone " + self.s[self.i:j] + "]"
             self.i = j
-            del end
         if self.i != len(self.s):
             raise _Fail()
         return out
