@@ -143,6 +143,11 @@ def build_closure(main_path, ctx, preload=(), read=elf.read_header):
     remember(main, main_info)
     for path in preload:
         info = read(path)
+        problem = _identity_mismatch(info, main_info) or _osabi_problem(path)
+        if problem:
+            # ld.so: "object '...' from LD_PRELOAD cannot be preloaded (...): ignored."
+            skipped.append("{}: {} (cannot be preloaded: ignored)".format(rootmap.target(path), problem[0]))
+            continue
         obj = Loaded(os.path.basename(path), path, rootmap.target(path), main.target, "preload",
                      info.soname, info.elf_class, info.byte_order, info.machine)
         infos[path] = info

@@ -139,3 +139,17 @@ def test_explicit_tree_pairs_its_own_libceph_common(capsys):
     assert pairing["soname"] == "libceph-common.so.2"
     assert all(p.startswith(os.path.dirname(library("18.2.7", "librbd"))) for p in pairing["loaded"])
 
+
+
+def test_explicit_foreign_librbd_is_not_taken(capsys):
+    """--librbd/--librados of the real arm64 build for an x86-64 module: the loader would not
+    take them (wrong machine), so they are neither preloaded nor found in their directory."""
+    module = library("16.2.15", "rbd-binding")
+    argv = ["--librbd", library("16.2.15", "librbd", arch="arm64"),
+            "--librados", library("16.2.15", "librados", arch="arm64"), module]
+    cli.main(["consumers", "--json", "--no-runtime"] + argv)
+    data = json.loads(capsys.readouterr().out)
+    consumer = data["consumers"][0]
+    arm_dir = os.path.dirname(library("16.2.15", "librbd", arch="arm64"))
+    assert not [p for p in consumer["library_paths"] if p.startswith(arm_dir)]
+    assert any(s.startswith(arm_dir) and "aarch64" in s for s in consumer["skipped"])
