@@ -17,7 +17,7 @@ setup(
     long_description_content_type="text/markdown",
     license="MIT",
     packages=["librbd_probe", "librbd_probe.children", "librbd_probe.knowledge"],
-    package_data={"librbd_probe.knowledge": ["data/*.json"]},
+    package_data={"librbd_probe.knowledge": ["data/*.json"], "librbd_probe": ["schemas/*.json"]},
     python_requires=">=3.6",
     install_requires=[],
     entry_points={"console_scripts": ["librbd-probe = librbd_probe.cli:main"]},

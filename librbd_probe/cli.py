@@ -301,11 +301,12 @@ def _explain(argv):
 
 def _consumers_parser():
     parser = _Parser(prog=PROG + " consumers",
-                     description="For each program or module that calls librbd (the ELF files given, or "
-                                 "QEMU, libvirt, fio, tcmu-runner and the Python bindings found in the usual "
-                                 "places), list the rbd_*/rados_* functions it needs that the library it would "
-                                 "load lacks.")
-    parser.add_argument("paths", nargs="*", metavar="PATH", help="ELF files to check (default: the usual places)")
+                     description="For each program or module that uses librbd/librados (the ELF files given, "
+                                 "or every one found by content under bin, sbin, libexec, lib, lib64, the "
+                                 "plugin directories and the Python site/dist-packages), the dynamic loader's "
+                                 "verdict: every C and C++ symbol and symbol version it needs from the Ceph "
+                                 "libraries of its NEEDED closure, and what its user would see.")
+    parser.add_argument("paths", nargs="*", metavar="PATH", help="ELF files to check (default: every consumer found by content)")
     parser.add_argument("--python", action="append", default=[], metavar="PATH",
                         help="interpreter whose bindings to check (default: this one and /usr/bin/python3)")
     _add_library_options(parser)
@@ -335,9 +336,9 @@ def _consumers(argv):
                                          "consumers": [c.to_dict() for c in results]}))
     else:
         sys.stdout.write(render.consumers_text(report, results))
-    if any(c.error for c in results) or not report.libraries["librbd"].found:
+    if any(c.error for c in results) or (not args.paths and not report.libraries["librbd"].found):
         return EXIT_UNDETERMINED
-    return EXIT_REQUIREMENT if any(c.missing for c in results) else EXIT_OK
+    return EXIT_REQUIREMENT if any(c.loads is False for c in results) else EXIT_OK
 
 
 SUBCOMMANDS = {"explain": _explain, "consumers": _consumers}

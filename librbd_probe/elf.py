@@ -795,3 +795,227 @@ def find_strings(path, pattern, section=".rodata", limit=64, chunk=1 << 20):
         raise ElfError("{}: corrupt section headers: {}".format(path, exc)) from exc
     finally:
         parser.close()
+
+
+# --- the loader's extra view and a fast sweep entry point (consumers / discovery) -----------
+
+DT_FLAGS, DT_FLAGS_1 = 30, 0x6FFFFFFB
+DF_BIND_NOW = 0x8                       # gABI DT_FLAGS
+DF_1_NOW = 0x1                          # GNU DT_FLAGS_1
+EI_OSABI, EI_ABIVERSION = 7, 8
+
+
+class LinkHeader(record("LinkHeader", "osabi abiversion flags flags_1 bind_now")):
+    """What ld.so checks besides class/machine (e_ident OSABI/ABIVERSION) and how it binds."""
+    # Fields (immutable):
+    #   osabi: int            # e_ident[EI_OSABI]: 0 SYSV, 3 GNU (glibc accepts only these)
+    #   abiversion: int       # e_ident[EI_ABIVERSION]
+    #   flags: int            # DT_FLAGS (0 when absent)
+    #   flags_1: int          # DT_FLAGS_1 (0 when absent)
+    #   bind_now: bool        # DF_BIND_NOW or DF_1_NOW or DT_BIND_NOW: every symbol bound at start
+    __slots__ = ()
+
+
+DT_BIND_NOW = 24
+
+
+def read_link_header(path):
+    """LinkHeader of ``path`` (header, program headers and dynamic tags only)."""
+    path = os.fspath(path)
+    parser = _Parser(path, copy_strtab=False)
+    try:
+        parser.header()
+        ident = parser.f.read(0, EI_NIDENT, "e_ident")
+        parser.program_headers()
+        parser.dynamic()
+        flags = parser.tag(DT_FLAGS, 0)
+        flags_1 = parser.tag(DT_FLAGS_1, 0)
+        return LinkHeader(ident[EI_OSABI], ident[EI_ABIVERSION], flags, flags_1,
+                          bool(flags & DF_BIND_NOW or flags_1 & DF_1_NOW or DT_BIND_NOW in parser.tags))
+    except struct.error as exc:
+        raise ElfError("{}: corrupt ELF structure: {}".format(path, exc)) from exc
+    finally:
+        parser.close()
+
+
+_SWEEP_HEAD = 4096
+
+
+def sweep_dynamic(path, markers):
+    """Fast path of a content sweep: (needed, marked, soname) of an ELF file, None for a non-ELF.
+
+    ``needed`` are the DT_NEEDED names, ``soname`` the DT_SONAME (or None), ``marked`` whether the dynamic string table holds a
+    string starting with one of ``markers`` (bytes, each tested as b"\\0" + prefix).  Reads
+    the first page (header and, nearly always, the program headers), PT_DYNAMIC and the
+    string table, with pread and no mmap: a sweep of /usr opens tens of thousands of files
+    and most are not ELF at all.  Raises ElfError for an ELF file it cannot read.
+    """
+    try:
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0))
+    except OSError as exc:
+        raise _open_error(path, exc) from exc
+    try:
+        head = os.pread(fd, _SWEEP_HEAD, 0)
+        if head[:4] != ELFMAG or len(head) < 64:
+            return None
+        little = head[5] == ELFDATA2LSB
+        end = "<" if little else ">"
+        if head[4] == ELFCLASS64:
+            e_phoff, = struct.unpack_from(end + "Q", head, 32)
+            e_phentsize, e_phnum = struct.unpack_from(end + "HH", head, 54)
+            phdr = struct.Struct(end + "IIQQQQQQ")
+            dyn = struct.Struct(end + "qQ")
+            ph = lambda raw: (raw[0], raw[2], raw[3], raw[5])      # noqa: E731 type offset vaddr filesz
+        elif head[4] == ELFCLASS32:
+            e_phoff, = struct.unpack_from(end + "I", head, 28)
+            e_phentsize, e_phnum = struct.unpack_from(end + "HH", head, 42)
+            phdr = struct.Struct(end + "IIIIIIII")
+            dyn = struct.Struct(end + "iI")
+            ph = lambda raw: (raw[0], raw[1], raw[2], raw[4])      # noqa: E731
+        else:
+            raise ElfError("{}: unsupported ELF class {}".format(path, head[4]))
+        if e_phnum > _MAX_PHNUM or (e_phnum and e_phentsize < phdr.size):
+            raise ElfError("{}: corrupt program header table".format(path))
+        size = e_phnum * e_phentsize
+        table = head[e_phoff:e_phoff + size] if e_phoff + size <= len(head) else os.pread(fd, size, e_phoff)
+        if len(table) < size:
+            raise ElfError("{}: truncated program headers".format(path))
+        loads = []
+        dynamic = None
+        for i in range(e_phnum):
+            p_type, p_offset, p_vaddr, p_filesz = ph(phdr.unpack_from(table, i * e_phentsize))
+            if p_type == PT_LOAD:
+                loads.append((p_vaddr, p_filesz, p_offset))
+            elif p_type == PT_DYNAMIC:
+                dynamic = (p_offset, p_filesz)
+        if dynamic is None:
+            return ((), False, None)
+        data = os.pread(fd, dynamic[1] - dynamic[1] % dyn.size, dynamic[0])
+        needed = []
+        strtab = strsz = soname = None
+        for tag, value in dyn.iter_unpack(data):
+            if tag == DT_NULL:
+                break
+            if tag == DT_NEEDED:
+                needed.append(value)
+            elif tag == DT_SONAME:
+                soname = value
+            elif tag == DT_STRTAB:
+                strtab = value
+            elif tag == DT_STRSZ:
+                strsz = value
+        if strtab is None or strsz is None:
+            return ((), False, None)
+        offset = None
+        for p_vaddr, p_filesz, p_offset in loads:
+            if p_vaddr <= strtab < p_vaddr + p_filesz:
+                offset = strtab - p_vaddr + p_offset
+                break
+        if offset is None:
+            raise ElfError("{}: DT_STRTAB outside every PT_LOAD segment".format(path))
+        strings = os.pread(fd, strsz, offset)
+        def text(value):
+            stop = strings.find(b"\0", value)
+            return strings[value:stop if stop >= 0 else len(strings)].decode("utf-8", "surrogateescape")
+        names = [text(value) for value in needed]
+        marked = False
+        for prefix in markers:
+            if strings.find(b"\0" + prefix) >= 0:
+                marked = True
+                break
+        return (tuple(names), marked, text(soname) if soname is not None else None)
+    except (struct.error, OverflowError, ValueError) as exc:
+        if isinstance(exc, ElfError):
+            raise
+        raise ElfError("{}: corrupt ELF structure ({})".format(path, exc)) from exc
+    except OSError as exc:
+        raise ElfError("{}: cannot read: {}".format(path, exc.strerror or exc)) from exc
+    finally:
+        os.close(fd)
+
+
+# Dynamic relocations (psABI of each machine).  The loader looks a symbol up only when a
+# relocation names it (an undefined symbol no relocation uses, like GCC 13's
+# std::ios_base_library_init() marker, is never bound); R_*_NONE is skipped; R_*_COPY data
+# the executable holds is looked up past the executable; DT_JMPREL entries (the PLT) may be
+# bound lazily, at first call.
+DT_PLTRELSZ, DT_RELA, DT_RELASZ, DT_RELAENT, DT_PLTREL = 2, 7, 8, 9, 20
+DT_REL, DT_RELSZ, DT_RELENT, DT_JMPREL = 17, 18, 19, 23
+_R_COPY = {EM_X86_64: 5, EM_386: 5, EM_AARCH64: 1024, EM_ARM: 20, EM_PPC64: 19, EM_PPC: 19, EM_S390: 9,
+           EM_MIPS: 126, EM_RISCV: 4, EM_LOONGARCH: 4, 2: 19, EM_SPARCV9: 19}
+
+
+class Relocations(record("Relocations", "referenced copies plt")):
+    """Symbol names the dynamic relocations of one object use."""
+    # Fields (immutable):
+    #   referenced: FrozenSet[str]   # named by a relocation other than R_*_NONE
+    #   copies: FrozenSet[str]       # R_*_COPY
+    #   plt: FrozenSet[str]          # DT_JMPREL (may be bound lazily)
+    __slots__ = ()
+
+
+def read_relocations(path):
+    """Relocations of ``path``; None when its machine's relocation numbers are not known here."""
+    path = os.fspath(path)
+    parser = _Parser(path)
+    try:
+        parser.header()
+        parser.program_headers()
+        parser.dynamic()
+        r_copy = _R_COPY.get(parser.e_machine)
+        if r_copy is None:
+            return None
+        if DT_SYMTAB not in parser.tags:
+            return Relocations(frozenset(), frozenset(), frozenset())
+        L = parser.layout
+        wide = parser.elf_class == 64
+        mips64 = parser.e_machine == EM_MIPS and wide
+        entsize_sym = parser.tag(DT_SYMENT, L.sym.size)
+        symtab = parser.offset_of(parser.tags[DT_SYMTAB][0], "DT_SYMTAB")
+        rela = struct.Struct(L.e + ("QQq" if wide else "IIi"))
+        rel = struct.Struct(L.e + ("QQ" if wide else "II"))
+        tables = []
+        if DT_RELA in parser.tags:
+            tables.append((parser.tags[DT_RELA][0], parser.tag(DT_RELASZ, 0), parser.tag(DT_RELAENT, rela.size), rela, False))
+        if DT_REL in parser.tags:
+            tables.append((parser.tags[DT_REL][0], parser.tag(DT_RELSZ, 0), parser.tag(DT_RELENT, rel.size), rel, False))
+        if DT_JMPREL in parser.tags:
+            fmt = rela if parser.tag(DT_PLTREL, DT_RELA) == DT_RELA else rel
+            tables.append((parser.tags[DT_JMPREL][0], parser.tag(DT_PLTRELSZ, 0), fmt.size, fmt, True))
+        names = {}
+        referenced, copies, plt = set(), set(), set()
+
+        def name_of(index):
+            if index not in names:
+                raw = parser.f.read(symtab + index * entsize_sym, L.sym.size, "relocated symbol")
+                names[index] = parser.string(L.sym.unpack(raw)[0])
+            return names[index]
+
+        for vaddr, size, entsize, fmt, is_plt in tables:
+            if size > parser.f.size or entsize < fmt.size:
+                raise parser.corrupt("relocation table")
+            if not size:
+                continue
+            off = parser.offset_of(vaddr, "relocations", size)
+            data = parser.f.read(off, size, "relocations")
+            for pos in range(0, size - size % entsize, entsize):
+                info = fmt.unpack_from(data, pos)[1]
+                if mips64:
+                    kind, index = (info >> 56) & 0xFF, info & 0xFFFFFFFF   # MIPS64 r_info layout
+                elif wide:
+                    kind, index = info & 0xFFFFFFFF, info >> 32
+                else:
+                    kind, index = info & 0xFF, info >> 8
+                if not index or kind == 0:
+                    continue
+                name = name_of(index)
+                referenced.add(name)
+                if kind == r_copy:
+                    copies.add(name)
+                if is_plt:
+                    plt.add(name)
+        return Relocations(frozenset(referenced), frozenset(copies), frozenset(plt))
+    except struct.error as exc:
+        raise ElfError("{}: corrupt ELF structure: {}".format(path, exc)) from exc
+    finally:
+        parser.close()

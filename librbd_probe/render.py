@@ -233,16 +233,16 @@ def explain_text(result):
 
 
 def consumers_text(report, results):
-    """The human answer of ``consumers``: each consumer and the functions it would miss."""
+    """The human answer of ``consumers``: each consumer, the loader's verdict, what its user sees."""
     lines = []
     librbd = report.libraries.get("librbd")
     rel = to_plain(report.release) or {}
     label = rel.get("label") or "unidentified release"
-    lines.extend(_wrap("librbd_probe consumers: against {} ({})".format(
+    lines.extend(_wrap("librbd_probe consumers: the loader's choice here is {} ({})".format(
         librbd.realpath if librbd is not None and librbd.found else "no librbd", label), ""))
     if not results:
         lines.append("")
-        lines.append("No consumers found in the usual places; give ELF paths to check.")
+        lines.append("No program or module that uses librbd/librados was found; give ELF paths to check.")
         return "\n".join(lines) + "\n"
     for consumer in results:
         lines.append("")
@@ -251,16 +251,46 @@ def consumers_text(report, results):
             lines.extend(_wrap("error: " + consumer.error, "  "))
             if not consumer.needs:
                 continue
-        lines.extend(_wrap("needs {} rbd_/rados_ functions{}; loads {}".format(
+        lines.extend(_wrap("needs {} Ceph symbols{}; loads {}".format(
             len(consumer.needs), " (+{} weak)".format(len(consumer.weak)) if consumer.weak else "",
-            ", ".join(consumer.library_paths) or "nothing"), "  "))
-        if not consumer.missing:
-            lines.append("  ok: every function is exported")
+            ", ".join(consumer.library_paths) or "no Ceph library"), "  "))
+        others = 0
+        for item in consumer.not_found or ():
+            if not item.get("ceph"):
+                others += 1
+                continue
+            lines.extend(_wrap("not found: {} (needed by {}){}".format(
+                item["name"], item["needed_by"], "; skipped " + "; ".join(item["skipped"]) if item["skipped"] else ""),
+                "  "))
+        if others:
+            lines.extend(_wrap("({} other libraries of its closure not found here: {})".format(
+                others, ", ".join(sorted({i["name"] for i in consumer.not_found if not i.get("ceph")}))), "  "))
+        pairing = consumer.pairing or {}
+        if pairing.get("libceph_common"):
+            lines.extend(_wrap("libceph-common: {} ({}){}".format(
+                pairing["libceph_common"], pairing.get("release") or "release unknown",
+                "" if pairing.get("ok") else ": {} symbols of librbd/librados unbound, e.g. {}".format(
+                    pairing.get("unbound"), "; ".join(pairing.get("examples") or ()))), "  "))
+        if consumer.other_failures:
+            sample = [o.get("demangled") or o.get("symbol") or "version " + str(o.get("version"))
+                      for o in consumer.other_failures[:3]]
+            lines.extend(_wrap("{} unbound outside the Ceph libraries, e.g. {}".format(
+                len(consumer.other_failures), "; ".join(sample)), "  "))
+        if consumer.ceph_ok and not consumer.missing:
+            lines.append("  ok: the loader binds every Ceph symbol" + (
+                "" if consumer.loads else " (but the program fails to load for the reasons above)"))
             continue
-        lines.append("  MISSING {}:".format(len(consumer.missing)))
+        if consumer.missing:
+            lines.append("  MISSING {}:".format(len(consumer.missing)))
         for item in consumer.missing:
-            first = item.get("first")
-            since = "Ceph " + kn.release_label(first) if first else "release unknown"
-            lines.extend(_wrap("{} ({}, since {})".format(item["symbol"], item["library"], since), "    - "))
-        lines.extend(_wrap("you will see: " + consumer.missing[0]["consequence"], "  "))
+            if item.get("symbol") is None:
+                lines.extend(_wrap("version {} of {} ({})".format(item["version"], item.get("file"), item["cause"]),
+                                   "    - "))
+                continue
+            shown = item.get("demangled") or item["symbol"]
+            lines.extend(_wrap("{} ({}{}): {}".format(
+                shown, item["library"], ", version " + item["version"] if item.get("version") else "",
+                item.get("cause") or "not exported"), "    - "))
+        if consumer.sees:
+            lines.extend(_wrap("you will see: " + consumer.sees, "  "))
     return "\n".join(lines) + "\n"

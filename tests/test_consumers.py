@@ -36,10 +36,19 @@ def test_pacific_module_on_nautilus_library(capsys):
 
 
 def test_matching_release_is_satisfied(capsys):
+    """The reef bindings on the reef libraries: every Ceph symbol binds.  They still do not load
+    on this bookworm host, as ``ldd -r`` says too: reef's librados needs boost 1.83 and fmt 10."""
     code, data, err = _run(capsys, _libs("18.2.7") + [library("18.2.7", "rbd-binding"), library("18.2.7", "rados-binding")])
-    assert code == 0, err
     assert [c["missing"] for c in data["consumers"]] == [[], []]
-    assert all(c["needs"] for c in data["consumers"])
+    assert all(c["needs"] and c["ceph_ok"] for c in data["consumers"])
+    pairing = data["consumers"][0]["pairing"]
+    assert pairing["release"] == "18.2.7" and pairing["ok"]       # from the 18.2.7 tree, not the host
+    assert pairing["libceph_common"].startswith(os.path.dirname(library("18.2.7", "librbd")))
+    not_found = {n["name"] for n in data["consumers"][0]["not_found"]}
+    if "libfmt.so.10" in not_found:
+        assert code == 1 and data["consumers"][0]["loads"] is False
+    else:
+        assert code == 0, err
 
 
 def test_newer_reef_binding_on_pacific_library(capsys):
@@ -65,15 +74,20 @@ def test_usual_places_under_a_root(tmp_path, capsys):
     code, data, err = _run(capsys, ["--root", str(root)])
     assert code == 1, err
     (consumer,) = data["consumers"]
-    assert consumer["kind"] == "QEMU block-rbd module"
+    assert consumer["kind"] == "QEMU block module"
+    assert consumer["path"].endswith("/usr/lib/x86_64-linux-gnu/qemu/block-rbd.so")
     assert "rbd_encryption_format" in {m["symbol"] for m in consumer["missing"]}
-    assert "loading it fails" in consumer["missing"][0]["consequence"]
+    assert "Unknown protocol 'rbd'" in consumer["missing"][0]["consequence"]
+    # the root's own 14.2.21 libraries, not the host's 16.2.15
+    assert consumer["library_paths"][:2] == ["/usr/lib/x86_64-linux-gnu/librbd.so.1",
+                                             "/usr/lib/x86_64-linux-gnu/librados.so.2"]
 
 
 def test_text_output(capsys):
     assert cli.main(["consumers", "--no-runtime"] + _libs("14.2.21") + [library("16.2.15", "rbd-binding")]) == 1
     out = capsys.readouterr().out
-    assert "MISSING 34:" in out and "rbd_encryption_format (librbd, since Ceph" in out
+    assert "MISSING 34:" in out and "rbd_encryption_format (librbd): first" in out
+    assert "you will see: ImportError:" in out
     # 80 columns, except a file path too long to fit (never broken: it must stay copyable)
     assert not [line for line in out.splitlines() if len(line) > 80 and " " in line.strip().rstrip(",")[:-1]]
 
@@ -95,3 +109,47 @@ def test_non_elf_consumer_is_reported_not_raised(installed, tmp_path, capsys):
     code, data, _ = _run(capsys, [str(text)])
     assert code == 3
     assert "not an ELF file" in data["consumers"][0]["error"]
+
+
+def test_json_matches_the_schema_and_is_stable(capsys):
+    from conftest import need
+    try:
+        import jsonschema
+    except ImportError:
+        jsonschema = None
+    need(jsonschema is not None, "jsonschema (pip install jsonschema; tox installs it)")
+    from librbd_probe import __file__ as package_file
+    with open(os.path.join(os.path.dirname(package_file), "schemas", "consumers.schema.json")) as handle:
+        schema = json.load(handle)
+    argv = _libs("14.2.21") + [library("16.2.15", "rbd-binding"), library("18.2.7", "rados-binding")]
+    code, data, _ = _run(capsys, argv)
+    jsonschema.validate(data, schema)
+    assert code == 1 and data["consumers"][0]["missing"][0]["consequence"].startswith("ImportError: ")
+    first = json.dumps(data, sort_keys=True)
+    _, again, _ = _run(capsys, argv)
+    assert json.dumps(again, sort_keys=True) == first
+
+
+def test_explicit_tree_pairs_its_own_libceph_common(capsys):
+    """--librbd/--librados in an 18.2.7 tree: libceph-common from that tree, not the host's
+    16.2.15 one that librados's RUNPATH names."""
+    code, data, _ = _run(capsys, _libs("18.2.7") + [library("16.2.15", "rbd-binding")])
+    pairing = data["consumers"][0]["pairing"]
+    assert pairing["release"] == "18.2.7" and pairing["ok"], pairing
+    assert pairing["soname"] == "libceph-common.so.2"
+    assert all(p.startswith(os.path.dirname(library("18.2.7", "librbd"))) for p in pairing["loaded"])
+
+
+
+def test_explicit_foreign_librbd_is_not_taken(capsys):
+    """--librbd/--librados of the real arm64 build for an x86-64 module: the loader would not
+    take them (wrong machine), so they are neither preloaded nor found in their directory."""
+    module = library("16.2.15", "rbd-binding")
+    argv = ["--librbd", library("16.2.15", "librbd", arch="arm64"),
+            "--librados", library("16.2.15", "librados", arch="arm64"), module]
+    cli.main(["consumers", "--json", "--no-runtime"] + argv)
+    data = json.loads(capsys.readouterr().out)
+    consumer = data["consumers"][0]
+    arm_dir = os.path.dirname(library("16.2.15", "librbd", arch="arm64"))
+    assert not [p for p in consumer["library_paths"] if p.startswith(arm_dir)]
+    assert any(s.startswith(arm_dir) and "aarch64" in s for s in consumer["skipped"])

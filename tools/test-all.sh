@@ -20,6 +20,16 @@ $SUDO apt-get install -y -qq --no-install-recommends \
 echo "== real Debian packages of other Ceph releases (cached)"
 $SUDO python3 tools/fetch_corpus.py
 
+# --- consumers ground truth (issue 9, helper h9) -------------------------------------------
+# Real Debian packages that USE librbd/librados (qemu-block-extra, libvirt's rbd backend, fio,
+# tcmu-runner, tgt-rbd, rbd-nbd, ceph-common, ...) of four suites, downloaded and unpacked,
+# never installed (about 300 MB, cached).  scanelf (pax-utils) lists their consumers for the
+# discovery test and the sweep bench.
+echo "== consumer packages for the loader ground truth (cached)"
+$SUDO apt-get install -y -qq --no-install-recommends pax-utils >/dev/null
+$SUDO python3 tools/fetch_consumers.py
+# --- end consumers ground truth --------------------------------------------------------------
+
 echo "== test tools"
 PY=${LIBRBD_PROBE_TOOL_PYTHON:-python3}
 VENV=${LIBRBD_PROBE_TOOL_VENV:-$HOME/.cache/librbd_probe/tool-venv}
