@@ -149,7 +149,7 @@ FAMILIES = [
      "missing 400000000000000",
      "missing bit 58 = CRUSH_TUNABLES5"),
     ("errno.error-code", "rbd: create error: (38) Function not implemented", "38 = ENOSYS"),
-    ("errno.error-code", "qemu-img: error connecting: error code 110", "110 = ETIMEDOUT"),
+    ("connect.failed", "qemu-img: error connecting: error code 110", "110 = ETIMEDOUT"),
     ("errno.error-code", "librbd::image::OpenRequest: failed to open image: ret=-13", "13 = EACCES"),
 ]
 

@@ -1,69 +1,87 @@
-"""Error text x this host's report -> what happened, the evidence here, the fix (pure: no I/O).
+"""Findings x this host's report -> cause, evidence here, confidence, fix (pure: no I/O).
 
-The signatures (patterns, generic cause and fix, sources) are data in ``data/errors.json``;
-release, symbol and feature facts come from the other data files.  This module only finds the
-signatures in a text (one message, a traceback, a whole log whose tracebacks may be repr'd
-lists of ``u'...'`` strings, as Cinder logs them) and fills sentence templates with what the
-scan already found.  Anything the report does not hold (the symbol sets of other copies, the
-kernel release, the Python bindings) arrives through ``HostContext``, gathered by the I/O edge
-(``consumers.explain_context``).
+The signatures (patterns, generic cause and fix, sources) and the facts the analyses use are
+data in ``data/errors.json``; release, symbol and feature facts come from the other data
+files.  Each analysis starts from the signature's cause and confidence and may change them
+only with evidence: the text around the message (the context the matcher kept), or what this
+host shows (the report and ``HostContext``, gathered by the I/O edge in ``hostinfo``).
+
+The confidence rule: ``high`` when the message itself names the cause (or the host decides
+it), ``medium`` when the message points to one cause but the host cannot confirm it,
+``low`` when it is only the likeliest of several, ``undecided`` when the text does not decide:
+then the finding names the candidates and what would decide (``decides``) instead of
+picking one.  A bare errno is never more than ``low`` on its own.
 """
+import base64
+import binascii
 import errno as errno_mod
 import os
 import re
 
-from . import kb
-from .identify import present_in, version_key
-from .model import SCHEMA_VERSION, record, to_plain
+from .. import kb
+from ..identify import present_in, version_key
+from ..model import SCHEMA_VERSION, record, to_plain
 
-# A specific finding within this many lines of a generic errno form explains it already
-# ("RBD image feature set mismatch" ... "rbd: map failed: (6) No such device or address").
-_NEARBY_LINES = 3
-_MAX_MATCH_CHARS = 240
-# At most this many traceback lines are read back from an exception line.
-_TRACEBACK_LINES = 200
+CONFIDENCES = ("high", "medium", "low", "undecided")
 
 
 class HostContext(record(
         "HostContext",
-        "functions copies kernel_release bindings",
-        (None, None, None, ()))):
+        "functions copies kernel_release bindings kernel config_origin environment qemu_modules platform",
+        (None, None, None, (), None, None, None, None, None))):
     """Evidence beyond the Report, collected by the I/O edge."""
     # Fields (immutable):
     #   functions: Optional[Dict[str, FrozenSet[str]]] = None  # "librbd"/"librados" -> exported C functions
     #   copies: Optional[Dict[str, FrozenSet[str] or None]] = None  # realpath of every candidate -> functions
     #   kernel_release: Optional[str] = None  # os.uname().release
     #   bindings: Tuple[Dict, ...] = ()  # bindings.find_bindings() results
+    #   kernel: Optional[Dict] = None  # modules_dir (bool), rbd_config ("y"/"m"/"n"/None), config_source,
+    #                                  #  rbd_module (path or None)
+    #   config_origin: Optional[Dict[str, str]] = None  # option -> where its value comes from (sentence)
+    #   environment: Optional[Dict[str, bool]] = None  # RBD_FORCE_ALLOW_V1 / CEPH_ARGS set or not
+    #   qemu_modules: Optional[Tuple[str, ...]] = None  # block-rbd modules found (None: not looked)
+    #   platform: Optional[str] = None  # sys.platform of this host
     __slots__ = ()
 
 
 class Finding(record(
         "Finding",
-        "signature family title line count match values cause evidence fix source")):
+        "signature family title line count match values cause evidence fix source "
+        "cause_id confidence decides candidates last_line first_time last_time related",
+        (None, "undecided", "", (), None, None, None, ()))):
     """One signature found in the text, explained against this host."""
     # Fields (immutable):
     #   signature: str  # id in data/errors.json
     #   family: str
     #   title: str
     #   line: int  # 1-based line of the first occurrence in the original text
-    #   count: int  # occurrences with the same captured values
+    #   count: int  # occurrences with the same key values
     #   match: str  # the matched text (trimmed)
     #   values: Dict[str, Any]  # what the pattern captured, decoded
     #   cause: str
-    #   evidence: Tuple[str, ...]  # what this host shows
+    #   evidence: Tuple[str, ...]  # what the text around it and this host show
     #   fix: Tuple[str, ...]
     #   source: str
+    #   cause_id: str  # short id of the cause ("doubled-client-prefix"; "bare-errno" when undecided)
+    #   confidence: str  # high | medium | low | undecided
+    #   decides: str  # what would decide it (a command, a debug level); "" when decided
+    #   candidates: Tuple[str, ...]  # cause ids still possible when undecided
+    #   last_line: int
+    #   first_time, last_time: Optional[str]  # timestamps of the first and last occurrence, as written
+    #   related: Tuple[str, ...]  # nearby lines this finding explains (a bare errno after it)
     __slots__ = ()
 
     def to_dict(self):
         return to_plain(dict(self._asdict()))
 
 
-class Explanation(record("Explanation", "source host findings")):
+class Explanation(record("Explanation", "source host findings notices lines", ((), None))):
     # Fields (immutable):
     #   source: str  # "argument", "standard input" or the file name
     #   host: Dict[str, Any]  # summary of the host the findings were explained against
     #   findings: Tuple[Finding, ...]
+    #   notices: Tuple[str, ...]  # what was not examined whole (long lines, a truncated stream)
+    #   lines: Optional[int]  # lines read
     __slots__ = ()
 
     @property
@@ -72,108 +90,16 @@ class Explanation(record("Explanation", "source host findings")):
 
     def to_dict(self):
         return {"schema_version": SCHEMA_VERSION, "source": self.source, "host": to_plain(self.host),
-                "matched": self.matched, "findings": [f.to_dict() for f in self.findings]}
+                "matched": self.matched, "findings": [f.to_dict() for f in self.findings],
+                "notices": list(self.notices), "lines": self.lines}
 
 
-# --- text normalisation -------------------------------------------------------------------
-
-_ESCAPES = (("\\n", "\n"), ("\\t", "\t"), ("\\'", "'"), ('\\"', '"'), ("\\\\", "\\"))
-_REPR_JOIN = re.compile(r"""(?:\\n)?['"],\s*u?['"]""")
+def _doc():
+    return kb.load("errors.json")
 
 
-def normalise(text):
-    """(normalised text, line map): repr'd tracebacks unfolded into real lines.
-
-    Cinder logs a traceback as ``[u'Traceback ...\\n', u'  File ...\\n', ...]`` on one line;
-    that line is unfolded so patterns see the real message.  ``line_of[i]`` is the 1-based
-    original line of normalised line i.
-    """
-    out_lines = []
-    line_of = []
-    for number, line in enumerate(text.splitlines(), 1):
-        if "\\n" in line or "\\'" in line:
-            line = _REPR_JOIN.sub("\n", line)
-            for old, new in _ESCAPES:
-                line = line.replace(old, new)
-        for part in line.split("\n"):
-            out_lines.append(part)
-            line_of.append(number)
-    return "\n".join(out_lines), line_of
-
-
-def _line_index(text):
-    starts = [0]
-    for match in re.finditer("\n", text):
-        starts.append(match.end())
-    return starts
-
-
-def _line_at(starts, offset):
-    lo, hi = 0, len(starts) - 1
-    while lo < hi:
-        mid = (lo + hi + 1) // 2
-        if starts[mid] <= offset:
-            lo = mid
-        else:
-            hi = mid - 1
-    return lo
-
-
-# --- matching -------------------------------------------------------------------------------
-
-class _Hit(record("_Hit", "signature norm_line line match groups")):
-    __slots__ = ()
-
-
-def find_signatures(text, signatures=None):
-    """Every occurrence of every signature: a list of _Hit, in text order (pure)."""
-    signatures = kb.error_signatures() if signatures is None else signatures
-    norm, line_of = normalise(text)
-    starts = _line_index(norm)
-    hits = []
-    for sig in signatures:
-        for pattern in sig["patterns"]:
-            for match in re.finditer(pattern, norm):
-                if sig.get("analysis") == "errno" and not _plausible_errno(match):
-                    continue
-                index = _line_at(starts, match.start())
-                groups = {k: v for k, v in match.groupdict().items() if v is not None}
-                hits.append(_Hit(sig, index, line_of[index] if index < len(line_of) else index + 1,
-                                 " ".join(match.group(0).split())[:_MAX_MATCH_CHARS], groups))
-    hits.sort(key=lambda h: (h.norm_line, h.signature["id"]))
-    specific = [h for h in hits if not h.signature.get("generic")]
-    errno_doc = kb.load("errors.json").get("errno") or {}
-    kept = []
-    for hit in hits:
-        if hit.signature.get("generic") and any(_explains(s, hit, errno_doc) for s in specific):
-            continue
-        kept.append(hit)
-    return kept, norm
-
-
-def _explains(specific, generic, errno_doc):
-    """Does a specific finding already explain this bare errno (same line, or a related one nearby)?"""
-    if specific.norm_line == generic.norm_line:
-        return True
-    if abs(specific.norm_line - generic.norm_line) > _NEARBY_LINES:
-        return False
-    number = str(abs(int(generic.groups.get("errno", 0))))
-    return specific.signature["id"] in (errno_doc.get(number) or {}).get("see", ())
-
-
-def _plausible_errno(match):
-    """'(6) No such device or address' only when the text is strerror(6), not any '(3) Foo'."""
-    groups = match.groupdict()
-    try:
-        number = abs(int(groups["errno"]))
-    except (KeyError, TypeError, ValueError):
-        return False
-    if not 0 < number < 4096:
-        return False
-    text = groups.get("text")
-    if text is None:
-        return True
-    return os.strerror(number).lower().startswith(text.strip().lower()[:12])
+def _facts(name):
+    return (_doc().get("facts") or {}).get(name) or {}
 
 
 # --- host facts used by the templates -------------------------------------------------------
@@ -288,6 +214,35 @@ class _Host(object):
         conf = self.config()
         return "{} [{}]".format(conf.get("file") or "the client configuration", conf.get("client") or "client")
 
+    # where a value comes from (item 4 of issue 10)
+    def origin(self, key):
+        """Sentence saying where the client's value of ``key`` comes from."""
+        origins = self.context.config_origin or {}
+        if key in origins:
+            return origins[key]
+        conf = self.config()
+        if conf.get("file"):
+            return "read by {} from {} (section not determined)".format(conf.get("read_by") or "librados", conf["file"])
+        return "no ceph.conf was found: the library's compiled-in default"
+
+    def is_library_default(self, key):
+        return (self.context.config_origin or {}).get(key, "").startswith("the library's compiled-in default") or (
+            not self.context.config_origin and not self.config().get("file"))
+
+    # the running kernel
+    def kernel(self):
+        return _parse_kernel(self.context.kernel_release)
+
+    def kernel_facts(self):
+        return self.context.kernel or {}
+
+
+def _parse_kernel(release):
+    match = re.match(r"(\d+)\.(\d+)(?:\.(\d+))?", release or "")
+    return tuple(int(p or 0) for p in match.groups()) if match else None
+
+
+
 
 # --- analyses: each returns (evidence lines, host-specific fix lines) -------------------------
 
@@ -309,149 +264,302 @@ def _copies_lines(host, library, symbol):
     return lines
 
 
-def _analyse_capability(sig, hit, host):
-    evidence, fixes = [], []
+
+class Verdict(object):
+    """What an analysis found: evidence and fixes, and (only with evidence) a changed cause."""
+    __slots__ = ("evidence", "fix", "cause_id", "cause", "confidence", "decides", "candidates")
+
+    def __init__(self, sig):
+        self.evidence = []
+        self.fix = []
+        self.cause_id = sig.get("cause_id")
+        self.cause = sig["cause"]
+        self.confidence = sig.get("confidence", "undecided")
+        self.decides = sig.get("decides", "")
+        self.candidates = []
+
+    def decide(self, cause_id, confidence, cause=None, decides=""):
+        self.cause_id = cause_id
+        self.confidence = confidence
+        if cause:
+            self.cause = cause
+        self.decides = decides
+        if confidence != "undecided":
+            self.candidates = []
+
+    def undecided(self, candidates, decides=None, cause=None):
+        self.confidence = "undecided"
+        self.candidates = list(candidates)
+        if decides:
+            self.decides = decides
+        if cause:
+            self.cause = cause
+
+
+# --- the create path (item 3): which C call the binding made ------------------------------------
+
+_FRAME = re.compile(r'File "(?P<path>[^"]{1,400})", line (?P<line>\d{1,7}), in (?P<function>[\w.<>]{1,100})')
+
+
+def _binding_frames(context):
+    """(binding entry, frame match) of the last rbd.py / rbd.pyx frame in the traceback context."""
+    found = None
+    for binding in _doc().get("bindings", ()):
+        match = None
+        for match in re.finditer(binding["pattern"], context or ""):
+            pass
+        if match and (found is None or match.start() > found[1].start()):
+            found = (binding, match)
+    return found
+
+
+def _binding_lines(context, host):
+    lines = []
+    found = _binding_frames(context)
+    if found:
+        binding, match = found
+        lines.append("the traceback runs through {} (line {}, {}): {}".format(
+            match.group("path"), match.group("line"), match.group("function"), binding["note"]))
+    for caller in _doc().get("callers", ()):
+        if re.search(caller["pattern"], context or ""):
+            lines.append("the caller is {}: it {}".format(caller["name"], caller["note"]))
+    return lines
+
+
+def _caller_of(context):
+    for caller in _doc().get("callers", ()):
+        if re.search(caller["pattern"], context or ""):
+            return caller
+    return None
+
+
+def _exception_errno(text):
+    """The errno a binding's make_ex turned into this exception (from the exception name)."""
+    if re.search(r"FunctionNotSupported", text or ""):
+        return errno_mod.ENOSYS
+    if re.search(r"InvalidArgument", text or ""):
+        return errno_mod.EINVAL
+    return None
+
+
+def _create_path(occ, host, verdict, mask, mask_origin):
+    """Name the C function the binding called for RBD.create on this host, its arguments, its answer."""
+    context = occ.context or ""
+    if "create" not in context and "create" not in occ.match:
+        return
+    found = _binding_frames(context)
+    kind = found[0]["kind"] if found else None
+    era_source = "the traceback's frame"
+    if kind is None:
+        local = [b for b in host.context.bindings or () if b.get("module") == "rbd" and b.get("kind") in ("ctypes", "cython")]
+        if not local:
+            verdict.evidence.append("which binding made the call is not in the text (no rbd.py / rbd.pyx frame) and no "
+                                    "Python rbd binding was examined on this host")
+            return
+        kind = local[0]["kind"]
+        era_source = "this host's binding {}".format(local[0].get("path"))
+    binding = [b for b in _doc().get("bindings", ()) if b["kind"] == kind][0]
+    calls = binding.get("create_calls") or {}
+    caller = _caller_of(context)
+    old_format = None
+    if caller is not None and "old_format=False" in caller["note"]:
+        old_format = False
+    elif kind == "ctypes" and re.search(r"old_format\s*=\s*False", context):
+        old_format = False
+    elif calls.get("old_format_default") and caller is None and not re.search(r"old_format", context):
+        old_format = True
+    functions = (host.context.functions or {}).get("librbd")
+    exports = (lambda name: (name in functions) if functions is not None else host.exports("librbd", name)[0])
+    stripes = "stripe_unit=0, stripe_count=0"
+    features = ("features={}".format(mask) if mask is not None else "features=?")
+    if old_format:
+        call, args = "rbd_create", "(ioctx, name, size, &order)"
+    elif old_format is None:
+        verdict.evidence.append("create path: the {} binding ({}) calls rbd_create when old_format=True, otherwise {}; the "
+                                "text does not show which the caller passed".format(kind, era_source, calls.get("rule", "")))
+        return
+    elif kind == "ctypes":
+        if exports("rbd_create3"):
+            call, args = "rbd_create3", "(ioctx, name, size, {}, &order, {})".format(features, stripes)
+        elif exports("rbd_create2"):
+            call, args = "rbd_create2", "(ioctx, name, size, {}, &order)".format(features)
+        else:
+            call, args = None, None
+    else:
+        call, args = "rbd_create4", "(ioctx, name, size, opts: format=2, {}, order, {})".format(features, stripes)
+    if call is None:
+        verdict.evidence.append("create path: the ctypes binding needs rbd_create2, which this host's librbd does not "
+                                "export: it raises FunctionNotSupported itself, no C call is made")
+        return
+    has = exports(call)
+    returned = _exception_errno(occ.match)
+    verdict.evidence.append(
+        "create path: the {} binding ({}{}) called {}{}{}; this host's librbd ({}) {} {}{}".format(
+            kind, era_source, ", old_format=False from {}".format(caller["name"]) if caller and old_format is False else "",
+            call, args, " with features from " + mask_origin if mask is not None and mask_origin else "",
+            host.library_label("librbd"), "exports" if has else ("does not export" if has is False else "may or may not export"),
+            call, "; it returned -{} ({}), raised as {}".format(returned, errno_mod.errorcode.get(returned, returned),
+                                                                 "FunctionNotSupported" if returned == errno_mod.ENOSYS else "InvalidArgument")
+            if returned else ""))
+    verdict.evidence.append("source of the create rule: {}".format(calls.get("source", binding.get("source"))))
+
+
+# --- analyses -------------------------------------------------------------------------------
+
+def _analyse_capability(sig, occ, host, verdict):
     cap_id = sig.get("capability")
     try:
         cap = host.report.capability(cap_id)
     except KeyError:
         cap = None
+    verdict.evidence.extend(_binding_lines(occ.context, host))
     for symbol in sig.get("symbols", ()):
         library, entry = host.symbol_entry(symbol)
         first = host.release_name(entry["first"]) if entry else "an unknown release"
         if cap is not None and cap.status == "yes":
-            evidence.append("this host's {} ({}, {}) exports {}: the failing process loaded a different "
-                            "librbd".format(library, host.library_label(library), host.release_label(), symbol))
-            evidence.extend(_copies_lines(host, library, symbol))
-            fixes.append("make the failing process load {} (check LD_LIBRARY_PATH, LD_PRELOAD, a bundled "
-                         "copy in its virtualenv or container)".format(host.library_label(library)))
+            verdict.evidence.append("this host's {} ({}, {}) exports {}: the failing process loaded a different "
+                                    "librbd".format(library, host.library_label(library), host.release_label(), symbol))
+            verdict.evidence.extend(_copies_lines(host, library, symbol))
+            verdict.fix.append("make the failing process load {} (check LD_LIBRARY_PATH, LD_PRELOAD, a bundled "
+                               "copy in its virtualenv or container)".format(host.library_label(library)))
         elif cap is not None and cap.status == "no":
-            evidence.append("this host's {} ({}, {}) does not export {}, which first appeared in Ceph "
-                            "{}".format(library, host.library_label(library), host.release_label(), symbol, first))
-            fixes.append("upgrade librbd1/librados2 on this host to Ceph {} or later".format(first))
+            verdict.evidence.append("this host's {} ({}, {}) does not export {}, which first appeared in Ceph "
+                                    "{}".format(library, host.library_label(library), host.release_label(), symbol, first))
+            verdict.fix.append("upgrade librbd1/librados2 on this host to Ceph {} or later".format(first))
         else:
-            evidence.append("cannot tell whether this host's librbd exports {}: {}".format(
+            verdict.evidence.append("cannot tell whether this host's librbd exports {}: {}".format(
                 symbol, cap.reason if cap else "no such capability"))
-            fixes.append("{} first appeared in Ceph {}".format(symbol, first))
-    return evidence, fixes
+            verdict.fix.append("{} first appeared in Ceph {}".format(symbol, first))
 
 
-def _binding_lines(norm, host, hit):
-    """Which binding and which caller the traceback just before ``hit`` runs through."""
-    lines = []
-    doc = kb.load("errors.json")
-    all_lines = norm.split("\n")
-    first = hit.norm_line
-    # A traceback's frames are indented; walk back over them to its "Traceback" header.
-    while first > 0 and hit.norm_line - first < _TRACEBACK_LINES and (
-            all_lines[first - 1].startswith((" ", "\t")) or "Traceback (most recent call last)" in all_lines[first - 1]):
-        first -= 1
-    norm = "\n".join(all_lines[first:hit.norm_line + 1])
-    for binding in doc.get("bindings", ()):
-        match = None
-        for match in re.finditer(binding["pattern"], norm):
-            pass
-        if match:
-            lines.append("the traceback runs through {} (line {}, {}): {}".format(
-                match.group("path"), match.group("line"), match.group("function"), binding["note"]))
-    for caller in doc.get("callers", ()):
-        if re.search(caller["pattern"], norm):
-            lines.append("the caller is {}: it {}".format(caller["name"], caller["note"]))
-    return lines
-
-
-def _analyse_feature_mask(sig, hit, host, norm):
-    evidence = _binding_lines(norm, host, hit)
-    fixes = []
+def _analyse_feature_mask(sig, occ, host, verdict):
+    verdict.evidence.extend(_binding_lines(occ.context, host))
     known, known_source = host.known_features()
-    evidence.append("this host's librbd: {} ({})".format(host.library_label("librbd"), host.release_label()))
+    verdict.evidence.append("this host's librbd: {} ({})".format(host.library_label("librbd"), host.release_label()))
     if known is not None:
-        evidence.append("it knows feature bits 0x{:x} ({}) according to {}".format(
+        verdict.evidence.append("it knows feature bits 0x{:x} ({}) according to {}".format(
             known, ", ".join(host.names(known)) or "none", known_source))
     else:
-        evidence.append("which feature bits it knows is not determined: {}".format(known_source))
+        verdict.evidence.append("which feature bits it knows is not determined: {}".format(known_source))
     conf = host.config()
     configured = conf.get("rbd_default_features") or {}
     mask = configured.get("value")
+    origin = host.origin("rbd_default_features")
     if mask is None:
-        evidence.append("{} sets no rbd default features (read by {})".format(
+        verdict.evidence.append("{} sets no rbd default features (read by {})".format(
             host.config_where(), conf.get("read_by") or "nothing"))
         default, default_source = host.fact("default_features")
         if default is not None and known is not None and not default & ~known:
-            evidence.append("without it librbd uses its built-in default 0x{:x} ({}; {}), which it knows: the caller "
-                            "passed its own mask, or the failing process loaded another librbd".format(
-                                default, ", ".join(host.names(default)) or "none", default_source))
-            evidence.extend(_copies_lines(host, "librbd", "rbd_create"))
+            verdict.evidence.append("without it librbd uses its built-in default 0x{:x} ({}; {}), which it knows: the caller "
+                                    "passed its own mask, or the failing process loaded another librbd".format(
+                                        default, ", ".join(host.names(default)) or "none", default_source))
+            verdict.evidence.extend(_copies_lines(host, "librbd", "rbd_create"))
         if known is not None:
-            fixes.append("ask only for features in 0x{:x} ({}) on this host".format(known, ", ".join(host.names(known))))
-        return evidence, fixes
-    evidence.append("{} sets rbd default features = {} = 0x{:x} ({})".format(
-        host.config_where(), configured.get("raw"), mask, ", ".join(host.names(mask)) or "none"))
+            verdict.fix.append("ask only for features in 0x{:x} ({}) on this host".format(known, ", ".join(host.names(known))))
+        _create_path(occ, host, verdict, None, None)
+        return
+    verdict.evidence.append("rbd default features = {} = 0x{:x} ({}): {}".format(
+        configured.get("raw"), mask, ", ".join(host.names(mask)) or "none", origin))
+    _create_path(occ, host, verdict, mask, origin)
     if known is None:
-        return evidence, fixes
+        verdict.decide(verdict.cause_id, "medium" if sig.get("confidence") != "high" else "high",
+                       decides="which feature bits this librbd knows (the release was not identified)")
+        return
     unknown = mask & ~known
     if unknown:
         names = host.names(unknown)
-        evidence.append("of these, {} (0x{:x}) are unknown to this librbd: every create that uses the "
-                        "configured mask gets -ENOSYS here".format(", ".join(names), unknown))
+        verdict.evidence.append("of these, {} (0x{:x}) are unknown to this librbd: every create that uses the "
+                                "configured mask gets -ENOSYS here".format(", ".join(names), unknown))
+        verdict.decide("features-unknown-to-librbd", "high")
         first = host.first_release_knowing(names)
         if first:
-            fixes.append("upgrade librbd1/librados2 on this host to Ceph {} or later (the first release that "
-                         "knows {})".format(host.release_name(first), ", ".join(names)))
-        fixes.append("or set `rbd default features = {}` ({}) in {}".format(
-            mask & known, ", ".join(host.names(mask & known)) or "no features", host.config_where()))
+            verdict.fix.append("upgrade librbd1/librados2 on this host to Ceph {} or later (the first release that "
+                               "knows {})".format(host.release_name(first), ", ".join(names)))
+        if host.is_library_default("rbd_default_features"):
+            verdict.fix.append("or set `rbd default features = {}` ({}) in the client's ceph.conf [client] (none is set "
+                               "now)".format(mask & known, ", ".join(host.names(mask & known)) or "no features"))
+        else:
+            verdict.fix.append("or set `rbd default features = {}` ({}) in {}".format(
+                mask & known, ", ".join(host.names(mask & known)) or "no features", host.config_where()))
     else:
-        evidence.append("every configured feature is known to this librbd: the failing process passed its own "
-                        "mask or loaded another librbd")
-        evidence.extend(_copies_lines(host, "librbd", "rbd_create"))
-    return evidence, fixes
+        verdict.evidence.append("every configured feature is known to this librbd: the failing process passed its own "
+                                "mask or loaded another librbd")
+        verdict.evidence.extend(_copies_lines(host, "librbd", "rbd_create"))
 
 
-def _analyse_format1(sig, hit, host, norm):
-    evidence = _binding_lines(norm, host, hit)
-    fixes = []
+def _format1_policy_lines(host, verdict):
     policy, policy_source = host.fact("format1_create")
     if policy is None:
-        evidence.append("whether this host's librbd ({}) refuses format 1 is not known: {}".format(
+        verdict.evidence.append("whether this host's librbd ({}) refuses format 1 is not known: {}".format(
             host.release_label(), policy_source or "release not identified"))
-    elif str(policy).startswith("refused"):
-        evidence.append("this host's librbd ({}, {}) refuses format 1 creation ({})".format(
+        return None
+    if str(policy).startswith("refused"):
+        verdict.evidence.append("this host's librbd ({}, {}) refuses format 1 creation ({})".format(
             host.library_label("librbd"), host.release_label(), policy_source))
-    else:
-        evidence.append("this host's librbd ({}, {}) still creates format 1 images ({}): the failing process "
-                        "loaded another librbd".format(host.library_label("librbd"), host.release_label(), policy_source))
-        evidence.extend(_copies_lines(host, "librbd", "rbd_create"))
+        env = host.context.environment or {}
+        if env.get("RBD_FORCE_ALLOW_V1") is not None:
+            verdict.evidence.append("RBD_FORCE_ALLOW_V1 is {} in this environment{}".format(
+                "set" if env["RBD_FORCE_ALLOW_V1"] else "not set",
+                " (librbd then creates format 1 images anyway)" if env["RBD_FORCE_ALLOW_V1"] else ""))
+        return True
+    verdict.evidence.append("this host's librbd ({}, {}) still creates format 1 images ({}): the failing process "
+                            "loaded another librbd".format(host.library_label("librbd"), host.release_label(), policy_source))
+    verdict.evidence.extend(_copies_lines(host, "librbd", "rbd_create"))
+    return False
+
+
+def _format_lines(host, verdict):
     fmt = (host.config().get("rbd_default_format") or {})
     if fmt.get("raw") is not None:
-        evidence.append("{} sets rbd default format = {}{}".format(
-            host.config_where(), fmt.get("raw"),
-            ": rbd_create (what RBD.create(old_format=True) calls) makes format 1 images" if fmt.get("value") == 1 else ""))
+        verdict.evidence.append("rbd default format = {}: {}{}".format(
+            fmt.get("raw"), host.origin("rbd_default_format"),
+            "; rbd_create (what RBD.create(old_format=True) calls) then makes format 1 images" if fmt.get("value") == 1 else ""))
         if fmt.get("value") == 1:
-            fixes.append("set `rbd default format = 2` in {}".format(host.config_where()))
-    else:
-        default, source = host.fact("default_format")
-        if default is not None:
-            evidence.append("rbd default format is not set; this release defaults to {} ({})".format(default, source))
+            verdict.fix.append("set `rbd default format = 2` in {}".format(host.config_where()))
+        return fmt.get("value")
+    default, source = host.fact("default_format")
+    if default is not None:
+        verdict.evidence.append("rbd default format is not set; this release defaults to {} ({})".format(default, source))
+    return default
+
+
+def _binding_defaults(host, verdict):
     for binding in host.context.bindings or ():
         if binding.get("module") == "rbd" and binding.get("old_format_default") is not None:
-            evidence.append("the rbd binding {} ({}) defaults RBD.create to old_format={}".format(
+            verdict.evidence.append("the rbd binding {} ({}) defaults RBD.create to old_format={}".format(
                 binding.get("path"), binding.get("kind"), binding.get("old_format_default")))
             if binding.get("old_format_default"):
-                fixes.append("pass old_format=False to RBD.create (the binding {} defaults to True)".format(binding.get("path")))
-    return evidence, fixes
+                verdict.fix.append("pass old_format=False to RBD.create (the binding {} defaults to True)".format(binding.get("path")))
 
 
-def _analyse_binding_old_format(sig, hit, host, norm):
-    evidence = _binding_lines(norm, host, hit)
-    fixes = []
+def _analyse_format1(sig, occ, host, verdict):
+    verdict.evidence.extend(_binding_lines(occ.context, host))
+    refuses = _format1_policy_lines(host, verdict)
+    fmt = _format_lines(host, verdict)
+    _binding_defaults(host, verdict)
+    if sig["id"] == "create.einval":
+        _create_path(occ, host, verdict, (host.config().get("rbd_default_features") or {}).get("value"),
+                     host.origin("rbd_default_features"))
+        if "Format 1 image creation unsupported" in (occ.context or ""):
+            verdict.decide("format1-refused", "high")
+        elif refuses and fmt == 1:
+            verdict.decide("format1-refused", "medium", decides="the librbd line before the exception: \"Format 1 image "
+                           "creation unsupported\" confirms it")
+        else:
+            verdict.undecided(["format1-refused", "invalid-feature-combination", "invalid-order-or-striping"],
+                              cause="librbd returned -EINVAL from the create call (make_ex maps errno 22 to "
+                                    "InvalidArgument); the text does not say which argument it refused.")
+
+
+def _analyse_binding_old_format(sig, occ, host, verdict):
+    verdict.evidence.extend(_binding_lines(occ.context, host))
     for binding in host.context.bindings or ():
         if binding.get("module") == "rbd" and binding.get("old_format_default") is not None:
-            evidence.append("this host's rbd binding {} ({}) defaults RBD.create to old_format={}".format(
+            verdict.evidence.append("this host's rbd binding {} ({}) defaults RBD.create to old_format={}".format(
                 binding.get("path"), binding.get("kind"), binding.get("old_format_default")))
     if not any(b.get("module") == "rbd" for b in host.context.bindings or ()):
-        evidence.append("no Python rbd binding was examined on this host")
-    fixes.append("call RBD.create(..., old_format=False, features=...)")
-    return evidence, fixes
+        verdict.evidence.append("no Python rbd binding was examined on this host")
+    verdict.fix.append("call RBD.create(..., old_format=False, features=...)")
 
 
 _HOW_LOADED = (
@@ -461,124 +569,158 @@ _HOW_LOADED = (
 )
 
 
-def _analyse_symbol(sig, hit, host, norm):
-    symbol = hit.groups["symbol"]
-    obj = hit.groups.get("object")
-    evidence, fixes = [], []
-    context_line = norm.splitlines()[hit.norm_line] if hit.norm_line < len(norm.splitlines()) else ""
+def _symbol_lines(host, verdict, symbol, obj, line):
     for pattern, how in _HOW_LOADED:
-        if pattern.search(context_line):
-            evidence.append("how: {}".format(how))
+        if pattern.search(line):
+            verdict.evidence.append("how: {}".format(how))
             break
     library, entry = host.symbol_entry(symbol)
     if entry is None:
-        evidence.append("{} is not a C function of any {} release this tool knows (a private symbol, or newer "
-                        "than its knowledge base)".format(symbol, library))
+        verdict.evidence.append("{} is not a C function of any {} release this tool knows (a private symbol, or newer "
+                                "than its knowledge base)".format(symbol, library))
     else:
         removed = entry.get("removed")
-        # A function first seen in a Debian build carries a note: the exact first release
-        # between the two known builds is not verified, so say "by", not "in".
-        evidence.append("{} is a {} function first released {} Ceph {}{}{}".format(
+        verdict.evidence.append("{} is a {} function first released {} Ceph {}{}{}".format(
             symbol, library, "by" if entry.get("note") else "in", host.release_name(entry["first"]),
             " ({})".format(entry["note"]) if entry.get("note") else "",
             "; removed in {}".format(host.release_name(removed)) if removed else ""))
     if obj:
-        evidence.append("the object that needs it: {}".format(obj))
+        verdict.evidence.append("the object that needs it: {}".format(obj))
+    return library, entry
+
+
+def _analyse_symbol(sig, occ, host, verdict):
+    symbol = occ.groups["symbol"]
+    obj = occ.groups.get("object")
+    line = (occ.context or occ.match).split("\n")[-1]
+    library, entry = _symbol_lines(host, verdict, symbol, obj, line)
     has, how = host.exports(library, symbol)
     lib_label = host.library_label(library)
     if has is None:
-        evidence.append("whether this host's {} ({}) exports it is unknown ({})".format(library, lib_label, how))
+        verdict.evidence.append("whether this host's {} ({}) exports it is unknown ({})".format(library, lib_label, how))
     elif has:
-        evidence.append("this host's {} ({}, {}) exports {} ({}): the failing process loaded a different copy".format(
+        verdict.evidence.append("this host's {} ({}, {}) exports {} ({}): the failing process loaded a different copy".format(
             library, lib_label, host.release_label(), symbol, how))
         copies = _copies_lines(host, library, symbol)
-        evidence.extend(copies or ["no other copy of {} was found where the loader looks on this host".format(library)])
-        fixes.append("make the process load {} (LD_LIBRARY_PATH, RPATH/RUNPATH of {}, a bundled copy)".format(
+        verdict.evidence.extend(copies or ["no other copy of {} was found where the loader looks on this host".format(library)])
+        verdict.fix.append("make the process load {} (LD_LIBRARY_PATH, RPATH/RUNPATH of {}, a bundled copy)".format(
             lib_label, obj or "the program"))
     else:
-        evidence.append("this host's {} ({}, {}) does not export {} ({})".format(
+        verdict.evidence.append("this host's {} ({}, {}) does not export {} ({})".format(
             library, lib_label, host.release_label(), symbol, how))
         if entry is not None:
-            fixes.append("upgrade {}{} on this host to Ceph {} or later".format(
+            verdict.fix.append("upgrade {}{} on this host to Ceph {} or later".format(
                 library, "1" if library == "librbd" else "2", host.release_name(entry["first"])))
-        fixes.append("or use the build of {} made for {}".format(obj or "the program", host.release_label()))
-    return evidence, fixes
+        verdict.fix.append("or use the build of {} made for {}".format(obj or "the program", host.release_label()))
 
 
-def _analyse_missing_library(sig, hit, host, norm):
-    soname = hit.groups.get("soname", "librbd")
+def _analyse_foreign_symbol(sig, occ, host, verdict):
+    """dyld / musl: the same question as undefined symbol, asked of a loader this host does not run."""
+    symbol = occ.groups["symbol"]
+    library, entry = _symbol_lines(host, verdict, symbol, occ.groups.get("object"), occ.match)
+    loader = "macOS dyld" if sig["id"] == "loader.dyld-symbol" else "the musl loader"
+    has, how = host.exports(library, symbol)
+    verdict.evidence.append("the message comes from {}; this host ({}) {}".format(
+        loader, host.context.platform or "platform not given",
+        "is not where it failed: its {} ({}) {} {}".format(
+            library, host.library_label(library), "exports" if has else "does not export", symbol) if has is not None
+        else "has no readable {}".format(library)))
+    if entry is not None:
+        verdict.fix.append("the library the binding loads must be Ceph {} or later (the first release with {})".format(
+            host.release_name(entry["first"]), symbol))
+
+
+def _analyse_missing_library(sig, occ, host, verdict):
+    soname = occ.groups.get("soname", "librbd")
     library = "librados" if soname.startswith("librados") else "librbd"
     lib = host.library(library)
-    evidence, fixes = [], []
     if lib is not None and lib.found:
-        evidence.append("on this host the loader finds {} at {} (via {}): the failing process searched elsewhere "
-                        "(another root, container, or a cleared LD_LIBRARY_PATH)".format(
-                            library, lib.realpath, lib.chosen_by))
+        verdict.evidence.append("on this host the loader finds {} at {} (via {}): the failing process searched elsewhere "
+                                "(another root, container, or a cleared LD_LIBRARY_PATH)".format(
+                                    library, lib.realpath, lib.chosen_by))
     else:
-        evidence.append("this host has no {} where the loader looks".format(library))
+        verdict.evidence.append("this host has no {} where the loader looks".format(library))
         for cand in (lib.candidates if lib else ()):
-            evidence.append("a copy exists at {}{}".format(
+            verdict.evidence.append("a copy exists at {}{}".format(
                 cand.realpath, "" if cand.compatible else " but the loader skips it: " + (cand.note or "incompatible")))
         if lib is not None and not lib.candidates:
-            evidence.append("no copy of {} anywhere this tool searched".format(library))
-    return evidence, fixes
+            verdict.evidence.append("no copy of {} anywhere this tool searched".format(library))
 
 
-def _parse_kernel(release):
-    match = re.match(r"(\d+)\.(\d+)(?:\.(\d+))?", release or "")
-    return tuple(int(p or 0) for p in match.groups()) if match else None
+def _analyse_foreign_library(sig, occ, host, verdict):
+    name = occ.groups.get("name", "")
+    needed = re.search(r"\(needed by (?P<by>[^)]{1,400})\)", occ.context.split("\n")[-1] if occ.context else "")
+    if re.match(r"lib(?:rbd|rados)\b", name):
+        verdict.decide("ceph-library-missing", "high",
+                       cause="{} is not installed where this loader looks{}.".format(
+                           name, " (needed by {})".format(needed.group("by")) if needed else ""))
+        lib = host.library("librados" if name.startswith("librados") else "librbd")
+        if lib is not None and lib.found:
+            verdict.evidence.append("this host's glibc loader finds {} at {}: the failing program runs in another "
+                                    "root (a musl/Alpine container or VM, or a Mac)".format(name, lib.realpath))
+    else:
+        verdict.decide("dependency-missing", sig.get("confidence", "high"),
+                       cause="{}, a library the Ceph client or program depends on (not librbd/librados itself), is not "
+                             "installed where the loader looks.".format(name))
+        verdict.evidence.append("{} is not a Ceph library: install the package that provides it".format(name))
+    if variants_text(occ):
+        verdict.evidence.append(variants_text(occ))
 
 
-def _krbd_lines(host, image_mask):
-    evidence, fixes = [], []
+def variants_text(occ):
+    parts = []
+    for name, values in sorted(occ.variants.items()):
+        parts.append("other {} values in the same finding: {}".format(name, ", ".join(values)))
+    return "; ".join(parts)
+
+
+def _krbd_lines(host, image_mask, verdict):
     names = host.names(image_mask)
     krbd = host.report.krbd or {}
     supported = krbd.get("supported_features")
     if supported is None:
-        evidence.append("this host's kernel RBD client: {}".format(krbd.get("reason") or "not examined"))
-        return evidence, fixes
-    evidence.append("this host's kernel supports 0x{:x} ({})".format(supported, ", ".join(host.names(supported))))
+        verdict.evidence.append("this host's kernel RBD client: {}".format(krbd.get("reason") or "not examined"))
+        return
+    verdict.evidence.append("this host's kernel supports 0x{:x} ({})".format(supported, ", ".join(host.names(supported))))
     rejected = image_mask & ~supported
     if rejected:
-        evidence.append("of the image's features, this kernel would reject {} (0x{:x})".format(
+        verdict.evidence.append("of the image's features, this kernel would reject {} (0x{:x})".format(
             ", ".join(host.names(rejected)), rejected))
-        fixes.append("rbd feature disable POOL/IMAGE {}".format(" ".join(reversed(host.names(rejected)))))
+        verdict.fix.append("rbd feature disable POOL/IMAGE {}".format(" ".join(reversed(host.names(rejected)))))
     else:
-        evidence.append("this kernel supports all of {}: the message came from another host or an older kernel".format(
+        verdict.evidence.append("this kernel supports all of {}: the message came from another host or an older kernel".format(
             ", ".join(names)))
     conf_mask = (host.config().get("rbd_default_features") or {}).get("value")
     if conf_mask is not None and conf_mask & ~supported:
-        evidence.append("new images get rbd default features = {} from {}, which this kernel cannot map either".format(
-            conf_mask, host.config_where()))
-        fixes.append("for images meant for krbd set `rbd default features = {}` ({}) in {}".format(
+        verdict.evidence.append("new images get rbd default features = {} ({}), which this kernel cannot map either".format(
+            conf_mask, host.origin("rbd_default_features")))
+        verdict.fix.append("for images meant for krbd set `rbd default features = {}` ({}) in {}".format(
             conf_mask & supported, ", ".join(host.names(conf_mask & supported)), host.config_where()))
-    return evidence, fixes
 
 
-def _analyse_krbd_mask(sig, hit, host, norm):
-    mask = int(hit.groups["mask"], 16)
-    evidence = ["the image's unsupported features 0x{:x} are: {}".format(mask, ", ".join(host.names(mask)))]
-    more, fixes = _krbd_lines(host, mask)
-    return evidence + more, fixes
+def _analyse_krbd_mask(sig, occ, host, verdict):
+    mask = int(occ.groups["mask"], 16)
+    verdict.evidence.append("the image's unsupported features 0x{:x} are: {}".format(mask, ", ".join(host.names(mask))))
+    _krbd_lines(host, mask, verdict)
 
 
-def _analyse_krbd_names(sig, hit, host, norm):
-    names = [n for n in re.split(r"[\s,]+", hit.groups.get("names", "")) if n]
+def _analyse_krbd_names(sig, occ, host, verdict):
+    names = [n for n in re.split(r"[\s,]+", occ.groups.get("names", "")) if n]
     if not names:
-        return ["the message names no features; `dmesg | tail` shows \"image uses unsupported features: 0x..\""], []
+        verdict.evidence.append("the message names no features; `dmesg | tail` shows \"image uses unsupported features: 0x..\"")
+        return
     mask, unknown = host.mask_of(names)
-    evidence = ["rbd suggests disabling {} (0x{:x}){}".format(
-        ", ".join(names), mask, "; unknown names: " + ", ".join(unknown) if unknown else "")]
-    more, fixes = _krbd_lines(host, mask)
-    if hit.groups.get("spec"):
-        fixes = [f.replace("POOL/IMAGE", hit.groups["spec"]) for f in fixes]
-    return evidence + more, fixes
+    verdict.evidence.append("rbd suggests disabling {} (0x{:x}){}".format(
+        ", ".join(names), mask, "; unknown names: " + ", ".join(unknown) if unknown else ""))
+    before = len(verdict.fix)
+    _krbd_lines(host, mask, verdict)
+    if occ.groups.get("spec"):
+        verdict.fix[before:] = [f.replace("POOL/IMAGE", occ.groups["spec"]) for f in verdict.fix[before:]]
 
 
-def _analyse_cluster_features(sig, hit, host, norm):
-    missing = int(hit.groups["missing"], 16)
-    table = {entry["bit"]: entry for entry in kb.load("errors.json").get("cluster_features", ())}
-    evidence, fixes = [], []
+def _analyse_cluster_features(sig, occ, host, verdict):
+    missing = int(occ.groups["missing"], 16)
+    table = {entry["bit"]: entry for entry in _doc().get("cluster_features", ())}
     kernel = host.context.kernel_release
     needed = []
     for bit in range(64):
@@ -586,53 +728,402 @@ def _analyse_cluster_features(sig, hit, host, norm):
             continue
         entry = table.get(bit)
         if entry is None:
-            evidence.append("missing bit {} (0x{:x}): not in this tool's table".format(bit, 1 << bit))
+            verdict.evidence.append("missing bit {} (0x{:x}): not in this tool's table".format(bit, 1 << bit))
             continue
         needed.append(entry)
-        evidence.append("missing bit {} = {}: needs Linux {} or Ceph {} clients{}".format(
-            bit, "/".join(entry["names"]), entry["kernel"], entry["client"],
-            "; " + entry["note"] if entry.get("note") else ""))
+        verdict.evidence.append("missing bit {} = {}: needs Linux {} or Ceph {} clients; the cluster requires it from tunables "
+                                "profile {} on{}".format(
+                                    bit, "/".join(entry["names"]), entry["kernel"], entry["client"], _next_profile(entry, table),
+                                    "; " + entry["note"] if entry.get("note") else ""))
+    if not needed:
+        verdict.decide(verdict.cause_id, "medium", decides="ceph features (on an admin node) and the bit's name in "
+                       "src/include/ceph_features.h")
+        return
+    newest = max(needed, key=lambda e: _parse_kernel(e["kernel"]))
+    oldest = min(needed, key=lambda e: e["bit"])
+    relax = "or relax the cluster: `ceph osd crush tunables {}` (the newest profile without {}; moves data, affects every " \
+            "client)".format(oldest["profile"], "/".join(oldest["names"]))
     if kernel:
         running = _parse_kernel(kernel)
-        if needed and running:
-            newest = max(needed, key=lambda e: _parse_kernel(e["kernel"]))
-            if running >= _parse_kernel(newest["kernel"]):
-                evidence.append("this host runs Linux {}, new enough for these: the message came from another host "
-                                "or an older boot".format(kernel))
-            else:
-                evidence.append("this host runs Linux {}, older than {}".format(kernel, newest["kernel"]))
-                fixes.append("boot Linux {} or later on this host".format(newest["kernel"]))
-                fixes.append("or relax the cluster: `ceph osd crush tunables {}` (moves data; affects every "
-                             "client)".format(min(needed, key=lambda e: e["bit"])["profile"]))
+        if running and running >= _parse_kernel(newest["kernel"]):
+            verdict.evidence.append("this host runs Linux {}, new enough for these: the message came from another host "
+                                    "or an older boot".format(kernel))
+        elif running:
+            verdict.evidence.append("this host runs Linux {}, older than {}".format(kernel, newest["kernel"]))
+        verdict.fix.append("boot Linux {} or later on the client (the first kernel with {})".format(
+            newest["kernel"], "/".join(newest["names"])))
+        verdict.fix.append(relax)
     else:
-        evidence.append("the running kernel's release was not given")
-    return evidence, fixes
+        verdict.evidence.append("the running kernel's release was not given")
+        verdict.fix.append("boot Linux {} or later on the client".format(newest["kernel"]))
+        verdict.fix.append(relax)
 
 
-def _analyse_errno(sig, hit, host, norm):
-    number = abs(int(hit.groups["errno"]))
-    name = errno_mod.errorcode.get(number, "errno {}".format(number))
-    meaning = (kb.load("errors.json").get("errno") or {}).get(str(number))
-    evidence = ["{} = {} ({})".format(number, name, os.strerror(number))]
-    fixes = []
+def _next_profile(entry, table):
+    """The profile that first requires this bit: the one after ``entry['profile']`` in bit order."""
+    order = sorted(table.values(), key=lambda e: e["bit"])
+    names = [e["profile"] for e in order]
+    index = names.index(entry["profile"])
+    return names[index + 1] if index + 1 < len(names) else "optimal"
+
+
+def _errno_name(number):
+    return "{} = {} ({})".format(number, errno_mod.errorcode.get(number, "errno {}".format(number)), os.strerror(number))
+
+
+_CONNECT_CANDIDATES = {
+    1: ["cephx-key-rejected", "keyring-of-another-entity", "entity-unknown", "auth-settings-disagree"],
+    13: ["cephx-key-rejected", "keyring-of-another-entity", "entity-unknown"],
+    22: ["key-type-unsupported-by-librados", "no-keyring-for-entity", "client-too-old-for-msgr2-addrs", "bad-config-value"],
+    95: ["no-keyring-for-entity", "auth-settings-disagree"],
+    110: ["monitors-unreachable", "kernel-msgr1-to-v2-port", "wrong-mon-address"],
+    2: ["no-keyring-for-entity", "ceph-conf-missing"],
+}
+
+
+def _analyse_errno(sig, occ, host, verdict):
+    number = abs(int(occ.groups["errno"]))
+    meaning = (_doc().get("errno") or {}).get(str(number))
+    verdict.evidence.append(_errno_name(number))
     if meaning:
-        evidence.append("in Ceph clients: " + meaning["meaning"])
-    if number == errno_mod.ENOSYS:
-        more, fixes = _analyse_feature_mask(sig, hit, host, norm)
-        evidence.extend(more)
-    elif number == errno_mod.EINVAL and (host.config().get("rbd_default_format") or {}).get("value") == 1:
-        more, fixes = _analyse_format1(sig, hit, host, norm)
-        evidence.extend(more)
-    elif number == errno_mod.ENXIO:
+        verdict.evidence.append("in Ceph clients it can mean: " + meaning["meaning"])
+    line = (occ.context or occ.match).split("\n")[-1]
+    verdict.cause = ("A bare errno {} without the message that produced it: the text around it does not name the cause, "
+                     "and the same number means different things in different calls.".format(_errno_name(number)))
+    if number == errno_mod.ENOSYS and re.search(r"creat", line):
+        _analyse_feature_mask(sig, occ, host, verdict)
+        verdict.decide("features-unknown-to-librbd", "low",
+                       cause="ENOSYS from a create: librbd returns it for feature bits it does not know (the likeliest "
+                             "of several; the text does not show the librbd line).",
+                       decides=sig.get("decides"))
+        return
+    if number == errno_mod.ENXIO and re.search(r"\bmap\b", line):
         conf_mask = (host.config().get("rbd_default_features") or {}).get("value")
         if conf_mask is not None:
-            more, fixes = _krbd_lines(host, conf_mask)
-            evidence.extend(more)
-    return evidence, fixes
+            _krbd_lines(host, conf_mask, verdict)
+        verdict.undecided(["image-features-unsupported-by-kernel"], decides="dmesg | tail right after the map: "
+                          "\"image uses unsupported features: 0x..\" decides it")
+        return
+    if re.search(r"connect", line, re.I):
+        verdict.undecided(_CONNECT_CANDIDATES.get(number, []),
+                          decides="rerun with --debug-monc=10 --debug-auth=20 --debug-ms=1")
+        return
+    verdict.undecided([])
+
+
+def _entity_of_path(path):
+    match = re.search(r"\.((?:client|osd|mds|mgr|mon)\.[\w.-]{1,100}?)\.keyring$", path or "")
+    return match.group(1) if match else None
+
+
+def _analyse_auth_doubled(sig, occ, host, verdict):
+    name = occ.groups["name"]
+    meant = name[len("client."):]
+    verdict.evidence.append("the entity is {}: Ceph prefixed client. to an id that already had it; the key is "
+                            "registered as {}".format(name, meant))
+    flag = re.search(r"(?:--id[ =]|--user[ =]|ceph\.user\.name=|userID:? ?)(?P<id>client\.[\w.-]{1,100})", occ.context or "")
+    if flag:
+        verdict.evidence.append("the command line passes {} (as an id, not a name)".format(flag.group(0)))
+    verdict.fix.append("use --id {} or --name {}".format(meant[len("client."):], meant))
+
+
+def _analyse_auth_error(sig, occ, host, verdict):
+    number = abs(int(occ.groups["errno"]))
+    entity = occ.groups.get("entity", "ENTITY")
+    verdict.evidence.append(_errno_name(number))
+    verdict.decides = verdict.decides.replace("ENTITY", entity)
+    verdict.fix = [f.replace("ENTITY", entity) for f in verdict.fix]
+    keyring = re.search(r"--keyring[ =](?P<path>\S{1,400})", occ.context or "")
+    if keyring and _entity_of_path(keyring.group("path")) and _entity_of_path(keyring.group("path")) != entity:
+        verdict.evidence.append("the command gives --keyring {}, named for {}, while it authenticates as {}".format(
+            keyring.group("path"), _entity_of_path(keyring.group("path")), entity))
+        verdict.decide("keyring-of-another-entity", "medium",
+                       cause="The keyring given holds another entity's key ({}) than the one the client authenticates as "
+                             "({}).".format(_entity_of_path(keyring.group("path")), entity),
+                       decides="the [section] names inside {}".format(keyring.group("path")))
+        return
+    if number in (errno_mod.EPERM, errno_mod.EACCES):
+        verdict.undecided(_CONNECT_CANDIDATES[number],
+                          cause="The monitors rejected {}'s authentication: a wrong key, a keyring holding another "
+                                "entity's key, an entity the cluster does not have, or auth settings that differ from the "
+                                "cluster's. It is not a caps problem: caps are checked only after authentication."
+                                .format(entity))
+    elif number == errno_mod.EOPNOTSUPP:
+        verdict.decide("no-keyring-for-entity", "low",
+                       cause="No auth method in common: the client offers none it can use with the cluster, usually "
+                             "because it found no keyring for {} (cephx disabled on its side).".format(entity),
+                       decides="the lines before it (\"unable to find a keyring\"); ls -l the keyring path for {}".format(entity))
+        verdict.candidates = ["no-keyring-for-entity", "auth-settings-disagree"]
+    elif number == errno_mod.ETIMEDOUT:
+        verdict.undecided(_CONNECT_CANDIDATES[110], cause="Authentication of {} timed out: no monitor answered.".format(entity),
+                          decides="the mon addresses the client uses (mon host, -m) and --debug-ms=1")
+    else:
+        verdict.undecided(_CONNECT_CANDIDATES.get(number, []))
+
+
+def _methods(text):
+    return set(part.strip() for part in (text or "").split(",") if part.strip())
+
+
+def _analyse_auth_bad_method(sig, occ, host, verdict):
+    names = _facts("auth_methods").get("methods") or {}
+    server, client = _methods(occ.groups.get("server")), _methods(occ.groups.get("client"))
+    verdict.evidence.append("the monitor allows {}; this client offers {} ({})".format(
+        ", ".join(names.get(m, m) for m in sorted(server)) or "nothing", ", ".join(names.get(m, m) for m in sorted(client)) or "nothing",
+        _facts("auth_methods").get("source", "")))
+    if server & client:
+        verdict.undecided(["cephx-key-rejected", "entity-unknown"],
+                          cause="The client offered a method the monitor allows (cephx) and the monitor still refused it: "
+                                "the key is not the cluster's key for this entity, or the entity does not exist. It is "
+                                "not a caps problem and not a missing auth method.")
+        verdict.cause_id = "cephx-key-rejected"
+    else:
+        verdict.decide("no-keyring-for-entity", "medium",
+                       cause="The monitor requires {} but the client offers only {}: the client has no key (no keyring "
+                             "found) or its auth_client_required excludes it.".format(
+                                 "/".join(names.get(m, m) for m in sorted(server)), "/".join(names.get(m, m) for m in sorted(client)) or "nothing"),
+                       decides="the client's keyring path and auth_client_required in its ceph.conf")
+
+
+def _analyse_auth_no_keyring(sig, occ, host, verdict):
+    paths = occ.groups.get("paths")
+    if paths:
+        entity = _entity_of_path(paths.split(",")[0])
+        verdict.evidence.append("searched: {}".format(", ".join(p for p in paths.split(",") if p)))
+        if entity:
+            verdict.evidence.append("the client connects as {} (the first keyring path is named for it)".format(entity))
+            if entity.startswith("client.client."):
+                verdict.evidence.append("the name has a doubled client. prefix")
+    if re.search(r"missing keyring|no keyring found|keyring not found", occ.match) and not paths:
+        verdict.evidence.append("the client looked for the entity's keyring in its keyring setting's paths and found none")
+
+
+def _analyse_auth_keyring_parse(sig, occ, host, verdict):
+    key = occ.groups.get("key", "")
+    types = _facts("cephx_key_types")
+    try:
+        raw = base64.b64decode(key[:8] + "=" * (-len(key[:8]) % 4))
+        key_type = str(raw[0] | (raw[1] << 8)) if len(raw) >= 2 else None
+    except (binascii.Error, ValueError):
+        key_type = None
+    name = (types.get("types") or {}).get(key_type)
+    verdict.evidence.append("the key's type (its first two bytes, {}): {} = {}".format(
+        types.get("source", ""), key_type, name or "unknown"))
+    if name == "aes256k":
+        fact = _facts("aes256k_client")
+        first = fact.get("first_release")
+        verdict.decide("key-type-unsupported-by-librados", "medium",
+                       cause="The key in {} is of type aes256k, which librados releases before {} cannot parse{}; the "
+                             "keyring then counts as missing.".format(
+                                 occ.groups.get("path"), first, " (first release not verified)" if fact.get("unverified") else ""),
+                       decides="the librados release of the failing process (a bundled one in a container or snap) "
+                               "against {}".format(first))
+        verdict.evidence.append("source: {}".format(fact.get("source")))
+        version = host.version
+        if version:
+            older = version_key(version) < version_key(first)
+            verdict.evidence.append("this host's librados ({}) is {} {}: it {} parse this key".format(
+                host.release_label(), "older than" if older else "not older than", first, "cannot" if older else "should"))
+        verdict.fix.append("upgrade the failing client's Ceph libraries to {} or later, or give it a key of type aes "
+                           "(ceph auth get-or-create-key with the legacy key type)".format(first))
+    elif name == "aes":
+        verdict.undecided(["malformed-key"], cause="The key is of type aes, which every librados parses: the key text "
+                          "itself is damaged (truncated or edited).", decides="compare the val= text with ceph auth get {}"
+                          .format(occ.groups.get("entity")))
+
+
+def _analyse_connect_failed(sig, occ, host, verdict):
+    number = occ.groups.get("errno")
+    if number is None:
+        line = (occ.context or occ.match).split("\n")[-1]
+        near = re.search(r"\((?P<errno>\d{1,3})\) [A-Z]|\[errno (?P<errno2>\d{1,3})\]|ret=-(?P<errno3>\d{1,3})|"
+                         r"error code -?(?P<errno4>\d{1,3})", line)
+        if near:
+            number = near.group("errno") or near.group("errno2") or near.group("errno3") or near.group("errno4")
+    if number is not None:
+        number = abs(int(number))
+        verdict.evidence.append(_errno_name(number))
+        verdict.undecided(_CONNECT_CANDIDATES.get(number, []))
+    else:
+        verdict.undecided(["cephx-key-rejected", "no-keyring-for-entity", "monitors-unreachable"])
+    if re.search(r"\bclient\.client\.", occ.context or ""):
+        verdict.evidence.append("a doubled client. prefix appears in the lines before it")
+
+
+def _analyse_msgr2_addrs(sig, occ, host, verdict):
+    first = _facts("msgr2_addrs").get("first_release", "14.2.0")
+    verdict.evidence.append("the addresses: {}".format(occ.groups.get("addrs")))
+    version = host.version
+    if version:
+        if version_key(version) >= version_key(first):
+            verdict.evidence.append("this host's librados ({}) parses them: the failing program carries an older Ceph "
+                                    "client of its own (a snap, a container image)".format(host.release_label()))
+        else:
+            verdict.evidence.append("this host's librados ({}) is older than {}: it cannot parse them".format(
+                host.release_label(), first))
+            verdict.fix.append("upgrade librados2/ceph-common on this host to {} or later".format(host.release_name(first)))
+
+
+_MON_ADDR = re.compile(r"(?:\[?v[12]:)?(?P<ip>\d{1,3}(?:\.\d{1,3}){3}|\[[0-9a-fA-F:]{2,45}\]):(?P<port>\d{2,5})")
+
+
+def _mon_ports(context):
+    """Ports of the mon addresses given on the command line (-m / mon_host) in the context."""
+    ports = []
+    for flag in re.finditer(r"(?:-m|--mon[-_]host|mon[ _]host\s*=)\s*(?P<addrs>\S{1,600})", context or ""):
+        ports.extend(m.group("port") for m in _MON_ADDR.finditer(flag.group("addrs")))
+    return ports
+
+
+def _kernel_msgr2_lines(host, verdict):
+    first = _facts("kernel_msgr2").get("first_kernel", "5.11")
+    running = host.kernel()
+    if running is None:
+        verdict.evidence.append("the running kernel's release was not given (msgr2 needs Linux {} or later)".format(first))
+        return None
+    new_enough = running >= _parse_kernel(first)
+    verdict.evidence.append("this host runs Linux {}: {} ({})".format(
+        host.context.kernel_release, "its kernel client can speak msgr2 with -o ms_mode=..." if new_enough else
+        "older than {}, its kernel client speaks only msgr v1 (port 6789)".format(first),
+        _facts("kernel_msgr2").get("source", "")))
+    return new_enough
+
+
+def _analyse_ms_mode(sig, occ, host, verdict):
+    context = occ.context or ""
+    ports = _mon_ports(context)
+    ms_mode = re.search(r"ms_mode=(?P<mode>[\w-]{1,20})", context)
+    if ports:
+        verdict.evidence.append("the mon addresses given use port{} {}".format("s" if len(set(ports)) > 1 else "", ", ".join(sorted(set(ports)))))
+    verdict.evidence.append("ms_mode given: {}".format(ms_mode.group("mode") if ms_mode else "none"))
+    new_enough = _kernel_msgr2_lines(host, verdict)
+    if ports and set(ports) == {"3300"} and not ms_mode:
+        verdict.decide("v2-addresses-without-ms-mode", "high",
+                       cause="Only v2 mon addresses (port 3300) were given and no ms_mode: the kernel client then uses "
+                             "msgr v1 and rbd finds no v1 address for it.")
+    elif ports and set(ports) == {"6789"} and ms_mode and ms_mode.group("mode") != "legacy":
+        verdict.decide("ms-mode-with-v1-addresses", "high",
+                       cause="ms_mode={} asks for msgr2 but only v1 mon addresses (port 6789) were given.".format(ms_mode.group("mode")))
+    else:
+        verdict.candidates = ["v2-addresses-without-ms-mode", "ms-mode-with-v1-addresses"]
+    if new_enough is False:
+        verdict.fix.append("this kernel cannot use ms_mode: give the v1 addresses (port 6789) or boot Linux {} or later".format(
+            _facts("kernel_msgr2").get("first_kernel")))
+    elif new_enough:
+        verdict.fix.append("rbd map -o ms_mode=prefer-crc ... (this kernel supports it)")
+
+
+def _analyse_v2_port_closed(sig, occ, host, verdict):
+    new_enough = _kernel_msgr2_lines(host, verdict)
+    if new_enough is False:
+        verdict.evidence.append("if the message is from this host, its kernel cannot speak msgr2 at all: only the v1 "
+                                "addresses (port 6789) work")
+        verdict.fix.append("on this host: give rbd map the v1 mon addresses (port 6789)")
+    elif new_enough:
+        verdict.evidence.append("this kernel speaks msgr2 only when ms_mode is given; without it it uses v1 on any port")
+        verdict.fix.append("on this host: rbd map -o ms_mode=prefer-crc, or the v1 addresses (port 6789)")
+
+
+def _kernel_lines(host, verdict, release):
+    """What this host's kernel and module tree say about the release named in the message."""
+    facts = host.kernel_facts()
+    running = host.context.kernel_release
+    if not running:
+        verdict.evidence.append("the running kernel's release was not given")
+        return None
+    if release and release != running:
+        verdict.evidence.append("the message names kernel {}, this host runs {}: this host cannot decide it".format(release, running))
+        return None
+    state = facts.get("rbd_config")
+    verdict.evidence.append("this host (Linux {}): /lib/modules/{} {}; CONFIG_BLK_DEV_RBD {} ({}); rbd module file: {}".format(
+        running, running, "exists" if facts.get("modules_dir") else "does not exist",
+        {"y": "=y (built in)", "m": "=m (a module)", "n": "is not set"}.get(state, "unknown"),
+        facts.get("config_source") or "no kernel config found", facts.get("rbd_module") or "none found"))
+    return state
+
+
+def _analyse_kmod_moddep(sig, occ, host, verdict):
+    release = occ.groups.get("release")
+    state = _kernel_lines(host, verdict, release)
+    facts = host.kernel_facts()
+    if state is not None or (release and release == host.context.kernel_release):
+        if facts.get("modules_dir"):
+            verdict.decide("lib-modules-not-visible", "high",
+                           cause="This host has /lib/modules/{} but the failing modprobe did not see it: it ran where the "
+                                 "host's module tree is not mounted (a container).".format(release))
+        else:
+            verdict.decide("kernel-modules-not-installed", "high",
+                           cause="This host itself has no /lib/modules/{}: the running kernel's modules package is not "
+                                 "installed.".format(release))
+
+
+def _analyse_kmod_not_found(sig, occ, host, verdict):
+    release = occ.groups.get("release")
+    state = _kernel_lines(host, verdict, release)
+    facts = host.kernel_facts()
+    if state == "n":
+        verdict.decide("kernel-without-rbd", "high", cause="This host's kernel is built without CONFIG_BLK_DEV_RBD.")
+        return
+    if state in ("m", "y") and facts.get("rbd_module"):
+        verdict.decide("lib-modules-not-visible", "medium",
+                       cause="This host's kernel has the rbd module ({}); the failing modprobe did not find it: it ran "
+                             "where the host's /lib/modules is not mounted.".format(facts.get("rbd_module")))
+        return
+    if not occ.groups.get("dir"):
+        verdict.undecided(["kernel-without-rbd", "lib-modules-not-visible"],
+                          cause="modprobe found no rbd module; this wording does not say where it looked, so the text does "
+                                "not tell a kernel without rbd from a container without the host's /lib/modules.")
+
+
+def _analyse_kmod_insert(sig, occ, host, verdict):
+    verdict.evidence.append("modprobe found a module file and the kernel refused it: {}".format(occ.groups.get("reason")))
+    _kernel_lines(host, verdict, None)
+
+
+def _analyse_goceph(sig, occ, host, verdict):
+    name = occ.groups.get("name", "")
+    gofile = occ.groups.get("gofile") or ""
+    tags = _facts("goceph_build_tags")
+    tag = gofile.rsplit("_", 1)[-1] if "_" in gofile else None
+    names = [name] + [v for v in occ.variants.get("name", ()) if v != name]
+    verdict.evidence.append("undeclared names: {}".format(", ".join(names)))
+    if tag in (tags.get("tags") or ()):
+        verdict.decide("headers-older-than-go-ceph-expects", "high",
+                       cause="{}.go holds the go-ceph API of Ceph {}; the installed Ceph headers are older than {}, so cgo "
+                             "does not find {}.".format(gofile, tag, tag, name))
+        verdict.fix.append("go build -tags <the release of the installed headers> (older than {}), per {}".format(tag, tags.get("source")))
+        return
+    library, entry = host.symbol_entry(name) if re.match(r"(?:rbd|rados)_", name) else (None, None)
+    if entry is not None:
+        verdict.evidence.append("{} is first released in Ceph {}: the headers are older".format(name, host.release_name(entry["first"])))
+        has, how = host.exports(library, name)
+        if has:
+            verdict.evidence.append("this host's {} ({}) exports it: -dev headers of the same release would declare it".format(
+                library, host.release_label()))
+        verdict.decide("headers-older-than-go-ceph-expects", "high")
+        verdict.fix.append("install {}-dev (or -devel) of Ceph {} or later, or build go-ceph with the tag of the installed "
+                           "release".format(library, host.release_name(entry["first"])))
+
+
+def _analyse_ec(sig, occ, host, verdict):
+    if sig["id"] == "ec.metadata-pool":
+        verdict.candidates = ["image-metadata-on-ec-pool"]
+
+
+def _analyse_qemu(sig, occ, host, verdict):
+    modules = host.context.qemu_modules
+    if modules is None:
+        verdict.evidence.append("QEMU's rbd module was not looked for on this host")
+    elif modules:
+        verdict.evidence.append("this host has QEMU's rbd block module: {}: the failing QEMU is another build (a container, "
+                                "a static build) or a QEMU of another version than the module".format(", ".join(modules)))
+    else:
+        verdict.evidence.append("no QEMU rbd block module on this host (looked for {}; {})".format(
+            ", ".join(_facts("qemu_rbd_modules").get("paths", ())), _facts("qemu_rbd_modules").get("source", "")))
 
 
 _ANALYSES = {
-    "capability": lambda sig, hit, host, norm: _analyse_capability(sig, hit, host),
+    "capability": _analyse_capability,
     "feature_mask": _analyse_feature_mask,
     "format1": _analyse_format1,
     "binding_old_format": _analyse_binding_old_format,
@@ -642,11 +1133,28 @@ _ANALYSES = {
     "krbd_names": _analyse_krbd_names,
     "cluster_features": _analyse_cluster_features,
     "errno": _analyse_errno,
+    "auth_doubled": _analyse_auth_doubled,
+    "auth_error": _analyse_auth_error,
+    "auth_bad_method": _analyse_auth_bad_method,
+    "auth_no_keyring": _analyse_auth_no_keyring,
+    "auth_keyring_parse": _analyse_auth_keyring_parse,
+    "connect_failed": _analyse_connect_failed,
+    "msgr2_addrs": _analyse_msgr2_addrs,
+    "ms_mode": _analyse_ms_mode,
+    "v2_port_closed": _analyse_v2_port_closed,
+    "kmod_moddep": _analyse_kmod_moddep,
+    "kmod_not_found": _analyse_kmod_not_found,
+    "kmod_insert": _analyse_kmod_insert,
+    "foreign_symbol": _analyse_foreign_symbol,
+    "foreign_library": _analyse_foreign_library,
+    "goceph": _analyse_goceph,
+    "ec": _analyse_ec,
+    "qemu": _analyse_qemu,
 }
 
 
-def _values(hit):
-    values = dict(hit.groups)
+def _values(occ):
+    values = dict(occ.groups)
     if "mask" in values:
         values["mask"] = int(values["mask"], 16)
     if "errno" in values:
@@ -654,32 +1162,31 @@ def _values(hit):
     if "names" in values:
         values["names"] = [n for n in re.split(r"[\s,]+", values["names"]) if n]
     values.pop("text", None)
+    values.pop("key", None)       # a key's text is a secret even when it cannot be parsed
     return values
 
 
-def explain(report, text, source="text", context=None, signatures=None):
-    """Explain every known error signature in ``text`` against ``report``; an Explanation."""
-    hits, norm = find_signatures(text, signatures)
+def explain_occurrences(report, occurrences, source="text", context=None, notices=(), lines=None):
+    """Explain what the matcher found against ``report``; an Explanation."""
     host = _Host(report, context)
-    grouped = []
-    index = {}
-    for hit in hits:
-        values = _values(hit)
-        key = (hit.signature["id"], tuple(sorted((k, str(v)) for k, v in values.items())))
-        if key in index:
-            grouped[index[key]][1] += 1
-            continue
-        index[key] = len(grouped)
-        grouped.append([hit, 1, values])
     findings = []
-    for hit, count, values in grouped:
-        sig = hit.signature
-        evidence, fixes = _ANALYSES[sig["analysis"]](sig, hit, host, norm)
+    for occ in occurrences:
+        sig = occ.sig.doc
+        verdict = Verdict(sig)
+        _ANALYSES[sig["analysis"]](sig, occ, host, verdict)
+        if verdict.confidence not in CONFIDENCES:
+            raise ValueError("analysis {} gave confidence {!r}".format(sig["analysis"], verdict.confidence))
+        if verdict.confidence == "undecided" and not verdict.decides:
+            verdict.decides = sig.get("decides") or "the client log around this line at a higher debug level (debug rbd = 20)"
         findings.append(Finding(
-            signature=sig["id"], family=sig["family"], title=sig["title"], line=hit.line, count=count,
-            match=hit.match, values=values, cause=sig["cause"], evidence=tuple(evidence),
-            fix=tuple(fixes) + (sig["fix"],), source=sig["source"]))
+            signature=sig["id"], family=sig["family"], title=sig["title"], line=occ.line, count=occ.count,
+            match=occ.match, values=_values(occ), cause=verdict.cause, evidence=tuple(verdict.evidence),
+            fix=tuple(verdict.fix) + (sig["fix"],), source=sig["source"],
+            cause_id=verdict.cause_id,
+            confidence=verdict.confidence, decides=verdict.decides if verdict.confidence != "high" else "",
+            candidates=tuple(verdict.candidates), last_line=occ.last_line, first_time=occ.first_time,
+            last_time=occ.last_time, related=tuple(occ.related)))
     summary = {"librbd": host.library_label("librbd"), "librados": host.library_label("librados"),
                "release": host.release_label(), "mode": report.mode,
                "config_file": host.config().get("file"), "kernel_release": host.context.kernel_release}
-    return Explanation(source=source, host=summary, findings=tuple(findings))
+    return Explanation(source=source, host=summary, findings=tuple(findings), notices=tuple(notices), lines=lines)
