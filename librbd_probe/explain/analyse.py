@@ -741,6 +741,17 @@ def _analyse_cluster_features(sig, occ, host, verdict):
         return
     newest = max(needed, key=lambda e: _parse_kernel(e["kernel"]))
     oldest = min(needed, key=lambda e: e["bit"])
+    if sig.get("userspace"):
+        client = max(needed, key=lambda e: version_key(e["client"]))
+        verdict.evidence.append("a userspace client needs Ceph {} or later for these".format(client["client"]))
+        if host.version:
+            verdict.evidence.append("this host's librados is {}: {}".format(
+                host.release_label(), "new enough: the message came from another client (a container's own librados)"
+                if version_key(host.version) >= version_key(client["client"]) else "older than that"))
+        verdict.fix.append("upgrade the failing client's librados/ceph-common to Ceph {} or later".format(client["client"]))
+        verdict.fix.append("or relax the cluster: `ceph osd crush tunables {}` (moves data, affects every client)".format(
+            oldest["profile"]))
+        return
     relax = "or relax the cluster: `ceph osd crush tunables {}` (the newest profile without {}; moves data, affects every " \
             "client)".format(oldest["profile"], "/".join(oldest["names"]))
     if kernel:
@@ -771,14 +782,18 @@ def _errno_name(number):
     return "{} = {} ({})".format(number, errno_mod.errorcode.get(number, "errno {}".format(number)), os.strerror(number))
 
 
-_CONNECT_CANDIDATES = {
-    1: ["cephx-key-rejected", "keyring-of-another-entity", "entity-unknown", "auth-settings-disagree"],
-    13: ["cephx-key-rejected", "keyring-of-another-entity", "entity-unknown"],
-    22: ["key-type-unsupported-by-librados", "no-keyring-for-entity", "client-too-old-for-msgr2-addrs", "bad-config-value"],
-    95: ["no-keyring-for-entity", "auth-settings-disagree"],
-    110: ["monitors-unreachable", "kernel-msgr1-to-v2-port", "wrong-mon-address"],
-    2: ["no-keyring-for-entity", "ceph-conf-missing"],
-}
+def _candidates(number, kind):
+    """Cause ids an errno can stand for in a kind of operation ("connect", "map", "other"), from the data."""
+    entry = ((_doc().get("errno") or {}).get(str(number)) or {}).get("candidates") or {}
+    return list(entry.get(kind) or entry.get("other") or ())
+
+
+def _operation(line):
+    if re.search(r"\bmap\b", line):
+        return "map"
+    if re.search(r"connect", line, re.I):
+        return "connect"
+    return "other"
 
 
 def _analyse_errno(sig, occ, host, verdict):
@@ -801,14 +816,18 @@ def _analyse_errno(sig, occ, host, verdict):
         conf_mask = (host.config().get("rbd_default_features") or {}).get("value")
         if conf_mask is not None:
             _krbd_lines(host, conf_mask, verdict)
-        verdict.undecided(["image-features-unsupported-by-kernel"], decides="dmesg | tail right after the map: "
+        verdict.undecided(_candidates(number, "map"), decides="dmesg | tail right after the map: "
                           "\"image uses unsupported features: 0x..\" decides it")
         return
-    if re.search(r"connect", line, re.I):
-        verdict.undecided(_CONNECT_CANDIDATES.get(number, []),
-                          decides="rerun with --debug-monc=10 --debug-auth=20 --debug-ms=1")
+    kind = _operation(line)
+    if kind == "connect":
+        verdict.undecided(_candidates(number, kind), decides="rerun with --debug-monc=10 --debug-auth=20 --debug-ms=1")
         return
-    verdict.undecided([])
+    if kind == "map":
+        verdict.undecided(_candidates(number, kind), decides="dmesg | grep -E 'libceph|rbd' right after the map (feature set "
+                          "mismatch, image uses unsupported features, socket errors); uname -r")
+        return
+    verdict.undecided(_candidates(number, kind))
 
 
 def _entity_of_path(path):
@@ -843,7 +862,7 @@ def _analyse_auth_error(sig, occ, host, verdict):
                        decides="the [section] names inside {}".format(keyring.group("path")))
         return
     if number in (errno_mod.EPERM, errno_mod.EACCES):
-        verdict.undecided(_CONNECT_CANDIDATES[number],
+        verdict.undecided(_candidates(number, "connect"),
                           cause="The monitors rejected {}'s authentication: a wrong key, a keyring holding another "
                                 "entity's key, an entity the cluster does not have, or auth settings that differ from the "
                                 "cluster's. It is not a caps problem: caps are checked only after authentication."
@@ -855,10 +874,10 @@ def _analyse_auth_error(sig, occ, host, verdict):
                        decides="the lines before it (\"unable to find a keyring\"); ls -l the keyring path for {}".format(entity))
         verdict.candidates = ["no-keyring-for-entity", "auth-settings-disagree"]
     elif number == errno_mod.ETIMEDOUT:
-        verdict.undecided(_CONNECT_CANDIDATES[110], cause="Authentication of {} timed out: no monitor answered.".format(entity),
+        verdict.undecided(_candidates(110, "connect"), cause="Authentication of {} timed out: no monitor answered.".format(entity),
                           decides="the mon addresses the client uses (mon host, -m) and --debug-ms=1")
     else:
-        verdict.undecided(_CONNECT_CANDIDATES.get(number, []))
+        verdict.undecided(_candidates(number, "connect"))
 
 
 def _methods(text):
@@ -872,10 +891,11 @@ def _analyse_auth_bad_method(sig, occ, host, verdict):
         ", ".join(names.get(m, m) for m in sorted(server)) or "nothing", ", ".join(names.get(m, m) for m in sorted(client)) or "nothing",
         _facts("auth_methods").get("source", "")))
     if server & client:
-        verdict.undecided(["cephx-key-rejected", "entity-unknown"],
+        verdict.undecided(["cephx-key-rejected", "keyring-of-another-entity", "entity-unknown", "global-id-reclaim"],
                           cause="The client offered a method the monitor allows (cephx) and the monitor still refused it: "
                                 "the key is not the cluster's key for this entity, or the entity does not exist. It is "
-                                "not a caps problem and not a missing auth method.")
+                                "not a caps problem and not a missing auth method (on a cluster that refuses insecure "
+                                "global_id reclaim, a client without that fix is refused the same way).")
         verdict.cause_id = "cephx-key-rejected"
     else:
         verdict.decide("no-keyring-for-entity", "medium",
@@ -887,6 +907,14 @@ def _analyse_auth_bad_method(sig, occ, host, verdict):
 
 def _analyse_auth_no_keyring(sig, occ, host, verdict):
     paths = occ.groups.get("paths")
+    given = re.search(r"(?:^|\s)(?P<flag>--key(?:file)?[ =]\S|-K \S|--keyring[ =]\S)", occ.context or "")
+    if given and "--keyring" not in given.group("flag"):
+        verdict.evidence.append("the command gives the key itself ({} ...): librados logs the failed keyring search "
+                                "anyway".format(given.group("flag")[:-1].strip()))
+        verdict.decide("keyring-notice-with-key-given", "low",
+                       cause="A notice, probably harmless: the key was given on the command line, and clients before "
+                             "the fix still log the keyring search they did first.",
+                       decides="the command's exit status: if it succeeded, this line is only noise")
     if paths:
         entity = _entity_of_path(paths.split(",")[0])
         verdict.evidence.append("searched: {}".format(", ".join(p for p in paths.split(",") if p)))
@@ -900,6 +928,12 @@ def _analyse_auth_no_keyring(sig, occ, host, verdict):
 
 def _analyse_auth_keyring_parse(sig, occ, host, verdict):
     key = occ.groups.get("key", "")
+    if not key:
+        verdict.decide("keyring-malformed", "medium",
+                       cause="The keyring file {} cannot be parsed at all ({}): it is empty, truncated, or not in keyring "
+                             "format (no [entity] section with a key = line).".format(occ.groups.get("path"), occ.groups.get("reason")),
+                       decides="cat the keyring: an [entity] header and a base64 key line present?")
+        return
     types = _facts("cephx_key_types")
     try:
         raw = base64.b64decode(key[:8] + "=" * (-len(key[:8]) % 4))
@@ -943,7 +977,7 @@ def _analyse_connect_failed(sig, occ, host, verdict):
     if number is not None:
         number = abs(int(number))
         verdict.evidence.append(_errno_name(number))
-        verdict.undecided(_CONNECT_CANDIDATES.get(number, []))
+        verdict.undecided(_candidates(number, "connect"))
     else:
         verdict.undecided(["cephx-key-rejected", "no-keyring-for-entity", "monitors-unreachable"])
     if re.search(r"\bclient\.client\.", occ.context or ""):
@@ -1031,8 +1065,9 @@ def _kernel_lines(host, verdict, release):
     if not running:
         verdict.evidence.append("the running kernel's release was not given")
         return None
-    if release and release != running:
-        verdict.evidence.append("the message names kernel {}, this host runs {}: this host cannot decide it".format(release, running))
+    if release != running:
+        verdict.evidence.append("the message {}, this host runs {}: this host cannot decide it".format(
+            "names kernel " + release if release else "names no kernel release", running))
         return None
     state = facts.get("rbd_config")
     verdict.evidence.append("this host (Linux {}): /lib/modules/{} {}; CONFIG_BLK_DEV_RBD {} ({}); rbd module file: {}".format(
@@ -1122,6 +1157,55 @@ def _analyse_qemu(sig, occ, host, verdict):
             ", ".join(_facts("qemu_rbd_modules").get("paths", ())), _facts("qemu_rbd_modules").get("source", "")))
 
 
+def _analyse_blocklist(sig, occ, host, verdict):
+    verdict.evidence.append("{}: the previous lock owner was {}".format(_errno_name(abs(int(occ.groups["errno"]))),
+                                                                        occ.groups.get("owner")))
+
+
+def _analyse_python_binding(sig, occ, host, verdict):
+    module = "rbd" if occ.groups.get("cls") in ("RBD", "Image", "Group") else "rados"
+    local = [b for b in host.context.bindings or () if b.get("module") == module]
+    for binding in local:
+        verdict.evidence.append("this host's {} binding: {} ({})".format(module, binding.get("path"), binding.get("kind")))
+    if not local:
+        verdict.evidence.append("no Python {} binding was examined on this host".format(module))
+    verdict.evidence.append("{}.{} is a method of the Python binding, not a C function: the C library may have it "
+                            "while the binding does not".format(occ.groups.get("cls"), occ.groups.get("attr")))
+
+
+def _analyse_plugin(sig, occ, host, verdict):
+    plugin = occ.groups.get("plugin")
+    path = occ.groups.get("path")
+    if path:
+        verdict.evidence.append("the plugin file: {}".format(path))
+    line = (occ.context or "").split("\n")[-1]
+    unresolved = re.search(r"undefined symbol: (?P<sym>\S{1,300})", line)
+    if unresolved:
+        verdict.evidence.append("it fails to bind {}: a C++ symbol of librbd/libceph-common, so the plugin was built "
+                                "against another build than the librbd that loads it".format(unresolved.group("sym").rstrip('"')))
+    if plugin:
+        verdict.fix.append("check that libceph_librbd_{}.so comes from the same package version as librbd".format(plugin))
+
+
+def _analyse_open_enosys(sig, occ, host, verdict):
+    verdict.undecided(_candidates(38, "other"))
+
+
+def _analyse_rbd_cli_option(sig, occ, host, verdict):
+    verdict.evidence.append("the option the rbd CLI does not know: {}".format(occ.groups.get("option")))
+    if host.version:
+        verdict.evidence.append("this host's Ceph client is {}: if the command ran here, compare with rbd --version "
+                                "(a container may carry its own, older rbd)".format(host.release_label()))
+
+
+def _analyse_csi_kernel(sig, occ, host, verdict):
+    verdict.undecided(["kernel-lacks-cluster-features", "image-features-unsupported-by-kernel"])
+    running = host.context.kernel_release
+    if running and running != occ.groups.get("release"):
+        verdict.evidence.append("the message names kernel {}, this host runs {}: this host cannot decide it".format(
+            occ.groups.get("release"), running))
+
+
 _ANALYSES = {
     "capability": _analyse_capability,
     "feature_mask": _analyse_feature_mask,
@@ -1150,6 +1234,12 @@ _ANALYSES = {
     "goceph": _analyse_goceph,
     "ec": _analyse_ec,
     "qemu": _analyse_qemu,
+    "blocklist": _analyse_blocklist,
+    "python_binding": _analyse_python_binding,
+    "plugin": _analyse_plugin,
+    "open_enosys": _analyse_open_enosys,
+    "rbd_cli_option": _analyse_rbd_cli_option,
+    "csi_kernel": _analyse_csi_kernel,
 }
 
 
