@@ -287,3 +287,49 @@ def run_cli_input(args, data):
     env = dict(os.environ, PYTHONPATH=PROJECT)
     return subprocess.run([sys.executable, "-m", "librbd_probe"] + args, input=data, stdout=subprocess.PIPE,
                           stderr=subprocess.PIPE, env=env, timeout=120)
+
+
+# --- issue 10: the create path, where values come from -------------------------------------
+
+def test_article_log_names_the_c_call(giant, capsys):
+    """The 0.87 host: the ctypes rbd.py called rbd_create3 (0.87 exports it) with features 61 -> -ENOSYS."""
+    options, log = giant
+    code, data, _ = _explain_json(capsys, options + ["--file", log])
+    assert code == 0
+    finding = _finding(data, "create.enosys")
+    evidence = " ".join(finding["evidence"])
+    assert "the ctypes binding" in evidence
+    assert "called rbd_create3(ioctx, name, size, features=61, &order, stripe_unit=0, stripe_count=0)" in evidence
+    assert "exports rbd_create3" in evidence and "returned -38 (ENOSYS)" in evidence
+    assert "(features: set in {} [client])".format(options[options.index("--conf") + 1]) in evidence
+    assert finding["confidence"] == "high" and finding["cause_id"] == "features-unknown-to-librbd"
+    assert finding["decides"] == ""
+
+
+def test_library_default_is_not_called_a_setting(installed, tmp_path, capsys, monkeypatch):
+    """16.2.15, no ceph.conf anywhere: 61 is the library's compiled-in default, not a client setting."""
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("HOME", str(tmp_path))
+    monkeypatch.delenv("CEPH_CONF", raising=False)
+    monkeypatch.delenv("CEPH_ARGS", raising=False)
+    if os.path.exists("/etc/ceph/ceph.conf"):
+        pytest.skip("this host has /etc/ceph/ceph.conf")
+    code, data, _ = _explain_json(capsys, ["FunctionNotSupported: error creating image"])
+    assert code == 0
+    evidence = " ".join(_finding(data, "create.enosys")["evidence"])
+    assert "rbd default features = 61 = 0x3d" in evidence
+    assert "the library's compiled-in default (no ceph.conf was found" in evidence
+    assert "sets rbd default features" not in evidence and "set in" not in evidence
+
+
+def test_ceph_args_is_named_as_the_origin(installed, tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("HOME", str(tmp_path))
+    monkeypatch.delenv("CEPH_CONF", raising=False)
+    monkeypatch.setenv("CEPH_ARGS", "--rbd-default-features 1")
+    if os.path.exists("/etc/ceph/ceph.conf"):
+        pytest.skip("this host has /etc/ceph/ceph.conf")
+    code, data, _ = _explain_json(capsys, ["FunctionNotSupported: error creating image"])
+    evidence = " ".join(_finding(data, "create.enosys")["evidence"])
+    assert "the library's compiled-in default" in evidence
+    assert "but CEPH_ARGS in this environment sets --rbd-default-features too" in evidence

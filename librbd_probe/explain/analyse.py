@@ -225,6 +225,15 @@ class _Host(object):
             return "read by {} from {} (section not determined)".format(conf.get("read_by") or "librados", conf["file"])
         return "no ceph.conf was found: the library's compiled-in default"
 
+    def where_set(self, key):
+        """"FILE [section]" where ``key`` is (or would be) set: the section that sets it, else [client]."""
+        origin = (self.context.config_origin or {}).get(key, "")
+        match = re.match(r"set in (?P<where>.+ \[[^\]]+\])$", origin)
+        if match:
+            return match.group("where")
+        conf = self.config()
+        return "{} [client]".format(conf.get("file") or "the client's ceph.conf")
+
     def is_library_default(self, key):
         return (self.context.config_origin or {}).get(key, "").startswith("the library's compiled-in default") or (
             not self.context.config_origin and not self.config().get("file"))
@@ -396,7 +405,7 @@ def _create_path(occ, host, verdict, mask, mask_origin):
     verdict.evidence.append(
         "create path: the {} binding ({}{}) called {}{}{}; this host's librbd ({}) {} {}{}".format(
             kind, era_source, ", old_format=False from {}".format(caller["name"]) if caller and old_format is False else "",
-            call, args, " with features from " + mask_origin if mask is not None and mask_origin else "",
+            call, args, " (features: {})".format(mask_origin) if mask is not None and mask_origin else "",
             host.library_label("librbd"), "exports" if has else ("does not export" if has is False else "may or may not export"),
             call, "; it returned -{} ({}), raised as {}".format(returned, errno_mod.errorcode.get(returned, returned),
                                                                  "FunctionNotSupported" if returned == errno_mod.ENOSYS else "InvalidArgument")
@@ -449,6 +458,9 @@ def _analyse_feature_mask(sig, occ, host, verdict):
         verdict.evidence.append("{} sets no rbd default features (read by {})".format(
             host.config_where(), conf.get("read_by") or "nothing"))
         default, default_source = host.fact("default_features")
+        if default is not None:
+            verdict.evidence.append("rbd default features = {} is then the library's compiled-in default ({})".format(
+                default, default_source))
         if default is not None and known is not None and not default & ~known:
             verdict.evidence.append("without it librbd uses its built-in default 0x{:x} ({}; {}), which it knows: the caller "
                                     "passed its own mask, or the failing process loaded another librbd".format(
@@ -456,7 +468,7 @@ def _analyse_feature_mask(sig, occ, host, verdict):
             verdict.evidence.extend(_copies_lines(host, "librbd", "rbd_create"))
         if known is not None:
             verdict.fix.append("ask only for features in 0x{:x} ({}) on this host".format(known, ", ".join(host.names(known))))
-        _create_path(occ, host, verdict, None, None)
+        _create_path(occ, host, verdict, default, "the library's compiled-in default" if default is not None else None)
         return
     verdict.evidence.append("rbd default features = {} = 0x{:x} ({}): {}".format(
         configured.get("raw"), mask, ", ".join(host.names(mask)) or "none", origin))
@@ -475,15 +487,14 @@ def _analyse_feature_mask(sig, occ, host, verdict):
         if first:
             verdict.fix.append("upgrade librbd1/librados2 on this host to Ceph {} or later (the first release that "
                                "knows {})".format(host.release_name(first), ", ".join(names)))
-        if host.is_library_default("rbd_default_features"):
-            verdict.fix.append("or set `rbd default features = {}` ({}) in the client's ceph.conf [client] (none is set "
-                               "now)".format(mask & known, ", ".join(host.names(mask & known)) or "no features"))
-        else:
-            verdict.fix.append("or set `rbd default features = {}` ({}) in {}".format(
-                mask & known, ", ".join(host.names(mask & known)) or "no features", host.config_where()))
+        verdict.fix.append("or set `rbd default features = {}` ({}) in {}{}".format(
+            mask & known, ", ".join(host.names(mask & known)) or "no features", host.where_set("rbd_default_features"),
+            " (no file sets it now: {} is the library's own default)".format(mask)
+            if host.is_library_default("rbd_default_features") else ""))
     else:
-        verdict.evidence.append("every configured feature is known to this librbd: the failing process passed its own "
-                                "mask or loaded another librbd")
+        verdict.evidence.append("every {} feature is known to this librbd: the failing process passed its own "
+                                "mask or loaded another librbd".format(
+                                    "default" if host.is_library_default("rbd_default_features") else "configured"))
         verdict.evidence.extend(_copies_lines(host, "librbd", "rbd_create"))
 
 
@@ -515,7 +526,7 @@ def _format_lines(host, verdict):
             fmt.get("raw"), host.origin("rbd_default_format"),
             "; rbd_create (what RBD.create(old_format=True) calls) then makes format 1 images" if fmt.get("value") == 1 else ""))
         if fmt.get("value") == 1:
-            verdict.fix.append("set `rbd default format = 2` in {}".format(host.config_where()))
+            verdict.fix.append("set `rbd default format = 2` in {}".format(host.where_set("rbd_default_format")))
         return fmt.get("value")
     default, source = host.fact("default_format")
     if default is not None:
@@ -695,7 +706,7 @@ def _krbd_lines(host, image_mask, verdict):
         verdict.evidence.append("new images get rbd default features = {} ({}), which this kernel cannot map either".format(
             conf_mask, host.origin("rbd_default_features")))
         verdict.fix.append("for images meant for krbd set `rbd default features = {}` ({}) in {}".format(
-            conf_mask & supported, ", ".join(host.names(conf_mask & supported)), host.config_where()))
+            conf_mask & supported, ", ".join(host.names(conf_mask & supported)), host.where_set("rbd_default_features")))
 
 
 def _analyse_krbd_mask(sig, occ, host, verdict):

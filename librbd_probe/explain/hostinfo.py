@@ -69,9 +69,6 @@ def config_origin(report, environ):
     from_env = _ceph_args_options(environ) if environ is not None else set()
     facts = (report.release or {}).get("facts") or {}
     for key in config_mod.KEYS:
-        if key in from_env:
-            origins[key] = "set in the environment (CEPH_ARGS --{}), for programs that read CEPH_ARGS".format(key.replace("_", "-"))
-            continue
         for section in order:
             if key in sections.get(section, {}):
                 origins[key] = "set in {} [{}]".format(path, section)
@@ -79,11 +76,14 @@ def config_origin(report, environ):
         else:
             default = (facts.get(key.replace("rbd_", "", 1)) or {}) if key in ("rbd_default_features", "rbd_default_format") else {}
             origins[key] = "the library's compiled-in default ({}{}; {})".format(
-                "no ceph.conf sets it: {} [{}]".format(path, ", ".join("[{}]".format(s) for s in order)) if path else
+                "no ceph.conf sets it: {} {}".format(path, ", ".join("[{}]".format(s) for s in order)) if path else
                 "no ceph.conf was found: searched {}".format(", ".join(conf.get("searched") or ()) or "nothing"),
-                ", CEPH_ARGS does not set it" if environ is not None else "",
+                ", CEPH_ARGS does not set it" if environ is not None and key not in from_env else "",
                 "this release's default: {} ({})".format(default.get("value"), default.get("source")) if default.get("value") is not None
                 else "value as librados reported it")
+        if key in from_env:
+            origins[key] += ("; but CEPH_ARGS in this environment sets --{} too, and programs that parse CEPH_ARGS "
+                             "(the rbd CLI, the Python binding) use its value instead".format(key.replace("_", "-")))
     return origins
 
 
