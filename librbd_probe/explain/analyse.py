@@ -603,8 +603,7 @@ def _symbol_lines(host, verdict, symbol, obj, line):
 def _analyse_symbol(sig, occ, host, verdict):
     symbol = occ.groups["symbol"]
     obj = occ.groups.get("object")
-    line = (occ.context or occ.match).split("\n")[-1]
-    library, entry = _symbol_lines(host, verdict, symbol, obj, line)
+    library, entry = _symbol_lines(host, verdict, symbol, obj, occ.text or occ.match)
     has, how = host.exports(library, symbol)
     lib_label = host.library_label(library)
     if has is None:
@@ -660,7 +659,7 @@ def _analyse_missing_library(sig, occ, host, verdict):
 
 def _analyse_foreign_library(sig, occ, host, verdict):
     name = occ.groups.get("name", "")
-    needed = re.search(r"\(needed by (?P<by>[^)]{1,400})\)", occ.context.split("\n")[-1] if occ.context else "")
+    needed = re.search(r"\(needed by (?P<by>[^)]{1,400})\)", occ.text or "")
     if re.match(r"lib(?:rbd|rados)\b", name):
         verdict.decide("ceph-library-missing", "high",
                        cause="{} is not installed where this loader looks{}.".format(
@@ -813,7 +812,7 @@ def _analyse_errno(sig, occ, host, verdict):
     verdict.evidence.append(_errno_name(number))
     if meaning:
         verdict.evidence.append("in Ceph clients it can mean: " + meaning["meaning"])
-    line = (occ.context or occ.match).split("\n")[-1]
+    line = occ.text or occ.match
     verdict.cause = ("A bare errno {} without the message that produced it: the text around it does not name the cause, "
                      "and the same number means different things in different calls.".format(_errno_name(number)))
     if number == errno_mod.ENOSYS and re.search(r"creat", line):
@@ -980,7 +979,7 @@ def _analyse_auth_keyring_parse(sig, occ, host, verdict):
 def _analyse_connect_failed(sig, occ, host, verdict):
     number = occ.groups.get("errno")
     if number is None:
-        line = (occ.context or occ.match).split("\n")[-1]
+        line = occ.text or occ.match
         near = re.search(r"\((?P<errno>\d{1,3})\) [A-Z]|\[errno (?P<errno2>\d{1,3})\]|ret=-(?P<errno3>\d{1,3})|"
                          r"error code -?(?P<errno4>\d{1,3})", line)
         if near:
@@ -1189,7 +1188,7 @@ def _analyse_plugin(sig, occ, host, verdict):
     path = occ.groups.get("path")
     if path:
         verdict.evidence.append("the plugin file: {}".format(path))
-    line = (occ.context or "").split("\n")[-1]
+    line = occ.text or ""
     unresolved = re.search(r"undefined symbol: (?P<sym>\S{1,300})", line)
     if unresolved:
         verdict.evidence.append("it fails to bind {}: a C++ symbol of librbd/libceph-common, so the plugin was built "

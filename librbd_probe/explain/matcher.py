@@ -30,6 +30,7 @@ BEFORE = 10                # lines a superseding finding may precede a subordina
 AFTER = 5                  # lines it may follow it (dmesg lines after "rbd: map failed")
 CONTEXT_LINES = 30         # preceding lines kept as context for the first occurrence
 CONTEXT_BYTES = 8192
+_TEXT_CHARS = 2048         # of the line itself, kept with the first occurrence
 _HISTORY = 65536           # bytes of the previous chunk kept for context
 
 _REQ_IDS = re.compile(r"\breq-[0-9a-fA-F-]{8,64}|\bReq-ID: [\w-]{4,128}")
@@ -62,6 +63,13 @@ class Compiled(object):
     def __init__(self, signatures, prefilter):
         self.signatures = tuple(CompiledSignature(s) for s in signatures)
         self.by_id = {s.id: s for s in self.signatures}
+        # keyword -> indices of the signatures it admits; signatures without keywords always run
+        index = collections.OrderedDict()
+        for number, sig in enumerate(self.signatures):
+            for keyword in sig.keywords:
+                index.setdefault(keyword, []).append(number)
+        self.keyword_index = tuple((k, tuple(v)) for k, v in index.items())
+        self.always = tuple(n for n, sig in enumerate(self.signatures) if not sig.keywords)
         self.anchors = tuple(re.compile(re.escape(lit.encode("utf-8"))) for lit in prefilter["literals"]) + \
             tuple(re.compile(p.encode("utf-8")) for p in prefilter["patterns"])
         self.anchor_lengths = tuple(len(lit.encode("utf-8")) for lit in prefilter["literals"]) + \
@@ -76,10 +84,11 @@ class Compiled(object):
 class Occurrence(object):
     """What is kept of a signature's first occurrence with given key values, and its counts."""
     __slots__ = ("sig", "groups", "match", "line", "last_line", "count", "first_time", "last_time",
-                 "context", "variants", "related", "req_ids")
+                 "context", "variants", "related", "req_ids", "text")
 
-    def __init__(self, sig, groups, match, line, timestamp, context, req_ids):
+    def __init__(self, sig, groups, match, line, timestamp, context, req_ids, text=""):
         self.sig = sig
+        self.text = text
         self.groups = groups
         self.match = match
         self.line = line
@@ -234,10 +243,14 @@ class Matcher(object):
         timestamp = None
         req_ids = None
         context_cache = []
+        signatures = self.compiled.signatures
         for index, part in enumerate(parts):
-            for sig in self.compiled.signatures:
-                if sig.keywords and not any(k in part for k in sig.keywords):
-                    continue
+            admitted = set(self.compiled.always)
+            for keyword, numbers in self.compiled.keyword_index:
+                if keyword in part:
+                    admitted.update(numbers)
+            for number in sorted(admitted):
+                sig = signatures[number]
                 for rx in sig.patterns:
                     for match in rx.finditer(part):
                         groups = {k: v for k, v in match.groupdict().items() if v is not None}
@@ -247,12 +260,15 @@ class Matcher(object):
                             timestamp = _timestamp(raw) or ""
                             req_ids = frozenset(_REQ_IDS.findall(raw))
                         self._hit(sig, groups, " ".join(match.group(0).split())[:240], line_no, timestamp or None,
-                                  req_ids, lambda: self._context(context_cache, region, line_start, parts, index))
+                                  req_ids, lambda: self._context(context_cache, region, line_start, parts, index),
+                                  part[:_TEXT_CHARS])
 
     def _context(self, cache, region, line_start, parts, index):
         if not cache:
-            before = (self._history + region[:line_start]) if line_start < _HISTORY else region[line_start - _HISTORY:line_start]
-            before = before[-CONTEXT_BYTES:]
+            if line_start >= CONTEXT_BYTES:
+                before = region[line_start - CONTEXT_BYTES:line_start]
+            else:
+                before = (self._history[-CONTEXT_BYTES:] + region[:line_start])[-CONTEXT_BYTES:]
             lines = before.decode("utf-8", "replace").split("\n")
             if lines and lines[-1] == "":
                 lines.pop()
@@ -266,8 +282,9 @@ class Matcher(object):
     # --- relations and aggregation -------------------------------------------------------
 
     def _key(self, sig, groups):
-        names = sig.key if sig.key is not None else sorted(groups)
-        return (sig.id,) + tuple((n, str(groups.get(n, ""))) for n in names)
+        if sig.key is None:
+            return (sig.id,) + tuple(sorted(groups.items()))
+        return (sig.id,) + tuple((n, groups.get(n, "")) for n in sig.key)
 
     def _superseder(self, sig, line_no, req_ids):
         """The key of a recent finding that explains this subordinate one, or None."""
@@ -281,7 +298,7 @@ class Matcher(object):
                 return key
         return None
 
-    def _hit(self, sig, groups, match, line_no, timestamp, req_ids, context_fn):
+    def _hit(self, sig, groups, match, line_no, timestamp, req_ids, context_fn, text):
         key = self._key(sig, groups)
         subordinate = sig.generic or bool(sig.superseded_by)
         if subordinate:
@@ -302,10 +319,10 @@ class Matcher(object):
                 self._count(self.pending[slot], line_no, timestamp, groups)
                 return
             self.pending[slot] = Occurrence(sig, groups, match, line_no, timestamp,
-                                            context_fn() if sig.context else "", req_ids)
+                                            context_fn() if sig.context else "", req_ids, text)
             return
         self.found[key] = Occurrence(sig, groups, match, line_no, timestamp,
-                                     context_fn() if sig.context else "", req_ids)
+                                     context_fn() if sig.context else "", req_ids, text)
 
     def _release_pending(self, sig, line_no, req_ids, key):
         """A specific finding explains the subordinate ones of the last AFTER lines."""
