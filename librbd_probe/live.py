@@ -1,9 +1,11 @@
 """Live mode: ask a real cluster, and try every create path for real on scratch images.
 
 Only with an explicit ``--live``.  Planning (which trials, what each should give) and judging
-(what the image really got) are pure; ``run_live`` starts one ``_live_child.py`` per trial so
-each is bounded in time and independent, and removes scratch images on success, error, SIGINT
-and SIGTERM.  It only ever touches images named ``librbd-probe-<time>-<host>-<pid>-<rand>-<n>``.
+(what the image really got) are pure; ``run_live`` starts one live child
+(``children/_live_child.py``, through ``children.run``) per trial so each is bounded in time
+and independent, and removes scratch images on success, error, SIGINT and SIGTERM.  It only
+ever touches images named ``librbd-probe-<time>-<host>-<pid>-<rand>-<n>``.  Errors come back
+as the one error-record shape of ``librbd_probe.children``.
 """
 import errno
 import hashlib
@@ -13,9 +15,10 @@ import socket
 import time
 import uuid
 
-from .model import Problem, record
+from . import knowledge as kn
+from .children import describe_rc, errno_name
+from .model import Problem, record, to_plain
 
-LIVE_CHILD = os.path.join(os.path.dirname(os.path.abspath(__file__)), "_live_child.py")
 PREFIX = "librbd-probe-"
 _SIZE = 1 << 22                      # one 4 MiB object: cheap to create and remove
 
@@ -33,30 +36,27 @@ def host_tag():
     return hashlib.sha256(socket.gethostname().encode()).hexdigest()[:8]
 
 
-def errno_name(rc):
-    if rc is None or rc >= 0:
+def _value(facts, key):
+    """The value of one release fact (a knowledge.Fact or a (value, source) pair), or None."""
+    fact = (facts or {}).get(key)
+    if fact is None:
         return None
-    return errno.errorcode.get(-rc, "E?{}".format(-rc))
+    return fact.value if hasattr(fact, "value") else fact[0]
 
 
-def describe_rc(rc):
-    if rc is None:
-        return "no answer"
-    if rc >= 0:
-        return "ok"
-    return "{} ({}: {})".format(rc, errno_name(rc), os.strerror(-rc))
-
-
-def plan(symbols, feature_defs, facts, options):
+def plan(symbols, facts, options, features=None):
     """The trials for a library exporting ``symbols`` (pure).
 
-    Each trial: id, path, requested format/features/stripe, and ``expect`` (what the
-    knowledge base says should happen, or None).
+    ``facts`` are the identified release's (``Identification.facts``); ``features`` the
+    knowledge layer's Feature records (default: all of them).  Each trial: id, path,
+    requested format/features/stripe, and ``expect`` (what the knowledge base says should
+    happen, or None).
     """
+    features = kn.features() if features is None else features
     trials = []
-    format1 = (facts.get("format1_create") or (None,))[0]
-    by_name = {f["name"]: f for f in feature_defs}
-    known = (facts.get("rbd_features_all") or (None,))[0]
+    format1 = _value(facts, "format1_create")
+    by_name = {f.name: f for f in features}
+    known = _value(facts, "rbd_features_all")
 
     def add(trial_id, path, **kw):
         if path in symbols:
@@ -74,40 +74,39 @@ def plan(symbols, feature_defs, facts, options):
     if options.data_pool:
         add("create.data-pool", "rbd_create4", format=2, features=1, data_pool=options.data_pool, expect="created")
     path = "rbd_create4" if "rbd_create4" in symbols else "rbd_create2"
-    for feature in feature_defs:
-        mask = feature["mask"]
+    for feature in features:
+        mask = feature.mask
         if known is not None and not known & mask:
             continue
         deps = 0
-        for needed in feature.get("requires") or ():
-            deps |= by_name[needed]["mask"]
-            for deeper in by_name[needed].get("requires") or ():
-                deps |= by_name[deeper]["mask"]
+        for needed in feature.requires:
+            deps |= by_name[needed].mask
+            for deeper in by_name[needed].requires:
+                deps |= by_name[deeper].mask
         base = dict(format=2) if path == "rbd_create4" else {}
-        if feature.get("dropped_at_create"):
-            add("feature." + feature["name"], path, features=1 | mask, expect="dropped", **base)
+        if feature.dropped_at_create:
+            add("feature." + feature.name, path, features=1 | mask, expect="dropped", **base)
             continue
-        add("feature." + feature["name"], path, features=mask | deps, expect="created", **base)
+        add("feature." + feature.name, path, features=mask | deps, expect="created", **base)
         if deps:
-            alone = "dropped" if feature.get("requires_effect") == "dropped" else "EINVAL"
-            add("feature.{}.alone".format(feature["name"]), path, features=mask, expect=alone, **base)
+            alone = "dropped" if feature.requires_effect == "dropped" else "EINVAL"
+            add("feature.{}.alone".format(feature.name), path, features=mask, expect=alone, **base)
     return trials
 
 
-def judge(trial, answer):
-    """Classify one trial's answer: what was asked, what the image got, as expected or not."""
+def judge(trial, answer, error=None):
+    """Classify one trial: what was asked, what the image got, as expected or not (pure).
+
+    ``answer``/``error`` are what ``children.run("live", ...)`` returned for the trial.
+    """
     out = {k: trial[k] for k in ("id", "path", "expect") if k in trial}
     out["requested"] = {k: trial[k] for k in ("format", "features", "stripe_unit", "stripe_count", "data_pool",
                                                "force_v1") if trial.get(k) is not None}
-    if answer.get("timeout"):
-        out.update(result="timeout", rc=None, note=answer.get("message"))
-        out["as_expected"] = False
+    if error is not None:
+        out.update(result="timeout" if error.get("kind") == "timeout" else "error", rc=error.get("rc"),
+                   note=error.get("message"), as_expected=False)
         return out
-    if answer.get("error"):
-        out.update(result="error", rc=answer["error"].get("rc"), note=answer["error"].get("message") or
-                   answer["error"].get("stage"))
-        out["as_expected"] = False
-        return out
+    answer = answer or {}
     rc = answer.get("rc")
     out["rc"] = rc
     out["errno"] = errno_name(rc)
@@ -124,13 +123,14 @@ def judge(trial, answer):
         dropped = _bits(asked & ~got["features"])
         added = _bits(got["features"] & ~asked)
     out["dropped_bits"], out["added_bits"] = dropped, added
-    differs = bool(dropped) or (trial.get("format") and got.get("format") != trial.get("format"))
+    differs = bool(dropped) or bool(trial.get("format") and "format" in got and got["format"] != trial["format"])
     out["result"] = "created-different" if differs else "created"
     expect = trial.get("expect")
     if expect == "dropped":
         out["as_expected"] = bool(dropped)
     elif expect:
-        out["as_expected"] = expect == "created"
+        # "created" means created as asked: a dropped bit or another format is a surprise
+        out["as_expected"] = expect == "created" and not differs
     else:
         out["as_expected"] = None
     if answer.get("remove_rc"):
@@ -142,24 +142,29 @@ def _bits(mask):
     return [bit for bit in range(64) if mask & (1 << bit)]
 
 
+# (stage, errno) -> what to tell the operator; {rc} renders as "-13 EACCES".
 CONNECT_ERRORS = {
-    ("connect", -13): "permission denied (-13 EACCES): wrong key or missing caps for {who}; check --keyring and --id/--name",
-    ("connect", -110): "no monitor answered within {timeout:g} s (-110 ETIMEDOUT): check 'mon host' in {conf}",
-    ("connect", -2): "no usable configuration or keyring (-2 ENOENT) for {who}: check --conf and --keyring",
-    ("pool", -2): "pool {pool} does not exist (-2 ENOENT): give an existing pool with --pool",
-    ("pool", -13): "no access to pool {pool} (-13 EACCES): the key's caps do not cover it",
-    ("conf", -2): "cannot read the configuration {conf} (-2 ENOENT)",
+    ("connect", errno.EACCES): "permission denied ({rc}): wrong key or missing caps for {who}; "
+                               "check --keyring and --id/--name",
+    ("connect", errno.ETIMEDOUT): "no monitor answered within {timeout:g} s ({rc}): check 'mon host' in {conf}",
+    ("connect", errno.ENOENT): "no usable configuration or keyring ({rc}) for {who}: check --conf and --keyring",
+    ("pool", errno.ENOENT): "pool {pool} does not exist ({rc}): give an existing pool with --pool",
+    ("pool", errno.EACCES): "no access to pool {pool} ({rc}): the key's caps do not cover it",
+    ("conf", errno.ENOENT): "cannot read the configuration {conf} ({rc})",
 }
 
 
 def connection_message(error, options):
-    key = (error.get("stage"), error.get("rc"))
+    """One line for a failed connection step (an error record of the live child; pure)."""
+    rc = error.get("rc")
     who = options.client_name or "client.{}".format(options.client_id or "admin")
-    template = CONNECT_ERRORS.get(key)
+    template = CONNECT_ERRORS.get((error.get("stage"), -rc if isinstance(rc, int) else None))
     if template:
         return template.format(who=who, timeout=options.timeout, conf=options.conf or "the default ceph.conf",
-                               pool=options.pool)
-    return "{} failed: {}".format(error.get("stage"), error.get("message") or describe_rc(error.get("rc")))
+                               pool=options.pool, rc="{} {}".format(rc, errno_name(rc)))
+    if error.get("stage") is None:
+        return error.get("message") or "the live child failed"
+    return "{} failed: {}".format(error.get("stage"), error.get("message") or describe_rc(rc))
 
 
 def _request(librbd, librados, options, **extra):
@@ -170,24 +175,22 @@ def _request(librbd, librados, options, **extra):
     return req
 
 
-def run_live(librbd, librados, symbols, feature_defs, facts, options, python=None):
+def run_live(librbd, librados, symbols, facts, options, python=None, features=None):
     """Connect, read cluster facts, run the trials, clean up.  Returns the JSON 'live' section."""
-    from . import probe
+    from . import children
     started = int(time.time())
     run_prefix = "{}{}-{}-{}-{}-".format(PREFIX, started, host_tag(), os.getpid(), uuid.uuid4().hex[:8])
-    trials = plan(symbols, feature_defs, facts, options)
+    trials = plan(symbols, facts, options, features)
     section = {"pool": options.pool, "namespace": options.namespace, "run_prefix": run_prefix,
                "connected": False, "error": None, "cluster": None, "trials": [], "cleanup": None,
                "plan": [dict(t, name=run_prefix + str(i)) for i, t in enumerate(trials)]}
     if options.dry_run:
         section["dry_run"] = True
         return section
-    answer, error = probe.run_child(_request(librbd, librados, options, action="facts"),
-                                    timeout=options.timeout + 15, python=python, script=LIVE_CHILD)
-    if error or (answer or {}).get("error"):
-        err = dict(error or answer["error"])
-        err["message"] = connection_message(err, options) if not error else err.get("message")
-        section["error"] = err
+    answer, error = children.run("live", _request(librbd, librados, options, action="facts"),
+                                 timeout=options.timeout + 15, python=python)
+    if error:
+        section["error"] = dict(error, message=connection_message(error, options))
         return section
     section["connected"] = True
     section["cluster"] = answer.get("facts")
@@ -203,14 +206,10 @@ def run_live(librbd, librados, symbols, feature_defs, facts, options, python=Non
             trial = dict(trial, name=run_prefix + str(index), size=_SIZE)
             # On SIGINT/SIGTERM the trial child is allowed to finish (it removes its own image;
             # killing it with the image open would leave a watch that blocks removal for 30 s).
-            answer, error = probe.run_child(_request(librbd, librados, options, action="trial", trial=trial),
-                                            timeout=options.trial_timeout, python=python, script=LIVE_CHILD,
-                                            grace_on_interrupt=options.trial_timeout)
-            if error:
-                answer = {"timeout": error.get("kind") == "timeout", "error": None if error.get("kind") == "timeout"
-                          else {"stage": error.get("kind"), "message": error.get("message")},
-                          "message": error.get("message")}
-            section["trials"].append(judge(trial, answer))
+            answer, error = children.run("live", _request(librbd, librados, options, action="trial", trial=trial),
+                                         timeout=options.trial_timeout, python=python,
+                                         grace_on_interrupt=options.trial_timeout)
+            section["trials"].append(judge(trial, answer, error))
     finally:
         # Whatever happened (an error, SIGINT, SIGTERM), this run's images go.
         section["cleanup"] = dict(section.get("cleanup") or {}, after=_cleanup(
@@ -220,12 +219,13 @@ def run_live(librbd, librados, symbols, feature_defs, facts, options, python=Non
 
 
 def _cleanup(librbd, librados, options, python, rules):
-    from . import probe
-    answer, error = probe.run_child(_request(librbd, librados, options, action="cleanup", **rules),
-                                    timeout=options.timeout + 60, python=python, script=LIVE_CHILD)
+    from . import children
+    answer, error = children.run("live", _request(librbd, librados, options, action="cleanup", **rules),
+                                 timeout=options.timeout + 60, python=python)
+    out = {k: answer.get(k) for k in ("removed", "failed", "scratch") if answer and answer.get(k) is not None}
     if error:
-        return {"error": {"stage": error.get("kind"), "message": error.get("message")}}
-    return {k: answer.get(k) for k in ("removed", "failed", "scratch", "error") if answer.get(k) is not None}
+        out["error"] = error
+    return out
 
 
 class Interrupted(Exception):
@@ -255,20 +255,29 @@ def _restore_handlers(previous):
         signal.signal(signum, handler)
 
 
-def live_problems(section, release, releases):
-    """Compare cluster facts with the client; connection errors and surprises (pure)."""
+def codename_order(releases=None):
+    """Release codenames oldest first (from the knowledge layer's releases, sorted by version)."""
+    order = []
+    for rel in kn.releases() if releases is None else releases:
+        if rel.codename and rel.codename not in order:
+            order.append(rel.codename)
+    return order
+
+
+def live_problems(section, release, releases=None):
+    """Compare cluster facts with the client; connection errors and surprises (pure).
+
+    ``release`` is the report's Identification (or its dict shape); ``releases`` the
+    knowledge layer's Release records (default: all).
+    """
     problems = []
     if section.get("error"):
         problems.append(Problem("live.connect", "error", section["error"].get("message", "?")))
         return problems
     cluster = section.get("cluster") or {}
     need = cluster.get("require_min_compat_client")
-    order = []
-    from .identify import version_key
-    for rel in sorted(releases, key=lambda r: version_key(r["version"])):
-        if rel.get("codename") and rel["codename"] not in order:
-            order.append(rel["codename"])
-    client = (release or {}).get("codename") or ""
+    order = codename_order(releases)
+    client = (to_plain(release) or {}).get("codename") or ""
     client_names = [c for c in client.split("/") if c in order]
     if need in order and client_names:
         if order.index(client_names[-1]) < order.index(need):

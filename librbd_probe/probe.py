@@ -1,106 +1,66 @@
-"""Start ``_child.py`` in a fresh interpreter, bound it in time, and judge what comes back.
+"""The runtime probe: what the chosen librbd/librados say about themselves when loaded.
 
-The parent never loads a Ceph library itself.  Whatever happens in the child -- a signal in a
-library constructor, a hang, an early ``exit(0)``, stray text on stdout -- becomes a record
-with a one-line message.  The child's answer is trusted only if it is one JSON object that
-carries the random nonce this process sent it.
+The parent never loads a Ceph library itself: ``probe_libraries`` sends the request to the
+probe child (``children/_probe_child.py``) through ``children.run``, which bounds it in time
+and turns a crash, hang, early exit or stray output into one error record (the shape is
+documented in ``librbd_probe/children/__init__.py``).
 """
-import json
 import os
-import signal
-import subprocess
-import sys
-import uuid
 
-from .errors import ChildError
+from .model import Problem, RuntimeReport
 
-CHILD = os.path.join(os.path.dirname(os.path.abspath(__file__)), "_child.py")
-DEFAULT_TIMEOUT = 15.0
-_MAX_OUTPUT = 1 << 20
-
-
-def _signal_name(number):
-    try:
-        return signal.Signals(number).name
-    except ValueError:
-        return "signal {}".format(number)
-
-
-def _stderr_tail(data):
-    text = data.decode("utf-8", "replace").strip().splitlines()
-    return text[-1][:300] if text else ""
-
-
-def run_child(request, timeout=DEFAULT_TIMEOUT, python=None, script=CHILD, env=None, grace_on_interrupt=0):
-    """Run a child script with ``request``; return (result dict or None, error dict or None).
-
-    If the caller is interrupted (an exception raised by a signal handler while waiting), the
-    child gets ``grace_on_interrupt`` seconds to finish before it is killed; then the
-    exception propagates.
-    """
-    nonce = uuid.uuid4().hex
-    request = dict(request, nonce=nonce)
-    argv = [python or sys.executable, "-E", "-s", script]
-    try:
-        proc = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                stderr=subprocess.PIPE, start_new_session=True, env=env)
-    except OSError as exc:
-        raise ChildError("{}: cannot start the probe interpreter: {}".format(argv[0], exc)) from exc
-    try:
-        stdout, stderr = proc.communicate(json.dumps(request).encode("utf-8"), timeout=timeout)
-    except BaseException as exc:   # timeout, or a signal handler raising (live mode's SIGINT/SIGTERM)
-        if not isinstance(exc, subprocess.TimeoutExpired):
-            try:
-                proc.wait(timeout=grace_on_interrupt)
-            except subprocess.TimeoutExpired:
-                pass
-            _kill_group(proc)
-            proc.wait()
-            raise
-
-        _kill_group(proc)
-        proc.communicate()
-        return None, {"kind": "timeout",
-                      "message": "the library did not answer within {:g} s (hung while loading or "
-                                 "in a call); the child was killed".format(timeout)}
-    if proc.returncode < 0:
-        return None, {"kind": "crash", "signal": _signal_name(-proc.returncode),
-                      "message": "the child crashed with {} while loading or calling the library"
-                                 .format(_signal_name(-proc.returncode)),
-                      "stderr": _stderr_tail(stderr)}
-    result = None
-    try:
-        result = json.loads(stdout[:_MAX_OUTPUT].decode("utf-8"))
-    except (ValueError, UnicodeDecodeError):
-        result = None
-    if not isinstance(result, dict) or result.get("nonce") != nonce:
-        kind = "garbage" if stdout.strip() else "no-answer"
-        message = ("the child exited with status {} without a valid answer".format(proc.returncode)
-                   + (" (its stdout held text that is not the probe's answer)" if stdout.strip() else "")
-                   + "; a library constructor probably exited or printed")
-        return None, {"kind": kind, "exit_code": proc.returncode, "message": message,
-                      "stderr": _stderr_tail(stderr)}
-    if proc.returncode != 0:
-        return None, {"kind": "exit", "exit_code": proc.returncode,
-                      "message": "the child exited with status {}".format(proc.returncode),
-                      "stderr": _stderr_tail(stderr)}
-    result.pop("nonce", None)
-    return result, None
-
-
-def _kill_group(proc):
-    try:
-        os.killpg(proc.pid, signal.SIGKILL)
-    except OSError:
-        try:
-            proc.kill()
-        except OSError:
-            pass
+DEFAULT_TIMEOUT = 15.0          # seconds (children.DEFAULT_TIMEOUT)
 
 
 def probe_libraries(librbd, librados, symbols, feature_masks=(), config=None,
                     timeout=DEFAULT_TIMEOUT, python=None):
-    """Load the chosen files in a child and return (answer, error)."""
+    """Load the chosen files in a child and return (answer, error).
+
+    ``answer`` is None when nothing valid came back; with a load failure it still holds what
+    the child learnt (``loaded`` False, ``loaded_objects``) and ``error`` says why.
+    """
+    from . import children      # subprocess, uuid, pkgutil: only when something is really loaded
     request = {"librbd": librbd, "librados": librados, "symbols": sorted(symbols),
                "feature_masks": list(feature_masks), "config": config}
-    return run_child(request, timeout=timeout, python=python)
+    return children.run("probe", request, timeout=timeout, python=python)
+
+
+def _triple(value):
+    if isinstance(value, list) and len(value) == 3 and all(isinstance(v, int) for v in value):
+        return tuple(value)
+    return None
+
+
+def runtime_report(answer, error):
+    """The RuntimeReport of one probe child run (``answer``, ``error`` from probe_libraries)."""
+    if answer is None:
+        return RuntimeReport(attempted=True, loaded=False, error=error)
+    return RuntimeReport(
+        attempted=True, loaded=bool(answer.get("loaded")), error=error,
+        rbd_version=_triple(answer.get("rbd_version")), rados_version=_triple(answer.get("rados_version")),
+        ceph_version=answer.get("ceph_version"), ceph_release=answer.get("ceph_release"),
+        loaded_objects=tuple(answer.get("loaded_objects") or ()), symbols=answer.get("symbols") or {},
+        features_check=answer.get("features_check"), config=answer.get("config"))
+
+
+def runtime_problems(report, libraries):
+    """Problems of the runtime probe: it failed, or the loader mapped another copy than the
+    static search chose (pure)."""
+    problems = []
+    if report.error:
+        problems.append(Problem("runtime-failed", "error",
+                                "runtime probe failed: " + report.error.get("message", "?"),
+                                "see the static report; the library may be broken or hostile"))
+    if not report.loaded:
+        return problems
+    loaded = {os.path.basename(p).split(".so")[0]: p for p in report.loaded_objects}
+    for lib in libraries.values():
+        if not lib.found or not lib.realpath:
+            continue
+        mapped = loaded.get(lib.name)
+        if mapped and os.path.realpath(mapped) != lib.realpath:
+            problems.append(Problem(
+                "loader-disagrees." + lib.name, "warning",
+                "the loader mapped {} but the static search chose {}".format(mapped, lib.realpath),
+                "check LD_LIBRARY_PATH, LD_PRELOAD and RUNPATH of the requesting library"))
+    return problems
