@@ -10,7 +10,8 @@ import pytest
 
 import stubs
 from conftest import PROJECT
-from librbd_probe import cli, explain, kb
+from librbd_probe import cli, explain
+from librbd_probe import knowledge as kn
 
 ARTICLE = os.path.join(PROJECT, "tests", "data", "seed-article.md")   # verbatim copy, see seed-article.SOURCE.md
 
@@ -62,12 +63,12 @@ def test_article_log_on_article_host(giant, capsys):
     assert "/usr/lib/python2.7/site-packages/rbd.py (line 219, create)" in evidence
     assert "Cinder" in evidence
     # the host: the configured mask and what this 0.87 librbd does not know
-    features = {f["name"]: f for f in kb.features()}
+    features = {f.name: f for f in kn.features()}
     unknown = [n for n in ("exclusive-lock", "object-map", "fast-diff", "deep-flatten")]
     assert "rbd default features = 61 = 0x3d" in evidence
     assert "of these, {} (0x3c) are unknown to this librbd".format(", ".join(unknown)) in evidence
     fixes = " ".join(finding["fix"])
-    newest = max((features[n]["first"] for n in unknown), key=lambda v: tuple(int(p) for p in v.split(".")))
+    newest = max((features[n].first_release for n in unknown), key=lambda v: tuple(int(p) for p in v.split(".")))
     assert "to Ceph {}".format(newest) in fixes
     assert "`rbd default features = 1` (layering)" in fixes
     # only this one finding: the scheduler's "No valid host" line is not an RBD error
@@ -174,13 +175,13 @@ def test_undefined_symbol_against_an_older_library(capsys):
     code, data, _ = _explain_json(capsys, ["--no-runtime", "--librbd", librbd, "--librados", librados, text])
     assert code == 0
     finding = _finding(data, "loader.undefined-symbol")
-    entry = kb.symbols("librbd")["symbols"]["rbd_encryption_format"]
+    entry = kn.function("rbd_encryption_format")
     evidence = " ".join(finding["evidence"])
     # 16.2.15 is the first build known to have it (Debian); the exact release is not verified
-    assert "first released by Ceph {}".format(entry["first"]) in evidence and "not verified" in evidence
+    assert "first released by Ceph {}".format(entry.first) in evidence and "not verified" in evidence
     assert "does not export rbd_encryption_format" in evidence and "14.2" in evidence
     assert "how: a Python extension module failed at import" in evidence
-    assert any("to Ceph {}".format(entry["first"]) in fix for fix in finding["fix"])
+    assert any("to Ceph {}".format(entry.first) in fix for fix in finding["fix"])
 
 
 def test_krbd_mask_against_a_kernel_that_knows_only_layering(installed, tmp_path, capsys):

@@ -16,7 +16,8 @@ import time
 import pytest
 
 from conftest import PROJECT
-from librbd_probe import cli, explain, kb
+from librbd_probe import cli, explain
+from librbd_probe import knowledge as kn
 from librbd_probe.errors import UsageError
 from librbd_probe.explain import matcher
 
@@ -233,7 +234,7 @@ def test_prefilter_passes_every_line_a_signature_matches():
     line they match must also pass the prefilter (else the engine would never see it)."""
     import re
     compiled = explain.compiled()
-    patterns = [(s["id"], re.compile(p)) for s in kb.error_signatures() for p in s["patterns"]]
+    patterns = [(s.id, re.compile(p)) for s in kn.error_signatures() for p in s.patterns]
     checked = 0
     for case_id, line in _field_lines():
         for part in explain.normalise(line)[0].split("\n"):

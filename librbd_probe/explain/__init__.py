@@ -8,7 +8,7 @@ The parts, one job each:
 - ``analyse``: each finding explained against this host's report (pure);
 - ``hostinfo``: the host evidence the analyses need beyond the report (I/O edge).
 """
-from .. import kb
+from .. import knowledge as kn
 from .analyse import CONFIDENCES, Explanation, Finding, HostContext, explain_occurrences
 from .matcher import Compiled, Matcher
 from .normalise import normalise
@@ -20,12 +20,19 @@ __all__ = ["CONFIDENCES", "Explanation", "Finding", "HostContext", "compiled", "
 _COMPILED = []
 
 
+def _signatures():
+    """The signatures as written in errors.json (validated by the knowledge layer first): the
+    matcher also reads the fields the knowledge records do not carry (keywords, key, ...)."""
+    kn.error_signatures()
+    return kn.load("errors.json")["signatures"]
+
+
 def compiled(signatures=None):
     """The signatures and prefilter of data/errors.json, compiled once (or ``signatures`` given)."""
     if signatures is not None:
-        return Compiled(signatures, kb.load("errors.json")["prefilter"])
+        return Compiled(signatures, kn.load("errors.json")["prefilter"])
     if not _COMPILED:
-        _COMPILED.append(Compiled(kb.error_signatures(), kb.load("errors.json")["prefilter"]))
+        _COMPILED.append(Compiled(_signatures(), kn.load("errors.json")["prefilter"]))
     return _COMPILED[0]
 
 

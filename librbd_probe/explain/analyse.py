@@ -18,8 +18,7 @@ import errno as errno_mod
 import os
 import re
 
-from .. import kb
-from ..identify import present_in, version_key
+from .. import knowledge as kn
 from ..model import SCHEMA_VERSION, record, to_plain
 
 CONFIDENCES = ("high", "medium", "low", "undecided")
@@ -95,7 +94,7 @@ class Explanation(record("Explanation", "source host findings notices lines", ((
 
 
 def _doc():
-    return kb.load("errors.json")
+    return kn.load("errors.json")
 
 
 def _facts(name):
@@ -142,24 +141,20 @@ class _Host(object):
         entry = self.facts.get(key) or {}
         return entry.get("value"), entry.get("source")
 
-    # features
-    def features(self):
-        if self._features is None:
-            self._features = kb.features()
-        return self._features
+    # features (asked of the knowledge layer)
+    @staticmethod
+    def names(mask):
+        return list(kn.feature_names(mask))
 
-    def names(self, mask):
-        known = {f["bit"]: f["name"] for f in self.features()}
-        return [known.get(bit, "bit{}".format(bit)) for bit in range(64) if mask & (1 << bit)]
-
-    def mask_of(self, names):
-        by_name = {f["name"]: f["mask"] for f in self.features()}
+    @staticmethod
+    def mask_of(names):
         mask, unknown = 0, []
         for name in names:
-            if name in by_name:
-                mask |= by_name[name]
-            else:
+            feature = kn.feature(name)
+            if feature is None:
                 unknown.append(name)
+            else:
+                mask |= feature.mask
         return mask, unknown
 
     def known_features(self):
@@ -167,24 +162,27 @@ class _Host(object):
         check = self.report.runtime.features_check if self.report.runtime else None
         if check:
             mask = 0
-            for feature in self.features():
-                answer = check.get(str(feature["mask"]))
+            for feature in kn.features():
+                answer = check.get(str(feature.mask))
                 if answer and answer.get("rc") != -errno_mod.EINVAL:
-                    mask |= feature["mask"]
+                    mask |= feature.mask
             return mask, "the library's own rbd_features_to_string answers"
         value, source = self.fact("rbd_features_all")
         if value is not None:
             return value, "RBD_FEATURES_ALL of {} ({})".format(self.release_label(), source)
         return None, source or "the release was not identified"
 
-    def first_release_knowing(self, names):
-        firsts = [f.get("first") for f in self.features() if f["name"] in names and f.get("first")]
-        return max(firsts, key=version_key) if firsts else None
+    @staticmethod
+    def first_release_knowing(names):
+        firsts = [f.first_release for f in kn.features() if f.name in names and f.first_release]
+        return max(firsts, key=kn.version_key) if firsts else None
 
     # symbols
-    def symbol_entry(self, symbol):
-        library = "librados" if symbol.startswith("rados_") else "librbd"
-        return library, kb.symbols(library)["symbols"].get(symbol)
+    @staticmethod
+    def symbol_entry(symbol):
+        """(library, kn.Function or None) of a C function name."""
+        library = kn.library_of(symbol) or ("librados" if symbol.startswith("rados_") else "librbd")
+        return library, kn.function(symbol)
 
     def exports(self, library, symbol):
         """True/False from the ELF file, else from the identified release, else None."""
@@ -193,19 +191,12 @@ class _Host(object):
             return symbol in functions, "{}'s dynamic symbol table".format(os.path.basename(self.library_label(library)))
         _, entry = self.symbol_entry(symbol)
         if entry is not None and self.version:
-            return present_in(entry, self.version), "the knowledge base for {}".format(self.release_label())
+            return kn.present_in(entry, self.version), "the knowledge base for {}".format(self.release_label())
         return None, "no symbol table read"
 
-    def codename(self, version):
-        best = None
-        for rel in sorted(kb.releases(), key=lambda r: version_key(r["version"])):
-            if version_key(rel["version"]) <= version_key(version):
-                best = rel.get("codename")
-        return best
-
-    def release_name(self, version):
-        codename = self.codename(version) if version else None
-        return "{}{}".format(version, " ({})".format(codename) if codename else "")
+    @staticmethod
+    def release_name(version):
+        return kn.release_label(version) if version else "an unknown release"
 
     def config(self):
         return self.report.config or {}
@@ -424,7 +415,7 @@ def _analyse_capability(sig, occ, host, verdict):
     verdict.evidence.extend(_binding_lines(occ.context, host))
     for symbol in sig.get("symbols", ()):
         library, entry = host.symbol_entry(symbol)
-        first = host.release_name(entry["first"]) if entry else "an unknown release"
+        first = host.release_name(entry.first) if entry else "an unknown release"
         if cap is not None and cap.status == "yes":
             verdict.evidence.append("this host's {} ({}, {}) exports {}: the failing process loaded a different "
                                     "librbd".format(library, host.library_label(library), host.release_label(), symbol))
@@ -590,10 +581,12 @@ def _symbol_lines(host, verdict, symbol, obj, line):
         verdict.evidence.append("{} is not a C function of any {} release this tool knows (a private symbol, or newer "
                                 "than its knowledge base)".format(symbol, library))
     else:
-        removed = entry.get("removed")
+        removed = entry.removed
+        # A function first seen in a Debian build carries a note: the exact first release
+        # between the two known builds is not verified, so say "by", not "in".
         verdict.evidence.append("{} is a {} function first released {} Ceph {}{}{}".format(
-            symbol, library, "by" if entry.get("note") else "in", host.release_name(entry["first"]),
-            " ({})".format(entry["note"]) if entry.get("note") else "",
+            symbol, library, "by" if entry.note or not entry.exact else "in", host.release_name(entry.first),
+            " ({})".format(entry.note) if entry.note else "",
             "; removed in {}".format(host.release_name(removed)) if removed else ""))
     if obj:
         verdict.evidence.append("the object that needs it: {}".format(obj))
@@ -620,7 +613,7 @@ def _analyse_symbol(sig, occ, host, verdict):
             library, lib_label, host.release_label(), symbol, how))
         if entry is not None:
             verdict.fix.append("upgrade {}{} on this host to Ceph {} or later".format(
-                library, "1" if library == "librbd" else "2", host.release_name(entry["first"])))
+                library, "1" if library == "librbd" else "2", host.release_name(entry.first)))
         verdict.fix.append("or use the build of {} made for {}".format(obj or "the program", host.release_label()))
 
 
@@ -637,7 +630,7 @@ def _analyse_foreign_symbol(sig, occ, host, verdict):
         else "has no readable {}".format(library)))
     if entry is not None:
         verdict.fix.append("the library the binding loads must be Ceph {} or later (the first release with {})".format(
-            host.release_name(entry["first"]), symbol))
+            host.release_name(entry.first), symbol))
 
 
 def _analyse_missing_library(sig, occ, host, verdict):
@@ -752,12 +745,12 @@ def _analyse_cluster_features(sig, occ, host, verdict):
     newest = max(needed, key=lambda e: _parse_kernel(e["kernel"]))
     oldest = min(needed, key=lambda e: e["bit"])
     if sig.get("userspace"):
-        client = max(needed, key=lambda e: version_key(e["client"]))
+        client = max(needed, key=lambda e: kn.version_key(e["client"]))
         verdict.evidence.append("a userspace client needs Ceph {} or later for these".format(client["client"]))
         if host.version:
             verdict.evidence.append("this host's librados is {}: {}".format(
                 host.release_label(), "new enough: the message came from another client (a container's own librados)"
-                if version_key(host.version) >= version_key(client["client"]) else "older than that"))
+                if kn.version_key(host.version) >= kn.version_key(client["client"]) else "older than that"))
         verdict.fix.append("upgrade the failing client's librados/ceph-common to Ceph {} or later".format(client["client"]))
         verdict.fix.append("or relax the cluster: `ceph osd crush tunables {}` (moves data, affects every client)".format(
             oldest["profile"]))
@@ -965,7 +958,7 @@ def _analyse_auth_keyring_parse(sig, occ, host, verdict):
         verdict.evidence.append("source: {}".format(fact.get("source")))
         version = host.version
         if version:
-            older = version_key(version) < version_key(first)
+            older = kn.version_key(version) < kn.version_key(first)
             verdict.evidence.append("this host's librados ({}) is {} {}: it {} parse this key".format(
                 host.release_label(), "older than" if older else "not older than", first, "cannot" if older else "should"))
         verdict.fix.append("upgrade the failing client's Ceph libraries to {} or later, or give it a key of type aes "
@@ -999,7 +992,7 @@ def _analyse_msgr2_addrs(sig, occ, host, verdict):
     verdict.evidence.append("the addresses: {}".format(occ.groups.get("addrs")))
     version = host.version
     if version:
-        if version_key(version) >= version_key(first):
+        if kn.version_key(version) >= kn.version_key(first):
             verdict.evidence.append("this host's librados ({}) parses them: the failing program carries an older Ceph "
                                     "client of its own (a snap, a container image)".format(host.release_label()))
         else:
@@ -1140,14 +1133,14 @@ def _analyse_goceph(sig, occ, host, verdict):
         return
     library, entry = host.symbol_entry(name) if re.match(r"(?:rbd|rados)_", name) else (None, None)
     if entry is not None:
-        verdict.evidence.append("{} is first released in Ceph {}: the headers are older".format(name, host.release_name(entry["first"])))
+        verdict.evidence.append("{} is first released in Ceph {}: the headers are older".format(name, host.release_name(entry.first)))
         has, how = host.exports(library, name)
         if has:
             verdict.evidence.append("this host's {} ({}) exports it: -dev headers of the same release would declare it".format(
                 library, host.release_label()))
         verdict.decide("headers-older-than-go-ceph-expects", "high")
         verdict.fix.append("install {}-dev (or -devel) of Ceph {} or later, or build go-ceph with the tag of the installed "
-                           "release".format(library, host.release_name(entry["first"])))
+                           "release".format(library, host.release_name(entry.first)))
 
 
 def _analyse_ec(sig, occ, host, verdict):

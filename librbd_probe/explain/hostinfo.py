@@ -12,7 +12,7 @@ import re
 import sys
 
 from .. import config as config_mod
-from .. import kb
+from .. import knowledge as kn
 
 _CONFIG_LINE = re.compile(rb"^(?:CONFIG_BLK_DEV_RBD=(?P<value>[ym])|# CONFIG_BLK_DEV_RBD is not set)", re.M)
 
@@ -96,7 +96,7 @@ def gather(report, base, environ=None):
         kernel = kernel_facts(base.kernel_release)
     qemu = None
     if on_host:
-        paths = (kb.load("errors.json").get("facts") or {}).get("qemu_rbd_modules", {}).get("paths", ())
+        paths = (kn.load("errors.json").get("facts") or {}).get("qemu_rbd_modules", {}).get("paths", ())
         qemu = tuple(p for p in paths if os.path.exists(p))
     env = {"RBD_FORCE_ALLOW_V1": bool(environ.get("RBD_FORCE_ALLOW_V1")),
            "CEPH_ARGS": bool(environ.get("CEPH_ARGS"))} if on_host else None
