@@ -243,3 +243,26 @@ def test_prefilter_passes_every_line_a_signature_matches():
                     checked += 1
                     assert compiled.line_passes(line), (case_id, sig_id, line[:200])
     assert checked > 50
+
+
+# --- the JSON schema of explain --json ------------------------------------------------------
+
+def test_json_output_validates_against_the_schema(installed, tmp_path, capsys):
+    jsonschema = pytest.importorskip("jsonschema")
+    with open(os.path.join(PROJECT, "librbd_probe", "schemas", "explain.schema.json"), encoding="utf-8") as handle:
+        schema = json.load(handle)
+    jsonschema.Draft7Validator.check_schema(schema)
+    validator = jsonschema.Draft7Validator(schema)
+    log = tmp_path / "mixed.log.gz"
+    log.write_bytes(gzip.compress((_log().decode() + "\n".join(text for _, text in list(_field_lines())[:400])).encode()))
+    outputs = []
+    for argv in (["--file", str(log)], ["nothing to see here"], ["rbd: map failed: (22) Invalid argument"]):
+        code = cli.main(["explain", "--json", "--no-runtime"] + argv)
+        outputs.append((code, json.loads(capsys.readouterr().out)))
+    assert [code for code, _ in outputs] == [0, cli.EXIT_NO_MATCH, 0]
+    assert len(outputs[0][1]["findings"]) > 10
+    for _, doc in outputs:
+        errors = list(validator.iter_errors(doc))
+        assert not errors, [e.message[:200] for e in errors[:5]]
+    broken = dict(outputs[2][1], findings=[dict(outputs[2][1]["findings"][0], confidence="certain")])
+    assert list(validator.iter_errors(broken))
