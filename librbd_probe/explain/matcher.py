@@ -63,17 +63,36 @@ class Compiled(object):
     def __init__(self, signatures, prefilter):
         self.signatures = tuple(CompiledSignature(s) for s in signatures)
         self.by_id = {s.id: s for s in self.signatures}
-        # keyword -> indices of the signatures it admits; signatures without keywords always run
-        index = collections.OrderedDict()
+        # anchor -> the signatures a line holding it may match: those with a keyword containing
+        # the anchor (or naming it in "anchors"); a signature some keyword of which holds no
+        # anchor is tried on every line that passed the prefilter.
+        names = tuple(prefilter["literals"]) + tuple(prefilter["patterns"])
+        by_anchor = [[] for _ in names]
+        always = []
         for number, sig in enumerate(self.signatures):
+            explicit = sig.doc.get("anchors")
+            if explicit:
+                for name in explicit:
+                    by_anchor[names.index(name)].append(number)
+                continue
+            hits = set()
             for keyword in sig.keywords:
-                index.setdefault(keyword, []).append(number)
-        self.keyword_index = tuple((k, tuple(v)) for k, v in index.items())
-        self.always = tuple(n for n, sig in enumerate(self.signatures) if not sig.keywords)
+                found = [i for i, name in enumerate(names[:len(prefilter["literals"])]) if name in keyword]
+                if not found:
+                    hits = None
+                    break
+                hits.update(found)
+            if not hits:
+                always.append(number)
+                continue
+            for i in hits:
+                by_anchor[i].append(number)
+        self.anchor_signatures = tuple(frozenset(v) for v in by_anchor)
+        self.always = frozenset(always)
         self.anchors = tuple(re.compile(re.escape(lit.encode("utf-8"))) for lit in prefilter["literals"]) + \
             tuple(re.compile(p.encode("utf-8")) for p in prefilter["patterns"])
-        self.anchor_lengths = tuple(len(lit.encode("utf-8")) for lit in prefilter["literals"]) + \
-            tuple(1 for _ in prefilter["patterns"])
+        if len(self.anchors) > 64:
+            raise ValueError("at most 64 prefilter anchors")
 
     def line_passes(self, line):
         """Does the prefilter let this line through? (for tests of the anchors)"""
@@ -177,13 +196,14 @@ class Matcher(object):
         return list(self.found.values()), self.notices, lines
 
     def _region(self, region, complete, final=False):
+        # each hit as position * 64 + anchor number: one sort orders them, the anchor rides along
         positions = []
         dup = self._dup_limit
-        for rx, length in zip(self.compiled.anchors, self.compiled.anchor_lengths):
+        for number, rx in enumerate(self.compiled.anchors):
             for match in rx.finditer(region):
                 if match.end() <= dup:
                     continue
-                positions.append(match.start())
+                positions.append(match.start() * 64 + number)
         if positions:
             positions.sort()
             self._lines_with_hits(region, positions, complete)
@@ -204,7 +224,7 @@ class Matcher(object):
         total = len(positions)
         end_of_region = len(region)
         while index < total:
-            pos = positions[index]
+            pos = positions[index] >> 6
             start = region.rfind(b"\n", count_from, pos) + 1
             line_no += region.count(b"\n", count_from, start)
             count_from = start
@@ -212,17 +232,24 @@ class Matcher(object):
             if end < 0:
                 end = end_of_region
             group = []
-            while index < total and positions[index] < end:
-                group.append(positions[index])
+            anchors = set()
+            limit = end << 6
+            while index < total and positions[index] < limit:
+                group.append(positions[index] >> 6)
+                anchors.add(positions[index] & 63)
                 index += 1
+            admitted = set(self.compiled.always)
+            for number in anchors:
+                admitted.update(self.compiled.anchor_signatures[number])
+            admitted = sorted(admitted)
             prior = self._continued if start == 0 else 0
             length = prior + end - start
             if length > LONG_LINE:
                 self._note_long(line_no, length)
                 for lo, hi in _windows(group, start, end):
-                    self._line(line_no, region, start, lo, hi)
+                    self._line(line_no, region, start, lo, hi, admitted)
             else:
-                self._line(line_no, region, start, start, end)
+                self._line(line_no, region, start, start, end, admitted)
 
     def _note_long(self, line_no, length):
         stats = self._long
@@ -235,7 +262,7 @@ class Matcher(object):
 
     # --- one line (or window of a long line) ---------------------------------------------
 
-    def _line(self, line_no, region, line_start, lo, hi):
+    def _line(self, line_no, region, line_start, lo, hi, admitted):
         raw = region[lo:hi].decode("utf-8", "replace")
         if raw.endswith("\r"):
             raw = raw[:-1]
@@ -245,12 +272,10 @@ class Matcher(object):
         context_cache = []
         signatures = self.compiled.signatures
         for index, part in enumerate(parts):
-            admitted = set(self.compiled.always)
-            for keyword, numbers in self.compiled.keyword_index:
-                if keyword in part:
-                    admitted.update(numbers)
-            for number in sorted(admitted):
+            for number in admitted:
                 sig = signatures[number]
+                if sig.keywords and not any(k in part for k in sig.keywords):
+                    continue
                 for rx in sig.patterns:
                     for match in rx.finditer(part):
                         groups = {k: v for k, v in match.groupdict().items() if v is not None}
