@@ -88,6 +88,10 @@ class Compiled(object):
             for i in hits:
                 by_anchor[i].append(number)
         self.anchor_signatures = tuple(frozenset(v) for v in by_anchor)
+        self.supersedes = {}
+        for sig in self.signatures:
+            for other in sig.superseded_by:
+                self.supersedes.setdefault(other, []).append(sig.id)
         self.always = frozenset(always)
         self.anchors = tuple(re.compile(re.escape(lit.encode("utf-8"))) for lit in prefilter["literals"]) + \
             tuple(re.compile(p.encode("utf-8")) for p in prefilter["patterns"])
@@ -331,33 +335,33 @@ class Matcher(object):
             if explained_by is not None:
                 self._relate(explained_by, sig, match, line_no)
                 return
-        else:
-            self._release_pending(sig, line_no, req_ids, key)
         self.recent[sig.id] = (line_no, req_ids, key)
         self._expire(line_no)
+        slot = (line_no, key)
         if key in self.found:
             self._count(self.found[key], line_no, timestamp, groups)
-            return
-        if subordinate:
-            slot = (line_no, key)
-            if slot in self.pending:
-                self._count(self.pending[slot], line_no, timestamp, groups)
-                return
+        elif subordinate and slot in self.pending:
+            self._count(self.pending[slot], line_no, timestamp, groups)
+        elif subordinate:
             self.pending[slot] = Occurrence(sig, groups, match, line_no, timestamp,
                                             context_fn() if sig.context else "", req_ids, text)
-            return
-        self.found[key] = Occurrence(sig, groups, match, line_no, timestamp,
-                                     context_fn() if sig.context else "", req_ids, text)
+        else:
+            self.found[key] = Occurrence(sig, groups, match, line_no, timestamp,
+                                         context_fn() if sig.context else "", req_ids, text)
+        self._release_pending(sig, line_no, req_ids, key, slot)
 
-    def _release_pending(self, sig, line_no, req_ids, key):
-        """A specific finding explains the subordinate ones of the last AFTER lines."""
-        if not self.pending:
+    def _release_pending(self, sig, line_no, req_ids, key, own):
+        """A finding explains the subordinate ones of the last AFTER lines (a specific one every
+        bare errno, any one those that name it in superseded_by)."""
+        if not self.pending or (sig.generic and not self.compiled.supersedes.get(sig.id)):
             return
         for slot in list(self.pending):
+            if slot == own:
+                continue
             occ = self.pending[slot]
             if occ.line < line_no - AFTER:
                 continue
-            if (occ.sig.generic and occ.sig.id != sig.id) or sig.id in occ.sig.superseded_by:
+            if (occ.sig.generic and not sig.generic) or sig.id in occ.sig.superseded_by:
                 if _compatible(occ.req_ids, req_ids):
                     del self.pending[slot]
                     self._relate(key, occ.sig, occ.match, occ.line, later=occ)
