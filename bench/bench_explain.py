@@ -93,19 +93,20 @@ def patterns_file(path):
 
 _WRAPPER = ("import resource, subprocess, sys\n"
             "proc = subprocess.run(sys.argv[1:], stdout=sys.stdout.buffer)\n"
-            "sys.stderr.write('\\nRSS %d\\n' % resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)\n"
+            "usage = resource.getrusage(resource.RUSAGE_CHILDREN)\n"
+            "sys.stderr.write('\\nRSS %d CPU %.3f\\n' % (usage.ru_maxrss, usage.ru_utime + usage.ru_stime))\n"
             "sys.exit(proc.returncode)\n")
 
 
 def timed(argv):
-    """(wall seconds, peak RSS KiB, completed process) of one command, measured in its own wrapper
-    process (RUSAGE_CHILDREN of a wrapper holds exactly that command's peak)."""
+    """(wall seconds, peak RSS KiB, CPU seconds, completed process) of one command, measured in its
+    own wrapper process (RUSAGE_CHILDREN of a wrapper holds exactly that command's peak and CPU)."""
     start = time.time()
     proc = subprocess.run([sys.executable, "-c", _WRAPPER] + argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                           env=dict(os.environ, PYTHONPATH=PROJECT))
     wall = time.time() - start
-    rss = int(re.findall(rb"RSS (\d+)", proc.stderr)[-1])
-    return wall, rss, proc
+    rss, cpu = re.findall(rb"RSS (\d+) CPU ([\d.]+)", proc.stderr)[-1]
+    return wall, int(rss), float(cpu), proc
 
 
 def main(argv=None):
@@ -123,11 +124,11 @@ def main(argv=None):
         patterns_file(pats)
         print("generated {} ({:.0f} MiB) in {:.1f} s".format(log, size / 1048576.0, time.time() - start))
         subprocess.run(["cat", log], stdout=subprocess.DEVNULL)          # warm the page cache for both
-        bare_wall, bare_rss, _ = timed([sys.executable, "-c", "pass"])
-        grep_wall, grep_rss, grep = timed(["grep", "-E", "-c", "-f", pats, log])
+        bare_wall, bare_rss, _, _ = timed([sys.executable, "-c", "pass"])
+        grep_wall, grep_rss, grep_cpu, grep = timed(["grep", "-E", "-c", "-f", pats, log])
         if grep.returncode not in (0, 1):
             raise SystemExit("grep failed: " + grep.stderr.decode(errors="replace")[:300])
-        ours_wall, ours_rss, ours = timed([sys.executable, "-m", "librbd_probe", "explain", "--no-runtime", "--json",
+        ours_wall, ours_rss, ours_cpu, ours = timed([sys.executable, "-m", "librbd_probe", "explain", "--no-runtime", "--json",
                                            "--file", log])
         if ours.returncode not in (0, 4):
             raise SystemExit("explain failed: " + ours.stderr.decode(errors="replace")[:300])
@@ -136,13 +137,15 @@ def main(argv=None):
             len(f["related"]) for f in doc["findings"])
         result = {
             "log_bytes": size, "lines": doc["lines"],
-            "grep": {"wall_s": round(grep_wall, 2), "mib_per_s": round(size / 1048576.0 / grep_wall, 1),
+            "load_average": os.getloadavg()[0],
+            "grep": {"wall_s": round(grep_wall, 2), "cpu_s": round(grep_cpu, 2), "mib_per_s": round(size / 1048576.0 / grep_wall, 1),
                      "matching_lines": int(grep.stdout.decode().strip() or 0), "peak_rss_kib": grep_rss},
-            "explain": {"wall_s": round(ours_wall, 2), "mib_per_s": round(size / 1048576.0 / ours_wall, 1),
+            "explain": {"wall_s": round(ours_wall, 2), "cpu_s": round(ours_cpu, 2), "mib_per_s": round(size / 1048576.0 / ours_wall, 1),
                         "findings": len(doc["findings"]), "occurrences": occurrences, "peak_rss_kib": ours_rss,
                         "notices": doc["notices"]},
             "bare_interpreter_rss_kib": bare_rss,
             "ratio_to_grep": round(ours_wall / grep_wall, 1),
+            "cpu_ratio_to_grep": round(ours_cpu / grep_cpu, 1) if grep_cpu else None,
             "rss_over_bare_mib": round((ours_rss - bare_rss) / 1024.0, 1),
         }
         print(json.dumps(result, indent=2, sort_keys=True))

@@ -211,7 +211,7 @@ def test_different_request_ids_are_not_related():
 
 def test_bare_errno_alone_is_never_confident(installed, capsys):
     for text in ("rbd: map failed: (22) Invalid argument", "rados: ret=-95, Operation not supported",
-                 "rbd: error opening pool 'rbd': (1) Operation not permitted"):
+                 "rbd: remove failed: (1) Operation not permitted"):
         assert cli.main(["explain", "--json", "--no-runtime", text]) == 0
         data = json.loads(capsys.readouterr().out)
         assert [f["confidence"] for f in data["findings"]] == ["undecided"], text
@@ -266,3 +266,28 @@ def test_json_output_validates_against_the_schema(installed, tmp_path, capsys):
         assert not errors, [e.message[:200] for e in errors[:5]]
     broken = dict(outputs[2][1], findings=[dict(outputs[2][1]["findings"][0], confidence="certain")])
     assert list(validator.iter_errors(broken))
+
+
+def test_eperm_after_connecting_is_caps_not_authentication(installed, capsys):
+    text = ("$ rbd --id cinder -p volumes ls\nrbd: error opening pool 'volumes': (1) Operation not permitted\n")
+    assert cli.main(["explain", "--json", "--no-runtime", text]) == 0
+    finding = json.loads(capsys.readouterr().out)["findings"]
+    assert [(f["signature"], f["cause_id"], f["confidence"]) for f in finding] == [("caps.denied", "missing-caps", "medium")]
+    assert "ceph auth get client.cinder" in finding[0]["decides"]
+    # the same errno from an authentication failure is not caps
+    text = ("librados: client.cinder authentication error (1) Operation not permitted\n"
+            "rbd: error opening pool 'volumes': (1) Operation not permitted\n")
+    assert cli.main(["explain", "--json", "--no-runtime", text]) == 0
+    finding = json.loads(capsys.readouterr().out)["findings"]
+    assert [(f["signature"], f["confidence"]) for f in finding] == [("auth.error", "undecided")]
+    assert "missing-caps" not in finding[0]["candidates"]
+
+
+def test_keyring_named_for_another_entity():
+    text = ("$ ceph --cluster ceph --name client.bootstrap-mds --keyring /etc/ceph/ceph.client.admin.keyring health\n"
+            "2015-07-16 16:20:14.168684 7f95b6028700 0 librados: client.bootstrap-mds authentication error (1) "
+            "Operation not permitted\n")
+    from librbd_probe import scan
+    result = explain.explain(scan.scan(runtime=False), text)
+    assert [(f.cause_id, f.confidence) for f in result.findings] == [("keyring-of-another-entity", "medium")]
+    assert "named for client.admin" in " ".join(result.findings[0].evidence)

@@ -1209,6 +1209,17 @@ def _analyse_csi_kernel(sig, occ, host, verdict):
             occ.groups.get("release"), running))
 
 
+def _analyse_caps(sig, occ, host, verdict):
+    verdict.evidence.append("{} opening {} {}".format(_errno_name(abs(int(occ.groups["errno"]))), occ.groups.get("what"),
+                                                     occ.groups.get("name") or ""))
+    entity = re.search(r"(?:--id[ =]|--user[ =])(?P<id>[\w.-]{1,100})|--name[ =]client\.(?P<name>[\w.-]{1,100})", occ.context or "")
+    if entity:
+        ident = entity.group("id") or entity.group("name")
+        verdict.decides = verdict.decides.replace("client.ID", "client." + ident)
+        verdict.fix = [f.replace("client.ID", "client." + ident) for f in verdict.fix]
+    verdict.candidates = ["missing-caps", "not-primary"]
+
+
 _ANALYSES = {
     "capability": _analyse_capability,
     "feature_mask": _analyse_feature_mask,
@@ -1243,6 +1254,7 @@ _ANALYSES = {
     "open_enosys": _analyse_open_enosys,
     "rbd_cli_option": _analyse_rbd_cli_option,
     "csi_kernel": _analyse_csi_kernel,
+    "caps": _analyse_caps,
 }
 
 
