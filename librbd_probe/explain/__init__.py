@@ -28,11 +28,11 @@ def _signatures():
 
 
 def compiled(signatures=None):
-    """The signatures and prefilter of data/errors.json, compiled once (or ``signatures`` given)."""
+    """The signatures (errors.json) and prefilter (explain.json), compiled once (or ``signatures`` given)."""
     if signatures is not None:
-        return Compiled(signatures, kn.load("errors.json")["prefilter"])
+        return Compiled(signatures, kn.load("explain.json")["prefilter"])
     if not _COMPILED:
-        _COMPILED.append(Compiled(_signatures(), kn.load("errors.json")["prefilter"]))
+        _COMPILED.append(Compiled(_signatures(), kn.load("explain.json")["prefilter"]))
     return _COMPILED[0]
 
 

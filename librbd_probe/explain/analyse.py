@@ -1,8 +1,9 @@
 """Findings x this host's report -> cause, evidence here, confidence, fix (pure: no I/O).
 
-The signatures (patterns, generic cause and fix, sources) and the facts the analyses use are
-data in ``data/errors.json``; release, symbol and feature facts come from the other data
-files.  Each analysis starts from the signature's cause and confidence and may change them
+The signatures (patterns, generic cause and fix, sources) are data in
+``knowledge/data/errors.json``, the facts the analyses use (kernels, releases, key types,
+module paths, build tags, the binding create calls) in ``knowledge/data/explain.json``, each
+with its source; release, symbol and feature facts are asked of the knowledge layer.  Each analysis starts from the signature's cause and confidence and may change them
 only with evidence: the text around the message (the context the matcher kept), or what this
 host shows (the report and ``HostContext``, gathered by the I/O edge in ``hostinfo``).
 
@@ -98,7 +99,7 @@ def _doc():
 
 
 def _facts(name):
-    return (_doc().get("facts") or {}).get(name) or {}
+    return (kn.load("explain.json").get("facts") or {}).get(name) or {}
 
 
 # --- host facts used by the templates -------------------------------------------------------
@@ -359,7 +360,7 @@ def _create_path(occ, host, verdict, mask, mask_origin):
         kind = local[0]["kind"]
         era_source = "this host's binding {}".format(local[0].get("path"))
     binding = [b for b in _doc().get("bindings", ()) if b["kind"] == kind][0]
-    calls = binding.get("create_calls") or {}
+    calls = (kn.load("explain.json").get("create_calls") or {}).get(kind) or {}
     caller = _caller_of(context)
     old_format = None
     if caller is not None and "old_format=False" in caller["note"]:

@@ -96,7 +96,7 @@ def gather(report, base, environ=None):
         kernel = kernel_facts(base.kernel_release)
     qemu = None
     if on_host:
-        paths = (kn.load("errors.json").get("facts") or {}).get("qemu_rbd_modules", {}).get("paths", ())
+        paths = (kn.load("explain.json").get("facts") or {}).get("qemu_rbd_modules", {}).get("paths", ())
         qemu = tuple(p for p in paths if os.path.exists(p))
     env = {"RBD_FORCE_ALLOW_V1": bool(environ.get("RBD_FORCE_ALLOW_V1")),
            "CEPH_ARGS": bool(environ.get("CEPH_ARGS"))} if on_host else None

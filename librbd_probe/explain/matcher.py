@@ -2,7 +2,7 @@
 
 How it stays linear and small whatever the input looks like:
 - a prefilter: a few literal anchors (and two short regexes for bare errno forms) from
-  ``errors.json`` are searched over each 1 MiB chunk by the regex engine in C; only the lines
+  ``knowledge/data/explain.json`` are searched over each 1 MiB chunk by the regex engine in C; only the lines
   holding an anchor are decoded and given to the signatures' own patterns;
 - a line longer than ``LONG_LINE`` bytes is not matched whole: only ``WINDOW`` bytes either
   side of each anchor are examined, and a notice says so (a line without a newline of any
