@@ -735,9 +735,9 @@ def _analyse_cluster_features(sig, occ, host, verdict):
             verdict.evidence.append("missing bit {} (0x{:x}): not in this tool's table".format(bit, 1 << bit))
             continue
         needed.append(entry)
-        verdict.evidence.append("missing bit {} = {}: needs Linux {} or Ceph {} clients; the cluster requires it from tunables "
-                                "profile {} on{}".format(
-                                    bit, "/".join(entry["names"]), entry["kernel"], entry["client"], _next_profile(entry, table),
+        verdict.evidence.append("missing bit {} = {}: needs Linux {} or Ceph {} clients; tunables profile {} is the "
+                                "newest without it{}".format(
+                                    bit, "/".join(entry["names"]), entry["kernel"], entry["client"], entry["profile"],
                                     "; " + entry["note"] if entry.get("note") else ""))
     if not needed:
         verdict.decide(verdict.cause_id, "medium", decides="ceph features (on an admin node) and the bit's name in "
@@ -772,14 +772,6 @@ def _analyse_cluster_features(sig, occ, host, verdict):
         verdict.evidence.append("the running kernel's release was not given")
         verdict.fix.append("boot Linux {} or later on the client".format(newest["kernel"]))
         verdict.fix.append(relax)
-
-
-def _next_profile(entry, table):
-    """The profile that first requires this bit: the one after ``entry['profile']`` in bit order."""
-    order = sorted(table.values(), key=lambda e: e["bit"])
-    names = [e["profile"] for e in order]
-    index = names.index(entry["profile"])
-    return names[index + 1] if index + 1 < len(names) else "optimal"
 
 
 def _errno_name(number):
