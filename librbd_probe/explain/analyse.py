@@ -820,7 +820,12 @@ def _analyse_errno(sig, occ, host, verdict):
         verdict.undecided(_candidates(number, kind), decides="rerun with --debug-monc=10 --debug-auth=20 --debug-ms=1")
         return
     if kind == "map":
-        verdict.undecided(_candidates(number, kind), decides="dmesg | grep -E 'libceph|rbd' right after the map (feature set "
+        candidates = _candidates(number, kind)
+        ports = set(_mon_ports(occ.context or occ.text))
+        if ports and "3300" not in ports and "kernel-msgr1-to-v2-port" in candidates:
+            candidates.remove("kernel-msgr1-to-v2-port")
+            verdict.evidence.append("the mon addresses given use port {} only: not the msgr2 port".format(", ".join(sorted(ports))))
+        verdict.undecided(candidates, decides="dmesg | grep -E 'libceph|rbd' right after the map (feature set "
                           "mismatch, image uses unsupported features, socket errors); uname -r")
         return
     verdict.undecided(_candidates(number, kind))
