@@ -268,11 +268,12 @@ def _copies_lines(host, library, symbol):
 
 class Verdict(object):
     """What an analysis found: evidence and fixes, and (only with evidence) a changed cause."""
-    __slots__ = ("evidence", "fix", "cause_id", "cause", "confidence", "decides", "candidates")
+    __slots__ = ("evidence", "fix", "base_fix", "cause_id", "cause", "confidence", "decides", "candidates")
 
     def __init__(self, sig):
         self.evidence = []
         self.fix = []
+        self.base_fix = sig["fix"]
         self.cause_id = sig.get("cause_id")
         self.cause = sig["cause"]
         self.confidence = sig.get("confidence", "undecided")
@@ -852,7 +853,7 @@ def _analyse_auth_error(sig, occ, host, verdict):
     entity = occ.groups.get("entity", "ENTITY")
     verdict.evidence.append(_errno_name(number))
     verdict.decides = verdict.decides.replace("ENTITY", entity)
-    verdict.fix = [f.replace("ENTITY", entity) for f in verdict.fix]
+    verdict.base_fix = verdict.base_fix.replace("ENTITY", entity)
     keyring = re.search(r"--keyring[ =](?P<path>\S{1,400})", occ.context or "")
     if keyring and _entity_of_path(keyring.group("path")) and _entity_of_path(keyring.group("path")) != entity:
         verdict.evidence.append("the command gives --keyring {}, named for {}, while it authenticates as {}".format(
@@ -885,7 +886,21 @@ def _methods(text):
     return set(part.strip() for part in (text or "").split(",") if part.strip())
 
 
+def _entity_in_command(context):
+    """client.X from --id/--user X, --name/-n client.X in the command lines before a message."""
+    match = re.search(r"(?:--id[ =]|--user[ =])(?P<id>[\w.-]{1,100})|(?:--name[ =]|-n )(?P<name>(?:client|osd|mds|mgr)\.[\w.-]{1,100})",
+                      context or "")
+    if not match:
+        return None
+    return match.group("name") or "client." + match.group("id")
+
+
 def _analyse_auth_bad_method(sig, occ, host, verdict):
+    entity = _entity_in_command(occ.context)
+    if entity:
+        verdict.evidence.append("the command authenticates as {}".format(entity))
+        verdict.decides = verdict.decides.replace("ENTITY", entity)
+        verdict.base_fix = verdict.base_fix.replace("ENTITY", entity)
     names = _facts("auth_methods").get("methods") or {}
     server, client = _methods(occ.groups.get("server")), _methods(occ.groups.get("client"))
     verdict.evidence.append("the monitor allows {}; this client offers {} ({})".format(
@@ -1214,7 +1229,7 @@ def _analyse_caps(sig, occ, host, verdict):
     if entity:
         ident = entity.group("id") or entity.group("name")
         verdict.decides = verdict.decides.replace("client.ID", "client." + ident)
-        verdict.fix = [f.replace("client.ID", "client." + ident) for f in verdict.fix]
+        verdict.base_fix = verdict.base_fix.replace("client.ID", "client." + ident)
     verdict.candidates = ["missing-caps", "not-primary"]
 
 
@@ -1269,6 +1284,16 @@ def _values(occ):
     return values
 
 
+def _fixes(verdict, sig):
+    """The fixes, led by what decides the cause when the text does not (a fix of its own: run it first)."""
+    fixes = tuple(verdict.fix) + (verdict.base_fix,)
+    if verdict.confidence == "high" or not verdict.decides:
+        return fixes
+    lead = "to decide between them first: " if verdict.candidates else (
+        "to decide it first: " if verdict.confidence == "undecided" else "to confirm it first: ")
+    return (lead + verdict.decides,) + fixes
+
+
 def explain_occurrences(report, occurrences, source="text", context=None, notices=(), lines=None):
     """Explain what the matcher found against ``report``; an Explanation."""
     host = _Host(report, context)
@@ -1284,7 +1309,7 @@ def explain_occurrences(report, occurrences, source="text", context=None, notice
         findings.append(Finding(
             signature=sig["id"], family=sig["family"], title=sig["title"], line=occ.line, count=occ.count,
             match=occ.match, values=_values(occ), cause=verdict.cause, evidence=tuple(verdict.evidence),
-            fix=tuple(verdict.fix) + (sig["fix"],), source=sig["source"],
+            fix=_fixes(verdict, sig), source=sig["source"],
             cause_id=verdict.cause_id,
             confidence=verdict.confidence, decides=verdict.decides if verdict.confidence != "high" else "",
             candidates=tuple(verdict.candidates), last_line=occ.last_line, first_time=occ.first_time,
