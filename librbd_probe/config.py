@@ -231,9 +231,13 @@ def _alone_effect(feature, versions):
 
 
 def _ranges(feature):
-    return "; ".join("{} in {}..{}".format(e.effect, e.min, e.max)
-                     for e in sorted(feature.effects, key=lambda e: kn.version_key(e.min))
-                     if e.situation == "alone" and e.verified)
+    """The verified "alone" effects by effect: "EINVAL in 11.2.0, 12.2.0..12.2.9; dropped in 16.2.15"."""
+    by_effect = {}
+    for e in sorted(feature.effects, key=lambda e: kn.version_key(e.min)):
+        if e.situation == "alone" and e.verified:
+            span = e.min if e.min == e.max else "{}..{}".format(e.min, e.max)
+            by_effect.setdefault(e.effect, []).append(span)
+    return "; ".join("{} in {}".format(effect, ", ".join(spans)) for effect, spans in by_effect.items())
 
 
 def _dependency_problems(raw, mask, versions):
@@ -257,7 +261,8 @@ def _dependency_problems(raw, mask, versions):
                     "established (recorded: {})".format(raw, name, needed, ", ".join(versions) or "release not identified",
                                                   _ranges(feature) or "nothing"), fix))
                 continue
-            evidence = ("{} {}..{}: {}".format(effect.effect, effect.min, effect.max, effect.source),)
+            span = effect.min if effect.min == effect.max else "{}..{}".format(effect.min, effect.max)
+            evidence = ("{} in {}: {}".format(effect.effect, span, effect.source),)
             if effect.effect == "dropped":
                 problems.append(Problem(
                     "config.feature-dropped", "warning",

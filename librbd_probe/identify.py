@@ -437,7 +437,8 @@ def _facts(pool, empty_reason):
             facts[key] = kn.Fact(_normalised(key, fact.value), "{} ({})".format(fact.source, rel.version), None)
         elif unverified:
             facts[key] = kn.Fact(None, None, "undetermined: " + "; ".join(
-                "{}: {}".format(rel.version, f.unverified or rel.unverified or "unverified") for rel, f in unverified[:3]))
+                "{}: {}".format(rel.version, (rel.unverified if not rel.verified else f.unverified) or "unverified")
+                for rel, f in unverified[:3]))
         else:
             facts[key] = kn.Fact(None, None, "undetermined: the releases in range differ: " + "; ".join(
                 "{} {}".format(rel.version, _plain(f.value)) for rel, f in values[:4]))

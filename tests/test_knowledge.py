@@ -232,7 +232,9 @@ def test_feature_mask_and_names_round_trip():
     # (11.2.0-15.2.7), dropped on 16.2.15 (live trials), unknown where nobody read it
     ("fast-diff", "alone", "9.2.0", "removed-rc0"), ("fast-diff", "alone", "10.2.6", "removed-rc0"),
     ("fast-diff", "alone", "11.2.0", "EINVAL"), ("fast-diff", "alone", "15.2.7", "EINVAL"),
-    ("fast-diff", "alone", ["13.2.0", "13.2.2"], "EINVAL"),
+    ("fast-diff", "alone", ["13.2.0", "13.2.2"], "EINVAL"), ("fast-diff", "alone", ["12.2.5", "13.2.2"], "EINVAL"),
+    ("fast-diff", "alone", "14.2.21", None),                      # nautilus after 14.2.0: nobody read it
+    ("fast-diff", "alone", ["10.2.9", "11.2.0"], None),           # the two disagree
     ("fast-diff", "alone", "15.2.8", None), ("fast-diff", "alone", "16.2.0", None),
     ("fast-diff", "alone", "16.2.15", "dropped"), ("fast-diff", "alone", "18.2.7", None),
     ("fast-diff", "alone", ["15.2.7", "16.2.15"], None),
@@ -242,7 +244,8 @@ def test_feature_mask_and_names_round_trip():
     ("migrating", "at-create", "15.2.5", "kept"), ("dirty-cache", "at-create", "16.2.15", "dropped"),
     ("data-pool", "at-create", "12.2.0", "dropped"), ("data-pool", "with-data-pool", "15.2.0", "set"),
     ("striping", "no-stripe-settings", "0.87", "kept"), ("striping", "no-stripe-settings", "12.2.0", "dropped"),
-    ("striping", "no-stripe-settings", "16.2.15", None), ("striping", "no-stripe-settings", "0.48", None),
+    ("striping", "no-stripe-settings", "16.2.15", "dropped"), ("striping", "no-stripe-settings", "0.48", None),
+    ("striping", "no-stripe-settings", "18.2.7", None),
     ("layering", "alone", "16.2.15", None), ("nope", "alone", "16.2.15", None), ("fast-diff", "alone", [], None),
 ])
 def test_feature_effect_per_release_range(name, situation, versions, effect):
@@ -259,6 +262,7 @@ def test_effect_ranges_never_bridge_an_unread_release():
             lo, hi = kn.version_key(effect.min), kn.version_key(effect.max)
             assert lo <= hi
             assert not any(lo < b <= hi for b in blind), (feat.name, effect)
+            assert kn.series(effect.min) == kn.series(effect.max), (feat.name, effect)
             assert kn.version_key(feat.first_release) <= lo, (feat.name, effect)
 
 
