@@ -1285,13 +1285,7 @@ def _values(occ):
 
 
 def _fixes(verdict, sig):
-    """The fixes, led by what decides the cause when the text does not (a fix of its own: run it first)."""
-    fixes = tuple(verdict.fix) + (verdict.base_fix,)
-    if verdict.confidence == "high" or not verdict.decides:
-        return fixes
-    lead = "to decide between them first: " if verdict.candidates else (
-        "to decide it first: " if verdict.confidence == "undecided" else "to confirm it first: ")
-    return (lead + verdict.decides,) + fixes
+    return tuple(verdict.fix) + (verdict.base_fix,)
 
 
 def explain_occurrences(report, occurrences, source="text", context=None, notices=(), lines=None):
