@@ -42,6 +42,8 @@ KEYS = {
     "features-unknown-to-librbd": {"skew.library_version"},
     "librbd-plugin-load-failed": {"binding.librbd_plugin_load_failed"},
     "python-binding-too-old": {"binding.python_binding_too_old"},
+    "python-binding-missing": {"binding.python_binding_missing"},
+    "qemu-built-against-older-librbd": {"qemu.built_against_older_librbd"},
     "ceph-library-missing": {"loader.library_not_found"},
     "dependency-missing": {"loader.dependency_missing"},
     "symbol-missing-from-library": {"loader.symbol_missing_in_library"},

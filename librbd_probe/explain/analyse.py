@@ -940,6 +940,40 @@ def _analyse_auth_no_keyring(sig, occ, host, verdict):
                 verdict.evidence.append("the name has a doubled client. prefix")
     if re.search(r"missing keyring|no keyring found|keyring not found", occ.match) and not paths:
         verdict.evidence.append("the client looked for the entity's keyring in its keyring setting's paths and found none")
+    if verdict.confidence == "low":
+        return
+    # the notice alone does not say the client failed for it: what the same command did next does
+    facts = _facts("keyring_notice")
+    later = _after_match(occ) + [(n, t) for n, t in getattr(host, "seen", ()) if occ.line < n <= occ.line + _NEXT_LINES]
+    failed = [m for m in facts.get("auth_failed", ()) if any(m in text for _, text in later)]
+    further = [(n, text) for n, text in later if any(m in text for m in facts.get("got_further", ()))]
+    if failed:
+        verdict.evidence.append("the same command then failed to authenticate ({})".format(failed[0]))
+    elif further:
+        verdict.evidence.append("the same command went on past connecting (line {}: {}): the keyring search was not "
+                                "what failed".format(further[0][0], further[0][1].strip()[:160]))
+        verdict.decide("keyring-notice-with-key-given", "low",
+                       cause="A notice, probably harmless here: librados logs its failed keyring search, but the key came "
+                             "from elsewhere (--key, --keyfile, a key= option) and the command got further; the failure "
+                             "is in the later step.",
+                       decides="the later error line itself (see the other findings), and whether the command passes "
+                               "--key/--keyfile")
+    else:
+        verdict.decide(verdict.cause_id, "medium",
+                       decides="the lines after it: an authentication error (or 'couldn't connect') of the same command "
+                               "confirms it; a later step (opening a pool, rbd map's sysfs write) means the key came from "
+                               "elsewhere")
+
+
+_NEXT_LINES = 10   # lines after a notice in which the same command's next step is looked for
+
+
+def _after_match(occ):
+    """(line number, text) of what follows the match: the rest of its own line, then the related lines."""
+    own = occ.text or ""
+    at = own.find(occ.match)
+    rest = own[at + len(occ.match):] if at >= 0 else ""
+    return [(occ.line, rest)] + [(n, t) for n, t in getattr(occ, "related_text", ()) if n >= occ.line]
 
 
 def _analyse_auth_keyring_parse(sig, occ, host, verdict):
@@ -1001,8 +1035,21 @@ def _analyse_connect_failed(sig, occ, host, verdict):
 
 
 def _analyse_msgr2_addrs(sig, occ, host, verdict):
-    first = _facts("msgr2_addrs").get("first_release", "14.2.0")
-    verdict.evidence.append("the addresses: {}".format(occ.groups.get("addrs")))
+    facts = _facts("msgr2_addrs")
+    first = facts.get("first_release", "14.2.0")
+    addrs = occ.groups.get("addrs") or ""
+    verdict.evidence.append("the addresses: {}".format(addrs))
+    if facts.get("syntax", "v2:") not in addrs:
+        # not the msgr2 syntax at all: a name that did not resolve, a typo in mon_host / -m
+        dns = re.search(r"server name not found: (?P<name>\S{1,200}) \((?P<why>[^)]{1,80})\)", occ.context or "")
+        if dns:
+            verdict.evidence.append("the line before: server name not found: {} ({})".format(dns.group("name"), dns.group("why")))
+        verdict.undecided(["wrong-mon-address"],
+                          decides="getent hosts {0} (does the name resolve where the client runs?); the mon_host / -m "
+                                  "value the client was given".format(addrs.split(",")[0] or "<mon host>"),
+                          cause="The monitor address '{}' is not in the msgr2 syntax ([v2:IP:3300,v1:IP:6789]); librados "
+                                "could not parse or resolve it (a host name that does not resolve, a typo).".format(addrs))
+        return
     version = host.version
     if version:
         if kn.version_key(version) >= kn.version_key(first):
@@ -1120,6 +1167,14 @@ def _analyse_kmod_not_found(sig, occ, host, verdict):
                        cause="This host's kernel has the rbd module ({}); the failing modprobe did not find it: it ran "
                              "where the host's /lib/modules is not mounted.".format(facts.get("rbd_module")))
         return
+    alone = not re.search(r"modprobe|modinfo|insmod", occ.context or "")
+    if occ.groups.get("dir") and alone:
+        verdict.undecided(["kernel-without-rbd", "lib-modules-not-visible"],
+                          cause="modprobe found no rbd module in {}; the line stands without the rest of modprobe's output, "
+                                "which would show whether that directory's module index could be read at all (a "
+                                "container without the host's /lib/modules prints 'could not open moddep file' first), so "
+                                "the text does not tell a kernel without rbd from a container.".format(occ.groups.get("dir")))
+        return
     if not occ.groups.get("dir"):
         verdict.undecided(["kernel-without-rbd", "lib-modules-not-visible"],
                           cause="modprobe found no rbd module; this wording does not say where it looked, so the text does "
@@ -1189,6 +1244,40 @@ def _analyse_python_binding(sig, occ, host, verdict):
                             "while the binding does not".format(occ.groups.get("cls"), occ.groups.get("attr")))
 
 
+def _analyse_python_module_missing(sig, occ, host, verdict):
+    module = occ.groups.get("module") or occ.groups.get("attr") or ""
+    module = "rbd" if module in ("rbd", "RBD", "Image") else ("rados" if module in ("Rados", "Ioctx") else module)
+    local = [b for b in host.context.bindings or () if b.get("module") == module]
+    for binding in local:
+        verdict.evidence.append("this host's {} binding: {} ({}): the failing interpreter is another one (a virtualenv, "
+                                "another Python version, a container)".format(module, binding.get("path"), binding.get("kind")))
+    if not local:
+        verdict.evidence.append("no Python {} binding was examined on this host".format(module))
+    if sig["id"] == "binding.python-module-none":
+        verdict.undecided(["python-binding-missing"])
+
+
+def _analyse_qemu_librbd_feature(sig, occ, host, verdict):
+    verdict.evidence.append("QEMU reports that the librbd it was built against lacks: {}".format(occ.groups.get("what")))
+    if host.version:
+        verdict.evidence.append("this host's librbd: {} (what QEMU was compiled against is fixed at its build time)".format(
+            host.release_label()))
+
+
+def _analyse_open_failed(sig, occ, host, verdict):
+    number = abs(int(occ.groups.get("errno") or 0))
+    verdict.evidence.append(_errno_name(number))
+    verdict.evidence.append("opening a {} comes after the cluster connection: authentication had succeeded".format(
+        occ.groups.get("what")))
+    if number == 2:
+        verdict.decide("image-or-pool-missing", "medium",
+                       cause="The {} '{}' does not exist as this client names it (a typo, another namespace or "
+                             "cluster).".format(occ.groups.get("what"), occ.groups.get("name")),
+                       decides=sig.get("decides", ""))
+    else:
+        verdict.undecided(_candidates(number, "other"))
+
+
 def _analyse_plugin(sig, occ, host, verdict):
     plugin = occ.groups.get("plugin")
     path = occ.groups.get("path")
@@ -1255,6 +1344,10 @@ _ANALYSES = {
     "v2_port_closed": _analyse_v2_port_closed,
     "kmod_moddep": _analyse_kmod_moddep,
     "kmod_not_found": _analyse_kmod_not_found,
+    "python_module_missing": _analyse_python_module_missing,
+    "python_module_none": _analyse_python_module_missing,
+    "qemu_librbd_feature": _analyse_qemu_librbd_feature,
+    "open_failed": _analyse_open_failed,
     "kmod_insert": _analyse_kmod_insert,
     "foreign_symbol": _analyse_foreign_symbol,
     "foreign_library": _analyse_foreign_library,
@@ -1291,6 +1384,7 @@ def _fixes(verdict, sig):
 def explain_occurrences(report, occurrences, source="text", context=None, notices=(), lines=None):
     """Explain what the matcher found against ``report``; an Explanation."""
     host = _Host(report, context)
+    host.seen = sorted((occ.line, occ.text or occ.match) for occ in occurrences)
     findings = []
     for occ in occurrences:
         sig = occ.sig.doc

@@ -31,6 +31,7 @@ AFTER = 5                  # lines it may follow it (dmesg lines after "rbd: map
 CONTEXT_LINES = 30         # preceding lines kept as context for the first occurrence
 CONTEXT_BYTES = 8192
 _TEXT_CHARS = 2048         # of the line itself, kept with the first occurrence
+_RELATED_CHARS = 512       # of a related line's text, kept for the analyses
 _HISTORY = 65536           # bytes of the previous chunk kept for context
 
 _REQ_IDS = re.compile(r"\breq-[0-9a-fA-F-]{8,64}|\bReq-ID: [\w-]{4,128}")
@@ -107,7 +108,7 @@ class Compiled(object):
 class Occurrence(object):
     """What is kept of a signature's first occurrence with given key values, and its counts."""
     __slots__ = ("sig", "groups", "match", "line", "last_line", "count", "first_time", "last_time",
-                 "context", "variants", "related", "req_ids", "text")
+                 "context", "variants", "related", "related_text", "req_ids", "text")
 
     def __init__(self, sig, groups, match, line, timestamp, context, req_ids, text=""):
         self.sig = sig
@@ -122,6 +123,7 @@ class Occurrence(object):
         self.context = context
         self.variants = {}
         self.related = []
+        self.related_text = []     # the whole lines of the related ones (cut), for the analyses
         self.req_ids = req_ids
 
 
@@ -333,7 +335,7 @@ class Matcher(object):
         if subordinate:
             explained_by = self._superseder(sig, line_no, req_ids)
             if explained_by is not None:
-                self._relate(explained_by, sig, match, line_no)
+                self._relate(explained_by, sig, match, line_no, text=text)
                 return
         self.recent[sig.id] = (line_no, req_ids, key)
         self._expire(line_no)
@@ -364,9 +366,9 @@ class Matcher(object):
             if (occ.sig.generic and not sig.generic) or sig.id in occ.sig.superseded_by:
                 if _compatible(occ.req_ids, req_ids):
                     del self.pending[slot]
-                    self._relate(key, occ.sig, occ.match, occ.line, later=occ)
+                    self._relate(key, occ.sig, occ.match, occ.line, later=occ, text=occ.text)
 
-    def _relate(self, key, sig, match, line_no, later=None):
+    def _relate(self, key, sig, match, line_no, later=None, text=""):
         target = self.found.get(key)
         if target is None:
             for occ in self.pending.values():
@@ -377,6 +379,7 @@ class Matcher(object):
             entry = "line {}: {}".format(line_no, match)
             if entry not in target.related:
                 target.related.append(entry)
+                target.related_text.append((line_no, (text or match)[:_RELATED_CHARS]))
 
     def _expire(self, line_no):
         while self.pending:
