@@ -923,7 +923,21 @@ def _analyse_auth_bad_method(sig, occ, host, verdict):
 
 def _analyse_auth_no_keyring(sig, occ, host, verdict):
     paths = occ.groups.get("paths")
-    given = re.search(r"(?:^|\s)(?P<flag>--key(?:file)?[ =]\S|-K \S|--keyring[ =]\S)", occ.context or "")
+    facts = _facts("keyring_notice")
+    later = _after_match(occ) + [(n, t) for n, t in getattr(host, "seen", ()) if occ.line < n <= occ.line + _NEXT_LINES]
+    failed = [m for m in facts.get("auth_failed", ()) if any(m in text for _, text in later)]
+    # the command line may come before the output or, in orchestrators' error summaries, after it
+    commands = " ".join([occ.context or "", occ.text or ""] + [text for _, text in later])
+    given = re.search(r"(?:^|\s)(?P<flag>--key(?:file)?[ =]\S|-K \S|--keyring[ =]\S)", commands)
+    if given and "--keyring" not in given.group("flag") and failed:
+        verdict.evidence.append("the command gives the key itself ({} ...) and the cluster still refused it ({}): the "
+                                "keyring search is not the cause".format(given.group("flag")[:-1].strip(), failed[0]))
+        verdict.undecided(["cephx-key-rejected", "entity-unknown", "keyring-of-another-entity"],
+                          cause="The key was passed on the command line, so the failed keyring search is only a notice; "
+                                "the key given was rejected for the entity it was used with.",
+                          decides="ceph auth get <entity> and compare its key with the one the command passes (the "
+                                  "secret); the entity name the command uses (-n/--id)")
+        return
     if given and "--keyring" not in given.group("flag"):
         verdict.evidence.append("the command gives the key itself ({} ...): librados logs the failed keyring search "
                                 "anyway".format(given.group("flag")[:-1].strip()))
@@ -943,9 +957,6 @@ def _analyse_auth_no_keyring(sig, occ, host, verdict):
     if verdict.confidence == "low":
         return
     # the notice alone does not say the client failed for it: what the same command did next does
-    facts = _facts("keyring_notice")
-    later = _after_match(occ) + [(n, t) for n, t in getattr(host, "seen", ()) if occ.line < n <= occ.line + _NEXT_LINES]
-    failed = [m for m in facts.get("auth_failed", ()) if any(m in text for _, text in later)]
     further = [(n, text) for n, text in later if any(m in text for m in facts.get("got_further", ()))]
     if failed:
         verdict.evidence.append("the same command then failed to authenticate ({})".format(failed[0]))
@@ -973,7 +984,8 @@ def _after_match(occ):
     own = occ.text or ""
     at = own.find(occ.match)
     rest = own[at + len(occ.match):] if at >= 0 else ""
-    return [(occ.line, rest)] + [(n, t) for n, t in getattr(occ, "related_text", ()) if n >= occ.line]
+    following = [(occ.line + i + 1, t) for i, t in enumerate((getattr(occ, "after", "") or "").split("\n")) if t]
+    return [(occ.line, rest)] + following + [(n, t) for n, t in getattr(occ, "related_text", ()) if n >= occ.line]
 
 
 def _analyse_auth_keyring_parse(sig, occ, host, verdict):
@@ -1032,6 +1044,22 @@ def _analyse_connect_failed(sig, occ, host, verdict):
         verdict.undecided(["cephx-key-rejected", "no-keyring-for-entity", "monitors-unreachable"])
     if re.search(r"\bclient\.client\.", occ.context or ""):
         verdict.evidence.append("a doubled client. prefix appears in the lines before it")
+    _id_with_prefix(occ, verdict)
+
+
+def _id_with_prefix(occ, verdict):
+    """--id client.X on the failing command line: librados connects as client.client.X."""
+    flag = re.search(r"(?:^|[\s\[])(?P<flag>--id[ =]|--user[ =])(?P<id>client\.[\w.-]{1,100})", " ".join(
+        [occ.context or "", occ.text or ""]))
+    if not flag:
+        return
+    verdict.evidence.append("the command passes {}{}: --id takes the id without its type, so the client connects as "
+                            "client.{}".format(flag.group("flag"), flag.group("id"), flag.group("id")))
+    verdict.decide("doubled-client-prefix", "medium",
+                   cause="The command gives --id {0}: Ceph prefixes client. to the id, so it authenticates as "
+                         "client.{0}, an entity that normally does not exist.".format(flag.group("id")),
+                   decides="ceph auth ls | grep client.{0} (absent?); rerun with --id {1} or --name {0}".format(
+                       flag.group("id"), flag.group("id")[len("client."):]))
 
 
 def _analyse_msgr2_addrs(sig, occ, host, verdict):

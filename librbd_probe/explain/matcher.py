@@ -29,6 +29,7 @@ MAX_CARRY = 4 * 1024 * 1024  # a partial line is carried over chunks up to this 
 BEFORE = 10                # lines a superseding finding may precede a subordinate one
 AFTER = 5                  # lines it may follow it (dmesg lines after "rbd: map failed")
 CONTEXT_LINES = 30         # preceding lines kept as context for the first occurrence
+AFTER_LINES = 10           # following lines kept with it (the same command's next step, its command line)
 CONTEXT_BYTES = 8192
 _TEXT_CHARS = 2048         # of the line itself, kept with the first occurrence
 _RELATED_CHARS = 512       # of a related line's text, kept for the analyses
@@ -108,7 +109,7 @@ class Compiled(object):
 class Occurrence(object):
     """What is kept of a signature's first occurrence with given key values, and its counts."""
     __slots__ = ("sig", "groups", "match", "line", "last_line", "count", "first_time", "last_time",
-                 "context", "variants", "related", "related_text", "req_ids", "text")
+                 "context", "variants", "related", "related_text", "req_ids", "text", "after")
 
     def __init__(self, sig, groups, match, line, timestamp, context, req_ids, text=""):
         self.sig = sig
@@ -124,6 +125,7 @@ class Occurrence(object):
         self.variants = {}
         self.related = []
         self.related_text = []     # the whole lines of the related ones (cut), for the analyses
+        self.after = ""            # the lines after the first occurrence (in the same chunk), for the analyses
         self.req_ids = req_ids
 
 
@@ -292,7 +294,13 @@ class Matcher(object):
                             req_ids = frozenset(_REQ_IDS.findall(raw))
                         self._hit(sig, groups, " ".join(match.group(0).split())[:240], line_no, timestamp or None,
                                   req_ids, lambda: self._context(context_cache, region, line_start, parts, index),
-                                  part[:_TEXT_CHARS])
+                                  part[:_TEXT_CHARS], after_fn=lambda: self._after(region, hi, parts, index))
+
+    @staticmethod
+    def _after(region, end, parts, index):
+        """Up to AFTER_LINES lines after this one (within the chunk read so far), cut to 2048 characters each."""
+        following = region[end + 1:end + 1 + CONTEXT_BYTES].decode("utf-8", "replace").split("\n")[:AFTER_LINES]
+        return "\n".join(parts[index + 1:] + [line[:2048] for line in following])
 
     def _context(self, cache, region, line_start, parts, index):
         if not cache:
@@ -329,7 +337,7 @@ class Matcher(object):
                 return key
         return None
 
-    def _hit(self, sig, groups, match, line_no, timestamp, req_ids, context_fn, text):
+    def _hit(self, sig, groups, match, line_no, timestamp, req_ids, context_fn, text, after_fn=None):
         key = self._key(sig, groups)
         subordinate = sig.generic or bool(sig.superseded_by)
         if subordinate:
@@ -347,9 +355,13 @@ class Matcher(object):
         elif subordinate:
             self.pending[slot] = Occurrence(sig, groups, match, line_no, timestamp,
                                             context_fn() if sig.context else "", req_ids, text)
+            if sig.context and after_fn is not None:
+                self.pending[slot].after = after_fn()
         else:
             self.found[key] = Occurrence(sig, groups, match, line_no, timestamp,
                                          context_fn() if sig.context else "", req_ids, text)
+            if sig.context and after_fn is not None:
+                self.found[key].after = after_fn()
         self._release_pending(sig, line_no, req_ids, key, slot)
 
     def _release_pending(self, sig, line_no, req_ids, key, own):

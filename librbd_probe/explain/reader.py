@@ -58,14 +58,17 @@ class Source(object):
         return self._first
 
     def chunks(self):
-        first = self.peek()
-        if first:
-            yield first
-        while True:
+        """The bytes in chunks; the last one ends with a newline (one is added when the input lacks it), so
+        that its final line is matched in the same chunk as the lines before it."""
+        held = self.peek()
+        while held:
             data = self._read()
             if not data:
                 break
-            yield data
+            yield held
+            held = data
+        if held:
+            yield held if held.endswith(b"\n") else held + b"\n"
 
     def close(self):
         for handle in reversed(self._owned):
