@@ -213,15 +213,15 @@ def exit_code(report, required=()):
 #: explain: the text matched no known error signature (README "Exit codes").
 EXIT_NO_MATCH = 4
 
-_MAX_INPUT = 256 * 1024 * 1024     # bytes; only this much of a larger log is read
-
 
 def _explain_parser():
     parser = _Parser(prog=PROG + " explain",
                      description="Find known Ceph RBD client errors in TEXT, --file LOG or standard input "
-                                 "and explain each against this host: cause, evidence here, fix.")
+                                 "and explain each against this host: cause, evidence here, confidence, fix. "
+                                 "Logs of any size are read incrementally; gzip, xz and bzip2 logs are "
+                                 "decompressed on the fly.")
     parser.add_argument("text", nargs="*", metavar="TEXT", help="the message (words are joined by spaces)")
-    parser.add_argument("--file", "-f", metavar="LOG", help="read a log file ('-' for standard input)")
+    parser.add_argument("--file", "-f", metavar="LOG", help="read a log file, plain or .gz/.xz/.bz2 ('-' for standard input)")
     parser.add_argument("--python", action="append", default=[], metavar="PATH",
                         help="interpreter whose rbd binding to examine (default: this one and /usr/bin/python3)")
     _add_library_options(parser)
@@ -229,48 +229,32 @@ def _explain_parser():
     return parser
 
 
-def _decode_input(data, what):
-    """Text of a log, or UsageError for empty or binary input (one line, naming it)."""
-    if not data.strip():
-        raise UsageError("{}: empty input, nothing to explain".format(what))
-    head = data[:65536]
-    if b"\x00" in head:
-        raise UsageError("{}: binary data, not a text log".format(what))
-    text = data.decode("utf-8", "replace")
-    sample = text[:65536]
-    odd = sum(1 for ch in sample if ch == "\ufffd" or (ord(ch) < 32 and ch not in "\r\n\t\f\x1b"))
-    if odd > max(8, len(sample) // 20):
-        raise UsageError("{}: binary data, not a text log".format(what))
-    return text
-
-
 def _read_explain_input(args):
+    """An opened explain.Source (checked: not empty, not binary), or UsageError."""
+    from . import explain
     if args.text and args.file:
         raise UsageError("give TEXT or --file, not both")
     if args.text:
-        return " ".join(args.text), "argument"
+        return explain.open_text(" ".join(args.text), "argument")
     if args.file and args.file != "-":
-        path = args.file
-        if not os.path.exists(path):
-            raise UsageError("{}: --file does not exist".format(path))
-        if os.path.isdir(path):
-            raise UsageError("{}: --file is a directory".format(path))
-        try:
-            with open(path, "rb") as handle:
-                data = handle.read(_MAX_INPUT)
-        except OSError as exc:
-            raise UsageError("{}: --file cannot be read: {}".format(path, exc.strerror or exc)) from exc
-        return _decode_input(data, path), path
-    stdin = getattr(sys.stdin, "buffer", sys.stdin)
+        return explain.open_path(args.file)
     if args.file is None and hasattr(sys.stdin, "isatty") and sys.stdin.isatty():
         raise UsageError("nothing to explain: give TEXT, --file LOG, or pipe a log into standard input")
-    try:
-        data = stdin.read(_MAX_INPUT)
-    except (OSError, ValueError) as exc:
-        raise UsageError("standard input cannot be read: {}".format(exc)) from exc
-    if isinstance(data, str):
-        data = data.encode("utf-8", "surrogateescape")
-    return _decode_input(data, "standard input"), "standard input"
+    stdin = getattr(sys.stdin, "buffer", sys.stdin)
+    return explain.open_stream(_BinaryStdin(stdin), "standard input")
+
+
+class _BinaryStdin(object):
+    """Standard input as bytes even when a test replaced sys.stdin with a text stream."""
+
+    def __init__(self, stream):
+        self._stream = stream
+
+    def read(self, size=-1):
+        data = self._stream.read(size)
+        if isinstance(data, str):
+            data = data.encode("utf-8", "surrogateescape")
+        return data
 
 
 def _scan_for_subcommand(args):
@@ -287,11 +271,15 @@ def _explain(argv):
         args = parser.parse_args(argv)
     except SystemExit as exc:          # --help
         return int(exc.code or 0)
-    text, source = _read_explain_input(args)
+    source = _read_explain_input(args)
     from . import consumers, explain, render
-    report = _scan_for_subcommand(args)
-    context = consumers.explain_context(report, pythons=args.python or None)
-    result = explain.explain(report, text, source=source, context=context)
+    from .explain import hostinfo
+    try:
+        report = _scan_for_subcommand(args)
+        context = hostinfo.gather(report, consumers.explain_context(report, pythons=args.python or None))
+        result = explain.explain_source(report, source, context=context)
+    finally:
+        source.close()
     if args.json:
         sys.stdout.write(render.to_json(result.to_dict()))
     else:

@@ -10,7 +10,8 @@ import pytest
 
 import stubs
 from conftest import PROJECT
-from librbd_probe import cli, explain, kb
+from librbd_probe import cli, explain
+from librbd_probe import knowledge as kn
 
 ARTICLE = os.path.join(PROJECT, "tests", "data", "seed-article.md")   # verbatim copy, see seed-article.SOURCE.md
 
@@ -62,12 +63,12 @@ def test_article_log_on_article_host(giant, capsys):
     assert "/usr/lib/python2.7/site-packages/rbd.py (line 219, create)" in evidence
     assert "Cinder" in evidence
     # the host: the configured mask and what this 0.87 librbd does not know
-    features = {f["name"]: f for f in kb.features()}
+    features = {f.name: f for f in kn.features()}
     unknown = [n for n in ("exclusive-lock", "object-map", "fast-diff", "deep-flatten")]
     assert "rbd default features = 61 = 0x3d" in evidence
     assert "of these, {} (0x3c) are unknown to this librbd".format(", ".join(unknown)) in evidence
     fixes = " ".join(finding["fix"])
-    newest = max((features[n]["first"] for n in unknown), key=lambda v: tuple(int(p) for p in v.split(".")))
+    newest = max((features[n].first_release for n in unknown), key=lambda v: tuple(int(p) for p in v.split(".")))
     assert "to Ceph {}".format(newest) in fixes
     assert "`rbd default features = 1` (layering)" in fixes
     # only this one finding: the scheduler's "No valid host" line is not an RBD error
@@ -149,7 +150,7 @@ FAMILIES = [
      "missing 400000000000000",
      "missing bit 58 = CRUSH_TUNABLES5"),
     ("errno.error-code", "rbd: create error: (38) Function not implemented", "38 = ENOSYS"),
-    ("errno.error-code", "qemu-img: error connecting: error code 110", "110 = ETIMEDOUT"),
+    ("connect.failed", "qemu-img: error connecting: error code 110", "110 = ETIMEDOUT"),
     ("errno.error-code", "librbd::image::OpenRequest: failed to open image: ret=-13", "13 = EACCES"),
 ]
 
@@ -174,13 +175,13 @@ def test_undefined_symbol_against_an_older_library(capsys):
     code, data, _ = _explain_json(capsys, ["--no-runtime", "--librbd", librbd, "--librados", librados, text])
     assert code == 0
     finding = _finding(data, "loader.undefined-symbol")
-    entry = kb.symbols("librbd")["symbols"]["rbd_encryption_format"]
+    entry = kn.function("rbd_encryption_format")
     evidence = " ".join(finding["evidence"])
     # 16.2.15 is the first build known to have it (Debian); the exact release is not verified
-    assert "first released by Ceph {}".format(entry["first"]) in evidence and "not verified" in evidence
+    assert "first released by Ceph {}".format(entry.first) in evidence and "not verified" in evidence
     assert "does not export rbd_encryption_format" in evidence and "14.2" in evidence
     assert "how: a Python extension module failed at import" in evidence
-    assert any("to Ceph {}".format(entry["first"]) in fix for fix in finding["fix"])
+    assert any("to Ceph {}".format(entry.first) in fix for fix in finding["fix"])
 
 
 def test_krbd_mask_against_a_kernel_that_knows_only_layering(installed, tmp_path, capsys):
@@ -287,3 +288,49 @@ def run_cli_input(args, data):
     env = dict(os.environ, PYTHONPATH=PROJECT)
     return subprocess.run([sys.executable, "-m", "librbd_probe"] + args, input=data, stdout=subprocess.PIPE,
                           stderr=subprocess.PIPE, env=env, timeout=120)
+
+
+# --- issue 10: the create path, where values come from -------------------------------------
+
+def test_article_log_names_the_c_call(giant, capsys):
+    """The 0.87 host: the ctypes rbd.py called rbd_create3 (0.87 exports it) with features 61 -> -ENOSYS."""
+    options, log = giant
+    code, data, _ = _explain_json(capsys, options + ["--file", log])
+    assert code == 0
+    finding = _finding(data, "create.enosys")
+    evidence = " ".join(finding["evidence"])
+    assert "the ctypes binding" in evidence
+    assert "called rbd_create3(ioctx, name, size, features=61, &order, stripe_unit=0, stripe_count=0)" in evidence
+    assert "exports rbd_create3" in evidence and "returned -38 (ENOSYS)" in evidence
+    assert "(features: set in {} [client])".format(options[options.index("--conf") + 1]) in evidence
+    assert finding["confidence"] == "high" and finding["cause_id"] == "features-unknown-to-librbd"
+    assert finding["decides"] == ""
+
+
+def test_library_default_is_not_called_a_setting(installed, tmp_path, capsys, monkeypatch):
+    """16.2.15, no ceph.conf anywhere: 61 is the library's compiled-in default, not a client setting."""
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("HOME", str(tmp_path))
+    monkeypatch.delenv("CEPH_CONF", raising=False)
+    monkeypatch.delenv("CEPH_ARGS", raising=False)
+    if os.path.exists("/etc/ceph/ceph.conf"):
+        pytest.skip("this host has /etc/ceph/ceph.conf")
+    code, data, _ = _explain_json(capsys, ["FunctionNotSupported: error creating image"])
+    assert code == 0
+    evidence = " ".join(_finding(data, "create.enosys")["evidence"])
+    assert "rbd default features = 61 = 0x3d" in evidence
+    assert "the library's compiled-in default (no ceph.conf was found" in evidence
+    assert "sets rbd default features" not in evidence and "set in" not in evidence
+
+
+def test_ceph_args_is_named_as_the_origin(installed, tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("HOME", str(tmp_path))
+    monkeypatch.delenv("CEPH_CONF", raising=False)
+    monkeypatch.setenv("CEPH_ARGS", "--rbd-default-features 1")
+    if os.path.exists("/etc/ceph/ceph.conf"):
+        pytest.skip("this host has /etc/ceph/ceph.conf")
+    code, data, _ = _explain_json(capsys, ["FunctionNotSupported: error creating image"])
+    evidence = " ".join(_finding(data, "create.enosys")["evidence"])
+    assert "the library's compiled-in default" in evidence
+    assert "but CEPH_ARGS in this environment sets --rbd-default-features too" in evidence

@@ -1,0 +1,173 @@
+"""Input of ``explain``: text, a file or standard input, read incrementally in binary chunks.
+
+Rotated logs compressed with gzip, xz or bzip2 are recognised by their magic bytes (not by
+the file name) and decompressed with the standard library while they are read.  Nothing is
+capped: a file of any size is read to its end; a compressed stream that ends early (a log
+still being written) is read as far as it goes and says so in a notice.
+"""
+import bz2
+import gzip
+import io
+import lzma
+import os
+import zlib
+
+from ..errors import UsageError
+
+#: bytes per read; the matcher keeps at most two chunks (plus one carried partial line).
+CHUNK_SIZE = 1 << 20
+
+_MAGIC = ((b"\x1f\x8b", "gzip"), (b"\xfd7zXZ\x00", "xz"), (b"BZh", "bzip2"))
+_HEAD = 65536
+
+
+class Source(object):
+    """An opened input: ``name`` for messages, ``chunks()`` yields bytes until the end.
+
+    ``notices`` collects what the reader had to say about the input (a truncated
+    compressed stream); the matcher adds its own.
+    """
+
+    def __init__(self, name, raw, compression=None, owned=None):
+        self.name = name
+        self.compression = compression
+        self.notices = []
+        self._raw = raw
+        self._owned = owned or []
+        self._first = None
+
+    def _read(self):
+        try:
+            return self._raw.read(CHUNK_SIZE)
+        except EOFError:
+            # gzip/lzma/bz2: the compressed stream stops before its end marker.
+            self.notices.append("the {} stream of {} ends early (truncated or still being written): "
+                                "everything up to that point was read".format(self.compression, self.name))
+            return b""
+        except (OSError, lzma.LZMAError, zlib.error) as exc:
+            if self.compression:
+                self.notices.append("the {} stream of {} is corrupt after this point ({}): the rest was "
+                                    "not read".format(self.compression, self.name, exc))
+                return b""
+            raise UsageError("{}: cannot be read: {}".format(self.name, getattr(exc, "strerror", None) or exc)) from exc
+
+    def peek(self):
+        """The first chunk (read once), to check the input before the host scan starts."""
+        if self._first is None:
+            self._first = self._read()
+        return self._first
+
+    def chunks(self):
+        """The bytes in chunks; the last one ends with a newline (one is added when the input lacks it), so
+        that its final line is matched in the same chunk as the lines before it."""
+        held = self.peek()
+        while held:
+            data = self._read()
+            if not data:
+                break
+            yield held
+            held = data
+        if held:
+            yield held if held.endswith(b"\n") else held + b"\n"
+
+    def close(self):
+        for handle in reversed(self._owned):
+            try:
+                handle.close()
+            except OSError:
+                pass
+
+
+class _Prefixed(io.RawIOBase):
+    """A non-seekable stream with its first bytes (already read for the magic) put back."""
+
+    def __init__(self, head, rest):
+        super(_Prefixed, self).__init__()
+        self._head = head
+        self._rest = rest
+
+    def readable(self):
+        return True
+
+    def read(self, size=-1):
+        if self._head:
+            if size is None or size < 0 or size >= len(self._head):
+                head, self._head = self._head, b""
+                if size is not None and size >= 0 and len(head) < size:
+                    more = self._rest.read(size - len(head))
+                    return head + (more or b"")
+                return head
+            head, self._head = self._head[:size], self._head[size:]
+            return head
+        return self._rest.read(size)
+
+    def readinto(self, buffer):
+        data = self.read(len(buffer))
+        buffer[:len(data)] = data
+        return len(data)
+
+
+def _decompressing(name, raw, owned):
+    head = raw.read(6) or b""
+    stream = _Prefixed(head, raw)
+    for magic, kind in _MAGIC:
+        if head.startswith(magic):
+            if kind == "gzip":
+                opened = gzip.GzipFile(fileobj=stream, mode="rb")
+            elif kind == "xz":
+                opened = lzma.LZMAFile(stream)
+            else:
+                opened = bz2.BZ2File(stream)
+            owned.append(opened)
+            return Source(name, opened, kind, owned)
+    return Source(name, stream, None, owned)
+
+
+def open_path(path):
+    """A Source for a log file (plain or compressed); UsageError with one line when it cannot be."""
+    if not os.path.exists(path):
+        raise UsageError("{}: --file does not exist".format(path))
+    if os.path.isdir(path):
+        raise UsageError("{}: --file is a directory".format(path))
+    try:
+        handle = open(path, "rb")
+    except OSError as exc:
+        raise UsageError("{}: --file cannot be read: {}".format(path, exc.strerror or exc)) from exc
+    return _checked(_decompressing(path, handle, [handle]))
+
+
+def open_stream(stream, name="standard input"):
+    """A Source for a binary stream (standard input); compressed input is recognised too."""
+    try:
+        return _checked(_decompressing(name, stream, []))
+    except (OSError, ValueError) as exc:
+        if isinstance(exc, UsageError):
+            raise
+        raise UsageError("{} cannot be read: {}".format(name, exc)) from exc
+
+
+def open_text(text, name="argument"):
+    """A Source for text given as an argument."""
+    return _checked(Source(name, io.BytesIO(text.encode("utf-8", "surrogateescape"))))
+
+
+def _checked(source):
+    """Reject empty and binary input before anything else runs (one line, naming it)."""
+    try:
+        head = source.peek()[:_HEAD]
+    except (OSError, EOFError, lzma.LZMAError, zlib.error) as exc:
+        source.close()
+        raise UsageError("{}: not a readable {} stream: {}".format(source.name, source.compression or "text", exc)) from exc
+    if not head.strip():
+        source.close()
+        raise UsageError("{}: empty input, nothing to explain".format(source.name))
+    if b"\x00" in head or _mostly_binary(head):
+        source.close()
+        raise UsageError("{}: binary data, not a text log".format(source.name))
+    return source
+
+
+def _mostly_binary(head):
+    text = head.decode("utf-8", "replace")
+    odd = sum(1 for ch in text if ch == "\ufffd" or (ord(ch) < 32 and ch not in "\r\n\t\f\x1b"))
+    return odd > max(8, len(text) // 20)
