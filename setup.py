@@ -16,11 +16,13 @@ setup(
     long_description=LONG_DESCRIPTION,
     long_description_content_type="text/markdown",
     license="MIT",
-    packages=["librbd_probe"],
-    package_data={"librbd_probe": ["data/*.json"]},
+    packages=["librbd_probe", "librbd_probe.schemas"],
+    package_data={"librbd_probe": ["data/*.json"], "librbd_probe.schemas": ["*.schema.json"]},
     python_requires=">=3.6",
     install_requires=[],
-    entry_points={"console_scripts": ["librbd-probe = librbd_probe.cli:main"]},
+    entry_points={"console_scripts": ["librbd-probe = librbd_probe.cli:main"],
+                  # issue 11: @pytest.mark.librbd(requires=[...]) for downstream test suites
+                  "pytest11": ["librbd_probe = librbd_probe.pytest_plugin"]},
     classifiers=[
         "Programming Language :: Python :: 3",
         "Programming Language :: Python :: 3.6",

@@ -16,11 +16,17 @@ spaces or commas; every directive may repeat)::
 """
 import fnmatch
 
-from . import _kn
 from .errors import KnowledgeBaseError, ProbeError, UsageError
 
 SEVERITIES = ("info", "warning", "error")
 DIRECTIVES = ("require", "features", "min-release", "allow", "fail-on")
+
+
+def _kn():
+    # imported on first use: ``librbd_probe`` imports RequirementError from here, and importing
+    # the package (or its pytest plugin) must stay free of the knowledge base
+    from . import _kn as adapter
+    return adapter
 
 
 class RequirementError(ProbeError, RuntimeError):
@@ -48,7 +54,7 @@ def unmet(capabilities, required):
 
 def check_known(required):
     """UsageError naming every id that is neither a capability nor a feature row."""
-    known = set(_kn.capability_ids())
+    known = set(_kn().capability_ids())
     bad = [r for r in required if r not in known]
     if bad:
         raise UsageError("unknown capability {} (known: {})".format(", ".join(bad), ", ".join(sorted(known))))
@@ -90,7 +96,7 @@ def parse_policy(text, source):
     """Policy text -> dict; UsageError ``source:line: reason`` for anything not understood."""
     policy = {"require": [], "features": [], "min_release": None, "allow": [], "fail_on": "error",
               "source": source}
-    known_caps = set(_kn.capability_ids())
+    known_caps = set(_kn().capability_ids())
     for number, raw in enumerate(text.splitlines(), 1):
         line = raw.split("#", 1)[0].replace(",", " ").split()
         if not line:
@@ -109,7 +115,7 @@ def parse_policy(text, source):
         elif directive == "features":
             for token in args:
                 try:
-                    names = _kn.feature_names(token)
+                    names = _kn().feature_names(token)
                 except KnowledgeBaseError as exc:
                     raise UsageError("{}: {}".format(where, exc)) from exc
                 policy["features"].extend(n for n in names if n not in policy["features"])
@@ -130,11 +136,11 @@ def _release_failure(release, minimum):
     release = release or {}
     version, low = release.get("version"), release.get("min")
     if version:
-        if _kn.version_key(version) >= _kn.version_key(minimum):
+        if _kn().version_key(version) >= _kn().version_key(minimum):
             return None
         return "release {} is older than min-release {}".format(version, minimum)
     if low:
-        if _kn.version_key(low) >= _kn.version_key(minimum):
+        if _kn().version_key(low) >= _kn().version_key(minimum):
             return None
         return "release is only known as {}{}: cannot show it is at least {}".format(
             low, " .. before " + release["before"] if release.get("before") else " or later", minimum)
