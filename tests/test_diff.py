@@ -1,0 +1,153 @@
+"""``librbd-probe diff`` on the real Debian builds (14.2.21 -> 16.2.15 -> 18.2.7 -> 20.2.4).
+
+The oracle for added/removed functions is readelf on the two files (tests/standin.py), the
+named functions are the ones the issue cites, and the stand-ins are compiled from the real
+libraries' symbol lists minus what a test removes.
+"""
+import json
+import os
+import shutil
+
+import pytest
+
+import corpus
+from conftest import need
+from librbd_probe import diff
+from librbd_probe.cli import main
+from standin import LIBDIR, readelf_functions, standin_root
+
+CHAIN = list(zip(corpus.RELEASES, corpus.RELEASES[1:]))
+
+
+def _run(capsys, *argv):
+    code = main(["diff"] + list(argv))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def _lib(version, name):
+    return os.path.join(corpus.release_root(version), LIBDIR, {"librbd": "librbd.so.1", "librados": "librados.so.2"}[name])
+
+
+@pytest.mark.parametrize("old,new", CHAIN)
+def test_upgrade_chain_lists_real_additions_with_the_compatible_code(capsys, old, new):
+    code, out, err = _run(capsys, corpus.release_root(old), corpus.release_root(new), "--json")
+    result = json.loads(out)
+    assert code == diff.EXIT_CHANGE == 4 and result["verdict"] == "compatible", err
+    for name in ("librbd", "librados"):
+        before, after = readelf_functions(_lib(old, name)), readelf_functions(_lib(new, name))
+        funcs = result["libraries"][name]["functions"]
+        got_added = {f["function"] + ("@" + f["node"] if f["node"] else "") for f in funcs["added"]}
+        assert got_added == after - before
+        assert funcs["removed"] == [] and not (before - after)
+        assert (funcs["old_count"], funcs["new_count"]) == (len(before), len(after))
+    assert result["release"] == {"old": result["old"]["release"], "new": result["new"]["release"],
+                                 "changed": True, "direction": "upgrade"}
+    assert result["old"]["release"].startswith(old) and result["new"]["release"].startswith(new)
+
+
+def test_named_additions_and_capability_rows(capsys):
+    code, out, _ = _run(capsys, corpus.release_root("14.2.21"), corpus.release_root("16.2.15"), "--json")
+    result = json.loads(out)
+    added = {f["function"]: f for f in result["libraries"]["librbd"]["functions"]["added"]}
+    assert "rbd_encryption_format" in added and added["rbd_encryption_format"]["first"] == "16.2.15"
+    rows = {r["id"]: r for r in result["capabilities"]}
+    assert rows["api.encryption"]["old"] == "no" and rows["api.encryption"]["new"] == "yes"
+    assert rows["api.encryption"]["change"] == "gained"
+    # libcryptsetup arrived with encryption: a NEEDED change the diff reports
+    assert "libcryptsetup.so.12" in result["libraries"]["librbd"]["needed"]["added"]
+    code, out, _ = _run(capsys, corpus.release_root("18.2.7"), corpus.release_root("20.2.4"))
+    assert code == 4
+    assert "+ rbd_clone4" in out and "clone.by-id                no -> yes" in out
+    assert "Result: compatible changes only (exit 4)" in out
+
+
+def test_downgrade_is_incompatible_and_names_what_goes(capsys):
+    code, out, err = _run(capsys, corpus.release_root("20.2.4"), corpus.release_root("18.2.7"))
+    assert code & diff.EXIT_INCOMPATIBLE and code == 12
+    assert "- rbd_clone4" in out and "clone.by-id                yes -> no   REGRESSED" in out
+
+
+def test_standin_lacking_a_function_is_incompatible_and_named(capsys, tmp_path):
+    real = corpus.release_root("18.2.7")
+    root = standin_root(tmp_path, real, drop=("rbd_diff_iterate3",))
+    code, out, err = _run(capsys, real, root, "--json")
+    result = json.loads(out)
+    assert code == 12 and code & diff.EXIT_INCOMPATIBLE, err
+    removed = [f["function"] for f in result["libraries"]["librbd"]["functions"]["removed"]]
+    assert removed == ["rbd_diff_iterate3"]
+    assert "librbd: function rbd_diff_iterate3 removed" in result["changes"]["incompatible"]
+    # the same pair as text and Markdown
+    code, out, _ = _run(capsys, real, root, "--markdown")
+    assert code == 12 and "| removed | librbd | `rbd_diff_iterate3` | |" in out and "INCOMPATIBLE" in out
+
+
+def test_library_files_and_version_nodes(capsys, installed):
+    old = _lib("14.2.21", "librados")
+    code, out, _ = _run(capsys, old, installed["librados"], "--json")
+    result = json.loads(out)
+    assert code == 4
+    lib = result["libraries"]["librados"]
+    assert "soname" not in lib          # librados.so.2 on both sides
+    assert "libceph-common.so.2" in lib["needed"]["added"] and "libceph-common.so.0" in lib["needed"]["removed"]
+    # librados is versioned: a node-qualified function is compared as such (readelf: name@@NODE)
+    assert "rados_ioctx_pool_stat@LIBRADOS_14.2.0" in readelf_functions(old)
+    code, out, _ = _run(capsys, installed["librados"], old, "--json")
+    result = json.loads(out)
+    removed = {(f["function"], f["node"]) for f in result["libraries"]["librados"]["functions"]["removed"]}
+    assert ("rados_aio_create_completion2", None) in removed
+    assert code == 12
+
+
+def test_saved_reports_as_sides(capsys, tmp_path):
+    old, new = tmp_path / "old.json", tmp_path / "new.json"
+    assert main(["--root", corpus.release_root("16.2.15"), "--json"]) == 0
+    old.write_text(capsys.readouterr()[0])
+    assert main(["--root", corpus.release_root("20.2.4"), "--json"]) == 0
+    new.write_text(capsys.readouterr()[0])
+    code, out, _ = _run(capsys, str(old), str(new), "--json")
+    result = json.loads(out)
+    assert code == 4 and result["old"]["kind"] == "report"
+    assert "rbd_clone4" in {f["function"] for f in result["libraries"]["librbd"]["functions"]["added"]}
+    # a report whose library file changed since (build id differs) cannot be compared: exit 3
+    doc = json.loads(old.read_text())
+    doc["libraries"]["librbd"]["build_id"] = "00" * 20
+    old.write_text(json.dumps(doc))
+    code, out, err = _run(capsys, str(old), str(new))
+    assert code == 3 and "changed since (build id" in err and "functions: unknown" in out
+
+
+def test_consumer_needing_a_removed_function(capsys):
+    need(shutil.which("readelf") is not None, "readelf not installed")
+    binding = corpus.library("16.2.15", "rbd-binding")
+    code, out, _ = _run(capsys, corpus.release_root("16.2.15"), corpus.release_root("14.2.21"),
+                        "--consumer", binding, "--json")
+    result = json.loads(out)
+    assert code == 12
+    (row,) = result["consumers"]
+    assert row["path"] == binding and "rbd_encryption_format" in row["needs_removed"]
+    # REAL-LIBRARIES.md: the 16.2.15 binding imports 34 rbd_* functions 14.2.21 lacks
+    assert len([n for n in row["needs_removed"] if n.startswith("rbd_")]) == 34
+
+
+def test_identical_sides_no_change(capsys):
+    root = corpus.release_root("18.2.7")
+    code, out, _ = _run(capsys, root, root)
+    assert code == 0 and "Result: no change (exit 0)" in out
+
+
+@pytest.mark.parametrize("make,expected_code,message", [
+    (lambda d: str(d / "missing"), 2, "does not exist"),
+    (lambda d: (d / "x.txt").write_text("hello") and str(d / "x.txt"), 3, "neither an ELF library"),
+    (lambda d: (d / "x.json").write_text('{"a": 1}') and str(d / "x.json"), 3, "not a librbd-probe JSON report"),
+    (lambda d: "/bin/sh", 2, "neither librbd nor librados"),
+])
+def test_bad_sides_are_one_line(capsys, tmp_path, make, expected_code, message):
+    path = make(tmp_path)
+    code, out, err = _run(capsys, path, corpus.release_root("18.2.7"))
+    assert code == expected_code and message in err and len(err.strip().splitlines()) == 1 and "Traceback" not in err
+
+
+def test_usage_error(capsys):
+    code, _, err = _run(capsys, "only-one")
+    assert code == 2 and "diff" in err
