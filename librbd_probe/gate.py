@@ -142,6 +142,8 @@ def _release_failure(release, minimum):
     if low:
         if _kn().version_key(low) >= _kn().version_key(minimum):
             return None
+        if release.get("before") and _kn().version_key(release["before"]) <= _kn().version_key(minimum):
+            return "release {} .. before {} is older than min-release {}".format(low, release["before"], minimum)
         return "release is only known as {}{}: cannot show it is at least {}".format(
             low, " .. before " + release["before"] if release.get("before") else " or later", minimum)
     return "release not identified (unknown never passes min-release {})".format(minimum)
