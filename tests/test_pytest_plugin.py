@@ -1,7 +1,7 @@
 """The pytest plugin, run through pytest's own ``pytester`` on real scans: the installed
 librbd 16.2.15 (which lacks rbd_clone4, so clone.by-id is ``no``) and unpacked Debian trees."""
 import os
-import subprocess
+import re
 import sys
 
 import pytest
@@ -56,7 +56,8 @@ def test_marker_on_the_installed_library(pytester, installed, project_path):
     assert len(skipped) == 1 and skipped[0].endswith(
         ": librbd_probe: clone.by-id is no: librbd.so.1 does not export rbd_clone4 "
         "[/usr/lib/x86_64-linux-gnu/librbd.so.1.16.0]")
-    assert "XFAIL test_downstream.py::test_xfail_mode - librbd_probe: clone.by-id is no" in text
+    # pytest 7.0 (the Python 3.6 floor) puts the reason on the next line, later ones after " - "
+    assert re.search(r"XFAIL test_downstream.py::test_xfail_mode(\s+| - )librbd_probe: clone.by-id is no", text)
     assert "[XPASS(strict)] librbd_probe: clone.by-id is no" in text
 
 
@@ -126,13 +127,15 @@ def test_marker_is_registered(pytester, project_path):
 def test_entry_point_when_installed(pytester):
     """Where the package is installed (tox, pip install .), pytest finds the plugin by itself."""
     try:
-        from importlib import metadata
+        from importlib import metadata  # novermin (guarded: skipped before 3.8)
     except ImportError:                                  # Python 3.6/3.7
         pytest.skip("importlib.metadata needs Python 3.8")
     try:
         dist = metadata.distribution("librbd_probe")
     except metadata.PackageNotFoundError:
         pytest.skip("librbd_probe is not installed in this interpreter (run under tox)")
+    if os.path.realpath(str(dist.locate_file(""))) == os.path.realpath(PROJECT):
+        pytest.skip("only an egg-info left in the checkout by a local build, not an installation")
     points = [ep for ep in dist.entry_points if ep.group == "pytest11"]
     assert [(ep.name, ep.value) for ep in points] == [("librbd_probe", "librbd_probe.pytest_plugin")]
     result = pytester.runpytest_subprocess("--markers")
