@@ -19,6 +19,11 @@ def function_first(name):
     return func.first, bool(func.exact), tuple(func.backports)
 
 
+def first_release_text(name):
+    """The knowledge base's honest wording of when a function appeared."""
+    return kn.first_release_text(name)
+
+
 def debian_package(library):
     """The Debian binary package shipping ``library`` (librbd1, librados2), or None."""
     names = kn.packages(library).get("debian") or ()

@@ -43,7 +43,7 @@ def function_stamp(name, build_release):
     if first is None:
         return build_release, "not in the knowledge base: stamped with this build's release"
     key = _kn.version_key(build_release)
-    note = None if exact else "first seen in {} (a Debian build; exact first release unverified)".format(first)
+    note = None if exact else _kn.first_release_text(name)
     if key >= _kn.version_key(first):
         return first, note
     for backport in sorted(backports, key=_kn.version_key):
@@ -63,7 +63,10 @@ def stamp(name, node, build_release):
         return node_first, node_note
     if name.startswith(("rbd_", "rados_")):
         first, note = function_stamp(name, build_release)
-        return _max_version(first, node_first), node_note or note
+        version = _max_version(first, node_first)
+        if version != first:                # the node decides: the function's own age does not matter
+            note = None
+        return version, node_note or note
     return _max_version(build_release, node_first), node_note
 
 

@@ -151,3 +151,76 @@ def test_bad_sides_are_one_line(capsys, tmp_path, make, expected_code, message):
 def test_usage_error(capsys):
     code, _, err = _run(capsys, "only-one")
     assert code == 2 and "diff" in err
+
+
+# --- the pure core on hand-built snapshots: every kind of change and its bit ------------------
+
+def _side(**lib):
+    base = {"found": True, "soname": "librbd.so.1", "needed": ["librados.so.2"], "runpath": [], "rpath": [],
+            "version_definitions": [], "functions": ["rbd_a", "rbd_b"], "functions_from": "x"}
+    base.update(lib)
+    return {"source": "s", "kind": "library", "release": {"version": "18.2.7"},
+            "capabilities": {"clone.basic": {"status": "yes", "reason": ""}}, "libraries": {"librbd": base}}
+
+
+@pytest.mark.parametrize("change,code,line", [
+    ({}, 0, None),
+    ({"functions": ["rbd_a", "rbd_b", "rbd_c"]}, 4, "librbd: function rbd_c added"),
+    ({"functions": ["rbd_a"]}, 12, "librbd: function rbd_b removed"),
+    ({"functions": ["rbd_a", "rbd_b@NODE_1"]}, 12, "librbd: function rbd_b removed"),
+    ({"soname": "librbd.so.2"}, 12, "librbd: soname librbd.so.1 -> librbd.so.2"),
+    ({"needed": ["librados.so.2", "libnbd.so.0"]}, 4, "librbd: NEEDED libnbd.so.0 added"),
+    ({"needed": []}, 4, "librbd: NEEDED librados.so.2 removed"),
+    ({"runpath": ["/opt/ceph/lib"]}, 4, "librbd: RUNPATH none -> /opt/ceph/lib"),
+    ({"rpath": ["/x"]}, 4, "librbd: RPATH none -> /x"),
+    ({"version_definitions": ["LIBRBD_1"]}, 4, "librbd: version node LIBRBD_1 added"),
+    ({"found": False}, 12, "librbd: present in the old side, missing in the new one"),
+    ({"functions": None}, 3, "librbd: functions of the new side unknown (x)"),
+])
+def test_compare_table(change, code, line):
+    result = diff.compare(_side(), _side(**change))
+    assert result["exit_code"] == code and result["verdict"] == diff.verdict(code)
+    changes = result["changes"]["compatible"] + result["changes"]["incompatible"] + result["changes"]["unknown"]
+    assert (line in changes) if line else changes == []
+
+
+def test_compare_reverse_node_removed_and_library_new():
+    old = _side(version_definitions=["LIBRBD_1"])
+    assert "librbd: version node LIBRBD_1 removed" in diff.compare(old, _side())["changes"]["incompatible"]
+    absent = _side(found=False)
+    result = diff.compare(absent, _side())
+    assert result["exit_code"] == 4 and result["changes"]["compatible"] == ["librbd: new in the new side"]
+
+
+@pytest.mark.parametrize("before,after,change,code", [
+    ("yes", "no", "regressed", 12), ("yes", "unknown", "regressed", 12), ("yes", None, "regressed", 12),
+    ("no", "yes", "gained", 4), ("unknown", "yes", "gained", 4), ("no", "unknown", "changed", 4),
+    (None, "yes", "gained", 4),
+])
+def test_capability_table(before, after, change, code):
+    old, new = _side(), _side()
+    old["capabilities"] = {} if before is None else {"x.y": {"status": before, "reason": ""}}
+    new["capabilities"] = {} if after is None else {"x.y": {"status": after, "reason": ""}}
+    result = diff.compare(old, new)
+    assert result["exit_code"] == code and result["capabilities"][0]["change"] == change
+
+
+@pytest.mark.parametrize("old,new,direction", [
+    ({"version": "16.2.15"}, {"version": "18.2.7"}, "upgrade"),
+    ({"version": "18.2.7"}, {"version": "16.2.15"}, "downgrade"),
+    ({"version": None, "min": "18.2.7", "before": "19.2.0"}, {"version": "18.2.7"}, "same"),
+    (None, {"version": "18.2.7"}, "unknown"),
+])
+def test_release_direction(old, new, direction):
+    a, b = _side(), _side()
+    a["release"], b["release"] = old, new
+    result = diff.compare(a, b)
+    assert result["release"]["direction"] == direction and result["exit_code"] == 4
+
+
+def test_consumer_rows():
+    consumers = [{"path": "/q", "needs": ["rbd_b", "rbd_x"]}, {"path": "/r", "needs": ["rbd_a"]}]
+    result = diff.compare(_side(), _side(functions=["rbd_a"]), consumers)
+    assert result["consumers"] == [{"path": "/q", "needs_removed": ["rbd_b"], "needs": 2},
+                                   {"path": "/r", "needs_removed": [], "needs": 1}]
+    assert "consumer /q needs removed function rbd_b" in result["changes"]["incompatible"]

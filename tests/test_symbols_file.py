@@ -116,3 +116,43 @@ def test_symbols_errors(capsys, tmp_path):
     assert "--release takes an upstream version" in capsys.readouterr()[1]
     assert main(["symbols", "libfoo"]) == 2
     capsys.readouterr()
+
+
+# --- stamping rules on the knowledge base's real entries ---------------------------------------
+
+def _first(name):
+    from librbd_probe import knowledge as kn
+    return kn.function(name).first
+
+
+def _inexact(name):
+    """The knowledge base's own wording when it knows only a first build, else no note."""
+    from librbd_probe import knowledge as kn
+    return None if kn.function(name).exact else kn.first_release_text(name)
+
+
+@pytest.mark.parametrize("name,node,build,expected,note", [
+    ("rbd_create2", None, "18.2.7", lambda: _first("rbd_create2"), _inexact("rbd_create2")),
+    ("rados_ioctx_pool_stat", "LIBRADOS_14.2.0", "18.2.7", lambda: "14.2.0", None),   # node newer than function
+    ("rados_ioctx_pool_stat", None, "18.2.7", lambda: _first("rados_ioctx_pool_stat"), _inexact("rados_ioctx_pool_stat")),
+    ("LIBRADOS_14.2.0", "LIBRADOS_14.2.0", "18.2.7", lambda: "14.2.0", None),          # the node's own symbol
+    ("rbd_write_zeroes", None, "14.2.21", lambda: "14.2.21", "backported to the 14.2 series in 14.2.21"),
+    ("rbd_clone4", None, "18.2.7", lambda: "18.2.7", "exported by this build although the knowledge base dates it"),
+    ("rbd_not_a_function", None, "18.2.7", lambda: "18.2.7", "not in the knowledge base"),
+    ("rbd_create2", "LIBRBD_NEW", "18.2.7", lambda: "18.2.7", "version node LIBRBD_NEW unknown"),
+    ("ceph_arch_probe", None, "18.2.7", lambda: "18.2.7", None),
+])
+def test_stamp_table(name, node, build, expected, note):
+    from librbd_probe import symbols_file
+    version, why = symbols_file.stamp(name, node, build)
+    assert version == expected()
+    assert (why is None) if note is None else (why is not None and why.startswith(note)), why
+
+
+def test_inexact_first_release_is_commented(capsys):
+    from librbd_probe import knowledge as kn
+    lines = _export(capsys, corpus.release_root("20.2.4"), "librbd").splitlines()
+    index = lines.index(" rbd_clone4@Base 20.2.4")
+    assert not kn.function("rbd_clone4").exact
+    assert lines[index - 1] == "# rbd_clone4: " + kn.first_release_text("rbd_clone4")
+    assert "Debian build" in lines[index - 1]
