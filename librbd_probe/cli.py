@@ -359,6 +359,9 @@ def _add_gate_options(group):
     group.add_argument("--policy", metavar="FILE",
                        help="exit 1 unless the policy FILE holds (required capabilities, feature bits, "
                             "min-release, allowed problems; format in README)")
+    group.add_argument("--save-baseline", metavar="FILE",
+                       help="also write the --json report with each library's exported functions to FILE, "
+                            "a baseline that stays usable once the scanned tree is gone")
 
 
 def _read_text(path, what):
@@ -388,13 +391,21 @@ def _prepare_gates(args):
             raise UsageError(str(exc)) from exc
     if args.policy:
         policy = gate.parse_policy(_read_text(args.policy, "--policy"), args.policy)
-    return (baseline, policy) if (baseline or policy) else None
+    if args.save_baseline and os.path.isdir(args.save_baseline):
+        raise UsageError("{}: --save-baseline is a directory".format(args.save_baseline))
+    return (baseline, policy, args.save_baseline) if (baseline or policy or args.save_baseline) else None
 
 
 def _run_gates(gates, report):
     """Exit 1 with one stderr line per regression or policy failure, else None."""
-    from . import gate, snapshot
-    baseline, policy = gates
+    from . import gate, render, snapshot
+    baseline, policy, save = gates
+    if save:
+        try:
+            with open(save, "w") as handle:
+                handle.write(render.to_json(snapshot.report_document(report)))
+        except OSError as exc:
+            raise UsageError("{}: --save-baseline cannot be written: {}".format(save, exc.strerror or exc)) from exc
     current = snapshot.from_report(report)
     lines = []
     if baseline is not None:

@@ -119,6 +119,21 @@ def from_report(report, source="scan"):
     return snap
 
 
+def report_document(report):
+    """``report.to_dict()`` with each found library's ``functions`` (a baseline file that
+    does not need the scanned files any more; the scan schema allows the key)."""
+    doc = report.to_dict()
+    for name in LIBRARY_NAMES:
+        lib = report.libraries.get(name)
+        if lib is None or not lib.found or lib.error or "functions" in doc["libraries"][name]:
+            continue
+        try:
+            doc["libraries"][name]["functions"] = read_functions(lib.realpath)
+        except ElfError:
+            pass                    # no list: a gate on this baseline says the functions are unknown
+    return doc
+
+
 def _scan(**kwargs):
     from . import scan
     return scan.scan(**kwargs)

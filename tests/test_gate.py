@@ -244,3 +244,31 @@ def test_require_on_a_root():
     assert librbd_probe.require("clone.by-id", root=root, runtime=False).release["version"] == "20.2.4"
     with pytest.raises(librbd_probe.RequirementError, match="clone.by-id is no"):
         librbd_probe.require("clone.by-id", root=corpus.release_root("18.2.7"), runtime=False)
+
+
+def test_saved_baseline_outlives_the_scanned_tree(capsys, tmp_path):
+    """A package build's baseline is made from the previous build, whose tree is gone by the
+    next build: --save-baseline keeps the function lists in the file; a plain --json report
+    has none, and a gate on it says the functions are unknown instead of passing."""
+    import shutil
+    real = corpus.release_root("20.2.4")
+    previous = tmp_path / "previous"
+    shutil.copytree(real, str(previous), symlinks=True)
+    saved, plain = tmp_path / "saved.json", tmp_path / "plain.json"
+    assert main(["--root", str(previous), "--save-baseline", str(saved)]) == 0
+    capsys.readouterr()
+    plain.write_text(_scan_json(capsys, str(previous)))
+    shutil.rmtree(str(previous))
+    doc = json.loads(saved.read_text())
+    assert "rbd_clone4" in doc["libraries"]["librbd"]["functions"]
+    assert "rados_ioctx_pool_stat@LIBRADOS_14.2.0" in doc["libraries"]["librados"]["functions"]
+    assert _gate(capsys, "--root", real, "--baseline", str(saved)) == (0, [])
+    code, err = _gate(capsys, "--root", corpus.release_root("18.2.7"), "--baseline", str(saved))
+    assert code == 1 and "librbd-probe: error: regression: librbd function rbd_clone4 disappeared" in err
+    code, err = _gate(capsys, "--root", real, "--baseline", str(plain))
+    assert code == 1 and any("functions of the baseline unknown" in line and " is gone" in line for line in err)
+
+
+def test_save_baseline_to_a_directory_is_a_usage_error(capsys, tmp_path):
+    code, err = _gate(capsys, "--root", corpus.release_root("18.2.7"), "--save-baseline", str(tmp_path))
+    assert code == 2 and err == ["librbd-probe: error: {}: --save-baseline is a directory".format(tmp_path)]

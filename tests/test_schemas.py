@@ -39,6 +39,10 @@ def produce_scan(tmp_path):
     for root in _roots():
         yield root, _json_of(["--root", root, "--json"])
     yield "empty root", _json_of(["--root", str(tmp_path), "--json"], codes=(3,))
+    saved = tmp_path / "baseline.json"
+    _json_of(["--root", corpus.release_root("18.2.7"), "--json", "--save-baseline", str(saved)])
+    with open(str(saved)) as handle:
+        yield "--save-baseline file", json.load(handle)
 
 
 def produce_live(tmp_path):
