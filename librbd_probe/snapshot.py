@@ -150,7 +150,10 @@ def from_path(path):
     if not os.path.exists(path):
         raise LocateError("{}: does not exist".format(path))
     if os.path.isdir(path):
-        return _with_kind(from_report(_scan(root=path), source=path), "root")
+        snap = _with_kind(from_report(_scan(root=path), source=path), "root")
+        if not any(lib.get("found") for lib in snap["libraries"].values()):
+            raise SnapshotError("{}: no librbd.so.1 or librados.so.2 under this root".format(path))
+        return snap
     try:
         with open(path, "rb") as handle:
             head = handle.read(4)

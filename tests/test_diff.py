@@ -136,11 +136,20 @@ def test_identical_sides_no_change(capsys):
     assert code == 0 and "Result: no change (exit 0)" in out
 
 
+def _truncated_copy(directory):
+    path = directory / "librbd.so.1"
+    with open(_lib("18.2.7", "librbd"), "rb") as handle:
+        path.write_bytes(handle.read(200000))
+    return str(path)
+
+
 @pytest.mark.parametrize("make,expected_code,message", [
     (lambda d: str(d / "missing"), 2, "does not exist"),
     (lambda d: (d / "x.txt").write_text("hello") and str(d / "x.txt"), 3, "neither an ELF library"),
     (lambda d: (d / "x.json").write_text('{"a": 1}') and str(d / "x.json"), 3, "not a librbd-probe JSON report"),
     (lambda d: "/bin/sh", 2, "neither librbd nor librados"),
+    (lambda d: str(d), 3, "no librbd.so.1 or librados.so.2 under this root"),
+    (lambda d: _truncated_copy(d), 3, "truncated or corrupt"),
 ])
 def test_bad_sides_are_one_line(capsys, tmp_path, make, expected_code, message):
     path = make(tmp_path)

@@ -109,6 +109,16 @@ def test_plain_list_for_rpm(capsys):
     assert names == readelf_functions(os.path.join(corpus.release_root("20.2.4"), LIBDIR, "librbd.so.1"), ("rbd_",))
 
 
+def test_release_must_be_exact_or_given(capsys, tmp_path):
+    from standin import standin_root
+    root = standin_root(tmp_path, corpus.release_root("18.2.7"), drop=("rbd_diff_iterate3",))
+    assert main(["symbols", "--root", root]) == 3
+    assert "was not identified exactly; give --release VERSION" in capsys.readouterr()[1]
+    text = _export(capsys, root, "librbd", "--release", "18.2.7")
+    assert " rbd_diff_iterate3@Base" not in text
+    assert " rbd_diff_iterate2@Base {}".format(_first("rbd_diff_iterate2")) in text.splitlines()
+
+
 def test_symbols_errors(capsys, tmp_path):
     assert main(["symbols", "--root", str(tmp_path)]) == 3
     assert "librbd: not found under" in capsys.readouterr()[1]
