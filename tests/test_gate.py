@@ -272,3 +272,82 @@ def test_saved_baseline_outlives_the_scanned_tree(capsys, tmp_path):
 def test_save_baseline_to_a_directory_is_a_usage_error(capsys, tmp_path):
     code, err = _gate(capsys, "--root", corpus.release_root("18.2.7"), "--save-baseline", str(tmp_path))
     assert code == 2 and err == ["librbd-probe: error: {}: --save-baseline is a directory".format(tmp_path)]
+
+
+# --- whole lines, several entries (each branch must skip one entry and go on to the next) -------
+
+def test_baseline_lines_for_several_entries():
+    base = _snap({"a.one": "no", "a.two": "yes", "a.three": "yes"})
+    base["libraries"] = {"librados": {"found": False}, "libcephfs": {"found": True, "functions": ["x"]},
+                         "librbd": {"found": True, "functions": ["rbd_a", "rbd_b", "rbd_c"]},
+                         "libz": {"found": True, "functions": ["z"]}}
+    current = _snap({"a.one": "no", "a.two": "no", "a.three": "unknown"})
+    current["libraries"] = {"librbd": {"found": True, "functions": ["rbd_b"]},
+                            "libz": {"found": True, "functions": None, "functions_from": None}}
+    assert gate.baseline_regressions(base, current) == [
+        "regression: a.three was yes in the baseline, now unknown: r-a.three",
+        "regression: a.two was yes in the baseline, now no: r-a.two",
+        "regression: libcephfs was found in the baseline, now missing",
+        "regression: librbd function rbd_a disappeared",
+        "regression: librbd function rbd_c disappeared",
+        "regression: libz functions of the current unknown (not read): cannot show none disappeared",
+    ]
+
+
+def test_policy_lines_for_several_entries():
+    policy = gate.parse_policy("require create.options,clone.basic  # comment # more\nfeatures layering\n"
+                               "min-release 18.2.7\nallow keep.*\nfail-on warning\n", "p")
+    assert policy == {"require": ["create.options", "clone.basic"], "features": ["layering"], "min_release": "18.2.7",
+                      "allow": ["keep.*"], "fail_on": "warning", "source": "p"}
+
+
+def test_check_policy_whole_lines():
+    policy = {"require": ["create.options", "clone.basic", "api.trash"], "features": ["layering", "journaling"],
+              "min_release": "18.2.7", "allow": ["keep.*"], "fail_on": "warning", "source": "p"}
+    snap = _snap({"create.options": "yes", "clone.basic": "no", "api.trash": "unknown",
+                  "feature.layering": "yes", "feature.journaling": "no"},
+                 release={"version": None, "min": "18.2.7", "before": None},
+                 problems=[{"id": "keep.me", "severity": "error", "message": "kept"},
+                           {"id": "info.only", "severity": "info", "message": "i"},
+                           {"id": "drop.me", "severity": "warning", "message": "w"},
+                           {"id": "odd.one", "severity": "fatal", "message": "f"}])
+    snap["capabilities"]["api.trash"]["reason"] = ""
+    assert gate.check_policy(policy, snap) == [
+        "policy: clone.basic is no: r-clone.basic",
+        "policy: api.trash is unknown",
+        "policy: feature.journaling is no: r-feature.journaling",
+        "policy: problem drop.me (warning): w",
+        "policy: problem odd.one (fatal): f",
+    ]
+    snap["release"] = {"version": None, "min": "18.2.6", "before": None}
+    assert "policy: release is only known as 18.2.6 or later: cannot show it is at least 18.2.7" in \
+        gate.check_policy(policy, snap)
+    snap["release"] = {"version": None, "min": "18.2.6", "before": "18.2.7"}
+    assert "policy: release 18.2.6 .. before 18.2.7 is older than min-release 18.2.7" in gate.check_policy(policy, snap)
+    snap["release"] = None
+    assert "policy: release not identified (unknown never passes min-release 18.2.7)" in gate.check_policy(policy, snap)
+
+
+def test_unmet_whole_tuples():
+    caps = {"a": {"status": "yes", "reason": "ok"}, "b": {"status": "no", "reason": "why"}, "c": {"status": None}}
+    assert gate.unmet(caps, ["a", "b", "c", "d"]) == [
+        ("b", "no", "why"), ("c", "unknown", ""), ("d", "unknown", "not reported by this scan")]
+
+
+@pytest.mark.parametrize("text,message", [
+    ("requires x\n", "p:1: unknown directive 'requires' (known: require, features, min-release, allow, fail-on)"),
+    ("require create.nothing, clone.nothing\n", "p:1: unknown capability create.nothing, clone.nothing"),
+    ("require\n", "p:1: require needs a value"),
+    ("min-release 16.2 17.2\n", "p:1: min-release takes one upstream version such as 16.2.0"),
+    ("fail-on\n", "p:1: fail-on needs a value"),
+    ("fail-on x\n", "p:1: fail-on takes one of info, warning, error, none"),
+])
+def test_policy_parse_messages_whole(text, message):
+    with pytest.raises(librbd_probe.UsageError) as info:
+        gate.parse_policy(text, "p")
+    assert str(info.value) == message
+
+
+def test_requirement_error_keeps_failures():
+    error = gate.RequirementError("m", [("a", "no", "r")])
+    assert error.failures == (("a", "no", "r"),) and str(error) == "m"
