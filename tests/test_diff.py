@@ -233,3 +233,18 @@ def test_consumer_rows():
     assert result["consumers"] == [{"path": "/q", "needs_removed": ["rbd_b"], "needs": 2},
                                    {"path": "/r", "needs_removed": [], "needs": 1}]
     assert "consumer /q needs removed function rbd_b" in result["changes"]["incompatible"]
+
+
+def test_consumer_from_a_consumers_report(capsys, tmp_path):
+    binding = corpus.library("16.2.15", "rbd-binding")
+    assert main(["consumers", "--json", "--root", corpus.release_root("16.2.15"), binding]) == 0
+    report = tmp_path / "consumers.json"
+    report.write_text(capsys.readouterr()[0])
+    code, out, _ = _run(capsys, corpus.release_root("16.2.15"), corpus.release_root("14.2.21"),
+                        "--consumer", str(report), "--json")
+    rows = json.loads(out)["consumers"]
+    assert code == 12 and [r["path"] for r in rows] == [binding] and "rbd_encryption_format" in rows[0]["needs_removed"]
+    bad = tmp_path / "bad.json"
+    bad.write_text('{"consumers": 1}')
+    code, _, err = _run(capsys, corpus.release_root("16.2.15"), corpus.release_root("14.2.21"), "--consumer", str(bad))
+    assert code == 2 and "--consumer is neither an ELF file nor a 'consumers --json' report" in err
