@@ -161,3 +161,21 @@ def test_schema_command(capsys):
     assert main(["schema", "nothing"]) == 2
     err = capsys.readouterr()[1]
     assert err.startswith("librbd-probe: error: no schema 'nothing' (known: ") and len(err.splitlines()) == 1
+
+
+def test_schema_command_from_a_zipapp(tmp_path):
+    """The single-file build (python -m zipapp) lists and prints the same schemas."""
+    import shutil
+    import sys
+    src = tmp_path / "src"
+    shutil.copytree(os.path.join(os.path.dirname(SCHEMA_DIR)), str(src / "librbd_probe"),
+                    ignore=shutil.ignore_patterns("__pycache__"))
+    pyz = tmp_path / "librbd-probe.pyz"
+    subprocess.run([sys.executable, "-m", "zipapp", str(src), "-m", "librbd_probe.cli:main", "-o", str(pyz)],
+                   check=True)
+    listed = subprocess.run([sys.executable, str(pyz), "schema"], stdout=subprocess.PIPE,
+                            universal_newlines=True, check=True).stdout.split()
+    assert listed == NAMES
+    printed = subprocess.run([sys.executable, str(pyz), "schema", "diff"], stdout=subprocess.PIPE,
+                             universal_newlines=True, check=True).stdout
+    assert json.loads(printed) == _schema("diff")

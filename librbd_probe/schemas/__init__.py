@@ -26,7 +26,9 @@ def names():
     else:                                    # inside a zip (zipapp, egg): ask the archive
         import zipfile
         archive = getattr(loader, "archive", None)
-        prefix = getattr(loader, "prefix", "")
+        if not archive or not directory.startswith(archive + os.sep):
+            return []
+        prefix = directory[len(archive) + 1:].replace(os.sep, "/") + "/"
         with zipfile.ZipFile(archive) as handle:
             files = [n[len(prefix):] for n in handle.namelist() if n.startswith(prefix)]
             files = [n for n in files if "/" not in n]
