@@ -257,7 +257,8 @@ def to_text(result):
 
 def to_markdown(result):
     rel = result["release"]
-    lines = ["### librbd-probe diff: {} -> {}".format(rel["old"], rel["new"]), "",
+    lines = ["### librbd-probe diff: {} ({}) -> {} ({})".format(result["old"]["source"], rel["old"],
+                                                              result["new"]["source"], rel["new"]), "",
              "**Result:** {}".format(_VERDICT_TEXT[result["verdict"]]), "",
              "| change | library | item | since |", "|---|---|---|---|"]
     for name, lib in sorted(result["libraries"].items()):
