@@ -98,7 +98,17 @@ def pytest_runtest_setup(item):
         if marker.kwargs.get("xfail"):
             item.add_marker(pytest.mark.xfail(reason=reason, strict=bool(marker.kwargs.get("strict"))))
         else:
-            pytest.skip(reason)
+            _skip(reason)
+
+
+def _skip(reason):
+    """Skip reported at the test's own location, as a skip marker would be (pytest >= 7.0;
+    older ones report this line instead)."""
+    try:
+        error = pytest.skip.Exception(reason, _use_item_location=True)
+    except TypeError:
+        pytest.skip(reason)
+    raise error
 
 
 @pytest.fixture(scope="session")
