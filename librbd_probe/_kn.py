@@ -7,6 +7,8 @@ from . import knowledge as kn
 from .errors import KnowledgeBaseError
 
 version_key = kn.version_key           # the one upstream version order
+is_api_function = kn.is_api_function   # the one exported-function filter
+api_prefixes_bytes = kn.api_prefixes_bytes
 
 
 def function_first(name):

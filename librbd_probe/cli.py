@@ -435,7 +435,6 @@ def _diff_parser():
 def _diff_consumers(paths):
     import json
     from . import elf
-    from .errors import ElfError
     from .locate import check_explicit
     out = []
     for path in paths:
@@ -450,10 +449,8 @@ def _diff_consumers(paths):
                 raise UsageError("{}: --consumer is neither an ELF file nor a 'consumers --json' report".format(
                     path)) from exc
             continue
-        try:
-            info = elf.read_elf(path, symbols=True, name_filter=(b"rbd_", b"rados_"))
-        except ElfError:
-            raise
+        from . import knowledge
+        info = elf.read_elf(path, symbols=True, name_filter=knowledge.api_prefixes_bytes())
         out.append({"path": path, "needs": sorted({s.name for s in info.symbols
                                                    if not s.defined and s.binding != "WEAK"})})
     return out

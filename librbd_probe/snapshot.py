@@ -21,10 +21,10 @@ import json
 import os
 
 from . import elf
+from . import knowledge as kn
 from .errors import ElfError, LocateError, ProbeError, UsageError
 
 LIBRARY_NAMES = ("librbd", "librados")
-_PREFIXES = (b"rbd_", b"rados_")
 _LIBRARY_KEYS = ("found", "soname", "needed", "runpath", "rpath", "version_definitions", "build_id")
 
 
@@ -42,12 +42,12 @@ def api_functions(info):
     return sorted({function_key(s) for s in info.symbols
                    if s.defined and s.type in ("FUNC", "GNU_IFUNC")
                    and s.binding in ("GLOBAL", "WEAK") and s.visibility in ("DEFAULT", "PROTECTED")
-                   and s.name.startswith(("rbd_", "rados_"))})
+                   and kn.is_api_function(s.name)})
 
 
 def read_functions(path):
     """api_functions of the file at ``path``; ElfError when it is not a readable ELF file."""
-    return api_functions(elf.read_elf(path, symbols=True, name_filter=_PREFIXES, defined_only=True))
+    return api_functions(elf.read_elf(path, symbols=True, name_filter=kn.api_prefixes_bytes(), defined_only=True))
 
 
 def _target_path(path, root):
@@ -93,7 +93,7 @@ def _report_functions(lib, source):
     if not real or not os.path.isfile(real):
         return None, "{} lists no functions and {} is gone".format(source, real)
     try:
-        info = elf.read_elf(real, symbols=True, name_filter=_PREFIXES, defined_only=True)
+        info = elf.read_elf(real, symbols=True, name_filter=kn.api_prefixes_bytes(), defined_only=True)
     except ElfError as exc:
         return None, "{} lists no functions and {} is unreadable: {}".format(source, real, exc)
     if lib.get("build_id") and info.build_id != lib.get("build_id"):
@@ -183,7 +183,7 @@ def _with_kind(snap, kind):
 def _from_library(path):
     """A library file: librbd is scanned statically (with the librados next to it when there
     is one, so two trees never mix); librados alone gives its library facts only."""
-    info = elf.read_elf(path, symbols=True, name_filter=_PREFIXES, defined_only=True)
+    info = elf.read_elf(path, symbols=True, name_filter=kn.api_prefixes_bytes(), defined_only=True)
     soname = info.soname or os.path.basename(path)
     if soname.startswith("librbd."):
         sibling = os.path.join(os.path.dirname(os.path.abspath(path)), "librados.so.2")

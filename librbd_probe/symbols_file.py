@@ -61,7 +61,7 @@ def stamp(name, node, build_release):
         node_note = "version node {} unknown to the knowledge base: stamped with this build".format(node)
     if name == node:                       # the node's own definition symbol
         return node_first, node_note
-    if name.startswith(("rbd_", "rados_")):
+    if _kn.is_api_function(name):
         first, note = function_stamp(name, build_release)
         version = _max_version(first, node_first)
         if version != first:                # the node decides: the function's own age does not matter
@@ -100,7 +100,7 @@ def plain_list(symbols, soname, build_release, source, tool="librbd-probe"):
     lines = ["# {} C functions ({}), written by {} from {}".format(soname, build_release, tool, source),
              "# name[@version-node] first-upstream-Ceph-release"]
     for name, node in exported(symbols):
-        if not name.startswith(("rbd_", "rados_")) or name == node:
+        if not _kn.is_api_function(name) or name == node:
             continue
         version, _ = stamp(name, node, build_release)
         lines.append("{}{} {}".format(name, "@" + node if node else "", version))
