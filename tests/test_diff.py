@@ -248,3 +248,102 @@ def test_consumer_from_a_consumers_report(capsys, tmp_path):
     bad.write_text('{"consumers": 1}')
     code, _, err = _run(capsys, corpus.release_root("16.2.15"), corpus.release_root("14.2.21"), "--consumer", str(bad))
     assert code == 2 and "--consumer is neither an ELF file nor a 'consumers --json' report" in err
+
+
+def _render_case():
+    old = _side()
+    old["source"] = "old/root"
+    old["libraries"]["librados"] = {"found": True, "soname": "librados.so.2", "functions": ["rados_x"],
+                                    "functions_from": "x"}
+    old["libraries"]["libz"] = {"found": True, "soname": "libz.so.1", "needed": ["libc.so.6"], "rpath": ["/r"],
+                                "version_definitions": ["Z_1"], "functions": ["z"]}
+    new = _side(soname="librbd.so.2", needed=["librados.so.2", "libnbd.so.0"], runpath=["/opt/ceph"],
+                version_definitions=["LIBRBD_2"], functions=["rbd_a", "rbd_clone4@LIBRBD_2"])
+    new["source"], new["release"] = "new/root", {"version": "20.2.4"}
+    new["capabilities"] = {"clone.basic": {"status": "no", "reason": "gone"},
+                           "feature.layering": {"status": "yes", "reason": ""}}
+    new["libraries"]["librados"] = {"found": True, "soname": "librados.so.2", "functions": None,
+                                    "functions_from": "gone.json"}
+    new["libraries"]["libz"] = {"found": False}
+    return diff.compare(old, new, [{"path": "/q", "needs": ["rbd_b"]}])
+
+
+def _since(name):
+    from librbd_probe import knowledge as kn
+    func = kn.function(name)
+    return "since {}{}".format(func.first, "" if func.exact else ", first seen in a Debian build")
+
+
+def test_text_rendering_whole():
+    assert diff.to_text(_render_case()) == "\n".join([
+        "librbd-probe diff",
+        "  old: old/root (18.2.7 (reef))",
+        "  new: new/root (20.2.4 (tentacle))",
+        "Release: 18.2.7 (reef) -> 20.2.4 (tentacle) (upgrade)",
+        "librados:",
+        "  functions: unknown",
+        "librbd:",
+        "  soname librbd.so.1 -> librbd.so.2",
+        "  NEEDED + libnbd.so.0",
+        "  version node + LIBRBD_2",
+        "  RUNPATH none -> /opt/ceph",
+        "  functions: 2 -> 2 (1 added, 1 removed)",
+        "    + rbd_clone4@LIBRBD_2                          " + _since("rbd_clone4"),
+        "    - rbd_b",
+        "libz:",
+        "  found: old True -> new False",
+        "Capabilities and feature rows:",
+        "  clone.basic                yes -> no   REGRESSED",
+        "  feature.layering           absent -> yes",
+        "Consumer /q: needs removed rbd_b",
+        "Unknown: librados: functions of the new side unknown (gone.json)",
+        "Result: could not compare completely (exit 3)",
+    ]) + "\n"
+
+
+def test_markdown_rendering_whole():
+    assert diff.to_markdown(_render_case()) == "\n".join([
+        "### librbd-probe diff: old/root (18.2.7 (reef)) -> new/root (20.2.4 (tentacle))",
+        "",
+        "**Result:** could not compare completely (exit 3)",
+        "",
+        "| change | library | item | since |",
+        "|---|---|---|---|",
+        "| removed | librbd | `rbd_b` | |",
+        "| added | librbd | `rbd_clone4@LIBRBD_2` | {} |".format(_since("rbd_clone4").split()[1].rstrip(",")),
+        "| added | librbd | NEEDED `libnbd.so.0` | |",
+        "| added | librbd | version node `LIBRBD_2` | |",
+        "| regressed | | `clone.basic`: yes -> no | |",
+        "| gained | | `feature.layering`: absent -> yes | |",
+        "| consumer | | consumer /q needs removed function rbd_b | |",
+        "| unknown | | librados: functions of the new side unknown (gone.json) | |",
+    ]) + "\n"
+
+
+def test_text_rendering_removed_items_and_verdicts():
+    old = _side(needed=["librados.so.2", "libssl.so.3"], version_definitions=["LIBRBD_1"], rpath=["/x"])
+    new = _side(functions=["rbd_a", "rbd_b", "rbd_new"])
+    result = diff.compare(old, new)
+    text = diff.to_text(result)
+    assert "  NEEDED - libssl.so.3\n  version node - LIBRBD_1\n  RPATH /x -> none\n" in text
+    assert text.endswith("Result: INCOMPATIBLE (exit 12: bits 4|8)\n")
+    markdown = diff.to_markdown(result)
+    assert "| removed | librbd | NEEDED `libssl.so.3` | |" in markdown
+    assert "| removed | librbd | version node `LIBRBD_1` | |" in markdown
+    assert "| added | librbd | `rbd_new` | ? |" in markdown
+    assert diff.to_text(diff.compare(_side(), _side())).endswith("Release: unchanged, 18.2.7 (reef)\n"
+                                                                   "librbd:\n  functions: 2 -> 2 (0 added, 0 removed)\n"
+                                                                   "Result: no change (exit 0)\n")
+    assert "+ rbd_new                                      not in the knowledge base" in text
+
+
+@pytest.mark.parametrize("release,text", [
+    (None, "unknown"),
+    ({}, "unknown"),
+    ({"version": "16.2.15"}, "16.2.15 (pacific)"),
+    ({"version": None, "min": "18.2.7", "before": "19.2.0"}, "18.2.7 .. before 19.2.0"),
+    ({"version": None, "min": "18.2.7", "before": None}, "18.2.7 or later"),
+    ({"version": None, "min": None}, "not identified"),
+])
+def test_release_text(release, text):
+    assert diff.release_text(release) == text
