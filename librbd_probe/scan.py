@@ -129,12 +129,16 @@ class _Scanner(object):
             return LibraryReport(name=name, found=True, path=path, realpath=real, chosen_by=source,
                                  candidates=candidates, size=_size(real), error=str(exc)), None
         functions = [s for s in info.symbols if _exported_function(s, hidden_too=True)]
+        base = info.version_definitions[0] if info.version_definitions and info.version_flags and (
+            info.version_flags[0] & elf.VER_FLG_BASE) else None
         report = LibraryReport(
             name=name, found=True, path=path, realpath=real, chosen_by=source, soname=info.soname,
             arch=info.machine, elf_class=info.elf_class, byte_order=info.byte_order, size=info.size,
             build_id=info.build_id, needed=info.needed, runpath=info.runpath, rpath=info.rpath,
             version_definitions=info.version_definitions,
-            defined_symbols=len({s.name for s in functions}), candidates=candidates)
+            defined_symbols=len({s.name for s in functions}), candidates=candidates,
+            functions=tuple(sorted({s.name if s.version in (None, base) else "{}@{}".format(s.name, s.version)
+                                    for s in functions if s.binding in ("GLOBAL", "WEAK")})))
         return report, info
 
 
@@ -240,12 +244,12 @@ def _observation(rbd_info, rados_info, common_report, common_info, runtime_repor
         except ElfError:
             pass
 
-    def functions(info, prefix):
+    def functions(info, library):
         names = _defined_functions(info)
-        return None if names is None else frozenset(n for n in names if n.startswith(prefix))
+        return None if names is None else frozenset(n for n in names if kn.library_of(n) == library)
 
     return identify.Observation(
-        librbd_functions=functions(rbd_info, "rbd_"), librados_functions=functions(rados_info, "rados_"),
+        librbd_functions=functions(rbd_info, "librbd"), librados_functions=functions(rados_info, "librados"),
         rbd_version=runtime_report.rbd_version, rados_version=runtime_report.rados_version,
         version_string=version, version_source=source, release_name=runtime_report.ceph_release,
         git_sha=sha, common_soname=common_report.soname)

@@ -260,3 +260,86 @@ def test_ranges_group_verified_effects():
                Effect("at-create", "dropped", "16.2.15", "16.2.15", True, "s"))
     feature = kn.feature("fast-diff")._replace(effects=effects)
     assert config._ranges(feature) == "EINVAL in 11.2.0, 12.2.0..12.2.9; dropped in 16.2.15"
+
+
+# --- edges the mutation run found unpinned ---------------------------------------------------
+
+@pytest.mark.parametrize("text, expected", [
+    (u"[client] ; note ]\nk = v\n", {"global": {}, "client": {"k": "v"}}),       # first "]" ends the name
+    (u"[global\nk = v\n", {"global": {"k": "v"}}),                              # no "]": the rest of the line
+    (u"k = a=b\n", {"global": {"k": "a=b"}}),                                   # the first "=" splits
+    (u"# k = commented\n; j = too\nx = XFS\n", {"global": {"x": "XFS"}}),       # ; and # comment lines
+    (u'q = "quoted"\n', {"global": {"q": "quoted"}}),
+    (u"a = 1 # c ; d\n", {"global": {"a": "1"}}),
+])
+def test_parse_ceph_conf_edges(text, expected):
+    assert config.parse_ceph_conf(io.StringIO(text)) == expected
+
+
+def test_section_order_of_a_dotted_name():
+    assert config.section_order(None, "client.rgw.gw1") == ["client.rgw.gw1", "client", "global"]
+
+
+def test_hex_and_masks():
+    assert config.parse_features("0x3D") == (61, ())
+    assert config.parse_features("bogus") == (0, ("bogus",))
+    assert config.library_known_mask({"1": {"rc": -errno.EINVAL}}) == 0
+
+
+def test_fact_forms():
+    assert config._fact({"k": ("v", "s")}, "k") == ("v", "s")
+    assert config._fact({"k": Fact(None, None, "sources not reachable")}, "k") == (None, "sources not reachable")
+    assert config._fact({"k": Fact(3, "src")}, "k") == (3, "src")
+    assert config._fact(None, "k") == (None, "release not identified")
+
+
+def test_upgrade_target_is_the_newest_first_release_by_version():
+    """9.2.0 (fast-diff) vs 10.2.0 (journaling): by version, not by text."""
+    facts = Facts({"rbd_features_all": Fact(0xf, "RBD_FEATURES_ALL of 0.94")}, ("0.94",))
+    _, problems = config.analyse({"rbd_default_features": str(1 | 16 | 64)}, facts)
+    unknown = [p for p in problems if p.id == "config.unknown-features"][0]
+    assert "upgrade the client (librbd1/librados2) to 10.2.0 (jewel) or later" in unknown.fix
+    assert "or set `rbd default features = 1` (layering)" in unknown.fix
+    _, problems = config.analyse({"rbd_default_features": "16"}, facts)
+    assert "set `rbd default features = 0` (no features)" in problems[0].fix
+    assert problems[0].message.startswith("rbd default features = 16 asks for fast-diff (0x10)")
+    _, problems = config.analyse({"rbd_default_features": "layering,bogus,worse"}, facts)
+    assert problems[0].message.endswith("does not know: bogus, worse")
+
+
+def test_a_span_takes_the_earliest_matching_effect_as_evidence():
+    facts = Facts({"rbd_features_all": Fact(0x7ff, "s")}, ("15.2.7", "12.2.5"))
+    (problem,) = config.analyse({"rbd_default_features": "65"}, facts)[1]
+    assert problem.id == "config.feature-dependency" and problem.evidence[0].startswith("EINVAL in 12.2.0..12.2.9: ")
+
+
+def test_configuration_details(tmp_path):
+    conf = tmp_path / "ceph.conf"
+    conf.write_bytes(b"[client.glance]\nrbd default format = 1\nrbd default data pool = caf\xe9\n")
+    section, problems = config.configuration(None, str(conf), "CEPH_CONF", [(str(conf), "CEPH_CONF")],
+                                             client_name="client.glance", facts=NAUTILUS)
+    assert section["file"] == str(conf) and section["found_via"] == "CEPH_CONF"
+    assert section["client"] == "client.glance"
+    assert section["values"] == {"rbd_default_format": "1", "rbd_default_data_pool": "caf\ufffd"}
+    assert section["rbd_default_format"] == {"raw": "1", "value": 1}
+    assert "read_rc" not in section and _ids(problems) == ["config.format1-refused"]
+    # librados read it: a read_rc of 0 is not reported; the library's own feature answers count
+    section, problems = config.configuration(
+        {"create_rc": 0, "read_rc": 0, "values": {"rbd_default_features": "5"}}, None, None, [],
+        facts=NAUTILUS, features_check={"1": {"rc": -errno.ERANGE}, "4": {"rc": -errno.EINVAL}})
+    assert "read_rc" not in section and _ids(problems) == ["config.unknown-features"]
+    assert problems[0].evidence == ("known mask 0x1 from the library's own rbd_features_to_string answers",)
+    section, _ = config.configuration(None, str(tmp_path / "missing.conf"), "--conf", [])
+    assert section == {"file": str(tmp_path / "missing.conf"), "found_via": "--conf", "searched": [],
+                       "client": "client.admin", "read_by": "librbd_probe's ceph.conf parser (the library was not loaded)",
+                       "values": {}, "error": "{}: No such file or directory".format(tmp_path / "missing.conf")}
+
+
+def test_search_path_uses_the_process_environment(monkeypatch):
+    monkeypatch.setenv("CEPH_CONF", "/from/env.conf")
+    assert config.search_path(cwd="/w")[0] == ("/from/env.conf", "CEPH_CONF")
+
+
+def test_an_unparseable_format_is_none():
+    summary, problems = config.analyse({"rbd_default_format": "two"}, NAUTILUS)
+    assert summary == {"rbd_default_format": {"raw": "two", "value": None}} and problems == ()

@@ -6,7 +6,8 @@ import pytest
 
 import corpus
 import stubs
-from librbd_probe import cli, identify, kb
+from librbd_probe import cli, identify
+from librbd_probe import knowledge as kn
 
 
 def _scan(capsys, argv):
@@ -31,12 +32,11 @@ def test_debian_builds_identified_statically(capsys, version, arch, codename):
     assert data["libraries"]["libceph-common"]["found"]
 
 
-UPSTREAM = [r["version"] for r in kb.releases()
-            if r.get("source_kind") == "upstream-source" and identify.version_key(r["version"]) < (16,)]
+UPSTREAM = [r.version for r in kn.releases() if r.source_kind == "upstream-source" and r.key < (16,)]
 
 
 def test_every_named_release_from_argonaut_to_octopus_is_covered():
-    named = {r["codename"] for r in kb.releases() if r["version"] in UPSTREAM}
+    named = {r.codename for r in kn.releases() if r.version in UPSTREAM}
     assert named >= {"argonaut", "bobtail", "cuttlefish", "dumpling", "emperor", "firefly", "giant", "hammer",
                      "infernalis", "jewel", "kraken", "luminous", "mimic", "nautilus", "octopus"}
 

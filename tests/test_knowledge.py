@@ -244,7 +244,8 @@ def test_feature_mask_and_names_round_trip():
     ("migrating", "at-create", "15.2.5", "kept"), ("dirty-cache", "at-create", "16.2.15", "dropped"),
     ("data-pool", "at-create", "12.2.0", "dropped"), ("data-pool", "with-data-pool", "15.2.0", "set"),
     ("striping", "no-stripe-settings", "0.87", "kept"), ("striping", "no-stripe-settings", "12.2.0", "dropped"),
-    ("striping", "no-stripe-settings", "16.2.15", None), ("striping", "no-stripe-settings", "0.48", None),
+    ("striping", "no-stripe-settings", "16.2.15", "dropped"), ("striping", "no-stripe-settings", "0.48", None),
+    ("striping", "no-stripe-settings", "18.2.7", None),
     ("layering", "alone", "16.2.15", None), ("nope", "alone", "16.2.15", None), ("fast-diff", "alone", [], None),
 ])
 def test_feature_effect_per_release_range(name, situation, versions, effect):

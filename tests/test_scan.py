@@ -214,3 +214,31 @@ def test_matrix_flags_a_library_that_disagrees_with_the_knowledge_base():
     rows, problems = matrix.build(_evidence({"rbd_create"}, runtime), release, {})
     assert "feature-disagrees.dirty-cache" in _ids(problems)
     assert {r.id: r for r in rows}["feature.dirty-cache"].status == "no"      # the library's answer wins
+
+
+def _readelf_functions(path):
+    """Exported rbd_*/rados_* functions as readelf --dyn-syms prints them (name@@NODE -> name@NODE)."""
+    import subprocess
+    out = subprocess.run(["readelf", "--dyn-syms", "-W", os.path.realpath(path)], stdout=subprocess.PIPE,
+                         universal_newlines=True, env=dict(os.environ, LC_ALL="C")).stdout
+    names = set()
+    for line in out.splitlines():
+        parts = line.split()
+        if len(parts) < 8 or parts[3] not in ("FUNC", "IFUNC") or parts[4] not in ("GLOBAL", "WEAK"):
+            continue
+        if parts[5] not in ("DEFAULT", "PROTECTED") or parts[6] == "UND":
+            continue
+        name = parts[7].replace("@@", "@")
+        if name.startswith(("rbd_", "rados_")):
+            names.add(name)
+    return names
+
+
+@pytest.mark.parametrize("name", ["librbd", "librados"])
+def test_report_lists_the_functions_readelf_sees(installed, name):
+    report = scan.scan(runtime=False, environ={})
+    lib = report.libraries[name]
+    assert lib.realpath == os.path.realpath(installed[name])
+    assert set(lib.functions) == _readelf_functions(installed[name])
+    assert list(lib.functions) == sorted(lib.functions)
+    assert report.to_dict()["libraries"][name]["functions"] == list(lib.functions)
