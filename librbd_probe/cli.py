@@ -359,8 +359,8 @@ def _add_gate_options(group):
                        help="exit 1 unless the policy FILE holds (required capabilities, feature bits, "
                             "min-release, allowed problems; format in README)")
     group.add_argument("--save-baseline", metavar="FILE",
-                       help="also write the --json report with each library's exported functions to FILE, "
-                            "a baseline that stays usable once the scanned tree is gone")
+                       help="also write the --json report (it lists each library's exported functions) to FILE: "
+                            "a baseline for --baseline that stays usable once the scanned tree is gone")
 
 
 def _read_text(path, what):

@@ -57,9 +57,10 @@ def _target_path(path, root):
 
 
 def from_report_dict(doc, source, kind="report"):
-    """Snapshot of a parsed ``--json`` report.  Functions come from the report when it lists
-    them, else from the library file it names when that file is still there with the same
-    build id (said in ``functions_from``), else they are unknown (None)."""
+    """Snapshot of a parsed ``--json`` report.  Functions come from the report
+    (``libraries.<name>.functions``, written by the scan), else -- a report of an older
+    librbd-probe -- from the library file it names when that file is still there with the
+    same build id (said in ``functions_from``), else they are unknown (None)."""
     if not isinstance(doc, dict) or not isinstance(doc.get("libraries"), dict) or "capabilities" not in doc:
         raise SnapshotError("{}: not a librbd-probe JSON report (no 'libraries'/'capabilities')".format(source))
     if doc.get("schema_version") != 1:
@@ -121,7 +122,8 @@ def from_report(report, source="scan"):
 
 def report_document(report):
     """``report.to_dict()`` with each found library's ``functions`` (a baseline file that
-    does not need the scanned files any more; the scan schema allows the key)."""
+    does not need the scanned files any more).  The scan lists them itself now; this fills
+    them in only for a report made without (kept so a baseline never lacks them)."""
     doc = report.to_dict()
     for name in LIBRARY_NAMES:
         lib = report.libraries.get(name)

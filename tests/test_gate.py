@@ -248,8 +248,8 @@ def test_require_on_a_root():
 
 def test_saved_baseline_outlives_the_scanned_tree(capsys, tmp_path):
     """A package build's baseline is made from the previous build, whose tree is gone by the
-    next build: --save-baseline keeps the function lists in the file; a plain --json report
-    has none, and a gate on it says the functions are unknown instead of passing."""
+    next build: the report (--save-baseline, or --json) keeps the function lists; a report
+    without them (an older librbd-probe) makes the gate say the functions are unknown."""
     import shutil
     real = corpus.release_root("20.2.4")
     previous = tmp_path / "previous"
@@ -265,8 +265,14 @@ def test_saved_baseline_outlives_the_scanned_tree(capsys, tmp_path):
     assert _gate(capsys, "--root", real, "--baseline", str(saved)) == (0, [])
     code, err = _gate(capsys, "--root", corpus.release_root("18.2.7"), "--baseline", str(saved))
     assert code == 1 and "librbd-probe: error: regression: librbd function rbd_clone4 disappeared" in err
+    assert _gate(capsys, "--root", real, "--baseline", str(plain)) == (0, [])
+    old_style = json.loads(plain.read_text())
+    for lib in old_style["libraries"].values():
+        lib.pop("functions", None)
+    plain.write_text(json.dumps(old_style))
     code, err = _gate(capsys, "--root", real, "--baseline", str(plain))
     assert code == 1 and any("functions of the baseline unknown" in line and " is gone" in line for line in err)
+    assert json.loads(saved.read_text()) == json.loads(_scan_json(capsys, real).replace(real, str(previous)))
 
 
 def test_save_baseline_to_a_directory_is_a_usage_error(capsys, tmp_path):
