@@ -351,3 +351,41 @@ def test_text_rendering_removed_items_and_verdicts():
 ])
 def test_release_text(release, text):
     assert diff.release_text(release) == text
+
+
+def test_json_result_whole():
+    """The --json shape of a hand-built comparison, key by key (what a consumer of the JSON reads)."""
+    from librbd_probe import knowledge as kn
+    result = _render_case()
+    clone4 = kn.function("rbd_clone4")
+    assert result["capabilities"] == [
+        {"change": "regressed", "id": "clone.basic", "kind": "capability", "new": "no", "old": "yes", "reason": "gone"},
+        {"change": "gained", "id": "feature.layering", "kind": "feature", "new": "yes", "old": None, "reason": ""}]
+    assert result["changes"] == {
+        "compatible": ["librbd: NEEDED libnbd.so.0 added", "librbd: version node LIBRBD_2 added",
+                       "librbd: RUNPATH none -> /opt/ceph", "librbd: function rbd_clone4@LIBRBD_2 added",
+                       "release 18.2.7 (reef) -> 20.2.4 (tentacle)", "capability feature.layering: absent -> yes"],
+        "incompatible": ["librbd: soname librbd.so.1 -> librbd.so.2", "librbd: function rbd_b removed",
+                         "libz: present in the old side, missing in the new one", "capability clone.basic: yes -> no",
+                         "consumer /q needs removed function rbd_b"],
+        "unknown": ["librados: functions of the new side unknown (gone.json)"]}
+    assert result["libraries"] == {
+        "librados": {"found": {"new": True, "old": True}, "functions": None},
+        "librbd": {"found": {"new": True, "old": True},
+                   "functions": {"added": [{"first": clone4.first, "first_exact": clone4.exact, "function": "rbd_clone4",
+                                            "node": "LIBRBD_2"}],
+                                 "new_count": 2, "old_count": 2,
+                                 "removed": [{"first": None, "first_exact": False, "function": "rbd_b", "node": None}]},
+                   "needed": {"added": ["libnbd.so.0"], "removed": []},
+                   "runpath": {"new": ["/opt/ceph"], "old": []},
+                   "soname": {"new": "librbd.so.2", "old": "librbd.so.1"},
+                   "version_definitions": {"added": ["LIBRBD_2"], "removed": []}},
+        "libz": {"found": {"new": False, "old": True}}}
+    assert result["old"] == {"kind": "library", "release": "18.2.7 (reef)", "source": "old/root"}
+    assert result["new"] == {"kind": "library", "release": "20.2.4 (tentacle)", "source": "new/root"}
+    assert result["release"] == {"changed": True, "direction": "upgrade", "new": "20.2.4 (tentacle)",
+                                 "old": "18.2.7 (reef)"}
+    assert (result["schema_version"], result["exit_code"], result["verdict"]) == (1, 3, "undetermined")
+    both = _side(functions=None)
+    assert diff.compare(both, _side(functions=None))["changes"]["unknown"] == [
+        "librbd: functions of the old and new side unknown (x)"]
