@@ -148,6 +148,8 @@ def _inexact(name):
     ("LIBRADOS_14.2.0", "LIBRADOS_14.2.0", "18.2.7", lambda: "14.2.0", None),          # the node's own symbol
     ("rbd_write_zeroes", None, "14.2.21", lambda: "14.2.21", "backported to the 14.2 series in 14.2.21"),
     ("rbd_clone4", None, "18.2.7", lambda: "18.2.7", "exported by this build although the knowledge base dates it"),
+    # a backport to another series (14.2.21) says nothing about a 15.2.4 build
+    ("rbd_write_zeroes", None, "15.2.4", lambda: "15.2.4", "exported by this build although the knowledge base dates it"),
     ("rbd_not_a_function", None, "18.2.7", lambda: "18.2.7", "not in the knowledge base"),
     ("rbd_create2", "LIBRBD_NEW", "18.2.7", lambda: "18.2.7", "version node LIBRBD_NEW unknown"),
     ("ceph_arch_probe", None, "18.2.7", lambda: "18.2.7", None),
@@ -166,3 +168,13 @@ def test_inexact_first_release_is_commented(capsys):
     assert not kn.function("rbd_clone4").exact
     assert lines[index - 1] == "# rbd_clone4: " + kn.first_release_text("rbd_clone4")
     assert "Debian build" in lines[index - 1]
+
+
+def test_plain_list_keeps_version_nodes_and_build_depends(capsys):
+    root = corpus.release_root("18.2.7")
+    plain = _export(capsys, root, "librados", "--plain").splitlines()
+    assert "rados_ioctx_pool_stat@LIBRADOS_14.2.0 14.2.0" in plain
+    assert "LIBRADOS_14.2.0@LIBRADOS_14.2.0 14.2.0" not in plain and "LIBRADOS_14.2.0 14.2.0" not in plain
+    assert plain[0].startswith("# librados.so.2 C functions (18.2.7), written by librbd-probe from /usr/lib/")
+    dpkg = _export(capsys, root, "librados", "--build-depends", "librados-dev").splitlines()
+    assert dpkg[dpkg.index("librados.so.2 librados2 #MINVER#") + 1] == "* Build-Depends-Package: librados-dev"
