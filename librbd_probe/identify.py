@@ -166,17 +166,13 @@ def _fingerprint(observed, library, releases):
     out = []
     for rel in releases:
         key = rel.key
-        own = _series_of_key(key)
+        own = kn.series_of_key(key)
         expected = {name for name, first, removed, backports in table
                     if (removed is None or key < removed)
-                    and (key >= first or (backports and any(_series_of_key(b) == own and key >= b
+                    and (key >= first or (backports and any(kn.series_of_key(b) == own and key >= b
                                                             for b in backports)))}
         out.append((rel, sorted(expected - seen), sorted(seen - expected)))
     return out
-
-
-def _series_of_key(key):
-    return key[:2] if key[0] == 0 else key[:1]
 
 
 def _exact(fingerprints):
