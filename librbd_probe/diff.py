@@ -8,7 +8,8 @@ libabigail's ``abidiff`` (bit values can be tested with ``&``):
         functions or version nodes added, a capability gained, the release, NEEDED or
         RUNPATH changed
     8   incompatible (EXIT_INCOMPATIBLE, always with 4, so 12): a function or version node
-        removed, a capability that was ``yes`` is now ``no``/``unknown``, the soname changed,
+        removed, a capability that was ``yes`` is now ``no``/``unknown``, the soname or the
+        architecture changed,
         a library vanished, or a known consumer needs a removed function
     2   usage error; 3 a side could not be read, or a side's functions are unknown (the
         comparison is then incomplete and must not pass)
@@ -66,6 +67,10 @@ def _library(name, old, new, incompatible, compatible, unknown):
     if not old.get("found"):
         compatible.append("{}: new in the new side".format(name))
         return out
+    if old.get("arch") and new.get("arch") and old["arch"] != new["arch"]:
+        # a program built for the old architecture cannot load the new library at all
+        out["arch"] = {"old": old["arch"], "new": new["arch"]}
+        incompatible.append("{}: architecture {} -> {}".format(name, old["arch"], new["arch"]))
     if old.get("soname") != new.get("soname"):
         out["soname"] = {"old": old.get("soname"), "new": new.get("soname")}
         incompatible.append("{}: soname {} -> {}".format(name, old.get("soname"), new.get("soname")))
@@ -220,6 +225,8 @@ def to_text(result):
         if not lib["found"]["old"] or not lib["found"]["new"]:
             lines.append("  found: old {} -> new {}".format(lib["found"]["old"], lib["found"]["new"]))
             continue
+        if lib.get("arch"):
+            lines.append("  architecture {} -> {}".format(lib["arch"]["old"], lib["arch"]["new"]))
         if lib.get("soname"):
             lines.append("  soname {} -> {}".format(lib["soname"]["old"], lib["soname"]["new"]))
         for key, label in (("needed", "NEEDED"), ("version_definitions", "version node")):
@@ -262,6 +269,8 @@ def to_markdown(result):
              "**Result:** {}".format(_VERDICT_TEXT[result["verdict"]]), "",
              "| change | library | item | since |", "|---|---|---|---|"]
     for name, lib in sorted(result["libraries"].items()):
+        if lib.get("arch"):
+            lines.append("| changed | {} | architecture {} -> {} | |".format(name, lib["arch"]["old"], lib["arch"]["new"]))
         for entry in (lib.get("functions") or {}).get("removed", []):
             lines.append("| removed | {} | `{}` | |".format(name, _key(entry)))
         for entry in (lib.get("functions") or {}).get("added", []):

@@ -25,7 +25,7 @@ from . import knowledge as kn
 from .errors import ElfError, LocateError, ProbeError, UsageError
 
 LIBRARY_NAMES = ("librbd", "librados")
-_LIBRARY_KEYS = ("found", "soname", "needed", "runpath", "rpath", "version_definitions", "build_id")
+_LIBRARY_KEYS = ("found", "soname", "arch", "needed", "runpath", "rpath", "version_definitions", "build_id")
 
 
 class SnapshotError(ProbeError, ValueError):
@@ -173,7 +173,7 @@ def from_path(path):
 
 
 def _absent():
-    return {"found": False, "path": None, "soname": None, "needed": [], "runpath": [], "rpath": [],
+    return {"found": False, "path": None, "soname": None, "arch": None, "needed": [], "runpath": [], "rpath": [],
             "version_definitions": [], "build_id": None, "functions": None, "functions_from": None}
 
 
@@ -192,7 +192,7 @@ def _from_library(path):
         report = _scan(librbd=path, librados=sibling if os.path.exists(sibling) else None, runtime=False)
         return _with_kind(from_report(report, source=path), "library")
     if soname.startswith("librados."):
-        lib = {"found": True, "path": os.path.abspath(path), "soname": info.soname,
+        lib = {"found": True, "path": os.path.abspath(path), "soname": info.soname, "arch": info.machine,
                "needed": list(info.needed), "runpath": list(info.runpath), "rpath": list(info.rpath),
                "version_definitions": list(info.version_definitions), "build_id": info.build_id,
                "functions": api_functions(info), "functions_from": path}

@@ -389,3 +389,17 @@ def test_json_result_whole():
     both = _side(functions=None)
     assert diff.compare(both, _side(functions=None))["changes"]["unknown"] == [
         "librbd: functions of the old and new side unknown (x)"]
+
+
+def test_architecture_change_is_incompatible(capsys):
+    """The same release built for arm64: same functions, but nothing built for x86-64 loads it."""
+    code, out, _ = _run(capsys, corpus.release_root("16.2.15"), corpus.release_root("16.2.15", "arm64"), "--json")
+    result = json.loads(out)
+    assert code == 12
+    for name in ("librbd", "librados"):
+        lib = result["libraries"][name]
+        assert lib["arch"] == {"old": "x86-64", "new": "aarch64"}
+        assert lib["functions"]["added"] == [] and lib["functions"]["removed"] == []
+        assert "{}: architecture x86-64 -> aarch64".format(name) in result["changes"]["incompatible"]
+    code, out, _ = _run(capsys, corpus.release_root("16.2.15"), corpus.release_root("16.2.15", "arm64"))
+    assert "  architecture x86-64 -> aarch64\n" in out

@@ -65,6 +65,7 @@ def produce_diff(tmp_path):
     roots = [corpus.release_root(v) for v in corpus.RELEASES]
     for old, new in zip(roots, roots[1:]):
         yield "{} -> {}".format(old, new), _json_of(["diff", old, new, "--json"], codes=(4,))
+    yield "architecture", _json_of(["diff", roots[1], corpus.release_root("16.2.15", "arm64"), "--json"], codes=(12,))
     yield "downgrade", _json_of(["diff", roots[-1], roots[0], "--json", "--consumer",
                                  corpus.library("16.2.15", "rbd-binding")], codes=(12,))
     doc = _json_of(["--root", roots[0], "--json"])
