@@ -1,7 +1,7 @@
 import os
 import re
 
-from setuptools import setup
+from setuptools import find_packages, setup
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 with open(os.path.join(HERE, "librbd_probe", "__init__.py")) as handle:
@@ -16,11 +16,15 @@ setup(
     long_description=LONG_DESCRIPTION,
     long_description_content_type="text/markdown",
     license="MIT",
-    packages=["librbd_probe", "librbd_probe.children", "librbd_probe.knowledge"],
-    package_data={"librbd_probe.knowledge": ["data/*.json"], "librbd_probe": ["schemas/*.json"]},
+    # every subpackage (children, knowledge, explain, schemas, ...): an installed copy or a
+    # zipapp must carry the same files as the checkout
+    packages=find_packages(include=["librbd_probe", "librbd_probe.*"]),
+    package_data={"librbd_probe.knowledge": ["data/*.json"], "librbd_probe.schemas": ["*.json"]},
     python_requires=">=3.6",
     install_requires=[],
-    entry_points={"console_scripts": ["librbd-probe = librbd_probe.cli:main"]},
+    entry_points={"console_scripts": ["librbd-probe = librbd_probe.cli:main"],
+                  # issue 11: @pytest.mark.librbd(requires=[...]) for downstream test suites
+                  "pytest11": ["librbd_probe = librbd_probe.pytest_plugin"]},
     classifiers=[
         "Programming Language :: Python :: 3",
         "Programming Language :: Python :: 3.6",

@@ -10,10 +10,11 @@ Public API::
 Nothing is read or probed at import time.
 """
 __version__ = "0.1.0"
-__all__ = ["capabilities", "ProbeError", "ElfError", "LocateError", "UsageError",
+__all__ = ["capabilities", "require", "RequirementError", "ProbeError", "ElfError", "LocateError", "UsageError",
            "KnowledgeBaseError", "ChildError", "__version__"]
 
 from .errors import ChildError, ElfError, KnowledgeBaseError, LocateError, ProbeError, UsageError
+from .gate import RequirementError
 
 
 def capabilities(librbd=None, librados=None, root=None, runtime=True, timeout=15.0):
@@ -24,3 +25,28 @@ def capabilities(librbd=None, librados=None, root=None, runtime=True, timeout=15
     """
     from .scan import scan
     return scan(librbd=librbd, librados=librados, root=root, runtime=runtime, timeout=timeout)
+
+
+def require(*required, **options):
+    """Raise ``RequirementError`` unless every capability id in ``required`` is ``yes``.
+
+    ``report=`` checks a Report already made; otherwise the host (or ``root=``, ``librbd=``,
+    ``librados=``, ``runtime=``, ``timeout=``) is scanned as ``capabilities()`` does.  An
+    unknown id raises ``UsageError``; ``unknown`` never passes.  Returns the report.
+    """
+    from .gate import check_known, unmet
+    report = options.pop("report", None)
+    check_known(required)
+    if report is None:
+        report = capabilities(**options)
+    elif options:
+        raise UsageError("require(): give report= or scan options, not both")
+    caps = {c.id: {"status": c.status, "reason": c.reason} for c in report.capabilities}
+    failures = unmet(caps, required)
+    if failures:
+        librbd = report.libraries.get("librbd")
+        where = librbd.realpath if librbd is not None and librbd.found else "no librbd found"
+        raise RequirementError("librbd_probe: " + "; ".join(
+            "{} is {}{}".format(cap_id, status, " ({})".format(reason) if reason else "")
+            for cap_id, status, reason in failures) + " [{}]".format(where), failures)
+    return report

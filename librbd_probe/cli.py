@@ -93,6 +93,7 @@ def build_parser():
     fmt.add_argument("--markdown", action="store_true", help="capability matrix as a Markdown table")
     out.add_argument("--require", action="append", default=[], metavar="CAPABILITY",
                      help="exit 1 unless CAPABILITY is 'yes' (repeatable; e.g. create.format2)")
+    _add_gate_options(out)              # issue 11
     return parser
 
 
@@ -142,6 +143,7 @@ def _main(argv):
     if args.keyring:
         from .locate import check_explicit
         check_explicit(args.keyring, "--keyring")
+    gates = _prepare_gates(args)        # issue 11: read --baseline/--policy before scanning
     report = scan.scan(librbd=args.librbd, librados=args.librados, root=args.root,
                        runtime=not args.no_runtime, timeout=args.timeout, conf=args.conf,
                        client_id=args.client_id, client_name=args.client_name, sysfs=args.sysfs)
@@ -160,6 +162,8 @@ def _main(argv):
         failed = [r for r in args.require if report.capability(r).status != "yes"]
         _error("requirement not met: " + ", ".join(
             "{} is {}".format(r, report.capability(r).status) for r in failed))
+    if code != EXIT_UNDETERMINED and gates:
+        code = _run_gates(gates, report) or code     # issue 11
     return code
 
 
@@ -330,3 +334,207 @@ def _consumers(argv):
 
 
 SUBCOMMANDS = {"explain": _explain, "consumers": _consumers}
+
+
+# --- issue 11: distro build gate (diff, symbols, schema; --baseline/--policy of the scan) ---
+# The logic lives in snapshot.py, diff.py, gate.py, symbols_file.py and schemas/; this block
+# only parses arguments and maps results to exit codes.
+
+def _add_gate_options(group):
+    group.add_argument("--baseline", metavar="REPORT.json",
+                       help="exit 1 (one stderr line per regression) when a capability that was yes in this "
+                            "saved --json report is now no/unknown, or a function disappeared")
+    group.add_argument("--policy", metavar="FILE",
+                       help="exit 1 unless the policy FILE holds (required capabilities, feature bits, "
+                            "min-release, allowed problems; format in README)")
+    group.add_argument("--save-baseline", metavar="FILE",
+                       help="also write the --json report (it lists each library's exported functions) to FILE: "
+                            "a baseline for --baseline that stays usable once the scanned tree is gone")
+
+
+def _read_text(path, what):
+    from .locate import check_explicit
+    check_explicit(path, what)
+    try:
+        with open(path, "rb") as handle:
+            return handle.read(_MAX_INPUT).decode("utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise UsageError("{}: {} cannot be read: {}".format(path, what, getattr(exc, "strerror", None) or exc)) from exc
+
+
+def _prepare_gates(args):
+    """(baseline snapshot or None, policy or None); bad files are usage errors (exit 2)."""
+    from . import gate, snapshot
+    baseline = policy = None
+    if args.baseline:
+        import json
+        text = _read_text(args.baseline, "--baseline")
+        try:
+            doc = json.loads(text)
+        except ValueError as exc:
+            raise UsageError("{}: --baseline is not JSON: {}".format(args.baseline, exc)) from exc
+        try:
+            baseline = snapshot.from_report_dict(doc, args.baseline)
+        except snapshot.SnapshotError as exc:
+            raise UsageError(str(exc)) from exc
+    if args.policy:
+        policy = gate.parse_policy(_read_text(args.policy, "--policy"), args.policy)
+    if args.save_baseline and os.path.isdir(args.save_baseline):
+        raise UsageError("{}: --save-baseline is a directory".format(args.save_baseline))
+    return (baseline, policy, args.save_baseline) if (baseline or policy or args.save_baseline) else None
+
+
+def _run_gates(gates, report):
+    """Exit 1 with one stderr line per regression or policy failure, else None."""
+    from . import gate, render, snapshot
+    baseline, policy, save = gates
+    if save:
+        try:
+            with open(save, "w") as handle:
+                handle.write(render.to_json(snapshot.report_document(report)))
+        except OSError as exc:
+            raise UsageError("{}: --save-baseline cannot be written: {}".format(save, exc.strerror or exc)) from exc
+    current = snapshot.from_report(report)
+    lines = []
+    if baseline is not None:
+        lines.extend(gate.baseline_regressions(baseline, current))
+    if policy is not None:
+        lines.extend(gate.check_policy(policy, current))
+    for line in lines:
+        _error(line)
+    return EXIT_REQUIREMENT if lines else None
+
+
+def _diff_parser():
+    parser = _Parser(prog=PROG + " diff",
+                     description="Compare two Ceph client builds: each a library file, a --root style tree "
+                                 "(directory) or a saved --json report. Exit bitfield like abidiff: 0 no change, "
+                                 "4 compatible changes, 12 (4|8) incompatible, 2 usage, 3 could not read/compare.")
+    parser.add_argument("old", metavar="OLD")
+    parser.add_argument("new", metavar="NEW")
+    parser.add_argument("--consumer", action="append", default=[], metavar="PATH",
+                        help="an ELF program/module (or a 'consumers --json' file) whose needed functions "
+                             "must not be removed (repeatable)")
+    fmt = parser.add_mutually_exclusive_group()
+    fmt.add_argument("--json", action="store_true", help="machine-readable output (schema: diff)")
+    fmt.add_argument("--markdown", action="store_true", help="a Markdown table for build logs and tickets")
+    return parser
+
+
+def _diff_consumers(paths):
+    import json
+    from . import elf
+    from .locate import check_explicit
+    out = []
+    for path in paths:
+        check_explicit(path, "--consumer")
+        with open(path, "rb") as handle:
+            head = handle.read(4)
+        if head != b"\x7fELF":
+            try:
+                doc = json.loads(_read_text(path, "--consumer"))
+                out.extend({"path": c["path"], "needs": list(c["needs"])} for c in doc["consumers"])
+            except (ValueError, KeyError, TypeError) as exc:
+                raise UsageError("{}: --consumer is neither an ELF file nor a 'consumers --json' report".format(
+                    path)) from exc
+            continue
+        from . import knowledge
+        info = elf.read_elf(path, symbols=True, name_filter=knowledge.api_prefixes_bytes())
+        out.append({"path": path, "needs": sorted({s.name for s in info.symbols
+                                                   if not s.defined and s.binding != "WEAK"})})
+    return out
+
+
+def _diff(argv):
+    """``diff OLD NEW``: the exit code is diff.compare's bitfield."""
+    parser = _diff_parser()
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exc:
+        return int(exc.code or 0)
+    from . import diff, render, snapshot
+    consumers = _diff_consumers(args.consumer)
+    result = diff.compare(snapshot.from_path(args.old), snapshot.from_path(args.new), consumers)
+    if args.json:
+        sys.stdout.write(render.to_json(result))
+    elif args.markdown:
+        sys.stdout.write(diff.to_markdown(result))
+    else:
+        sys.stdout.write(diff.to_text(result))
+    if result["exit_code"] == diff.EXIT_UNDETERMINED:
+        _error("; ".join(result["changes"]["unknown"]))
+    return result["exit_code"]
+
+
+def _symbols_parser():
+    parser = _Parser(prog=PROG + " symbols",
+                     description="Write a dpkg-gensymbols symbols file (or, with --plain, a plain list for RPM "
+                                 "builds) of the chosen librbd or librados, every C function stamped with the "
+                                 "upstream Ceph release that first had it.")
+    parser.add_argument("library", nargs="?", default="librbd", choices=("librbd", "librados"))
+    parser.add_argument("--plain", action="store_true", help="plain 'name[@node] release' lines (RPM builds)")
+    parser.add_argument("--package", metavar="NAME", help="binary package name (default: Debian's, e.g. librbd1)")
+    parser.add_argument("--build-depends", metavar="NAME",
+                        help="the -dev package for '* Build-Depends-Package:' (default: none)")
+    parser.add_argument("--release", metavar="VERSION",
+                        help="upstream release of this build (default: the identified one)")
+    group = parser.add_argument_group("which libraries")
+    group.add_argument("--librbd", metavar="PATH", help="this librbd file")
+    group.add_argument("--librados", metavar="PATH", help="this librados file")
+    group.add_argument("--root", metavar="DIR", help="the build root or unpacked packages")
+    return parser
+
+
+def _symbols(argv):
+    """``symbols [librbd|librados]``: 0 written, 3 library missing/unreadable or release unknown."""
+    parser = _symbols_parser()
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exc:
+        return int(exc.code or 0)
+    from . import _kn, elf, scan, symbols_file
+    if args.release and not all(p.isdigit() for p in args.release.split(".")):
+        raise UsageError("--release takes an upstream version such as 18.2.7, not {!r}".format(args.release))
+    report = scan.scan(librbd=args.librbd, librados=args.librados, root=args.root, runtime=False)
+    lib = report.libraries[args.library]
+    if not lib.found or lib.error:
+        _error("{}: {}".format(args.library, lib.error or "not found" + (" under " + args.root if args.root else "")))
+        return EXIT_UNDETERMINED
+    release = args.release or (report.release or {}).get("version")
+    if not release:
+        _error("the release of {} was not identified exactly; give --release VERSION".format(lib.realpath))
+        return EXIT_UNDETERMINED
+    package = args.package or _kn.debian_package(args.library)
+    if not package and not args.plain:
+        raise UsageError("--package NAME is needed (the knowledge base names no Debian package)")
+    info = elf.read_elf(lib.realpath, symbols=True, defined_only=True)
+    source = lib.realpath
+    if report.root and source.startswith(report.root.rstrip("/") + "/"):
+        source = source[len(report.root.rstrip("/")):]
+    if args.plain:
+        sys.stdout.write(symbols_file.plain_list(info.symbols, lib.soname, release, source))
+    else:
+        sys.stdout.write(symbols_file.dpkg_symbols(info.symbols, lib.soname, package, release, source,
+                                                   build_depends=args.build_depends))
+    return EXIT_OK
+
+
+def _schema(argv):
+    """``schema [NAME]``: list the shipped JSON Schemas, or print one (2: unknown name)."""
+    parser = _Parser(prog=PROG + " schema", description="List the JSON Schemas of the --json outputs, or print one.")
+    parser.add_argument("name", nargs="?", metavar="NAME")
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exc:
+        return int(exc.code or 0)
+    from . import schemas
+    if args.name is None:
+        for name in schemas.names():
+            sys.stdout.write(name + "\n")
+    else:
+        sys.stdout.write(schemas.text(args.name))
+    return EXIT_OK
+
+
+SUBCOMMANDS.update({"diff": _diff, "symbols": _symbols, "schema": _schema})
+# --- end of issue 11 ---
