@@ -87,6 +87,8 @@ def build_parser():
     live.add_argument("--dry-run", action="store_true", help="with --live: print the plan, touch nothing")
     live.add_argument("--trial-timeout", type=_positive_float, default=30.0, metavar="SECONDS",
                       help="bound for each trial (default %(default)s)")
+    live.add_argument("--census", action="store_true",
+                      help="with --live: also list the clients the monitors see, decoded into releases by feature bits")
     out = parser.add_argument_group("output")
     fmt = out.add_mutually_exclusive_group()
     fmt.add_argument("--json", action="store_true", help="machine-readable report (schema_version, sorted keys)")
@@ -137,8 +139,8 @@ def _main(argv):
         raise UsageError("unknown capability {} (known: {})".format(", ".join(unknown), ", ".join(sorted(known))))
     if args.live and (args.root or args.no_runtime):
         raise UsageError("--live loads the library and connects: it cannot go with --root or --no-runtime")
-    if not args.live and (args.dry_run or args.keyring or args.namespace or args.data_pool):
-        raise UsageError("--dry-run, --keyring, --namespace and --data-pool need --live")
+    if not args.live and (args.dry_run or args.keyring or args.namespace or args.data_pool or args.census):
+        raise UsageError("--dry-run, --keyring, --namespace, --data-pool and --census need --live")
     if args.keyring:
         from .locate import check_explicit
         check_explicit(args.keyring, "--keyring")
@@ -179,6 +181,10 @@ def _with_live(report, args):
     section = live.run_live(librbd.path, rados.path if rados.chosen_by == "explicit" else None, symbols,
                             kb.features(), facts, options)
     problems = live.live_problems(section, report.release, kb.releases())
+    if args.census and not args.dry_run and section.get("connected"):
+        from . import census_live
+        section = dict(section, census=census_live.run_census(
+            librbd.path, rados.path if rados.chosen_by == "explicit" else None, options))
     return report._replace(live=section, problems=report.problems + tuple(problems))
 
 
@@ -341,4 +347,64 @@ def _consumers(argv):
     return EXIT_REQUIREMENT if any(c.missing for c in results) else EXIT_OK
 
 
-SUBCOMMANDS = {"explain": _explain, "consumers": _consumers}
+#: fleet: a host is flagged (stale, below a target, differs, could not be scanned, ...).
+EXIT_FLAGGED = 1
+
+
+def _fleet_parser():
+    parser = _Parser(prog=PROG + " fleet",
+                     description="One table of every client host: the reports of librbd-probe --json (files, a "
+                                 "directory collected by contrib/ansible, or ansible-playbook's json callback "
+                                 "output). Flags the hosts whose client differs from the majority or from a target, "
+                                 "with the fix per host.")
+    parser.add_argument("reports", nargs="+", metavar="REPORTS", help="report files, directories, Ansible JSON output")
+    parser.add_argument("--target-release", metavar="VERSION",
+                        help="flag hosts older than this Ceph version (default: the cluster's "
+                             "require_min_compat_client and daemon versions from a live report, if any)")
+    fmt = parser.add_mutually_exclusive_group()
+    fmt.add_argument("--json", action="store_true", help="machine-readable (schemas/fleet.schema.json)")
+    fmt.add_argument("--markdown", action="store_true", help="Markdown tables")
+    fmt.add_argument("--html", metavar="FILE", help="write a self-contained HTML page to FILE ('-': standard output)")
+    return parser
+
+
+def _fleet(argv):
+    """``fleet REPORTS...``: 0 every host uniform and at target, 1 a host is flagged, 2 bad input,
+    3 no host could be scanned."""
+    parser = _fleet_parser()
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exc:
+        return int(exc.code or 0)
+    from . import fleet, render_fleet
+    result = fleet.aggregate(fleet.load_inputs(args.reports), target_release=args.target_release)
+    if args.html:
+        page = render_fleet.fleet_html(result)
+        if args.html == "-":
+            sys.stdout.write(page)
+        else:
+            try:
+                with open(args.html, "w", encoding="utf-8") as handle:
+                    handle.write(page)
+            except OSError as exc:
+                raise UsageError("{}: --html cannot be written: {}".format(args.html, exc.strerror or exc)) from exc
+            sys.stdout.write(render_fleet.fleet_text(result))
+    elif args.json:
+        sys.stdout.write(render_fleet.to_json(result))
+    elif args.markdown:
+        sys.stdout.write(render_fleet.fleet_markdown(result))
+    else:
+        sys.stdout.write(render_fleet.fleet_text(result))
+    if all(h.status == "failed" for h in result.hosts):
+        _error("no host could be scanned")
+        return EXIT_UNDETERMINED
+    flagged = result.flagged()
+    if flagged:
+        _error("{} of {} hosts flagged: {}".format(len(flagged), len(result.hosts),
+                                                   ", ".join(h.name for h in flagged[:10]) +
+                                                   (" ..." if len(flagged) > 10 else "")))
+        return EXIT_FLAGGED
+    return EXIT_OK
+
+
+SUBCOMMANDS = {"explain": _explain, "consumers": _consumers, "fleet": _fleet}
