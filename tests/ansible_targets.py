@@ -22,6 +22,10 @@ SFTP_SERVER = "/usr/lib/openssh/sftp-server"
 ANSIBLE_VENV = os.environ.get("LIBRBD_PROBE_ANSIBLE_VENV") or os.path.expanduser(
     "~/.cache/librbd_probe/ansible-venv")
 ANSIBLE_PLAYBOOK = os.path.join(ANSIBLE_VENV, "bin", "ansible-playbook")
+# ansible.posix (its json stdout callback) taken from the PyPI "ansible" bundle by tools/test-all.sh
+COLLECTIONS = os.environ.get("LIBRBD_PROBE_ANSIBLE_COLLECTIONS") or os.path.expanduser(
+    "~/.cache/librbd_probe/ansible-collections")
+JSON_CALLBACK = "ansible.posix.json"
 
 
 def missing():
@@ -30,7 +34,9 @@ def missing():
         return "sshd targets need root (sshd -D with its own config)"
     for path, what in ((SSHD, "openssh-server"), (SFTP_SERVER, "openssh-sftp-server"),
                        (shutil.which("ssh-keygen") or "/usr/bin/ssh-keygen", "openssh-client"),
-                       (ANSIBLE_PLAYBOOK, "ansible-core venv (tools/test-all.sh)")):
+                       (ANSIBLE_PLAYBOOK, "ansible-core venv (tools/test-all.sh)"),
+                       (os.path.join(COLLECTIONS, "ansible_collections", "ansible", "posix"),
+                        "ansible.posix collection (tools/test-all.sh)")):
         if not os.path.exists(path):
             return "{} missing ({})".format(path, what)
     return None
@@ -174,14 +180,14 @@ def ansible_env(workdir, callback=None):
                 "ANSIBLE_LOCAL_TEMP": os.path.join(home, "tmp"), "ANSIBLE_NOCOLOR": "1",
                 "ANSIBLE_FORCE_COLOR": "0", "ANSIBLE_RETRY_FILES_ENABLED": "false",
                 "ANSIBLE_SSH_CONTROL_PATH_DIR": control, "ANSIBLE_PYTHON_INTERPRETER": "auto_silent",
-                "ANSIBLE_LOCALHOST_WARNING": "false"})
+                "ANSIBLE_LOCALHOST_WARNING": "false", "ANSIBLE_COLLECTIONS_PATH": COLLECTIONS})
     if callback:
         env["ANSIBLE_STDOUT_CALLBACK"] = callback
     env.pop("PYTHONPATH", None)
     return env
 
 
-def run_playbook(targets, extra=(), callback="json", timeout=600):
+def run_playbook(targets, extra=(), callback=JSON_CALLBACK, timeout=600):
     """Run contrib/ansible/collect.yml against ``targets``; return the CompletedProcess."""
     argv = [ANSIBLE_PLAYBOOK, "-i", targets.inventory, PLAYBOOK] + list(extra)
     return subprocess.run(argv, cwd=targets.workdir, env=ansible_env(targets.workdir, callback),
