@@ -249,9 +249,8 @@ def _host_row(item, kn, majority, targets, by_address):
             cluster_view.append(client.get("text") or "{} at {}".format(client.get("entity"), address))
     if item.report is None:
         failure = item.failure or {}
-        detail = (failure.get("error") or failure.get("msg") or (failure.get("stderr") or "").strip().splitlines()[-1:]
-                  or ["no report"])
-        detail = detail if isinstance(detail, str) else detail[0]
+        stderr = (failure.get("stderr") or "").strip().splitlines()
+        detail = failure.get("error") or (stderr[-1] if stderr else None) or failure.get("msg") or "no report"
         flags.append("failed")
         reasons.append("could not be scanned (exit {}): {}".format(failure.get("rc"), detail))
         fixes.append("run librbd-probe on {} by hand and fix what stops it ({})".format(item.name, detail))
@@ -274,7 +273,12 @@ def _host_row(item, kn, majority, targets, by_address):
         flags.append("unknown")
         reasons.append("release not identified: unknown never passes")
     for target in targets:
-        older = _older_than(upper, kn.key(target["version"])) if label else None
+        older = None
+        if label:
+            # at least the target for sure (lower bound), older for sure (upper bound), or cannot tell
+            older = False if kn.key(low) >= kn.key(target["version"]) else _older_than(upper, kn.key(target["version"]))
+            if older is False and kn.key(low) < kn.key(target["version"]):
+                older = None
         if older or (older is None and label and target["severity"] == "error"):
             kind = "below-target" if target["severity"] == "error" else "behind-daemons"
             flags.append(kind)

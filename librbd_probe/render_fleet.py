@@ -161,6 +161,8 @@ h1 { font-size: 1.4em; margin: 0 0 .3em; }
 table { border-collapse: collapse; margin: .8em 0; }
 th, td { border: 1px solid #bbb; padding: 3px 7px; text-align: left; vertical-align: top; }
 th { background: #eee; }
+th.cap { writing-mode: vertical-rl; transform: rotate(180deg); font-weight: normal; font-size: 12px; padding: 4px 2px; }
+td.release, td.host { white-space: nowrap; }
 td.cap { text-align: center; font-family: monospace; min-width: 1.6em; }
 .cap-yes { background: #c8e6c9; }
 .cap-no { background: #ffcdd2; }
@@ -170,8 +172,9 @@ tr.status-differs td.status, tr.status-behind-daemons td.status { background: #f
 tr.status-problems td.status, tr.status-unknown td.status { background: #ffcc80; }
 tr.status-stale td.status, tr.status-below-target td.status, tr.status-failed td.status { background: #ef5350; color: #fff; font-weight: bold; }
 tr.flagged td.host { font-weight: bold; }
-td.fix { max-width: 32em; font-size: 12px; }
-ul.reasons { margin: 0; padding-left: 1.2em; font-size: 12px; }
+ul.reasons { margin: .2em 0 .8em; padding-left: 1.2em; }
+.flagged-host h3 { font-size: 1.05em; margin: .8em 0 .2em; }
+.flagged-host .fix { font-weight: bold; }
 #filter-row { margin: .5em 0; }
 .summary { color: #444; }
 """
@@ -215,14 +218,17 @@ def fleet_html(fleet):
     out.append('<table id="fleet-grid"><thead><tr><th>host</th><th>status</th><th>release</th>'
                '<th>rbd default features</th>')
     for cap in caps:
-        out.append('<th title="{}">{}</th>'.format(_e(cap), _e(cap.split(".", 1)[1])))
-    out.append('<th>problems</th><th>why / fix</th></tr></thead><tbody>')
+        out.append('<th class="cap" title="{}">{}</th>'.format(_e(cap), _e(cap)))
+    out.append('<th>problems</th></tr></thead><tbody>')
     for host in fleet.hosts:
         classes = "host-row status-" + host.status + (" flagged" if host.status != "ok" else "")
         out.append('<tr class="{}" id="host-{}" data-host="{}" data-status="{}">'.format(
             classes, _e(host.name), _e(host.name), _e(host.status)))
+        name = _e(host.name)
+        if host.status != "ok":
+            name = '<a href="#why-{}">{}</a>'.format(_e(host.name), name)
         out.append('<td class="host">{}</td><td class="status">{}</td><td class="release">{}</td><td>{}</td>'.format(
-            _e(host.name), _e(STATUS_WORDS[host.status]), _e(host.release_label or "-"), _e(_config_cell(host))))
+            name, _e(STATUS_WORDS[host.status]), _e(host.release_label or "-"), _e(_config_cell(host))))
         for cap in caps:
             status = host.capabilities.get(cap)
             if status is None:
@@ -230,11 +236,18 @@ def fleet_html(fleet):
             else:
                 out.append('<td class="cap cap-{}" title="{}: {}">{}</td>'.format(
                     _e(status), _e(cap), _e(status), _e(SHORT.get(status, "?"))))
-        out.append('<td class="problems">{}</td>'.format(_e(", ".join(_shown_problems(host)) or "-")))
-        items = [_e(r) for r in host.reasons] + ["the cluster sees: " + _e(v) for v in host.cluster_view]
-        items += ["<b>fix:</b> " + _e(f) for f in host.fixes]
-        out.append('<td class="fix">{}</td></tr>'.format(
-            '<ul class="reasons">' + "".join("<li>{}</li>".format(i) for i in items) + '</ul>' if items else "-"))
+        out.append('<td class="problems">{}</td></tr>'.format(_e(", ".join(_shown_problems(host)) or "-")))
+    out.append('</tbody></table>')
+    flagged = fleet.flagged()
+    if flagged:
+        out.append('<h2>Flagged hosts and their fix</h2>')
+        for host in flagged:
+            out.append('<div class="flagged-host" id="why-{}"><h3>{} ({})</h3><ul class="reasons">'.format(
+                _e(host.name), _e(host.name), _e(STATUS_WORDS[host.status])))
+            items = ['<li>{}</li>'.format(_e(r)) for r in host.reasons]
+            items += ['<li>the cluster sees: {}</li>'.format(_e(v)) for v in host.cluster_view]
+            items += ['<li class="fix">fix: {}</li>'.format(_e(f)) for f in host.fixes]
+            out.append("".join(items) + '</ul></div>')
     out.append('</tbody></table>')
     if fleet.non_uniform:
         out.append('<h2>Capabilities that are not uniform</h2><table id="non-uniform"><thead><tr>'
