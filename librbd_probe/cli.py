@@ -95,6 +95,8 @@ def build_parser():
     fmt.add_argument("--markdown", action="store_true", help="capability matrix as a Markdown table")
     out.add_argument("--require", action="append", default=[], metavar="CAPABILITY",
                      help="exit 1 unless CAPABILITY is 'yes' (repeatable; e.g. create.format2)")
+    out.add_argument("--prometheus", metavar="FILE",
+                     help="also write the result as node_exporter textfile metrics to FILE (atomically)")
     return parser
 
 
@@ -144,6 +146,9 @@ def _main(argv):
     if args.keyring:
         from .locate import check_explicit
         check_explicit(args.keyring, "--keyring")
+    if args.prometheus:
+        from .prometheus import check_path
+        check_path(args.prometheus)
     report = scan.scan(librbd=args.librbd, librados=args.librados, root=args.root,
                        runtime=not args.no_runtime, timeout=args.timeout, conf=args.conf,
                        client_id=args.client_id, client_name=args.client_name, sysfs=args.sysfs)
@@ -156,6 +161,10 @@ def _main(argv):
     else:
         sys.stdout.write(render.report_text(report))
     code = exit_code(report, args.require)
+    if args.prometheus:
+        import time
+        from .prometheus import write_textfile
+        write_textfile(args.prometheus, report.to_dict(), time.time(), exit_code=code)
     if code == EXIT_UNDETERMINED:
         _error(undetermined_reason(report))
     elif code == EXIT_REQUIREMENT:
