@@ -17,6 +17,12 @@ $SUDO apt-get install -y -qq --no-install-recommends \
     librbd1 librados2 python3-rbd python3-rados ceph-mon ceph-osd ceph-mgr ceph-common \
     binutils gcc libc6-dev python3 python3-venv ca-certificates >/dev/null
 
+# >>> h12b: fleet HTML check (issue 12) -- headless Chromium, Debian's package
+echo "== chromium (fleet HTML page checked in a real headless browser)"
+command -v chromium >/dev/null 2>&1 || $SUDO apt-get install -y -qq --no-install-recommends chromium fonts-dejavu-core >/dev/null
+export LIBRBD_PROBE_ARTIFACTS=${LIBRBD_PROBE_ARTIFACTS:-$HOME/.cache/librbd_probe/artifacts}
+# <<< h12b
+
 echo "== real Debian packages of other Ceph releases (cached)"
 $SUDO python3 tools/fetch_corpus.py
 
