@@ -1,16 +1,22 @@
-"""Which Ceph release is this?  Evidence x knowledge base -> a version or an honest range.
+"""Which Ceph release is this?  Evidence x knowledge layer -> a version or an honest range.
 
 Pure: takes what the lower layers observed (exported functions of librbd and librados,
-rbd_version()/rados_version(), the version libceph-common reports or carries in .rodata) and
-the knowledge base; returns a dict for the report plus problems.  Symbols decide the range
-(rbd_version() collides across releases); an exact version string narrows it; evidence that
-disagrees is reported, never silently overruled.
+rbd_version()/rados_version(), the version libceph-common reports or carries in .rodata, its
+SONAME) and asks ``librbd_probe.knowledge``; returns an immutable Identification plus
+problems.  Symbols decide the range (rbd_version() collides across releases); an exact version
+string narrows it; evidence that disagrees is reported, never silently overruled.  A range
+never widens into a release whose sources were not reachable (an unverified placeholder) on
+the strength of symbols alone: it stops before it, and says so.
 """
-import functools
 import re
+import types
 import zlib
 
+from . import knowledge as kn
 from .model import Problem, record
+
+#: Upstream order of version strings (vendor suffixes order as their upstream version).
+version_key = kn.version_key
 
 
 class Observation(record(
@@ -27,52 +33,81 @@ class Observation(record(
     #   version_source: Optional[str] = None  # where version_string came from
     #   release_name: Optional[str] = None  # e.g. "pacific" (ceph_release_to_str)
     #   git_sha: Optional[str] = None  # from the ceph_ver__<sha> symbol
-    #   common_soname: Optional[str] = None
+    #   common_soname: Optional[str] = None  # DT_SONAME of the libceph-common librados needs
     __slots__ = ()
 
 
-@functools.lru_cache(maxsize=4096)
-def version_key(text):
-    """'16.2.15' -> (16, 2, 15); non-numeric parts sort first (never raises).
+#: The per-release facts an identification carries (knowledge.RELEASE_FACTS order of the report).
+FACT_KEYS = ("rbd_features_all", "default_format", "default_features", "feature_names_accepted",
+             "format1_create", "rbd_create_format", "libceph_common_soname")
 
-    Cached: fingerprinting compares some 300 functions against every release.
+_DICT_KEYS = ("version", "codename", "min", "before", "confidence", "evidence", "candidates", "facts", "label")
+
+
+class Identification(record(
+        "Identification",
+        "version codename min before confidence evidence candidates facts label",
+        (None, None, None, None, "none", (), (), types.MappingProxyType({}), None))):
+    """The identified release (immutable).
+
+    ``version``: the exact version string when the library reported one; ``min``/``before``:
+    the range the symbols allow (``before`` None = open); ``confidence``: high | medium | low |
+    none; ``evidence``/``candidates``: tuples; ``facts``: read-only mapping key -> knowledge.Fact
+    for the identified release or range; ``label``: e.g. "16.2.15 (pacific)" or
+    "15.2.5 to before 16.2.0 (octopus)".
+
+    ``to_dict()`` is the report's JSON shape.  Read access by key (``rel["version"]``,
+    ``rel.get("facts")``) answers from ``to_dict()`` for callers written against the old dict.
     """
-    out = []
-    for part in str(text).split("."):
-        out.append(int(part) if part.isdigit() else -1)
-    return tuple(out)
+    __slots__ = ()
+
+    def to_dict(self):
+        out = {key: getattr(self, key) for key in _DICT_KEYS}
+        out["evidence"] = list(self.evidence)
+        out["candidates"] = list(self.candidates)
+        out["facts"] = {key: {"value": _plain(fact.value),
+                              "source": fact.source if fact.unverified is None else fact.unverified}
+                        for key, fact in sorted(self.facts.items())}
+        return out
+
+    def __getitem__(self, key):
+        if isinstance(key, str):
+            if key not in _DICT_KEYS:
+                raise KeyError(key)
+            return self.to_dict()[key]
+        return tuple.__getitem__(self, key)
+
+    def get(self, key, default=None):
+        return self.to_dict().get(key, default) if key in _DICT_KEYS else default
+
+    def __contains__(self, key):
+        return key in _DICT_KEYS if isinstance(key, str) else tuple.__contains__(self, key)
+
+
+def _plain(value):
+    return list(_plain(v) for v in value) if isinstance(value, tuple) else value
 
 
 def series(text):
-    return version_key(text)[:2]
+    """The release series of a version (knowledge.series)."""
+    return kn.series(text)
 
 
 def present_in(entry, version):
-    """Is a function described by a symbols-file entry exported by release ``version``?"""
-    key = version_key(version)
-    removed = entry.get("removed")
-    if removed and key >= version_key(removed):
-        return False
-    if key >= version_key(entry["first"]):
-        return True
-    for backport in entry.get("backports") or ():
-        if series(backport) == series(version) and key >= version_key(backport):
-            return True
-    return False
+    """Is a function exported by release ``version``?  ``entry``: a knowledge.Function, a
+    function name, or a symbols-file dict entry (tools and old callers)."""
+    if isinstance(entry, dict):
+        entry = kn.Function(None, None, entry["first"], True,
+                            tuple(entry.get("backports") or ()), entry.get("removed"), None, None)
+    return bool(kn.present_in(entry, version))
 
 
-def expected_functions(symbols_doc, version):
-    return frozenset(name for name, entry in symbols_doc["symbols"].items() if present_in(entry, version))
-
-
-def _presence_table(symbols_doc):
-    """(name, first, removed, backports) with versions parsed once, for fast set building."""
-    table = []
-    for name, entry in symbols_doc["symbols"].items():
-        removed = entry.get("removed")
-        table.append((name, version_key(entry["first"]), version_key(removed) if removed else None,
-                      tuple(version_key(b) for b in entry.get("backports") or ())))
-    return table
+def expected_functions(symbols, version):
+    """frozenset of functions release ``version`` exports; ``symbols``: a library name
+    ('librbd', 'librados') or a symbols document."""
+    if isinstance(symbols, str):
+        return kn.expected_functions(symbols, version)
+    return frozenset(name for name, entry in symbols["symbols"].items() if present_in(entry, version))
 
 
 def set_digest(names):
@@ -80,82 +115,97 @@ def set_digest(names):
     return "{:08x}".format(zlib.crc32("\n".join(sorted(names)).encode("ascii")))
 
 
-def _fingerprint(observed, symbols_doc, releases):
-    """[(release, missing, extra)] for every release, comparing only functions the KB knows.
+def _presence_table(library):
+    """(name, first, removed, backports) with versions parsed once, for fast set building."""
+    table = []
+    for name, func in kn.functions(library).items():
+        table.append((name, version_key(func.first), version_key(func.removed) if func.removed else None,
+                      tuple(version_key(b) for b in func.backports)))
+    return table
 
-    Same rule as present_in(), inlined over a pre-parsed table.  Releases whose stored
-    digest (``<library>_digest``) differs from the observed set's cannot match exactly and
-    are skipped when another release's digest matches: this runs on every scan, and the
-    command line's start-up budget is a few milliseconds.
+
+def _fingerprint(observed, library, releases):
+    """[(release, missing, extra)] for every release, comparing only functions the knowledge knows.
+
+    Same rule as knowledge.present_in(), inlined over a pre-parsed table.  Releases whose
+    stored digest differs from the observed set's cannot match exactly and are skipped when
+    another release's digest matches: this runs on every scan, and the command line's start-up
+    budget is a few milliseconds.
     """
-    table = _presence_table(symbols_doc)
+    table = _presence_table(library)
     seen = observed & frozenset(row[0] for row in table)
-    digest_key = symbols_doc.get("library", "") + "_digest"
     digest = set_digest(seen)
-    if any(rel.get(digest_key) == digest for rel in releases):
-        releases = [rel for rel in releases if rel.get(digest_key) == digest]
+    attr = library + "_digest"
+    if any(getattr(rel, attr) == digest for rel in releases):
+        releases = [rel for rel in releases if getattr(rel, attr) == digest]
     out = []
     for rel in releases:
-        key = version_key(rel["version"])
+        key = rel.key
+        own = _series_of_key(key)
         expected = {name for name, first, removed, backports in table
                     if (removed is None or key < removed)
-                    and (key >= first or (backports and any(b[:2] == key[:2] and key >= b for b in backports)))}
+                    and (key >= first or (backports and any(_series_of_key(b) == own and key >= b
+                                                            for b in backports)))}
         out.append((rel, sorted(expected - seen), sorted(seen - expected)))
     return out
 
 
-def _range(fingerprints):
-    """Releases whose function set is exactly what was observed, as (matching, next_other)."""
-    exact = [i for i, (_, missing, extra) in enumerate(fingerprints) if not missing and not extra]
-    if not exact:
-        return [], None
-    # Releases are API-change points: the observed library may be any version from the first
-    # exact match up to (not including) the next release whose set differs.
-    last = exact[-1]
-    following = fingerprints[last + 1][0]["version"] if last + 1 < len(fingerprints) else None
-    return [fingerprints[i][0] for i in exact], following
+def _series_of_key(key):
+    return key[:2] if key[0] == 0 else key[:1]
+
+
+def _exact(fingerprints):
+    """Releases whose function set is exactly what was observed."""
+    return [rel for rel, missing, extra in fingerprints if not missing and not extra]
 
 
 def _closest(fingerprints):
     return min(fingerprints, key=lambda item: (len(item[1]) + len(item[2]), len(item[1])))
 
 
-def _value(rel, key):
-    field = rel.get(key)
-    return field.get("value") if isinstance(field, dict) else None
+def _triple(value):
+    return ".".join(map(str, value)) if value else None
 
 
-def identify(obs, releases_doc, librbd_symbols_doc, librados_symbols_doc):
-    """Return (release dict or None, problems tuple)."""
-    everything = sorted(releases_doc["releases"], key=lambda r: version_key(r["version"]))
+def identify(obs, *legacy_docs):
+    """Return (Identification, problems tuple) for an Observation.
+
+    Transition: called the old way, ``identify(obs, releases_doc, librbd_doc, librados_doc)``
+    (the documents are ignored: the knowledge layer answers), it returns ``(dict, problems)``.
+    """
+    result, problems = _identify(obs)
+    if legacy_docs:
+        return result.to_dict(), problems
+    return result, problems
+
+
+def _identify(obs):
+    everything = kn.releases()
     # Releases whose sources were not reachable carry no symbol data: they cannot be matched,
-    # only mentioned when they fall inside the identified range.
-    releases = [r for r in everything if r.get("source_kind") != "unverified"]
-    order = [r["version"] for r in releases]
+    # only mentioned (or bound the range) when they follow the matched releases.
+    releases = [r for r in everything if r.verified]
     problems = []
     evidence = []
-    result = {"version": None, "codename": None, "min": None, "before": None,
-              "confidence": "none", "evidence": evidence, "candidates": []}
     matching = []
     if obs.librbd_functions is not None:
-        prints = _fingerprint(obs.librbd_functions, librbd_symbols_doc, releases)
-        matching, _ = _range(prints)
+        prints = _fingerprint(obs.librbd_functions, "librbd", releases)
+        matching = _exact(prints)
         if matching:
             evidence.append("librbd exports exactly the C functions of {}".format(_span(matching)))
         else:
             rel, missing, extra = _closest(prints)
             evidence.append("librbd's functions match no release exactly; closest {} ({} missing, {} extra)".format(
-                rel["version"], len(missing), len(extra)))
+                rel.version, len(missing), len(extra)))
             problems.append(Problem(
                 "release.fingerprint", "warning",
-                "librbd's exported functions match no known release exactly: closest is {} {}, "
+                "librbd's exported functions match no known release exactly: closest is {}, "
                 "with {} missing{} and {} extra{} (a vendor backport or a patched build)".format(
-                    rel["version"], rel.get("codename") or "", len(missing), _few(missing), len(extra), _few(extra)),
+                    kn.release_label(rel.version), len(missing), _few(missing), len(extra), _few(extra)),
                 "compare with the distribution's changelog; capabilities follow the symbols, not the version",
                 tuple("missing " + m for m in missing[:5]) + tuple("extra " + e for e in extra[:5])))
             matching = [rel]
     if obs.librados_functions is not None and matching:
-        rados_match, _ = _range(_fingerprint(obs.librados_functions, librados_symbols_doc, releases))
+        rados_match = _exact(_fingerprint(obs.librados_functions, "librados", releases))
         if rados_match:
             both = [r for r in matching if r in rados_match]
             if both:
@@ -167,78 +217,194 @@ def identify(obs, releases_doc, librbd_symbols_doc, librados_symbols_doc):
                     "librbd looks like {} but librados like {}: they come from different releases".format(
                         _span(matching), _span(rados_match)),
                     "install librbd and librados from the same Ceph release (one package version)"))
+    fields = {"version": None, "codename": None, "min": None, "before": None, "confidence": "none",
+              "candidates": ()}
+    pool = []
+    blind_open = False
     if matching:
-        last = order.index(matching[-1]["version"])
-        result["min"] = matching[0]["version"]
-        # Entries are API-change points: the library may be any version up to the next one.
-        result["before"] = order[last + 1] if last + 1 < len(order) else None
-        result["candidates"] = [r["version"] for r in matching]
-        lo, hi = version_key(result["min"]), version_key(result["before"]) if result["before"] else None
-        blind = [r["version"] for r in everything if r.get("source_kind") == "unverified"
-                 and version_key(r["version"]) > lo and (hi is None or version_key(r["version"]) < hi)]
-        if blind:
-            evidence.append("no symbol data for {} (sources not reachable): the range may span them".format(
-                ", ".join(blind)))
+        fields["min"] = matching[0].version
+        fields["candidates"] = tuple(r.version for r in matching)
+        later = [r for r in everything if r.key > matching[-1].key]
+        # Entries are API-change points: the library may be any version up to the next entry;
+        # an unverified entry bounds the range too (nothing is known about it).
+        fields["before"] = later[0].version if later else None
+        pool = [r for r in releases if matching[0].key <= r.key and (not later or r.key < later[0].key)]
+        if later and not later[0].verified:
+            blind_open = _beyond_placeholder(obs, matching, later, releases, evidence)
+            if blind_open:
+                pool += [r for r in everything if not r.verified and r.key >= later[0].key
+                         and kn.series(r.version) == kn.series(later[0].version)]
+        earlier = [r for r in everything if r.key < matching[0].key]
+        if earlier and not earlier[-1].verified:
+            evidence.append("{} has no symbol data (sources not reachable): builds from it up to {} "
+                            "may export the same functions".format(
+                                kn.release_label(earlier[-1].version), matching[0].version))
     if obs.rbd_version is not None:
-        triple = ".".join(map(str, obs.rbd_version))
-        expected = {tuple(_value(r, "rbd_version")) for r in matching if _value(r, "rbd_version")}
+        triple = _triple(obs.rbd_version)
+        expected = {r.rbd_version for r in matching if r.rbd_version}
         if expected and tuple(obs.rbd_version) not in expected:
             problems.append(Problem(
                 "release.rbd-version", "warning",
                 "rbd_version() says {} but the releases matching librbd's symbols report {}".format(
-                    triple, ", ".join(sorted(".".join(map(str, t)) for t in expected))),
+                    triple, ", ".join(sorted(_triple(t) for t in expected))),
                 "the library may be patched; trust the symbol-based capabilities"))
         evidence.append("rbd_version() = {}".format(triple))
     if obs.version_string:
-        _apply_exact(obs, result, everything, matching, problems)
-    elif matching:
-        codenames = []
-        for rel in matching:
-            if rel.get("codename") and rel["codename"] not in codenames:
-                codenames.append(rel["codename"])
-        result["codename"] = "/".join(codenames) or None
-        result["confidence"] = "medium" if len(codenames) == 1 else "low"
+        _apply_exact(obs, fields, everything, matching, problems, evidence)
+        exact_rel = kn.release_for(obs.version_string)
+        pool = [exact_rel] if exact_rel is not None else []
+        facts = _facts(pool, "no knowledge-base entry for the {} series".format(
+            ".".join(map(str, kn.series(obs.version_string)))))
+    else:
+        if matching:
+            codenames = []
+            for rel in matching:
+                if rel.codename and rel.codename not in codenames:
+                    codenames.append(rel.codename)
+            fields["codename"] = "/".join(codenames) or None
+            fields["confidence"] = "medium" if len(codenames) == 1 and not blind_open else "low"
+        facts = _facts(pool, "release not identified" if not matching else
+                       "no knowledge-base entry in the identified range")
+    if obs.common_soname:
+        _check_common_soname(obs, facts, problems, evidence)
     if obs.git_sha:
         evidence.append("libceph-common carries ceph_ver__{}".format(obs.git_sha))
-    return result, tuple(problems)
+    fields["label"] = _label(fields)
+    return Identification(evidence=tuple(evidence), facts=types.MappingProxyType(facts), **fields), tuple(problems)
+
+
+def _beyond_placeholder(obs, matching, later, releases, evidence):
+    """Can the library be a build of the unverified entry ``later[0]``'s series?  Returns True
+    when that is not ruled out (the range's end is then open to it).
+
+    Ruled out when rbd_version() was observed, equals what the matched releases report, and
+    differs from every verified release of the placeholder's series: LIBRBD_VER_* is compiled
+    into librbd from its own release's librbd.h.
+    """
+    blind = later[0]
+    same_series = [r for r in releases if kn.series(r.version) == kn.series(blind.version) and r.rbd_version]
+    observed = tuple(obs.rbd_version) if obs.rbd_version is not None else None
+    matched = {r.rbd_version for r in matching if r.rbd_version}
+    if observed is not None and observed in matched and same_series and all(
+            r.rbd_version != observed for r in same_series):
+        evidence.append("{} has no symbol data (sources not reachable); rbd_version() {} is {}'s, not {}'s "
+                        "({} reports {}): not {}, so the range ends before {}".format(
+                            kn.release_label(blind.version), _triple(observed), matching[-1].codename or matching[-1].version,
+                            blind.codename or blind.version, same_series[0].version, _triple(same_series[0].rbd_version),
+                            blind.codename or blind.version, blind.version))
+        return False
+    evidence.append("{} has no symbol data (sources not reachable): a build from {} on is not ruled out{}".format(
+        kn.release_label(blind.version), blind.version,
+        "" if observed is not None else " (rbd_version() not observed)"))
+    return True
+
+
+def _check_common_soname(obs, facts, problems, evidence):
+    fact = facts.get("libceph_common_soname")
+    if fact is None or fact.unverified is not None:
+        return
+    if fact.value == obs.common_soname:
+        evidence.append("librados needs {}, as the identified release ships".format(obs.common_soname))
+        return
+    expected = fact.value or "no shared libceph-common"
+    evidence.append("librados needs {}; the identified release ships {}".format(obs.common_soname, expected))
+    problems.append(Problem(
+        "release.common-soname", "warning",
+        "librados needs {} but the identified release ships {} ({})".format(obs.common_soname, expected, fact.source),
+        "librados and libceph-common may come from different builds: check which package owns each file"))
+
+
+def _label(fields):
+    if fields["version"]:
+        return kn.release_label(fields["version"]) if not fields["codename"] else "{} ({})".format(
+            fields["version"], fields["codename"])
+    if fields["min"] is None:
+        return None
+    if fields["before"] is None:
+        span = "{} or later".format(fields["min"])
+    else:
+        span = "{} to before {}".format(fields["min"], fields["before"])
+    return "{} ({})".format(span, fields["codename"]) if fields["codename"] else span
 
 
 def _span(matching):
     if len(matching) == 1:
-        return matching[0]["version"]
-    return "{} .. {}".format(matching[0]["version"], matching[-1]["version"])
+        return matching[0].version
+    return "{} .. {}".format(matching[0].version, matching[-1].version)
 
 
-def _apply_exact(obs, result, releases, matching, problems):
+def _apply_exact(obs, fields, releases, matching, problems, evidence):
     version = obs.version_string
-    result["version"] = version
-    result["codename"] = obs.release_name or _codename(releases, version)
-    result["evidence"].append("{} reports {}".format(obs.version_source or "the library", version))
+    fields["version"] = version
+    fields["codename"] = obs.release_name or kn.codename(version)
+    evidence.append("{} reports {}".format(obs.version_source or "the library", version))
     if not matching:
-        result["confidence"] = "medium"
+        fields["confidence"] = "medium"
         return
     key = version_key(version)
-    lo = version_key(matching[0]["version"])
-    hi = version_key(result["before"]) if result["before"] else None
-    if key >= lo and (hi is None or key < hi):
-        result["confidence"] = "high"
+    lo = matching[0].key
+    # Below the first match but not below an unverified entry just before it: builds of that
+    # entry's series are unverified and may export the same functions.
+    earlier = [r for r in releases if r.key < lo]
+    floor = lo
+    for rel in reversed(earlier):
+        if rel.verified:
+            break
+        floor = rel.key
+    hi = version_key(fields["before"]) if fields["before"] else None
+    if lo <= key and (hi is None or key < hi):
+        fields["confidence"] = "high"
+    elif floor <= key < lo:
+        fields["confidence"] = "medium"
+        evidence.append("{} lies in {}'s unverified stretch before {}: consistent with the symbols".format(
+            version, kn.release_label(earlier[-1].version), matching[0].version))
     else:
-        result["confidence"] = "low"
+        fields["confidence"] = "low"
         problems.append(Problem(
             "release.disagree", "warning",
             "{} says Ceph {} but librbd's functions match {}{}".format(
-                obs.version_source or "the library", version, matching[0]["version"],
-                " .. before " + result["before"] if result["before"] else " or later"),
+                obs.version_source or "the library", version, matching[0].version,
+                " .. before " + fields["before"] if fields["before"] else " or later"),
             "a vendor backport or mixed packages: check which package owns each library file"))
 
 
-def _codename(releases, version):
-    """Codename of the newest known release not newer than ``version`` (releases sorted)."""
-    best = None
-    for rel in releases:
-        if version_key(rel["version"]) <= version_key(version):
-            best = rel
-    return best.get("codename") if best else None
+def _facts(pool, empty_reason):
+    """{key: Fact} over the releases in ``pool``: determined only when every entry is verified
+    for the key and all agree (a verified None, e.g. "no shared libceph-common" before
+    luminous, is a value); otherwise value None with the reason."""
+    facts = {}
+    for key in FACT_KEYS:
+        if not pool:
+            facts[key] = kn.Fact(None, None, empty_reason)
+            continue
+        values = [(rel, rel.facts.get(key) or kn.Fact(None, None, "not recorded")) for rel in pool]
+        if not any(rel.verified for rel, _ in values):
+            facts[key] = kn.Fact(None, None, "; ".join("{}: {}".format(rel.version, rel.unverified or "unverified")
+                                                       for rel, _ in values[:3]))
+            continue
+        unverified = [(rel, f) for rel, f in values if f.unverified is not None or not rel.verified]
+        distinct = {repr(f.value) for _, f in values}
+        if not unverified and len(distinct) == 1:
+            rel, fact = values[-1]
+            facts[key] = kn.Fact(fact.value, "{} ({})".format(fact.source, rel.version), None)
+        elif unverified:
+            facts[key] = kn.Fact(None, None, "undetermined: " + "; ".join(
+                "{}: {}".format(rel.version, f.unverified or rel.unverified or "unverified") for rel, f in unverified[:3]))
+        else:
+            facts[key] = kn.Fact(None, None, "undetermined: the releases in range differ: " + "; ".join(
+                "{} {}".format(rel.version, _plain(f.value)) for rel, f in values[:4]))
+    return facts
+
+
+def release_facts(release, releases=None):
+    """{key: (value, source)} of an Identification (``releases`` ignored; transition for scan.py)."""
+    if isinstance(release, Identification):
+        return {key: (f.value, f.source if f.unverified is None else f.unverified) for key, f in release.facts.items()}
+    if not release:
+        return {key: (None, "release not identified") for key in FACT_KEYS}
+    facts = release.get("facts") or {}
+    return {key: (facts[key]["value"], facts[key]["source"]) if key in facts else (None, "release not identified")
+            for key in FACT_KEYS}
 
 
 def _few(names):
@@ -291,45 +457,3 @@ def version_string_pattern():
     return _VERSION_IN_RODATA
 
 
-FACT_KEYS = ("rbd_features_all", "default_format", "default_features", "feature_names_accepted",
-             "format1_create", "rbd_create_format", "libceph_common_soname")
-
-
-def release_facts(release, releases):
-    """{key: (value, source)} for the identified release; (None, reason) where not determined.
-
-    With an exact version the newest entry of the same series not newer than it answers; with
-    a range every entry inside it must agree, or the fact stays undetermined.
-    """
-    releases = sorted(releases, key=lambda r: version_key(r["version"]))
-    facts = {}
-    if not release or (release.get("version") is None and release.get("min") is None):
-        return {key: (None, "release not identified") for key in FACT_KEYS}
-    if release.get("version"):
-        version = release["version"]
-        same = [r for r in releases if series(r["version"]) == series(version)
-                and version_key(r["version"]) <= version_key(version)]
-        pool = same[-1:] if same else []
-        if not pool:
-            return {key: (None, "no knowledge-base entry for the {} series".format(".".join(map(str, series(version)))))
-                    for key in FACT_KEYS}
-    else:
-        lo = version_key(release["min"])
-        hi = version_key(release["before"]) if release.get("before") else None
-        pool = [r for r in releases if version_key(r["version"]) >= lo and (hi is None or version_key(r["version"]) < hi)]
-    for key in FACT_KEYS:
-        values = []
-        for rel in pool:
-            field = rel.get(key)
-            if not isinstance(field, dict) or (field.get("value") is None and "unverified" in field):
-                values.append((None, "{}: {}".format(rel["version"], (field or {}).get("unverified", "not recorded"))))
-            else:
-                values.append((field.get("value"), "{} ({})".format(field.get("source"), rel["version"])))
-        distinct = {repr(v) for v, _ in values}
-        if values and len(distinct) == 1 and values[0][0] is not None or (values and len(distinct) == 1 and key == "libceph_common_soname"):
-            facts[key] = values[-1]
-        elif not values:
-            facts[key] = (None, "no knowledge-base entry in the identified range")
-        else:
-            facts[key] = (None, "undetermined: " + "; ".join(s for _, s in values[:3]))
-    return facts

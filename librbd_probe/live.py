@@ -1,9 +1,11 @@
 """Live mode: ask a real cluster, and try every create path for real on scratch images.
 
 Only with an explicit ``--live``.  Planning (which trials, what each should give) and judging
-(what the image really got) are pure; ``run_live`` starts one ``_live_child.py`` per trial so
-each is bounded in time and independent, and removes scratch images on success, error, SIGINT
-and SIGTERM.  It only ever touches images named ``librbd-probe-<time>-<host>-<pid>-<rand>-<n>``.
+(what the image really got) are pure; ``run_live`` starts one live child
+(``children/_live_child.py``, through ``children.run``) per trial so each is bounded in time
+and independent, and removes scratch images on success, error, SIGINT and SIGTERM.  It only
+ever touches images named ``librbd-probe-<time>-<host>-<pid>-<rand>-<n>``.  Errors come back
+as the one error-record shape of ``librbd_probe.children``.
 """
 import errno
 import hashlib
@@ -13,9 +15,9 @@ import socket
 import time
 import uuid
 
+from .children import describe_rc, errno_name
 from .model import Problem, record
 
-LIVE_CHILD = os.path.join(os.path.dirname(os.path.abspath(__file__)), "_live_child.py")
 PREFIX = "librbd-probe-"
 _SIZE = 1 << 22                      # one 4 MiB object: cheap to create and remove
 
@@ -31,20 +33,6 @@ class LiveOptions(record("LiveOptions",
 def host_tag():
     """Eight hex digits naming this host inside scratch image names."""
     return hashlib.sha256(socket.gethostname().encode()).hexdigest()[:8]
-
-
-def errno_name(rc):
-    if rc is None or rc >= 0:
-        return None
-    return errno.errorcode.get(-rc, "E?{}".format(-rc))
-
-
-def describe_rc(rc):
-    if rc is None:
-        return "no answer"
-    if rc >= 0:
-        return "ok"
-    return "{} ({}: {})".format(rc, errno_name(rc), os.strerror(-rc))
 
 
 def plan(symbols, feature_defs, facts, options):
@@ -94,20 +82,19 @@ def plan(symbols, feature_defs, facts, options):
     return trials
 
 
-def judge(trial, answer):
-    """Classify one trial's answer: what was asked, what the image got, as expected or not."""
+def judge(trial, answer, error=None):
+    """Classify one trial: what was asked, what the image got, as expected or not (pure).
+
+    ``answer``/``error`` are what ``children.run("live", ...)`` returned for the trial.
+    """
     out = {k: trial[k] for k in ("id", "path", "expect") if k in trial}
     out["requested"] = {k: trial[k] for k in ("format", "features", "stripe_unit", "stripe_count", "data_pool",
                                                "force_v1") if trial.get(k) is not None}
-    if answer.get("timeout"):
-        out.update(result="timeout", rc=None, note=answer.get("message"))
-        out["as_expected"] = False
+    if error is not None:
+        out.update(result="timeout" if error.get("kind") == "timeout" else "error", rc=error.get("rc"),
+                   note=error.get("message"), as_expected=False)
         return out
-    if answer.get("error"):
-        out.update(result="error", rc=answer["error"].get("rc"), note=answer["error"].get("message") or
-                   answer["error"].get("stage"))
-        out["as_expected"] = False
-        return out
+    answer = answer or {}
     rc = answer.get("rc")
     out["rc"] = rc
     out["errno"] = errno_name(rc)
@@ -142,24 +129,29 @@ def _bits(mask):
     return [bit for bit in range(64) if mask & (1 << bit)]
 
 
+# (stage, errno) -> what to tell the operator; {rc} renders as "-13 EACCES".
 CONNECT_ERRORS = {
-    ("connect", -13): "permission denied (-13 EACCES): wrong key or missing caps for {who}; check --keyring and --id/--name",
-    ("connect", -110): "no monitor answered within {timeout:g} s (-110 ETIMEDOUT): check 'mon host' in {conf}",
-    ("connect", -2): "no usable configuration or keyring (-2 ENOENT) for {who}: check --conf and --keyring",
-    ("pool", -2): "pool {pool} does not exist (-2 ENOENT): give an existing pool with --pool",
-    ("pool", -13): "no access to pool {pool} (-13 EACCES): the key's caps do not cover it",
-    ("conf", -2): "cannot read the configuration {conf} (-2 ENOENT)",
+    ("connect", errno.EACCES): "permission denied ({rc}): wrong key or missing caps for {who}; "
+                               "check --keyring and --id/--name",
+    ("connect", errno.ETIMEDOUT): "no monitor answered within {timeout:g} s ({rc}): check 'mon host' in {conf}",
+    ("connect", errno.ENOENT): "no usable configuration or keyring ({rc}) for {who}: check --conf and --keyring",
+    ("pool", errno.ENOENT): "pool {pool} does not exist ({rc}): give an existing pool with --pool",
+    ("pool", errno.EACCES): "no access to pool {pool} ({rc}): the key's caps do not cover it",
+    ("conf", errno.ENOENT): "cannot read the configuration {conf} ({rc})",
 }
 
 
 def connection_message(error, options):
-    key = (error.get("stage"), error.get("rc"))
+    """One line for a failed connection step (an error record of the live child; pure)."""
+    rc = error.get("rc")
     who = options.client_name or "client.{}".format(options.client_id or "admin")
-    template = CONNECT_ERRORS.get(key)
+    template = CONNECT_ERRORS.get((error.get("stage"), -rc if isinstance(rc, int) else None))
     if template:
         return template.format(who=who, timeout=options.timeout, conf=options.conf or "the default ceph.conf",
-                               pool=options.pool)
-    return "{} failed: {}".format(error.get("stage"), error.get("message") or describe_rc(error.get("rc")))
+                               pool=options.pool, rc="{} {}".format(rc, errno_name(rc)))
+    if error.get("stage") is None:
+        return error.get("message") or "the live child failed"
+    return "{} failed: {}".format(error.get("stage"), error.get("message") or describe_rc(rc))
 
 
 def _request(librbd, librados, options, **extra):
@@ -172,7 +164,7 @@ def _request(librbd, librados, options, **extra):
 
 def run_live(librbd, librados, symbols, feature_defs, facts, options, python=None):
     """Connect, read cluster facts, run the trials, clean up.  Returns the JSON 'live' section."""
-    from . import probe
+    from . import children
     started = int(time.time())
     run_prefix = "{}{}-{}-{}-{}-".format(PREFIX, started, host_tag(), os.getpid(), uuid.uuid4().hex[:8])
     trials = plan(symbols, feature_defs, facts, options)
@@ -182,12 +174,10 @@ def run_live(librbd, librados, symbols, feature_defs, facts, options, python=Non
     if options.dry_run:
         section["dry_run"] = True
         return section
-    answer, error = probe.run_child(_request(librbd, librados, options, action="facts"),
-                                    timeout=options.timeout + 15, python=python, script=LIVE_CHILD)
-    if error or (answer or {}).get("error"):
-        err = dict(error or answer["error"])
-        err["message"] = connection_message(err, options) if not error else err.get("message")
-        section["error"] = err
+    answer, error = children.run("live", _request(librbd, librados, options, action="facts"),
+                                 timeout=options.timeout + 15, python=python)
+    if error:
+        section["error"] = dict(error, message=connection_message(error, options))
         return section
     section["connected"] = True
     section["cluster"] = answer.get("facts")
@@ -203,14 +193,10 @@ def run_live(librbd, librados, symbols, feature_defs, facts, options, python=Non
             trial = dict(trial, name=run_prefix + str(index), size=_SIZE)
             # On SIGINT/SIGTERM the trial child is allowed to finish (it removes its own image;
             # killing it with the image open would leave a watch that blocks removal for 30 s).
-            answer, error = probe.run_child(_request(librbd, librados, options, action="trial", trial=trial),
-                                            timeout=options.trial_timeout, python=python, script=LIVE_CHILD,
-                                            grace_on_interrupt=options.trial_timeout)
-            if error:
-                answer = {"timeout": error.get("kind") == "timeout", "error": None if error.get("kind") == "timeout"
-                          else {"stage": error.get("kind"), "message": error.get("message")},
-                          "message": error.get("message")}
-            section["trials"].append(judge(trial, answer))
+            answer, error = children.run("live", _request(librbd, librados, options, action="trial", trial=trial),
+                                         timeout=options.trial_timeout, python=python,
+                                         grace_on_interrupt=options.trial_timeout)
+            section["trials"].append(judge(trial, answer, error))
     finally:
         # Whatever happened (an error, SIGINT, SIGTERM), this run's images go.
         section["cleanup"] = dict(section.get("cleanup") or {}, after=_cleanup(
@@ -220,12 +206,13 @@ def run_live(librbd, librados, symbols, feature_defs, facts, options, python=Non
 
 
 def _cleanup(librbd, librados, options, python, rules):
-    from . import probe
-    answer, error = probe.run_child(_request(librbd, librados, options, action="cleanup", **rules),
-                                    timeout=options.timeout + 60, python=python, script=LIVE_CHILD)
+    from . import children
+    answer, error = children.run("live", _request(librbd, librados, options, action="cleanup", **rules),
+                                 timeout=options.timeout + 60, python=python)
+    out = {k: answer.get(k) for k in ("removed", "failed", "scratch") if answer and answer.get(k) is not None}
     if error:
-        return {"error": {"stage": error.get("kind"), "message": error.get("message")}}
-    return {k: answer.get(k) for k in ("removed", "failed", "scratch", "error") if answer.get(k) is not None}
+        out["error"] = error
+    return out
 
 
 class Interrupted(Exception):

@@ -11,8 +11,10 @@ without a slash:
 
 It never opens a library as ELF nor loads one: whether a candidate is usable (right class and
 machine) is decided by a callback from the caller, because glibc silently skips a file of the
-wrong architecture and tries the next one.  With ``root`` every absolute path resolves inside
-that directory (a build root or unpacked packages), and the host's environment is ignored.
+wrong architecture and tries the next one.  Every path of the target system goes through the
+context's ``rootfs.Root``: with a root (a build root or unpacked packages) each one, RUNPATH,
+RPATH and ``$ORIGIN`` included, resolves inside that directory, and the host's environment
+(LD_LIBRARY_PATH, ``ldconfig -p``) is ignored.
 """
 import os
 import re
@@ -21,6 +23,7 @@ import sys
 
 from .errors import LocateError
 from .model import record
+from .rootfs import Root
 
 LIBRBD_SONAME = "librbd.so.1"
 LIBRADOS_SONAME = "librados.so.2"
@@ -45,7 +48,7 @@ class SearchContext(record(
         (None,))):
     """Everything the search depends on, read once per run."""
     # Fields (immutable):
-    #   root: Optional[str]
+    #   root: rootfs.Root  # Root(None) for the host (None is accepted and means the host)
     #   ld_library_path: Tuple[str, ...]
     #   cache: LdCache or look-alike  # lookup(soname) -> paths; entries() -> [(soname, path)]
     #   conf_dirs: Tuple[str, ...]
@@ -57,45 +60,26 @@ class SearchContext(record(
 class Found(record("Found", "path source", ())):
     """A path the loader would consider, in order, with why it is on the list."""
     # Fields (immutable):
-    #   path: str  # host path (inside root when a root is used)
+    #   path: str  # host path (inside the root when a root is used)
     #   source: str
     __slots__ = ()
 
 
+def _root(ctx):
+    """The context's Root (a hand-built context may carry None or a directory name)."""
+    root = ctx.root
+    return root if isinstance(root, Root) else Root(root, check=False)
+
+
+# Thin aliases kept until every caller asks rootfs.Root directly.
 def in_root(path, root):
-    """Map an absolute path of the target system to a path on this host."""
-    if not root:
-        return path
-    return os.path.join(root, path.lstrip("/"))
+    """Deprecated: ``Root(root).host(path)``."""
+    return Root(root, check=False).host(path)
 
 
 def realpath_in_root(path, root):
-    """``os.path.realpath`` that resolves absolute symlink targets inside ``root``."""
-    if not root:
-        return os.path.realpath(path)
-    root = os.path.abspath(root)
-    rel = os.path.relpath(os.path.abspath(path), root)
-    parts = [p for p in rel.split(os.sep) if p not in ("", ".")]
-    resolved = root
-    hops = 0
-    while parts:
-        part = parts.pop(0)
-        if part == "..":
-            if resolved != root:
-                resolved = os.path.dirname(resolved)
-            continue
-        candidate = os.path.join(resolved, part)
-        if os.path.islink(candidate):
-            hops += 1
-            if hops > 40:                     # ELOOP, as the kernel would say
-                return candidate
-            target = os.readlink(candidate)
-            if target.startswith("/"):
-                resolved = root
-            parts = [p for p in target.split("/") if p not in ("", ".")] + parts
-            continue
-        resolved = candidate
-    return resolved
+    """Deprecated: ``Root(root).realpath(path)``."""
+    return Root(root, check=False).realpath(path)
 
 
 def parse_ld_so_cache(data):
@@ -235,9 +219,9 @@ def parse_ld_so_conf(lines, include_resolver):
 
 
 def _read_conf_dirs(root, conf="/etc/ld.so.conf", depth=0):
-    path = in_root(conf, root)
+    """ld.so.conf's directories; ``root`` is a Root and ``conf`` a target path."""
     try:
-        with open(path, encoding="utf-8", errors="replace") as handle:
+        with root.open(conf, encoding="utf-8", errors="replace") as handle:
             lines = handle.readlines()
     except OSError:
         return []
@@ -248,9 +232,8 @@ def _read_conf_dirs(root, conf="/etc/ld.so.conf", depth=0):
         if not pattern.startswith("/"):
             pattern = os.path.join(os.path.dirname(conf), pattern)
         out = []
-        for match in _glob_files(in_root(pattern, root)):
-            target = "/" + os.path.relpath(match, root) if root else match
-            out.extend(_read_conf_dirs(root, target, depth + 1))
+        for match in _glob_files(root.host(pattern)):
+            out.extend(_read_conf_dirs(root, root.target(match), depth + 1))
         return out
 
     return parse_ld_so_conf(lines, include)
@@ -275,12 +258,9 @@ def _glob_files(pattern):
 
 
 def _multiarch_triplets(root):
-    import glob
-    found = []
-    for path in sorted(glob.glob(in_root("/usr/lib/*-linux-gnu*", root))):
-        if os.path.isdir(path):
-            found.append(os.path.basename(path))
-    return found
+    """Debian multiarch directories present in a root (``/usr/lib/<triplet>``)."""
+    return [os.path.basename(path) for path in root.glob("/usr/lib/*-linux-gnu*")
+            if os.path.isdir(root.realpath(path))]
 
 
 def _host_triplet():
@@ -294,12 +274,14 @@ def _host_triplet():
 
 
 def search_context(root=None, environ=None):
-    """Read what the loader reads: LD_LIBRARY_PATH, ld.so.cache, ld.so.conf."""
+    """Read what the loader reads: LD_LIBRARY_PATH, ld.so.cache, ld.so.conf.
+
+    ``root`` is a ``rootfs.Root``, a directory name or None (the host); a name that is not a
+    directory raises LocateError.
+    """
     environ = os.environ if environ is None else environ
-    if root is not None:
-        if not os.path.isdir(root):
-            raise LocateError("{}: --root is not a directory".format(root))
-        root = os.path.abspath(root)
+    root = Root.of(root)
+    if not root.is_host:
         triplets = _multiarch_triplets(root)
         ld_library_path = ()
     else:
@@ -313,7 +295,7 @@ def search_context(root=None, environ=None):
     default_dirs += ["/lib", "/usr/lib"]
     cache = _ListCache(())
     cache_error = None
-    cache_path = in_root("/etc/ld.so.cache", root)
+    cache_path = root.realpath(root.host("/etc/ld.so.cache"))
     try:
         with open(cache_path, "rb") as handle:
             cache = LdCache(handle.read())
@@ -321,7 +303,7 @@ def search_context(root=None, environ=None):
         cache_error = "no ld.so.cache"
     except (OSError, ValueError, struct.error) as exc:
         cache_error = "{}: unreadable ({}); used ldconfig -p".format(cache_path, exc)
-        if root is None:
+        if root.is_host:
             cache = _ListCache(_ldconfig_cache())
     return SearchContext(root=root, ld_library_path=ld_library_path, cache=cache,
                          conf_dirs=tuple(_read_conf_dirs(root)), default_dirs=tuple(default_dirs),
@@ -337,16 +319,23 @@ def search_order(name, ctx, runpath=(), rpath=(), origin_dir=None):
     """Every existing path for ``name`` in the loader's order, with the reason for each.
 
     ``runpath``/``rpath`` are those of the object that needs ``name`` (empty for a dlopen
-    from the interpreter); ``origin_dir`` is that object's directory on this host.
+    from the interpreter); ``origin_dir`` is that object's directory on this host.  Under a
+    root every entry, ``$ORIGIN`` expansions included, is a path of the target system and
+    resolves inside the root; only LD_LIBRARY_PATH (empty under a root) is a host path.
     """
+    root = _root(ctx)
     seen = set()
     found = []
+    origin_target = None
+    if origin_dir:
+        # $ORIGIN is expanded as the target sees it, so "$ORIGIN/../.." stays in the root.
+        origin_target = root.target(origin_dir) if root.contains(origin_dir) else None
 
     def add(directory, source, host_path=False):
         if not directory:
             return
         if not host_path:
-            directory = in_root(directory, ctx.root)
+            directory = root.host(directory)
         path = os.path.join(directory, name)
         key = os.path.normpath(path)
         if key in seen:
@@ -358,7 +347,9 @@ def search_order(name, ctx, runpath=(), rpath=(), origin_dir=None):
     def add_dynamic(entries, source):
         for entry in entries:
             if "$ORIGIN" in entry or "${ORIGIN}" in entry:
-                if origin_dir:
+                if origin_target is not None:
+                    add(expand_origin(entry, origin_target), source)
+                elif origin_dir:                     # an object outside the root: a host file
                     add(expand_origin(entry, origin_dir), source, host_path=True)
             else:
                 add(entry, source)
@@ -391,8 +382,9 @@ def other_copies(stem, ctx, known=(), listdir=sorted_listdir, resolve=os.path.re
     in a library directory of thousands of entries.
     """
     import bisect
-    dirs = list(ctx.ld_library_path) if ctx.root is None else []
-    dirs += [in_root(d, ctx.root) for d in ctx.conf_dirs + ctx.default_dirs + _EXTRA_DIRS]
+    root = _root(ctx)
+    dirs = list(ctx.ld_library_path) if root.is_host else []
+    dirs += [root.host(d) for d in ctx.conf_dirs + ctx.default_dirs + _EXTRA_DIRS]
     known_real = {os.path.normpath(k) for k in known}
     out = []
     seen = set()

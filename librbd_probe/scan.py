@@ -10,6 +10,7 @@ from . import config as config_mod
 from . import elf, identify, kb, krbd, locate, matrix
 from .errors import ElfError, LocateError
 from .model import Candidate, LibraryReport, Problem, Report, RuntimeReport
+from .rootfs import Root
 
 ENV_LIBRBD = "LIBRBD_PROBE_LIBRBD"
 ENV_LIBRADOS = "LIBRBD_PROBE_LIBRADOS"
@@ -31,16 +32,17 @@ class _Scanner(object):
 
     def __init__(self, root, environ):
         self.root = root
-        self.ctx = locate.search_context(root, environ)
+        self.fs = Root(root)
+        self.ctx = locate.search_context(self.fs, environ)
         self.host_arch = None if root else _interpreter_arch()
         self.headers = {}
         self.listings = {}
         self.realpaths = {}
 
     def realpath(self, path):
-        """locate.realpath_in_root, once per path (every candidate is resolved several times)."""
+        """Root.realpath, once per path (every candidate is resolved several times)."""
         if path not in self.realpaths:
-            self.realpaths[path] = locate.realpath_in_root(path, self.root)
+            self.realpaths[path] = self.fs.realpath(path)
         return self.realpaths[path]
 
     def header(self, path):
@@ -398,10 +400,10 @@ def _runtime(scanner, rbd_report, rados_report, runtime, timeout, python, config
         rbd_report.path, rados_report.path if rados_report.chosen_by == "explicit" else None,
         symbols, feature_masks=[1 << bit for bit in range(12)], config=config_request,
         timeout=timeout, python=python)
-    if error:
+    if answer is None:
         return RuntimeReport(attempted=True, loaded=False, error=error)
     return RuntimeReport(
-        attempted=True, loaded=bool(answer.get("loaded")), error=answer.get("error"),
+        attempted=True, loaded=bool(answer.get("loaded")), error=error,
         rbd_version=_triple(answer.get("rbd_version")), rados_version=_triple(answer.get("rados_version")),
         ceph_version=answer.get("ceph_version"), ceph_release=answer.get("ceph_release"),
         loaded_objects=tuple(answer.get("loaded_objects") or ()), symbols=answer.get("symbols") or {},

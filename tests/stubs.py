@@ -14,7 +14,7 @@ import pytest
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 STUBS = os.path.join(HERE, "stubs")
-DATA = os.path.join(os.path.dirname(HERE), "librbd_probe", "data")
+DATA = os.path.join(os.path.dirname(HERE), "librbd_probe", "knowledge", "data")
 HOSTILE_KINDS = {"segfault-ctor": "HOSTILE_SEGFAULT_CTOR", "hang-ctor": "HOSTILE_HANG_CTOR",
                  "stdout-exit0": "HOSTILE_STDOUT_EXIT0", "crash-in-version": "HOSTILE_CRASH_VERSION"}
 
@@ -98,20 +98,45 @@ def _load(name):
 
 
 
+def _vkey(text):
+    """Upstream order, written here independently of librbd_probe (the stand-ins are an oracle)."""
+    import re
+    match = re.match(r"(\d+(?:\.\d+)*)", str(text))
+    return tuple(int(p) for p in match.group(1).split(".")) if match else (-1,)
+
+
+def _series(key):
+    return key[:2] if key[0] == 0 else key[:1]
+
+
+def _present(entry, version):
+    key = _vkey(version)
+    if entry.get("removed") and key >= _vkey(entry["removed"]):
+        return False
+    if key >= _vkey(entry["first"]):
+        return True
+    return any(_series(_vkey(b)) == _series(key) and key >= _vkey(b) for b in entry.get("backports") or ())
+
+
 def functions_of(library, version):
-    """The C functions release ``version`` has, per the knowledge base."""
-    import sys
-    sys.path.insert(0, os.path.dirname(HERE))
-    from librbd_probe.identify import present_in
+    """The C functions release ``version`` has, per the data files (read here, not via the package)."""
     doc = _load("{}_symbols.json".format(library))
-    return sorted(name for name, entry in doc["symbols"].items() if present_in(entry, version))
+    return sorted(name for name, entry in doc["symbols"].items() if _present(entry, version))
 
 
 def release_entry(version):
-    for rel in _load("releases.json")["releases"]:
+    """The releases.json entry ``version`` belongs to: exact, else the newest verified entry of
+    its series not newer than it (a stand-in for 15.2.7 takes 15.2.5's facts)."""
+    entries = _load("releases.json")["releases"]
+    for rel in entries:
         if rel["version"] == version:
             return rel
-    raise KeyError(version)
+    key = _vkey(version)
+    same = [r for r in entries if r.get("source_kind") != "unverified" and _vkey(r["version"]) <= key
+            and _series(_vkey(r["version"])) == _series(key)]
+    if not same:
+        raise KeyError(version)
+    return max(same, key=lambda r: _vkey(r["version"]))
 
 
 def _value(rel, key, default=None):
@@ -169,7 +194,7 @@ def build_release_standin(version):
     implemented_rbd = {"rbd_version", "rbd_features_to_string"}
     implemented_rados = {"rados_version", "rados_create", "rados_conf_read_file", "rados_conf_parse_env",
                          "rados_conf_get", "rados_shutdown"}
-    header = "/* Stand-in for Ceph {} ({}): functions and versions from librbd_probe/data, i.e. {} */\n".format(
+    header = "/* Stand-in for Ceph {} ({}): functions and versions from librbd_probe/knowledge/data, i.e. {} */\n".format(
         version, rel.get("codename"), rel.get("ref") or rel.get("tag"))
     rbd_c = header + "#include <stdint.h>\n#include <string.h>\n"
     rbd_c += "void rbd_version(int *a, int *b, int *c) {{ *a = {}; *b = {}; *c = {}; }}\n".format(*rbd_triple)

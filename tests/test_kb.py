@@ -10,7 +10,7 @@ import pytest
 import corpus
 from librbd_probe import elf, identify, kb
 
-DATA = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "librbd_probe", "data")
+DATA = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "librbd_probe", "knowledge", "data")
 FILES = sorted(glob.glob(os.path.join(DATA, "*.json")))
 
 

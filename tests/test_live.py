@@ -16,6 +16,7 @@ import pytest
 
 import cluster as cluster_mod
 from conftest import PROJECT, need, run_cli
+from librbd_probe import children
 
 SCRATCH = re.compile(r"^librbd-probe-\d+-[0-9a-f]{8}-\d+-[0-9a-f]{8}-\d+$")
 
@@ -93,7 +94,7 @@ def _live_children():
         if entry.isdigit():
             try:
                 with open("/proc/{}/cmdline".format(entry), "rb") as handle:
-                    if b"_live_child.py" in handle.read():
+                    if children.label("live").encode() in handle.read().split(b"\0"):
                         pids.append(int(entry))
             except OSError:
                 pass

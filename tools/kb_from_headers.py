@@ -16,7 +16,7 @@ functions their librbd.so.1 / librados.so.2 really export.
 Usage: python3 tools/kb_from_headers.py --mirror XinzeChi/ceph=DIR --mirror zenglg/ceph-ci=DIR \
          --mirror A10506/ceph-ci=DIR --mirror denise813/storage-public-ceph=DIR [--corpus DIR] [--check]
 Mirrors are bare git directories (the search tool's fetch); nothing of them is committed.
-Writes librbd_probe/data/{releases,librbd_symbols,librados_symbols}.json; with --check,
+Writes librbd_probe/knowledge/data/{releases,librbd_symbols,librados_symbols}.json; with --check,
 compares instead and exits 1 on any difference.
 """
 import argparse
@@ -28,7 +28,7 @@ import subprocess
 import sys
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-DATA = os.path.join(os.path.dirname(HERE), "librbd_probe", "data")
+DATA = os.path.join(os.path.dirname(HERE), "librbd_probe", "knowledge", "data")
 sys.path.insert(0, os.path.dirname(HERE))
 
 # (version, codename, mirror, ref) -- ref is a tag, or "commit:<subject>" for mirrors that

@@ -1,21 +1,17 @@
-"""Runs alone in a child interpreter: load the Ceph libraries, ask them, print one JSON object.
+"""The probe child: load the Ceph libraries, ask them, answer with one JSON object.
 
-Started by ``probe.py`` as ``python -E -s .../_child.py`` with a JSON request on stdin.  It must
-not import the librbd_probe package: whatever a hostile or broken library does here (crash in
-a constructor, hang, print to stdout, exit) stays in this process.  The only trusted output is
-one JSON object written to the *saved* original stdout, carrying the nonce from the request;
-before anything is loaded, fd 1 is pointed at stderr so a library's own prints can never be
-mistaken for the answer.
+Runs alone in a child interpreter started by ``librbd_probe.children.run("probe", ...)``
+(``python -E -s -c <bootstrap>``, sources and request on stdin; protocol in
+``librbd_probe/children/__init__.py``).  It never imports the librbd_probe package: whatever
+a hostile or broken library does here (crash in a constructor, hang, print to stdout, exit)
+stays in this process.  It never connects to a cluster.
 """
 import ctypes
+import errno
 import os
-import sys
 
-# The signature table is a sibling file, imported as a top-level module (never through the
-# package).  -I (Python 3.11+ implies -P) does not put this directory on sys.path: add it.
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-import _child_io  # noqa: E402
-import _ctypes_api  # noqa: E402
+import _child_io
+import _ctypes_api
 
 
 # Configuration keys whose values are secrets: never read, whoever asks.
@@ -99,7 +95,7 @@ def _features_check(lib, masks):
         size = ctypes.c_size_t(0)
         rc = func(ctypes.c_uint64(mask), None, ctypes.byref(size))
         names = None
-        if rc == -34 and 0 < size.value < 65536:        # -ERANGE: the mask is known; ask again
+        if rc == -errno.ERANGE and 0 < size.value < 65536:   # the mask is known; ask again
             buf = ctypes.create_string_buffer(size.value)
             rc2 = func(ctypes.c_uint64(mask), buf, ctypes.byref(size))
             if rc2 == 0:
@@ -120,7 +116,7 @@ def _read_config(librados, request):
         conf_get = _ctypes_api.bind(librados, "rados_conf_get")
         shutdown = _ctypes_api.bind(librados, "rados_shutdown")
     except AttributeError as exc:
-        out["error"] = "missing symbol: {}".format(exc)
+        out["error"] = _child_io.error("symbol", "missing symbol: {}".format(exc), stage="config")
         return out
     handle = ctypes.c_void_p()
     client_id = conf.get("id")
@@ -157,7 +153,7 @@ def _read_config(librados, request):
 
 
 def run(request):
-    result = {"nonce": request.get("nonce"), "loaded": False, "error": None, "symbols": {},
+    result = {"loaded": False, "error": None, "symbols": {},
               "loaded_objects": [], "rbd_version": None, "rados_version": None,
               "ceph_version": None, "ceph_release": None, "features_check": None, "config": None}
     libc = ctypes.CDLL(None)
@@ -173,7 +169,7 @@ def run(request):
         if request.get("librbd"):
             librbd = ctypes.CDLL(request["librbd"], mode=ctypes.RTLD_GLOBAL)
     except OSError as exc:
-        result["error"] = {"kind": "load", "message": str(exc)[:2000]}
+        result["error"] = _child_io.error("load", str(exc)[:2000], stage="dlopen")
         result["loaded_objects"] = _loaded_objects()
         return result
     result["loaded"] = True
@@ -196,9 +192,5 @@ def run(request):
     return result
 
 
-def main():
-    _child_io.serve(run, lambda message: {"loaded": False, "error": {"kind": "exception", "message": message}})
-
-
-if __name__ == "__main__":
-    main()
+def main(request):
+    _child_io.serve(run, request)

@@ -1,24 +1,24 @@
-"""Runs alone in a child interpreter: connect to the cluster and run ONE live-mode action.
+"""The live child: connect to the cluster and run ONE live-mode action.
 
 Actions (request "action"): "facts" (daemon versions and OSD map flags), "trial" (create one
 scratch image with one create path, read back what it got, remove it), "cleanup" (remove
-scratch images by the rules the parent sends).  Like ``_child.py`` it never imports the
-package, answers on the saved stdout with the parent's nonce, and only ever removes images
-whose names the parent listed or that match the exact scratch pattern it was given.
+scratch images by the rules the parent sends).  Started like the probe child by
+``librbd_probe.children.run("live", ...)`` (``python -E -s -c <bootstrap>``; protocol in
+``librbd_probe/children/__init__.py``): it never imports the package, answers on the saved
+stdout with the parent's nonce, reports failures as the one error-record shape, and only
+ever removes images whose names the parent listed or that match the exact scratch pattern.
 """
 import ctypes
+import errno
 import json
 import os
 import re
-import sys
 import time
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-import _child_io  # noqa: E402
-import _ctypes_api  # noqa: E402
+import _child_io
+import _ctypes_api
 
-# RBD_IMAGE_OPTION_* (src/include/rbd/librbd.h, rbd_image_option_t)
-OPT_FORMAT, OPT_FEATURES, OPT_ORDER, OPT_STRIPE_UNIT, OPT_STRIPE_COUNT, OPT_DATA_POOL = 0, 1, 2, 3, 4, 10
+OPT = _ctypes_api.CONSTANTS
 
 
 def _bind(lib, name):
@@ -34,11 +34,11 @@ def _connect(librados, req):
         cid = req.get("client_id")
         rc = _bind(librados, "rados_create")(ctypes.byref(handle), cid.encode() if cid else None)
     if rc < 0:
-        return None, {"stage": "create", "rc": rc}
+        return None, _child_io.rc_error("rados", "create", "rados_create2" if name else "rados_create", rc)
     conf = req.get("conf")
     rc = _bind(librados, "rados_conf_read_file")(handle, conf.encode() if conf else None)
     if rc < 0 and conf:
-        return None, {"stage": "conf", "rc": rc}
+        return None, _child_io.rc_error("rados", "conf", "rados_conf_read_file", rc)
     conf_set = _bind(librados, "rados_conf_set")
     if req.get("keyring"):
         conf_set(handle, b"keyring", req["keyring"].encode())
@@ -47,7 +47,7 @@ def _connect(librados, req):
         conf_set(handle, option, timeout)
     rc = _bind(librados, "rados_connect")(handle)
     if rc < 0:
-        return None, {"stage": "connect", "rc": rc}
+        return None, _child_io.rc_error("rados", "connect", "rados_connect", rc)
     return handle, None
 
 
@@ -133,14 +133,15 @@ def _create(librbd, io, trial):
     try:
         set_u64 = _bind(librbd, "rbd_image_options_set_uint64")
         if trial.get("format"):
-            set_u64(opts, OPT_FORMAT, ctypes.c_uint64(trial["format"]))
+            set_u64(opts, OPT["RBD_IMAGE_OPTION_FORMAT"], ctypes.c_uint64(trial["format"]))
         if trial.get("features") is not None:
-            set_u64(opts, OPT_FEATURES, ctypes.c_uint64(trial["features"]))
+            set_u64(opts, OPT["RBD_IMAGE_OPTION_FEATURES"], ctypes.c_uint64(trial["features"]))
         if trial.get("stripe_unit"):
-            set_u64(opts, OPT_STRIPE_UNIT, ctypes.c_uint64(trial["stripe_unit"]))
-            set_u64(opts, OPT_STRIPE_COUNT, ctypes.c_uint64(trial["stripe_count"]))
+            set_u64(opts, OPT["RBD_IMAGE_OPTION_STRIPE_UNIT"], ctypes.c_uint64(trial["stripe_unit"]))
+            set_u64(opts, OPT["RBD_IMAGE_OPTION_STRIPE_COUNT"], ctypes.c_uint64(trial["stripe_count"]))
         if trial.get("data_pool"):
-            _bind(librbd, "rbd_image_options_set_string")(opts, OPT_DATA_POOL, trial["data_pool"].encode())
+            _bind(librbd, "rbd_image_options_set_string")(opts, OPT["RBD_IMAGE_OPTION_DATA_POOL"],
+                                                          trial["data_pool"].encode())
         return _bind(librbd, "rbd_create4")(io, name, size, opts)
     finally:
         _bind(librbd, "rbd_image_options_destroy")(opts)
@@ -186,15 +187,19 @@ def _list(librbd, io):
         rc = func(io, buf, ctypes.byref(size))
         if rc >= 0:
             return [n.decode("utf-8", "replace") for n in buf.raw[:size.value].split(b"\0") if n]
-        if rc != -34:
+        if rc != -errno.ERANGE:
             return None
     return None
 
 
 def run(req):
-    result = {"nonce": req.get("nonce")}
-    librados = ctypes.CDLL(req["librados"], mode=ctypes.RTLD_GLOBAL) if req.get("librados") else None
-    librbd = ctypes.CDLL(req["librbd"], mode=ctypes.RTLD_GLOBAL)
+    result = {}
+    try:
+        librados = ctypes.CDLL(req["librados"], mode=ctypes.RTLD_GLOBAL) if req.get("librados") else None
+        librbd = ctypes.CDLL(req["librbd"], mode=ctypes.RTLD_GLOBAL)
+    except OSError as exc:
+        result["error"] = _child_io.error("load", str(exc)[:2000], stage="dlopen")
+        return result
     librados = librados or librbd
     handle, error = _connect(librados, req)
     if error:
@@ -207,7 +212,7 @@ def run(req):
             return result
         io, rc = _ioctx(librados, handle, req)
         if io is None:
-            result["error"] = {"stage": "pool", "rc": rc}
+            result["error"] = _child_io.rc_error("rados", "pool", "rados_ioctx_create", rc)
             return result
         try:
             if action == "trial":
@@ -232,7 +237,7 @@ def run(req):
                     if not reason:
                         continue
                     rc = _bind(librbd, "rbd_remove")(io, name.encode())
-                    while rc == -16 and time.time() < deadline:
+                    while rc == -errno.EBUSY and time.time() < deadline:
                         time.sleep(1)
                         rc = _bind(librbd, "rbd_remove")(io, name.encode())
                     if rc == 0:
@@ -249,9 +254,5 @@ def run(req):
     return result
 
 
-def main():
-    _child_io.serve(run, lambda message: {"error": {"stage": "exception", "message": message}})
-
-
-if __name__ == "__main__":
-    main()
+def main(request):
+    _child_io.serve(run, request)

@@ -1,12 +1,14 @@
-"""The one ctypes signature table for librbd/librados entry points.
+"""The one table of ctypes signatures and ABI constants for librbd/librados entry points.
 
-Imported only by the child scripts (``_child.py``, ``_live_child.py``), which run as
-``python -I path/to/_child.py`` and therefore see this file as a top-level module next to
-them: the package itself never calls into a Ceph library in-process.
+Used only inside the child interpreters (``_probe_child``, ``_live_child``), where the
+bootstrap makes it the top-level module ``_ctypes_api`` from the source the parent sent
+(see ``librbd_probe/children/__init__.py``): the package itself never calls into a Ceph
+library in-process.
 
 Types are written as strings so that this table stays importable without ctypes doing
-anything; ``bind()`` turns them into real argtypes/restype.  Signatures follow
-src/include/rbd/librbd.h and src/include/rados/librados.h (upstream Ceph).
+anything; ``bind()`` turns them into real argtypes/restype.  Signatures and constants follow
+src/include/rbd/librbd.h and src/include/rados/librados.h (upstream Ceph); tests/test_probe.py
+checks both against the headers of the Debian librbd-dev/librados-dev builds of the corpus.
 """
 import ctypes
 
@@ -71,6 +73,19 @@ SIGNATURES = {
     "rbd_get_stripe_count": ("int", ("void*", "uint64*")),
     "rbd_list": ("int", ("void*", "buf", "size_t*")),
     "rbd_remove": ("int", ("void*", "const char*")),
+}
+
+
+# ABI constants the children pass to the libraries: enum rbd_image_option_t of
+# src/include/rbd/librbd.h (checked by tests/test_probe.py against the librbd.h of the
+# Debian 14.2.21, 16.2.15, 18.2.7 and 20.2.4 builds; older releases unverified).
+CONSTANTS = {
+    "RBD_IMAGE_OPTION_FORMAT": 0,
+    "RBD_IMAGE_OPTION_FEATURES": 1,
+    "RBD_IMAGE_OPTION_ORDER": 2,
+    "RBD_IMAGE_OPTION_STRIPE_UNIT": 3,
+    "RBD_IMAGE_OPTION_STRIPE_COUNT": 4,
+    "RBD_IMAGE_OPTION_DATA_POOL": 10,
 }
 
 

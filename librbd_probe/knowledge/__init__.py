@@ -1,0 +1,668 @@
+"""The knowledge layer: every Ceph fact this package uses, and the questions asked of it.
+
+The facts live in the JSON files of ``librbd_probe/knowledge/data`` (each value with its
+source; a JSON Schema beside each file).  This module reads each file once, lazily at the
+first question (never at import), through the package's own loader (zip- and egg-safe, like
+``pkgutil.get_data``), and turns it into immutable records: named tuples, tuples and
+read-only mappings.  Every module asks the questions here; nothing re-derives them.
+
+    from librbd_probe import knowledge as kn
+    kn.release_label("16.2.15")          # '16.2.15 (pacific)'
+    kn.feature_names(0x3d)               # ('layering', 'exclusive-lock', 'object-map', ...)
+    kn.first_release_text("rbd_clone3")  # 'first released in 15.2.0'
+
+A malformed file is a packaging bug and raises KnowledgeBaseError naming the file.
+"""
+import functools
+import json
+import os
+import re
+import sys
+import types
+
+from ..errors import KnowledgeBaseError
+from ..model import record
+
+SCHEMA_VERSION = 1
+#: The data files (each with ``<name>.schema.json`` beside it).
+FILES = ("capabilities.json", "releases.json", "librbd_symbols.json", "librados_symbols.json",
+         "features.json", "errors.json", "libraries.json")
+#: The libraries whose exported functions the knowledge base lists (``<library>_symbols.json``).
+SYMBOL_LIBRARIES = ("librbd", "librados")
+#: Per-release facts of releases.json: each ``{"value": ..., "source": ...}`` or
+#: ``{"value": null, "unverified": reason}``.
+RELEASE_FACTS = ("rbd_version", "rados_version", "rbd_features_all", "default_format",
+                 "default_features", "feature_names_accepted", "format1_create",
+                 "rbd_create_format", "libceph_common_soname")
+
+_EMPTY = types.MappingProxyType({})
+
+
+# ---------------------------------------------------------------------------------------
+# Records (immutable).  Fields are only ever added, never renamed.
+
+class Fact(record("Fact", "value source unverified", (None, None, None))):
+    """One sourced value: ``value`` with its ``source``, or None with the ``unverified`` reason."""
+    __slots__ = ()
+
+    @property
+    def verified(self):
+        return self.unverified is None and self.source is not None
+
+
+class Release(record(
+        "Release",
+        "version key codename verified source_kind source tag unverified "
+        "rbd_version rados_version libceph_common_soname rbd_features_all default_format "
+        "default_features feature_names_accepted format1_create rbd_create_format "
+        "librbd_digest librados_digest debian_version header_vs_exports facts")):
+    """A release entry of releases.json (an API-change point or a verified build).
+
+    ``verified`` is False for placeholders whose sources were not reachable (no facts, no
+    symbol data).  Fact fields hold the bare value (tuples for version triples, None when
+    unverified); ``facts`` maps each fact name to its Fact (value, source, unverified).
+    """
+    __slots__ = ()
+
+
+class Effect(record("Effect", "situation effect min before verified source note", (None,))):
+    """What librbd does in ``situation`` for releases ``min`` <= v < ``before`` (None: open)."""
+    __slots__ = ()
+
+
+class Feature(record(
+        "Feature",
+        "bit name mask macro first_release internal implicit mutable single_client requires "
+        "requires_effect requires_source dropped_at_create dropped_source krbd_since "
+        "krbd_unverified class_source source effects")):
+    """An RBD image feature bit (features.json)."""
+    __slots__ = ()
+
+
+class Function(record("Function", "name library first exact backports removed note source")):
+    """An exported C function of librbd or librados (``<library>_symbols.json``).
+
+    ``exact`` is False when ``first`` is only where it was first seen (a Debian build after
+    a gap in the known releases) or the oldest release known.
+    """
+    __slots__ = ()
+
+
+class CapabilityDef(record("CapabilityDef", "id title requires needs_library binding source")):
+    """A capability: ``requires`` is a tuple of alternatives, each a tuple of functions."""
+    __slots__ = ()
+
+
+class Signature(record(
+        "Signature",
+        "id title family analysis patterns cause fix source capability symbols generic")):
+    """An error signature for ``explain`` (errors.json)."""
+    __slots__ = ()
+
+
+class Library(record(
+        "Library",
+        "name soname soname_source packages packages_source c_prefixes cxx_namespaces symbols_source")):
+    """A Ceph client library (libraries.json); ``packages`` maps distribution -> package names."""
+    __slots__ = ()
+
+
+# ---------------------------------------------------------------------------------------
+# Loading
+
+def _get_data(resource):
+    """``pkgutil.get_data(__name__, resource)``, done without importing pkgutil.
+
+    Asks the package's own loader (zip- and egg-safe, like pkgutil); pkgutil itself pulls in
+    typing on Python 3.11+, several milliseconds on every command-line run.
+    """
+    package = sys.modules[__name__]
+    loader = package.__spec__.loader
+    path = os.path.join(os.path.dirname(package.__file__), *resource.split("/"))
+    return loader.get_data(path)
+
+
+@functools.lru_cache(maxsize=None)
+def load(name):
+    """The parsed data file ``name`` as plain JSON (cached; never mutate it).
+
+    For the records use the questions below; this is for tools and the kb.py shim.
+    """
+    try:
+        raw = _get_data("data/" + name)
+    except OSError as exc:
+        raise KnowledgeBaseError("data/{}: cannot be read: {}".format(name, exc)) from exc
+    if raw is None:
+        raise KnowledgeBaseError("data/{}: not shipped with the package".format(name))
+    try:
+        doc = json.loads(raw.decode("utf-8"))
+    except ValueError as exc:
+        raise KnowledgeBaseError("data/{}: invalid JSON: {}".format(name, exc)) from exc
+    if not isinstance(doc, dict) or doc.get("schema_version") != SCHEMA_VERSION:
+        raise KnowledgeBaseError("data/{}: schema_version must be {}".format(name, SCHEMA_VERSION))
+    return doc
+
+
+def _bad(name, what):
+    return KnowledgeBaseError("data/{}: {}".format(name, what))
+
+
+def _tuple(value):
+    """JSON lists -> tuples, recursively (dicts -> read-only mappings)."""
+    if isinstance(value, list):
+        return tuple(_tuple(v) for v in value)
+    if isinstance(value, dict):
+        return types.MappingProxyType({k: _tuple(v) for k, v in value.items()})
+    return value
+
+
+def _entries(name, key, kind=list):
+    doc = load(name)
+    entries = doc.get(key)
+    if not isinstance(entries, kind):
+        raise _bad(name, "'{}' must be {}".format(key, "a list" if kind is list else "an object"))
+    return entries
+
+
+# ---------------------------------------------------------------------------------------
+# Versions
+
+_VERSION = re.compile(r"\s*(?:\d+:)?[vV]?(\d+(?:\.\d+)*)")
+
+
+@functools.lru_cache(maxsize=4096)
+def version_key(text):
+    """Upstream order of a Ceph version string: '16.2.15' -> (16, 2, 15).
+
+    A vendor or distribution suffix orders as its upstream version ('17.2.6-1234-gabcdef',
+    '18.2.4-0ubuntu0.24.04.1', '16.2.10-208.el9cp', '16.2.15+ds-0+deb12u2', a Debian
+    epoch '2:16.2.15-1', a tag 'v0.48argonaut').  Text without a leading number sorts
+    first, as (-1,).  Never raises.
+    """
+    match = _VERSION.match(str(text))
+    if not match:
+        return (-1,)
+    return tuple(int(part) for part in match.group(1).split("."))
+
+
+def upstream_version(text):
+    """'16.2.15+ds-0+deb12u2' -> '16.2.15'; None when the text carries no version."""
+    key = version_key(text)
+    return None if key == (-1,) else ".".join(map(str, key))
+
+
+def series(text):
+    """The release series a version belongs to: (16,) for 16.2.15, (0, 48) for 0.48.1.
+
+    From 9.x (infernalis) on, the major number names the release; before, 0.<minor> did.
+    """
+    key = version_key(text)
+    if key == (-1,):
+        return key
+    return key[:2] if key[0] == 0 else key[:1]
+
+
+# ---------------------------------------------------------------------------------------
+# Releases
+
+def _fact(name, version, key, field):
+    if field is None:
+        return Fact(None, None, "not recorded")
+    if not isinstance(field, dict) or "value" not in field:
+        raise _bad(name, "release {} field {!r} must be an object with a value".format(version, key))
+    value = _tuple(field.get("value"))
+    if value is None or field.get("unverified"):
+        return Fact(value, field.get("source"), field.get("unverified") or "not recorded")
+    if not field.get("source"):
+        raise _bad(name, "release {} field {!r} has a value without a source".format(version, key))
+    return Fact(value, field["source"], None)
+
+
+@functools.lru_cache(maxsize=None)
+def releases():
+    """All release entries as Release records, sorted by version."""
+    name = "releases.json"
+    out = []
+    for entry in _entries(name, "releases"):
+        version = entry.get("version") if isinstance(entry, dict) else None
+        if not isinstance(version, str):
+            raise _bad(name, "every release needs a version string")
+        verified = entry.get("source_kind") != "unverified"
+        facts = {key: _fact(name, version, key, entry.get(key)) for key in RELEASE_FACTS}
+        out.append(Release(
+            version=version, key=version_key(version), codename=entry.get("codename"),
+            verified=verified, source_kind=entry.get("source_kind"),
+            source=entry.get("ref") if verified else None, tag=entry.get("tag"),
+            unverified=entry.get("unverified"),
+            librbd_digest=entry.get("librbd_digest"), librados_digest=entry.get("librados_digest"),
+            debian_version=entry.get("debian_version"),
+            header_vs_exports=_tuple(entry.get("header_vs_exports")) or _EMPTY,
+            facts=types.MappingProxyType(facts),
+            **{key: facts[key].value for key in RELEASE_FACTS}))
+    out.sort(key=lambda rel: rel.key)
+    return tuple(out)
+
+
+def release(version):
+    """The entry for exactly ``version`` (vendor suffixes ignored), or None."""
+    key = version_key(version)
+    for rel in releases():
+        if rel.key == key:
+            return rel
+    return None
+
+
+def release_for(version):
+    """The release ``version`` belongs to: the newest entry <= it in the same series, or None.
+
+    None for a version before the series' first known entry (a development release) or of a
+    series the knowledge base does not know (newer than its newest release).
+    """
+    key = version_key(version)
+    if key == (-1,):
+        return None
+    wanted = series(version)
+    best = None
+    for rel in releases():
+        if rel.key <= key and series(rel.version) == wanted:
+            best = rel
+    return best
+
+
+def codename(version):
+    """'16.2.15' -> 'pacific'; None when the version's series is unknown."""
+    rel = release_for(version)
+    return rel.codename if rel else None
+
+
+def release_label(version):
+    """'16.2.15 (pacific)'; the bare version text when its codename is unknown."""
+    name = codename(version)
+    return "{} ({})".format(version, name) if name else str(version)
+
+
+def known_mask(version):
+    """RBD_FEATURES_ALL of the release ``version`` belongs to; None when not known."""
+    rel = release_for(version)
+    return rel.rbd_features_all if rel else None
+
+
+# ---------------------------------------------------------------------------------------
+# Features
+
+def _effects(name, entry):
+    out = []
+    for item in entry.get("effects") or ():
+        if not (isinstance(item, dict) and item.get("situation") and item.get("effect")
+                and (item.get("source") or item.get("verified") is False)):
+            raise _bad(name, "feature {!r}: malformed effect {!r}".format(entry.get("name"), item))
+        out.append(Effect(item["situation"], item["effect"], item.get("min"), item.get("before"),
+                          bool(item.get("verified", True)), item.get("source"), item.get("note")))
+    return tuple(out)
+
+
+@functools.lru_cache(maxsize=None)
+def features():
+    """The RBD feature bits as Feature records, by bit."""
+    name = "features.json"
+    out = []
+    for entry in _entries(name, "features"):
+        if not (isinstance(entry.get("bit"), int) and entry.get("name") and entry.get("source")
+                and entry.get("mask") == 1 << entry["bit"]):
+            raise _bad(name, "malformed feature {!r}".format(entry.get("name")))
+        out.append(Feature(
+            bit=entry["bit"], name=entry["name"], mask=entry["mask"], macro=entry.get("macro"),
+            first_release=entry.get("first"), internal=bool(entry.get("internal")),
+            implicit=bool(entry.get("implicit")), mutable=bool(entry.get("mutable")),
+            single_client=bool(entry.get("single_client")),
+            requires=tuple(entry.get("requires") or ()), requires_effect=entry.get("requires_effect"),
+            requires_source=entry.get("requires_source"),
+            dropped_at_create=bool(entry.get("dropped_at_create")),
+            dropped_source=entry.get("dropped_source"), krbd_since=entry.get("krbd_since"),
+            krbd_unverified=entry.get("krbd_unverified"), class_source=entry.get("class_source"),
+            source=entry["source"], effects=_effects(name, entry)))
+    out.sort(key=lambda f: f.bit)
+    return tuple(out)
+
+
+@functools.lru_cache(maxsize=None)
+def _features_by_name():
+    return types.MappingProxyType({f.name: f for f in features()})
+
+
+def feature(name_or_bit):
+    """The Feature named ``name`` (or with that bit number), or None."""
+    if isinstance(name_or_bit, int):
+        for feat in features():
+            if feat.bit == name_or_bit:
+                return feat
+        return None
+    return _features_by_name().get(name_or_bit)
+
+
+def feature_names(mask):
+    """Names of the bits set in ``mask``, by bit; bits the knowledge base does not know are 'bit N'."""
+    mask = int(mask)
+    known = {f.bit: f.name for f in features()}
+    out = []
+    bit = 0
+    while mask >> bit:
+        if mask >> bit & 1:
+            out.append(known.get(bit, "bit {}".format(bit)))
+        bit += 1
+    return tuple(out)
+
+
+_SPLIT = re.compile(r"[\s,+|]+")
+
+
+def feature_mask(names):
+    """The mask of feature ``names``: an int, a name, 'a,b' / 'a+b' text, or an iterable of
+    names and ints (digits count as a number, as in ceph.conf).  Raises KnowledgeBaseError
+    for an unknown name."""
+    if isinstance(names, int):
+        return names
+    if isinstance(names, str):
+        names = [n for n in _SPLIT.split(names.strip()) if n]
+    by_name = _features_by_name()
+    mask = 0
+    for item in names:
+        if isinstance(item, int):
+            mask |= item
+        elif isinstance(item, str) and item.strip().isdigit():
+            mask |= int(item.strip())
+        elif item in by_name:
+            mask |= by_name[item].mask
+        elif isinstance(item, str) and re.match(r"bit \d+$", item):
+            mask |= 1 << int(item[4:])
+        else:
+            raise KnowledgeBaseError("unknown RBD feature name {!r} (known: {})".format(
+                item, ", ".join(f.name for f in features())))
+    return mask
+
+
+def feature_count():
+    """How many feature bits the knowledge base knows (bits 0 .. count-1)."""
+    return len(features())
+
+
+# ---------------------------------------------------------------------------------------
+# Functions (the exported C API of librbd and librados)
+
+@functools.lru_cache(maxsize=None)
+def functions(library):
+    """Function records of ``library`` ('librbd' or 'librados'), as a read-only mapping name -> Function."""
+    if library not in SYMBOL_LIBRARIES:
+        raise KnowledgeBaseError("no symbols file for {!r} (known: {})".format(library, ", ".join(SYMBOL_LIBRARIES)))
+    name = "{}_symbols.json".format(library)
+    symbols = _entries(name, "symbols", dict)
+    oldest = releases()[0].version if releases() else None
+    out = {}
+    for fname, entry in symbols.items():
+        if not (isinstance(entry, dict) and isinstance(entry.get("first"), str) and entry.get("source")):
+            raise _bad(name, "malformed entry {!r}".format(fname))
+        source = entry["source"]
+        seen_only = source.startswith("Debian ")
+        out[fname] = Function(
+            name=fname, library=library, first=entry["first"],
+            exact=not seen_only and entry["first"] != oldest,
+            backports=tuple(sorted(entry.get("backports") or (), key=version_key)),
+            removed=entry.get("removed"), note=entry.get("note"), source=source)
+    return types.MappingProxyType(out)
+
+
+def function(name):
+    """The Function record of an exported C function of librbd or librados, or None."""
+    for library in SYMBOL_LIBRARIES:
+        found = functions(library).get(name)
+        if found is not None:
+            return found
+    return None
+
+
+def present_in(func, version):
+    """Does release ``version`` export ``func`` (a Function or its name)?  None when unknown."""
+    if isinstance(func, str):
+        func = function(func)
+        if func is None:
+            return None
+    key = version_key(version)
+    if func.removed and key >= version_key(func.removed):
+        return False
+    if key >= version_key(func.first):
+        return True
+    same = series(version)
+    return any(series(b) == same and key >= version_key(b) for b in func.backports)
+
+
+def expected_functions(library, version):
+    """frozenset of the functions of ``library`` that release ``version`` exports."""
+    return frozenset(name for name, func in functions(library).items() if present_in(func, version))
+
+
+def first_release_text(name):
+    """Honest wording of when a function appeared, with its backports."""
+    func = function(name)
+    if func is None:
+        return "not in the knowledge base"
+    if func.source.startswith("Debian "):
+        text = "first seen in {} (Debian build; exact first release unverified)".format(func.first)
+    elif not func.exact:
+        text = "present in {}, the oldest release known".format(func.first)
+    else:
+        text = "first released in {}".format(func.first)
+    if func.backports:
+        text += " (backported to {})".format(", ".join(sorted(func.backports, key=version_key, reverse=True)))
+    if func.removed:
+        text += ", removed in {}".format(func.removed)
+    return text
+
+
+# ---------------------------------------------------------------------------------------
+# Libraries: sonames, packages, symbol naming
+
+@functools.lru_cache(maxsize=None)
+def libraries():
+    """Library records (libraries.json)."""
+    name = "libraries.json"
+    out = []
+    for entry in _entries(name, "libraries"):
+        if not (isinstance(entry, dict) and entry.get("name") and entry.get("soname")
+                and entry.get("soname_source") and isinstance(entry.get("packages"), dict)
+                and entry.get("packages_source")):
+            raise _bad(name, "malformed library {!r}".format(entry.get("name") if isinstance(entry, dict) else entry))
+        out.append(Library(
+            name=entry["name"], soname=entry["soname"], soname_source=entry["soname_source"],
+            packages=_tuple(entry["packages"]), packages_source=entry["packages_source"],
+            c_prefixes=tuple(entry.get("c_prefixes") or ()),
+            cxx_namespaces=tuple(entry.get("cxx_namespaces") or ()),
+            symbols_source=entry.get("symbols_source")))
+    return tuple(out)
+
+
+def library(name):
+    """The Library record named ``name`` ('librbd', 'librados', ...); KnowledgeBaseError if unknown."""
+    for lib in libraries():
+        if lib.name == name:
+            return lib
+    raise KnowledgeBaseError("unknown library {!r} (known: {})".format(
+        name, ", ".join(lib.name for lib in libraries())))
+
+
+def soname(name, version=None):
+    """The SONAME of library ``name``; with ``version``, libceph-common's of that release
+    (libceph-common.so.0 in 14.x) when the knowledge base records it."""
+    if version is not None and name == "libceph-common":
+        rel = release_for(version)
+        if rel is not None and rel.libceph_common_soname:
+            return rel.libceph_common_soname
+    return library(name).soname
+
+
+def packages(name):
+    """Read-only mapping distribution -> tuple of package names shipping library ``name``
+    (source: ``library(name).packages_source``)."""
+    return library(name).packages
+
+
+def install_dirs():
+    """Directories outside the loader's default search where Ceph libraries are installed
+    in practice (reported as extra candidates, never chosen)."""
+    return Fact(*_install_dirs())
+
+
+@functools.lru_cache(maxsize=None)
+def _install_dirs():
+    field = load("libraries.json").get("install_dirs")
+    if not (isinstance(field, dict) and isinstance(field.get("value"), list) and field.get("source")):
+        raise _bad("libraries.json", "'install_dirs' must be an object with a value list and a source")
+    return tuple(field["value"]), field["source"], None
+
+
+def _mangled(namespace):
+    return "".join("{}{}".format(len(part), part) for part in namespace.split("::"))
+
+
+@functools.lru_cache(maxsize=None)
+def _symbol_rules():
+    """[(prefix, library)] longest first: C prefixes and the mangled-name prefixes of C++ namespaces."""
+    rules = []
+    for lib in libraries():
+        for prefix in lib.c_prefixes:
+            rules.append((prefix, lib.name, False))
+        for namespace in lib.cxx_namespaces:
+            rules.append((_mangled(namespace), lib.name, True))
+    rules.sort(key=lambda rule: -len(rule[0]))
+    return tuple(rules)
+
+
+# _Z [special: TV/TI/TS/Th<n>_/Tv<n>_<n>_] [N] [cv/ref qualifiers] <length><name>...
+_MANGLED = re.compile(r"_Z(?:T[VIST]|Thn?\d+_|Tvn?\d+_n?\d+_|GV)?N?[rVKRO]*(?=\d)")
+
+
+def library_of(symbol):
+    """Which Ceph library exports ``symbol`` (a C name or a mangled C++ name, '@VERSION' ignored):
+    'librbd', 'librados', 'libradosstriper', 'libceph-common', or None."""
+    if isinstance(symbol, bytes):
+        symbol = symbol.decode("ascii", "replace")
+    symbol = symbol.split("@", 1)[0]
+    match = _MANGLED.match(symbol)
+    tail = symbol[match.end():] if match else None
+    for prefix, lib, cxx in _symbol_rules():
+        if cxx:
+            if tail is not None and tail.startswith(prefix):
+                return lib
+        elif symbol.startswith(prefix):
+            return lib
+    return None
+
+
+@functools.lru_cache(maxsize=None)
+def api_prefixes():
+    """Name prefixes of the C API functions this package reasons about: ('rbd_', 'rados_')."""
+    out = []
+    for name in SYMBOL_LIBRARIES:
+        out.extend(library(name).c_prefixes)
+    return tuple(out)
+
+
+@functools.lru_cache(maxsize=None)
+def api_prefixes_bytes():
+    """api_prefixes() as bytes (for filters over raw string tables)."""
+    return tuple(p.encode("ascii") for p in api_prefixes())
+
+
+def is_api_function(name):
+    """The one exported-function filter: is ``name`` (str or bytes) an rbd_*/rados_* C API name?"""
+    if isinstance(name, bytes):
+        return name.startswith(api_prefixes_bytes())
+    return isinstance(name, str) and name.startswith(api_prefixes())
+
+
+# ---------------------------------------------------------------------------------------
+# Capabilities and error signatures
+
+@functools.lru_cache(maxsize=None)
+def capabilities():
+    """The capability definitions, in display order."""
+    name = "capabilities.json"
+    out = []
+    for cap in _entries(name, "capabilities"):
+        if not (isinstance(cap, dict) and isinstance(cap.get("id"), str) and isinstance(cap.get("requires"), list)
+                and all(isinstance(alt, list) and alt for alt in cap["requires"]) and cap.get("source")):
+            raise _bad(name, "malformed entry {!r}".format(cap.get("id") if isinstance(cap, dict) else cap))
+        out.append(CapabilityDef(
+            id=cap["id"], title=cap.get("title"), requires=_tuple(cap["requires"]),
+            needs_library=cap.get("needs_library"), binding=cap.get("binding"), source=cap["source"]))
+    return tuple(out)
+
+
+def capability(cap_id):
+    """The CapabilityDef with id ``cap_id``, or None."""
+    for cap in capabilities():
+        if cap.id == cap_id:
+            return cap
+    return None
+
+
+@functools.lru_cache(maxsize=None)
+def error_signatures():
+    """Error signatures for ``explain``, in file order."""
+    name = "errors.json"
+    out = []
+    for sig in _entries(name, "signatures"):
+        if not (isinstance(sig, dict) and sig.get("id") and isinstance(sig.get("patterns"), list) and sig.get("source")):
+            raise _bad(name, "malformed signature {!r}".format(sig.get("id") if isinstance(sig, dict) else sig))
+        out.append(Signature(
+            id=sig["id"], title=sig.get("title"), family=sig.get("family"), analysis=sig.get("analysis"),
+            patterns=tuple(sig["patterns"]), cause=sig.get("cause"), fix=sig.get("fix"), source=sig["source"],
+            capability=sig.get("capability"), symbols=tuple(sig.get("symbols") or ()),
+            generic=sig.get("generic")))
+    return tuple(out)
+
+
+class ErrnoInfo(record("ErrnoInfo", "number meaning see")):
+    """What an errno means for librbd/librados callers (errors.json 'errno')."""
+    __slots__ = ()
+
+
+class ClusterFeature(record("ClusterFeature", "bit names client kernel profile source")):
+    """A cluster feature bit and the first client/kernel that has it (errors.json)."""
+    __slots__ = ()
+
+
+class BindingKind(record("BindingKind", "kind note pattern source")):
+    """A Python binding era recognised in tracebacks (errors.json 'bindings')."""
+    __slots__ = ()
+
+
+class Caller(record("Caller", "name note pattern source")):
+    """A known caller recognised in tracebacks (errors.json 'callers')."""
+    __slots__ = ()
+
+
+def errno_info(number):
+    """ErrnoInfo for errno ``number`` (positive or negative), or None."""
+    entry = (load("errors.json").get("errno") or {}).get(str(abs(int(number))))
+    if not isinstance(entry, dict):
+        return None
+    return ErrnoInfo(abs(int(number)), entry.get("meaning"), tuple(entry.get("see") or ()))
+
+
+@functools.lru_cache(maxsize=None)
+def cluster_features():
+    return tuple(ClusterFeature(e.get("bit"), tuple(e.get("names") or ()), e.get("client"), e.get("kernel"),
+                                e.get("profile"), e.get("source"))
+                 for e in load("errors.json").get("cluster_features") or ())
+
+
+@functools.lru_cache(maxsize=None)
+def binding_kinds():
+    return tuple(BindingKind(e.get("kind"), e.get("note"), e.get("pattern"), e.get("source"))
+                 for e in load("errors.json").get("bindings") or ())
+
+
+@functools.lru_cache(maxsize=None)
+def callers():
+    return tuple(Caller(e.get("name"), e.get("note"), e.get("pattern"), e.get("source"))
+                 for e in load("errors.json").get("callers") or ())
