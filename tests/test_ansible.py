@@ -236,7 +236,7 @@ def test_check_mode_reports_changes_and_writes_nothing(fleet):
             assert b'"mode": "edited"' in handle.read()
         assert not os.path.exists(textfile), "check mode wrote the textfile on the target"
         diff = [r for r in _task_results(proc, "librbd-probe report")][0]["con02"]["diff"]
-        assert '"mode": "static"' in json.dumps(diff)
+        assert '"mode": "static"' in diff[0]["after"] and '"mode": "edited"' in diff[0]["before"]
     finally:
         with open(con02, "wb") as handle:
             handle.write(original02)
