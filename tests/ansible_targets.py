@@ -200,3 +200,20 @@ def build_pyz(dest):
     subprocess.run([sys.executable, os.path.join(PROJECT, "tools", "build_pyz.py"), "-o", dest],
                    check=True, stdout=subprocess.PIPE)
     return dest
+
+
+def collect(workdir, hosts, extra=()):
+    """Build the pyz, start one sshd per host, run collect.yml once with the json callback.
+
+    ``hosts``: [(inventory_hostname, "127.0.0.x", {hostvars})], e.g.
+    ``("openstack-con02", "127.0.0.3", {"librbd_probe_args": ["--librbd", path, "--librados", path2]})``.
+    Returns (reports directory, the CompletedProcess of ansible-playbook: .stdout is the json
+    callback's document).  Needs what ``missing()`` checks; the caller decides skip or fail.
+    """
+    os.makedirs(workdir, exist_ok=True)
+    pyz = build_pyz(os.path.join(workdir, "librbd-probe.pyz"))
+    reports = os.path.join(workdir, "reports")
+    with Targets(workdir, hosts) as targets:
+        proc = run_playbook(targets, ["-e", "librbd_probe_pyz=" + pyz,
+                                      "-e", "librbd_probe_report_dir=" + reports] + list(extra))
+    return reports, proc
