@@ -15,31 +15,20 @@ Two readings of one mask are kept side by side, because they differ:
 """
 import functools
 import json
-import os
 import re
-import sys
 
 from .errors import KnowledgeBaseError
 
-DATA = "knowledge/data/ceph_features.json"
-
-
-def _get_data(resource):
-    # The package's own loader, like pkgutil.get_data (zip-safe), without importing pkgutil.
-    package = sys.modules[__package__]
-    path = os.path.join(os.path.dirname(package.__file__), *resource.split("/"))
-    return package.__spec__.loader.get_data(path)
+DATA = "ceph_features.json"         # in knowledge/data, read through the knowledge layer
 
 
 @functools.lru_cache(maxsize=None)
 def table():
     """The feature table: releases with masks (verified ones only) and the monitor's rule."""
-    try:
-        doc = json.loads(_get_data(DATA).decode("utf-8"))
-    except (OSError, ValueError) as exc:
-        raise KnowledgeBaseError("{}: cannot be read: {}".format(DATA, exc)) from exc
-    if doc.get("schema_version") != 1 or not isinstance(doc.get("releases"), list):
-        raise KnowledgeBaseError("{}: schema_version must be 1 with a 'releases' list".format(DATA))
+    from . import knowledge
+    doc = knowledge.load(DATA)
+    if not isinstance(doc.get("releases"), list):
+        raise KnowledgeBaseError("data/{}: 'releases' must be a list".format(DATA))
     releases = []
     names = {}          # (version, bit) -> names the bit has in that release's header (advertised)
     for entry in doc["releases"]:
@@ -146,8 +135,9 @@ def decode(mask, tab=None):
     rule = out["monitor_rule"]
     out.update(relation="partial" if rule else "unknown", release=rule, version=None, versions=[],
                extra_bits=[], extra_named=[],
-               text="no release's whole feature set (a kernel client or another implementation); "
-                    "by the monitor's rule: {}".format(rule or "unknown"))
+               text="sends no known release's whole feature set (a kernel client, another implementation, or a "
+                    "point release whose bits differ from its series' first); by the monitor's rule: {}".format(
+                        rule or "unknown"))
     return out
 
 
@@ -167,11 +157,8 @@ def split_address(text):
     return match.group(1), int(match.group(2)) if match.group(2) else None
 
 
-_OLD_SESSION = re.compile(r"MonSession\((\S+) (\S+) .*?features (0x[0-9a-f]+) \((\w+)\)")
-
-
 def parse_sessions(text):
-    """A monitor's ``sessions`` answer -> list of plain session dicts (both historic formats)."""
+    """A monitor's ``sessions`` answer (JSON list of session objects) -> plain session dicts."""
     try:
         data = json.loads(text)
     except ValueError:
@@ -192,14 +179,6 @@ def parse_sessions(text):
                             "nonce": (item.get("socket_addr") or {}).get("nonce"),
                             "mask": mask, "monitor_release": item.get("con_features_release"),
                             "remote_host": item.get("remote_host") or None})
-            elif isinstance(item, str):
-                out.extend(parse_sessions(item))
-        return out
-    for match in _OLD_SESSION.finditer(text or ""):
-        name, addr, hexmask, release = match.groups()
-        address, _ = split_address(addr)
-        out.append({"name": name, "entity": name, "type": name.split(".", 1)[0], "address": address,
-                    "nonce": None, "mask": int(hexmask, 16), "monitor_release": release, "remote_host": None})
     return out
 
 
@@ -225,7 +204,7 @@ def build(raw):
     """The census section from the child's raw answers (pure): groups and one row per client."""
     tab = table()
     section = {"error": None, "groups": [], "clients": [], "monitors": sorted((raw.get("sessions") or {})),
-               "source": {"features_table": "knowledge/data/ceph_features.json", "monitor_rule": tab["mon_source"]},
+               "source": {"features_table": "knowledge/data/" + DATA, "monitor_rule": tab["mon_source"]},
                "unverified_releases": list(tab["unverified"])}
     if raw.get("features_rc") not in (0, None) or raw.get("features") is None:
         section["error"] = "the monitors did not answer 'features' (rc {})".format(raw.get("features_rc"))

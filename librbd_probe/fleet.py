@@ -25,55 +25,38 @@ STATUSES = ("failed", "below-target", "stale", "unknown", "problems", "behind-da
 FLAGGED = frozenset(STATUSES) - {"ok"}
 
 
-# --- knowledge, through one small adapter (the knowledge API of issue 8 when present) -------
-def _knowledge():
-    try:
-        from . import knowledge as kn
-        if hasattr(kn, "releases") and hasattr(kn, "version_key"):
-            return (kn.version_key, [(r.version, r.codename) for r in kn.releases()])
-    except ImportError:
-        pass
-    from . import kb
-    from .identify import version_key
-    return (version_key, [(r["version"], r.get("codename")) for r in kb.releases()])
-
-
-def _upstream(version):
-    """'16.2.15+ds-0+deb12u2' / '17.2.6-1234-gabc' -> '16.2.15' / '17.2.6' (upstream part)."""
-    match = re.match(r"\d+(?:\.\d+)*", version or "")
-    return match.group(0) if match else None
-
-
+# --- knowledge: asked of the knowledge layer, once per aggregation -------------------------
 class Knowledge(object):
-    """Version order and codenames, asked once per aggregation."""
+    """Version order, codenames and labels (librbd_probe.knowledge), cached per aggregation."""
 
     def __init__(self):
-        self._key, releases = _knowledge()
-        self.releases = sorted(releases, key=lambda r: self._key(r[0]))
+        from . import knowledge
+        self._kn = knowledge
         self.codenames = []
-        for _version, codename in self.releases:
-            if codename and codename not in self.codenames:
-                self.codenames.append(codename)
+        for rel in knowledge.releases():
+            if rel.codename and rel.codename not in self.codenames:
+                self.codenames.append(rel.codename)
+        self._labels = {}
 
     def key(self, version):
-        return self._key(_upstream(version) or version)
+        return self._kn.version_key(version)
+
+    def upstream(self, version):
+        return self._kn.upstream_version(version)
 
     def codename(self, version):
-        best = None
-        for known, codename in self.releases:
-            if self._key(known) <= self.key(version):
-                best = codename
-        return best
+        return self._kn.codename(version)
 
     def first_of(self, codename):
-        for version, name in self.releases:
-            if name == codename:
-                return version
+        for rel in self._kn.releases():
+            if rel.codename == codename:
+                return rel.version
         return None
 
     def label(self, version):
-        name = self.codename(version)
-        return "{} ({})".format(version, name) if name else version
+        if version not in self._labels:
+            self._labels[version] = self._kn.release_label(version)
+        return self._labels[version]
 
 
 # --- records ----------------------------------------------------------------------------
@@ -180,7 +163,7 @@ def aggregate(inputs, target_release=None, kn=None):
     kn = kn or Knowledge()
     targets = []
     if target_release:
-        if not _upstream(target_release):
+        if not kn.upstream(target_release):
             raise UsageError("--target-release {!r}: not a Ceph version (e.g. 16.2.15)".format(target_release))
         targets.append({"kind": "target-release", "version": target_release, "codename": kn.codename(target_release),
                         "severity": "error", "from": "--target-release",

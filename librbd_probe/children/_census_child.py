@@ -1,7 +1,9 @@
 """Runs alone in a child interpreter: ask the monitors which clients are connected.
 
-The census part of live mode (``--live --census``).  Connects like ``_live_child.py`` (whose
-connection helpers it reuses as a sibling module), then sends read-only monitor commands:
+The census part of live mode (``--live --census``), started by
+``librbd_probe.children.run("census", ...)`` with the protocol of
+``librbd_probe/children/__init__.py``.  Connects like ``_live_child.py`` (whose connection
+helpers it reuses: the parent sends that module too), then sends read-only monitor commands:
 ``features`` (the monitor's feature groups: mask, release name it infers, count), ``mon dump``
 (the monitor names) and, to each monitor by name through ``rados_mon_command_target``,
 ``sessions`` (one entry per connection: entity, address, con_features).  The session list is
@@ -12,18 +14,15 @@ Nothing is written to the cluster.
 """
 import ctypes
 import json
-import os
-import sys
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-import _child_io  # noqa: E402
-import _ctypes_api  # noqa: E402
-import _live_child  # noqa: E402
+import _child_io
+import _ctypes_api
+import _live_child
 
 # int rados_mon_command_target(rados_t, const char *name, const char **cmd, size_t cmdlen,
 #     const char *inbuf, size_t inbuflen, char **outbuf, size_t *outbuflen, char **outs,
 #     size_t *outslen)  (src/include/rados/librados.h).  Requested for the one table in
-# /work/briefs/requests-h12b.md; added here only when the table lacks it.
+# requests-h12b.md (issue 12); added here only while the table lacks it.
 _ctypes_api.SIGNATURES.setdefault("rados_mon_command_target", (
     "int", ("void*", "const char*", "char**", "size_t", "const char*", "size_t",
             "char**out", "size_t*", "char**out", "size_t*")))
@@ -87,9 +86,5 @@ def run(req):
     return result
 
 
-def main():
-    _child_io.serve(run, lambda message: {"error": {"stage": "exception", "message": message}})
-
-
-if __name__ == "__main__":
-    main()
+def main(request):
+    _child_io.serve(run, request)
