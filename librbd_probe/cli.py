@@ -7,6 +7,7 @@ Exit codes (also in README.md):
   3  could not determine: no librbd found, librbd unreadable, or the runtime probe failed
   4  explain: the text matched no known error signature
 consumers: 0 all satisfied, 1 a consumer lacks functions, 3 a consumer or the library unreadable.
+fleet: 0 every host uniform and at target, 1 a host flagged, 2 bad input, 3 no host scanned.
 """
 import argparse
 import os

@@ -313,6 +313,19 @@ def _read_json(path, what):
         raise UsageError("{}: {} is not valid JSON ({})".format(path, what, str(exc).split(":")[0])) from exc
 
 
+def slim(report):
+    """The part of a scan report the fleet uses (keeps memory flat for thousands of hosts)."""
+    conf = report.get("config") or {}
+    live = report.get("live") or {}
+    return {"schema_version": report.get("schema_version"), "libraries": {}, "mode": report.get("mode"),
+            "release": report.get("release"),
+            "capabilities": {k: {"status": (v or {}).get("status")} for k, v in (report.get("capabilities") or {}).items()},
+            "problems": report.get("problems") or [],
+            "config": {"file": conf.get("file"), "client": conf.get("client"),
+                       "rbd_default_features": conf.get("rbd_default_features")} if conf else None,
+            "live": {"cluster": live.get("cluster"), "census": live.get("census")} if live else None}
+
+
 def _is_report(doc):
     return isinstance(doc, dict) and "schema_version" in doc and "libraries" in doc and "capabilities" in doc
 
@@ -338,7 +351,7 @@ def from_ansible_json(doc, origin):
                 report, failure = None, None
                 try:
                     parsed = json.loads(result.get("stdout") or "")
-                    report = parsed if _is_report(parsed) else None
+                    report = slim(parsed) if _is_report(parsed) else None
                 except ValueError:
                     report = None
                 if report is None:
@@ -383,7 +396,7 @@ def _from_directory(path):
             out.append(HostInput(name=host, report=None, failure={"error": "{}: not a librbd-probe report".format(full)},
                                  addresses=_addresses(index.get(host)), origin=full))
             continue
-        out.append(HostInput(name=host, report=doc, addresses=_addresses(index.get(host)), origin=full))
+        out.append(HostInput(name=host, report=slim(doc), addresses=_addresses(index.get(host)), origin=full))
     seen = {i.name for i in out}
     for host, entry in sorted(index.items()):
         if host not in seen:
@@ -410,7 +423,7 @@ def load_inputs(paths):
         base = os.path.basename(path)
         stem = base[:-5] if base.endswith(".json") else base
         if _is_report(doc):
-            out.append(HostInput(name=stem, report=doc, origin=path))
+            out.append(HostInput(name=stem, report=slim(doc), origin=path))
         elif isinstance(doc, dict) and "plays" in doc:
             out.extend(from_ansible_json(doc, path))
         elif isinstance(doc, dict) and doc.get("collect_schema") and "host" in doc:
