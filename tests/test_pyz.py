@@ -147,3 +147,22 @@ def test_too_old_python_gets_one_line(pyz, tmp_path):
     proc = _run(python, [pyz, "--json"], str(tmp_path))
     assert proc.returncode == 2
     assert proc.stderr == b"librbd-probe: error: needs Python >= 3.6, this is 2.7.18\n"
+
+
+def test_compiled_build_is_used_by_its_interpreter_only(pyz, tmp_path, installed):
+    """--compile PYTHON ships that interpreter's bytecode; another one reads the sources."""
+    system, floor = _interpreter(SYSTEM_PY), _interpreter(PY36)
+    compiled = str(tmp_path / "compiled.pyz")
+    subprocess.run([sys.executable, BUILD, "-o", compiled, "--compile", system], check=True, stdout=subprocess.PIPE)
+    probe = "import sys; sys.path.insert(0, sys.argv[1]); import librbd_probe.cli as m; print(m.__file__)"
+    used = _run(system, ["-c", probe, compiled], str(tmp_path)).stdout.decode().strip()
+    assert used == os.path.join(compiled, "librbd_probe", "cli.pyc")
+    used = _run(floor, ["-c", probe, compiled], str(tmp_path)).stdout.decode().strip()
+    assert used == os.path.join(compiled, "librbd_probe", "cli.py")       # foreign magic: the source
+    for python in (system, floor):
+        plain = _run(python, [pyz, "--json"], str(tmp_path))
+        fast = _run(python, [compiled, "--json"], str(tmp_path))
+        assert fast.returncode == plain.returncode == 0 and fast.stdout == plain.stdout
+    refused = subprocess.run([sys.executable, BUILD, "-o", str(tmp_path / "x.pyz"), "--compile", floor],
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    assert refused.returncode != 0 and b"needs Python >= 3.7" in refused.stderr
