@@ -183,8 +183,10 @@ def aggregate(inputs, target_release=None, kn=None):
     majority = None
     if counts:
         label = max(counts, key=lambda lab: (counts[lab], newest_of_label[lab][0]))
+        tied = sorted(lab for lab in counts if counts[lab] == counts[label])
+        # a tie has no majority: the newest of the tied releases is the reference, and it says so
         majority = {"label": label, "version": newest_of_label[label][1], "hosts": counts[label],
-                    "of": sum(counts.values()), "unanimous": len(counts) == 1}
+                    "of": sum(counts.values()), "unanimous": len(counts) == 1, "tie": tied if len(tied) > 1 else []}
     census_clients = _census_clients(inputs)
     by_address = collections.defaultdict(list)
     for client in census_clients:
@@ -236,7 +238,10 @@ def _host_row(item, kn, majority, targets, by_address):
         detail = failure.get("error") or (stderr[-1] if stderr else None) or failure.get("msg") or "no report"
         flags.append("failed")
         reasons.append("could not be scanned (exit {}): {}".format(failure.get("rc"), detail))
-        fixes.append("run librbd-probe on {} by hand and fix what stops it ({})".format(item.name, detail))
+        if "not reached" in detail or "ssh" in detail.lower():
+            fixes.append("check that the controller reaches {} over ssh, then collect again".format(item.name))
+        else:
+            fixes.append("run librbd-probe on {} by hand and fix what stops it".format(item.name))
         return FleetHost(name=item.name, status="failed", flags=tuple(flags), reasons=tuple(reasons),
                          fixes=tuple(fixes), release=None, release_label=None, mode=None, capabilities={},
                          features_yes=(), features_no=(), config_features=None, config_unknown=(), problems=(),
@@ -273,8 +278,14 @@ def _host_row(item, kn, majority, targets, by_address):
     if majority and label and label != majority["label"]:
         older = _older_than(upper, kn.key(majority["version"]))
         flags.append("stale" if older else "differs")
-        reasons.append("client {} {} the fleet's majority {} ({} of {} hosts)".format(
-            label, "is older than" if older else "differs from", majority["label"], majority["hosts"], majority["of"]))
+        if majority["tie"]:
+            reasons.append("client {} {} {}, the newest of the releases tied for the majority ({}, {} host{} each)".format(
+                label, "is older than" if older else "differs from", majority["label"], ", ".join(majority["tie"]),
+                majority["hosts"], "" if majority["hosts"] == 1 else "s"))
+        else:
+            reasons.append("client {} {} the fleet's majority {} ({} of {} hosts)".format(
+                label, "is older than" if older else "differs from", majority["label"], majority["hosts"],
+                majority["of"]))
         if older and (upgrade_to is None or kn.key(majority["version"]) > kn.key(upgrade_to)):
             upgrade_to = majority["version"]
     errors = [p for p in problems if p["severity"] == "error"]
@@ -345,7 +356,8 @@ def from_ansible_json(doc, origin):
     out = []
     for play in doc.get("plays") or ():
         for task in play.get("tasks") or ():
-            if (task.get("task") or {}).get("name") != SCAN_TASK:
+            # a role prefixes its tasks' names: "librbd_probe : librbd-probe scan"
+            if not ((task.get("task") or {}).get("name") or "").endswith(SCAN_TASK):
                 continue
             for host, result in sorted((task.get("hosts") or {}).items()):
                 report, failure = None, None
@@ -356,7 +368,8 @@ def from_ansible_json(doc, origin):
                     report = None
                 if report is None:
                     failure = {"rc": result.get("rc"), "stderr": result.get("stderr") or "",
-                               "msg": result.get("msg") if result.get("skipped") is not True else "skipped"}
+                               "msg": result.get("msg") or ("skipped: the host was not reached"
+                                                            if result.get("skipped") else None)}
                 out.append(HostInput(name=host, report=report, failure=failure, origin=origin))
     if not out:
         raise UsageError("{}: Ansible output without a task named {!r}".format(origin, SCAN_TASK))

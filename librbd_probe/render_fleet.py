@@ -54,7 +54,11 @@ def _header_lines(fleet):
     summary = fleet.summary
     lines.append("librbd_probe fleet: {} host{}, {} flagged".format(
         summary["hosts"], "" if summary["hosts"] == 1 else "s", summary["flagged"]))
-    if fleet.majority:
+    if fleet.majority and fleet.majority["tie"]:
+        lines.extend(_wrap("no majority: {} tied with {} host{} each; the reference is the newest, {}".format(
+            ", ".join(fleet.majority["tie"]), fleet.majority["hosts"], "" if fleet.majority["hosts"] == 1 else "s",
+            fleet.majority["label"]), "  "))
+    elif fleet.majority:
         lines.append("  majority: {} ({} of {} scanned hosts{})".format(
             fleet.majority["label"], fleet.majority["hosts"], fleet.majority["of"],
             ", unanimous" if fleet.majority["unanimous"] else ""))

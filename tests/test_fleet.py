@@ -13,7 +13,7 @@ import jsonschema
 import pytest
 
 import fleet_scenario
-from conftest import PROJECT
+from conftest import PROJECT, need
 from librbd_probe import cli, fleet
 
 SCHEMA = os.path.join(PROJECT, "librbd_probe", "schemas", "fleet.schema.json")
@@ -220,3 +220,34 @@ def test_census_cross_reference_by_address():
     assert by["openstack-con02"].cluster_view == ("client.cinder at 10.0.0.12 speaks giant",)
     assert [c["entity"] for c in result.unmatched_clients] == ["client.glance"]
     assert result.census == {"clients": 2, "matched": 1}
+
+
+# --- end to end: collected by contrib/ansible over real ssh, then fleet ------------------------
+def test_article_scenario_collected_by_ansible(tmp_path, capsys):
+    import ansible_targets
+    import stubs
+    reason = ansible_targets.missing()
+    need(reason is None, reason or "")
+    conf = tmp_path / "ceph.conf"
+    conf.write_text(fleet_scenario.CONF)
+    old_librbd, old_librados = stubs.build_release_standin("0.87")
+    common = {"librbd_probe_conf": str(conf), "librbd_probe_client": "cinder"}
+    hosts = [("openstack-con01", "127.0.0.2", dict(common)),
+             ("openstack-con02", "127.0.0.3", dict(common, librbd_probe_args=["--librbd", old_librbd,
+                                                                             "--librados", old_librados])),
+             ("openstack-con03", "127.0.0.4", dict(common))]
+    reports, proc = ansible_targets.collect(str(tmp_path / "collect"), hosts)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    callback = tmp_path / "callback.json"
+    callback.write_text(proc.stdout)
+    for source in (reports, str(callback)):
+        code, out, err = run(capsys, source, "--json")
+        data = json.loads(out)
+        schema_check(data)
+        assert code == 1 and data["flagged"] == ["openstack-con02"], (source, err)
+        con02 = [h for h in data["hosts"] if h["name"] == "openstack-con02"][0]
+        assert con02["status"] == "stale" and "giant" in con02["release_label"]
+        assert con02["fixes"][0] == "upgrade librbd1/librados2 on openstack-con02 to 16.2.15 (pacific) or later"
+    # the directory's _hosts.json gives each host's addresses (hostname -I on the target)
+    by = {h["name"]: h for h in json.loads(run(capsys, reports, "--json")[1])["hosts"]}
+    assert all(by[name]["addresses"] for name in by)
