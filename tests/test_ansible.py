@@ -260,3 +260,13 @@ def test_prometheus_textfile_on_the_target_passes_promtool(fleet):
         text = handle.read()
     assert 'librbd_probe_release_info{' in text and 'version="16.2.15"' in text
     assert 'librbd_probe_rbd_version_info{source="rbd_version()",version="1.16.0"} 1' in text
+
+
+def test_check_mode_first_run_creates_nothing(fleet):
+    fresh = os.path.join(fleet.work, "never", "reports")
+    proc = at.run_playbook(fleet.targets, ["--check", "-e", "librbd_probe_pyz=" + fleet.pyz,
+                                           "-e", "librbd_probe_report_dir=" + fresh])
+    stats = _stats(proc)
+    # every scanned host would get its report (con01-03) or failure record (con04-05)
+    assert all(stats[h]["changed"] >= 1 for h in HOSTS)
+    assert not os.path.exists(os.path.dirname(fresh))
