@@ -35,7 +35,7 @@ def table():
         if not entry.get("verified") or not entry.get("features_all"):
             continue
         mask = int(entry["features_all"], 16)
-        releases.append((entry["version"], entry["codename"], mask, entry["source"]))
+        releases.append((entry["version"], entry["codename"], mask, entry.get("source_kind") or "header"))
         for bit in entry.get("bits", ()):
             if bit["kind"] != "retired" and mask >> bit["bit"] & 1:
                 names.setdefault((entry["version"], bit["bit"]), set()).add(bit["name"])
@@ -82,7 +82,7 @@ def _meaning(bit, after, tab):
     by a release that sends it, never by an older meaning.
     """
     seen = False
-    for version, _codename, mask, _source in tab["releases"]:
+    for version, _codename, mask, _kind in tab["releases"]:
         if version == after:
             seen = True
             continue
@@ -109,7 +109,9 @@ def decode(mask, tab=None):
     if exact:
         out.update(relation="exact", release=exact[-1][1], version=exact[-1][0],
                    versions=[r[0] for r in exact], extra_bits=[], extra_named=[],
-                   text="speaks {} ({}: its CEPH_FEATURES_ALL exactly)".format(exact[-1][1], exact[-1][0]))
+                   text="speaks {} ({})".format(exact[-1][1], "{}: its CEPH_FEATURES_ALL exactly".format(exact[-1][0])
+                                                if exact[-1][3] == "header" else
+                                                "the mask {} builds send, as observed".format(exact[-1][0])))
         return out
     if below:
         base = below[-1]

@@ -35,7 +35,10 @@ def test_table_schema_canonical_and_sourced():
     verified = [r for r in doc["releases"] if r["verified"]]
     assert [r["codename"] for r in verified][:3] == ["argonaut", "bobtail", "cuttlefish"]
     for rel in verified:
-        assert "src/include/ceph_features.h" in rel["source"] and rel["bits"]
+        if rel["source_kind"] == "header":
+            assert "src/include/ceph_features.h" in rel["source"] and rel["bits"]
+        else:
+            assert rel["source"].startswith("observed: ") and not rel["bits"]
     for rel in doc["releases"]:
         if not rel["verified"]:
             assert rel["features_all"] is None and "no source" in rel["unverified"]
@@ -74,6 +77,15 @@ def test_decode_masks_seen_in_the_wild():
     # a kernel client: no release's whole set; the monitor's reading is all there is
     got = census.decode(0x7010fb86aa42ada)
     assert got["relation"] == "partial" and got["release"] == "jewel"
+
+
+def test_decode_newer_than_anything_known():
+    # every bit of the observed 16.2.15 mask plus a bit none sends (as a 17.2+ client would)
+    pacific = [r for r in census.table()["releases"] if r[0] == "16.2.15"][0][2]
+    spare = [b for b in range(62) if not pacific >> b & 1][0]
+    got = census.decode(pacific | 1 << spare)
+    assert got["relation"] == "newer" and got["release"] == "pacific" and got["extra_bits"] == [spare]
+    assert "newer than pacific (16.2.15)" in got["text"]
 
 
 def test_decode_finer_than_the_monitor():
@@ -138,12 +150,16 @@ def test_live_census_agrees_with_the_real_ceph_cli(tmp_path, capsys):
     admin = [c for c in section["clients"] if c["entity"] == "client.admin"]
     assert admin, "our own connection (client.admin) is missing from the census"
     decoded = admin[0]["decoded"]
-    # this host's client is 16.2.15: newer than the newest release (15.2.0) with a header here,
-    # while the monitor calls it luminous
+    # this host's client is Debian's 16.2.15: the mask the knowledge base records as observed for
+    # 16.2.15 must be what the real client sends (else the data is wrong), while the monitor's own
+    # rule calls it luminous
     assert report["release"]["version"] == "16.2.15"
-    assert decoded["relation"] == "newer" and decoded["version"] == "15.2.0"
+    assert (decoded["relation"], decoded["version"], decoded["release"]) == ("exact", "16.2.15", "pacific")
     assert admin[0]["monitor_release"] == "luminous"
-    assert admin[0]["text"].startswith("client.admin at 127.0.0.1 speaks a release newer than octopus")
+    assert admin[0]["text"] == "client.admin at 127.0.0.1 speaks pacific (the mask 16.2.15 builds send, as observed)"
+    # it holds every bit of 15.2.0's header mask: newer than octopus by the upstream table alone
+    octopus = [r for r in census.table()["releases"] if r[0] == "15.2.0"][0][2]
+    assert int(admin[0]["mask"], 16) & octopus == octopus
 
     # the fleet: this live report as host "vm" (address 127.0.0.1) beside the article's controllers
     reports = fleet_scenario.article_reports(str(tmp_path / "reports"))
@@ -156,7 +172,7 @@ def test_live_census_agrees_with_the_real_ceph_cli(tmp_path, capsys):
         json.dump(index, handle_out)
     result = fleet.aggregate(fleet.load_inputs([reports]))
     by = {h.name: h for h in result.hosts}
-    assert any(v.startswith("client.admin at 127.0.0.1 speaks") for v in by["vm"].cluster_view)
+    assert any(v.startswith("client.admin at 127.0.0.1 speaks pacific") for v in by["vm"].cluster_view)
     kinds = {t["kind"]: t for t in result.targets}
     cluster = report["live"]["cluster"]
     assert kinds["require_min_compat_client"]["codename"] == cluster["require_min_compat_client"]

@@ -51,6 +51,15 @@ UPSTREAM = [
 ]
 UNREACHABLE = [("16.2.0", "pacific"), ("17.2.0", "quincy"), ("18.2.0", "reef"), ("19.2.0", "squid"),
                ("20.2.0", "tentacle")]
+# Masks seen on the wire from real builds whose header is not reachable here: what their
+# clients (and daemons) advertise, as the monitor reports it.  tests/test_census.py checks the
+# 16.2.15 entry against the live test cluster (Debian's 16.2.15 mon, osd, mgr and clients).
+OBSERVED = [
+    ("16.2.15", "pacific", "0x3f01cfbdfffdffff",
+     "observed: Debian bookworm 16.2.15+ds-0+deb12u2 (librados2, ceph-mon, ceph-osd, ceph-mgr) on the one-node test "
+     "cluster (tests/cluster.py): `ceph features` and every session of `ceph tell mon.a sessions` "
+     "(con_features_hex); no bit names (the 16.2 header is not reachable here)"),
+]
 # ceph_release_features() is read from the newest reachable source (it only grows).
 MON_INFERENCE_FROM = "15.2.0"
 HEADER = "src/include/ceph_features.h"
@@ -170,7 +179,7 @@ def main(argv=None):
                                else "release commit {} {}".format(ref[7:], sha[:12]))
         symbols, bits, total = parse_header(text)
         symbols_at[version] = symbols
-        releases.append({"version": version, "codename": codename, "verified": True,
+        releases.append({"version": version, "codename": codename, "verified": True, "source_kind": "header",
                          "features_all": "0x{:x}".format(total), "bits": bits,
                          "source": "{}: {} (CEPH_FEATURES_ALL = CEPH_FEATURES_SUPPORTED_DEFAULT)".format(label, HEADER)})
         if version == MON_INFERENCE_FROM:
@@ -182,11 +191,15 @@ def main(argv=None):
                          "release_numbers": numbers,
                          "source": "{}: {} ceph_release_features(), ceph_release_from_features(); "
                                    "src/include/rados.h CEPH_RELEASE_*".format(label, STRINGS)}
+    for version, codename, mask, source in OBSERVED:
+        releases.append({"version": version, "codename": codename, "verified": True, "features_all": mask,
+                         "bits": [], "source": source, "source_kind": "observed"})
     for version, codename in UNREACHABLE:
         releases.append({"version": version, "codename": codename, "verified": False, "features_all": None,
-                         "bits": [], "source": None,
+                         "bits": [], "source": None, "source_kind": "unverified",
                          "unverified": "no source for this release's ceph_features.h was reachable here "
                                        "(no mirror with its tag; Debian's binary packages do not ship the header)"})
+    releases.sort(key=lambda r: tuple(int(x) for x in r["version"].split(".")))
     doc = {"schema_version": 1,
            "note": "CEPH_FEATURE_* bits and CEPH_FEATURES_ALL per release, read from upstream sources at release "
                    "tags/commits (tools/ceph_features_from_headers.py). A client of a release advertises "
