@@ -270,3 +270,15 @@ def test_check_mode_first_run_creates_nothing(fleet):
     # every scanned host would get its report (con01-03) or failure record (con04-05)
     assert all(stats[h]["changed"] >= 1 for h in HOSTS)
     assert not os.path.exists(os.path.dirname(fresh))
+
+
+def test_without_gathering_the_reports_are_in_ansibles_json_only(fleet):
+    elsewhere = os.path.join(fleet.work, "not-gathered")
+    proc = at.run_playbook(fleet.targets, ["-e", "librbd_probe_pyz=" + fleet.pyz, "-e", "librbd_probe_gather=false",
+                                           "-e", "librbd_probe_report_dir=" + elsewhere])
+    stats = _stats(proc)
+    assert {h: stats[h]["changed"] for h in HOSTS} == dict.fromkeys(HOSTS, 0)
+    assert not os.path.exists(elsewhere)
+    scan = list(_task_results(proc, "librbd-probe scan"))[0]
+    for host in ("con01", "con02", "con03"):
+        assert scan[host]["stdout"].encode("utf-8") == _report(fleet, host)
