@@ -241,3 +241,35 @@ def test_node_exporter_textfile_collector_reads_it(tmp_path, capsys, installed):
     assert caps["create.format2"] == {"yes": 1, "no": 0, "unknown": -1}[
         report["capabilities"]["create.format2"]["status"]]
     assert [l["version"] for n, l, v in got if n == "librbd_probe_release_info"] == ["16.2.15"]
+
+
+RULES = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "contrib", "prometheus")
+
+
+def test_shipped_alert_rules_pass_promtool_and_their_unit_tests(tmp_path):
+    promtool = _promtool()
+    check = subprocess.run([promtool, "check", "rules", os.path.join(RULES, "librbd_probe.rules.yml")],
+                           stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    assert check.returncode == 0, check.stdout.decode()
+    unit = subprocess.run([promtool, "test", "rules", "librbd_probe.rules.test.yml"], cwd=RULES,
+                          stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    assert unit.returncode == 0, unit.stdout.decode()
+    # the unit tests bite: without "unless" every host is a minority, and the test must fail
+    for name in ("librbd_probe.rules.yml", "librbd_probe.rules.test.yml"):
+        shutil.copy(os.path.join(RULES, name), str(tmp_path / name))
+    rules = tmp_path / "librbd_probe.rules.yml"
+    rules.write_text(rules.read_text().replace("unless on (version)", "or on (version)"))
+    broken = subprocess.run([promtool, "test", "rules", "librbd_probe.rules.test.yml"], cwd=str(tmp_path),
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    assert broken.returncode != 0
+
+
+def test_alert_rules_match_the_metric_names_written(tmp_path, capsys):
+    """Every librbd_probe_* name the rules use is one --prometheus writes (no silent typo)."""
+    empty = tmp_path / "root"
+    empty.mkdir()
+    code, report, text, t0, t1 = scan(tmp_path, ["--root", str(empty)], capsys)
+    written = set(re.findall(r"^# TYPE (\S+) gauge$", text, re.M))
+    with open(os.path.join(RULES, "librbd_probe.rules.yml")) as handle:
+        used = set(re.findall(r"\b(librbd_probe_[a-z_]+)", handle.read()))
+    assert used and used <= written, used - written
