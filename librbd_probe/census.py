@@ -225,7 +225,12 @@ def build(raw):
                 continue
             key = (session["address"], session["nonce"], session["entity"], session["mask"])
             if key in seen:
-                continue                 # one client, listed under a provisional and a final name
+                # one client, listed under a provisional ("client.?") and its final name
+                for client in section["clients"]:
+                    if (client["address"], client["nonce"], client["entity"], int(client["mask"], 16)) == key \
+                            and client["session"].endswith("?"):
+                        client["session"] = session["name"]
+                continue
             seen.add(key)
             decoded = decode(session["mask"], tab)
             section["clients"].append({

@@ -21,7 +21,8 @@ SCHEMA_VERSION = 1
 SCAN_TASK = "librbd-probe scan"          # the task name in contrib/ansible's role
 CREATE_PATHS = ("create.format1", "create.format2", "create.striping", "create.options")
 # Worst first: the order a host's status is chosen in, and the order hosts are listed in.
-STATUSES = ("failed", "below-target", "stale", "unknown", "problems", "behind-daemons", "differs", "ok")
+STATUSES = ("failed", "below-target", "stale", "running-older", "unknown", "problems", "behind-daemons", "differs",
+            "ok")
 FLAGGED = frozenset(STATUSES) - {"ok"}
 
 
@@ -139,7 +140,9 @@ def targets_from_reports(inputs, kn):
                 versions.append(match.group(1))
         if versions:
             oldest = min(versions, key=kn.key)
-            found.append({"kind": "daemons", "version": oldest, "codename": kn.codename(oldest),
+            # a client of the daemons' release series is current: compare with that series' first
+            series_first = kn.first_of(kn.codename(oldest)) if kn.codename(oldest) else None
+            found.append({"kind": "daemons", "version": series_first or oldest, "codename": kn.codename(oldest),
                           "severity": "warning", "from": item.name,
                           "why": "the cluster's daemons run {} (mon command versions, live report of {})".format(
                               ", ".join(sorted(set(versions), key=kn.key)), item.name)})
@@ -227,10 +230,13 @@ def aggregate(inputs, target_release=None, kn=None):
 def _host_row(item, kn, majority, targets, by_address):
     flags, reasons, fixes = [], [], []
     used = set()
-    cluster_view = []
+    cluster_view, seen_clients = [], []
     for address in item.addresses:
         for client in by_address.get(address, ()):
+            if id(client) in used:
+                continue
             used.add(id(client))
+            seen_clients.append(client)
             cluster_view.append(client.get("text") or "{} at {}".format(client.get("entity"), address))
     if item.report is None:
         failure = item.failure or {}
@@ -288,6 +294,25 @@ def _host_row(item, kn, majority, targets, by_address):
                 majority["of"]))
         if older and (upgrade_to is None or kn.key(majority["version"]) > kn.key(upgrade_to)):
             upgrade_to = majority["version"]
+    # The cluster's own view: a connected client whose feature bits say an older release than
+    # the library scanned here is a process still running an old librados (not restarted after
+    # an upgrade, or loading another copy).  Kernel clients ("partial") are not comparable.
+    codename = (report.get("release") or {}).get("codename") or ""
+    mine = [c for c in codename.split("/") if c in kn.codenames]
+    for client in seen_clients:
+        decoded = client.get("decoded") or {}
+        theirs = decoded.get("release")
+        if decoded.get("relation") not in ("exact", "at-least") or theirs not in kn.codenames or not mine:
+            continue
+        if kn.codenames.index(theirs) < kn.codenames.index(mine[0]):
+            flags.append("running-older")
+            reasons.append("the cluster sees {} at {} speaking {}, older than the {} scanned here: a running "
+                           "process still uses an older client library".format(
+                               client.get("entity"), client.get("address"), theirs, label))
+            fix = ("restart the processes on {} that connect as {} so they load the library scanned here, or find "
+                   "the older copy they load (librbd-probe consumers)".format(item.name, client.get("entity")))
+            if fix not in fixes:
+                fixes.append(fix)
     errors = [p for p in problems if p["severity"] == "error"]
     if errors:
         flags.append("problems")

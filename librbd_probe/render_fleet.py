@@ -12,7 +12,7 @@ from .fleet import CREATE_PATHS, SCHEMA_VERSION
 
 WIDTH = 100
 STATUS_WORDS = {"failed": "FAILED", "below-target": "BELOW TARGET", "stale": "STALE", "unknown": "UNKNOWN",
-                "problems": "PROBLEMS", "behind-daemons": "BEHIND DAEMONS", "differs": "DIFFERS", "ok": "ok"}
+                "problems": "PROBLEMS", "behind-daemons": "BEHIND DAEMONS", "running-older": "RUNNING OLDER", "differs": "DIFFERS", "ok": "ok"}
 SHORT = {"yes": "Y", "no": "n", "unknown": "?"}
 
 
@@ -174,7 +174,7 @@ td.cap { text-align: center; font-family: monospace; min-width: 1.6em; }
 tr.status-ok td.status { background: #a5d6a7; }
 tr.status-differs td.status, tr.status-behind-daemons td.status { background: #fff59d; }
 tr.status-problems td.status, tr.status-unknown td.status { background: #ffcc80; }
-tr.status-stale td.status, tr.status-below-target td.status, tr.status-failed td.status { background: #ef5350; color: #fff; font-weight: bold; }
+tr.status-stale td.status, tr.status-below-target td.status, tr.status-failed td.status, tr.status-running-older td.status { background: #ef5350; color: #fff; font-weight: bold; }
 tr.flagged td.host { font-weight: bold; }
 ul.reasons { margin: .2em 0 .8em; padding-left: 1.2em; }
 .flagged-host h3 { font-size: 1.05em; margin: .8em 0 .2em; }

@@ -176,6 +176,6 @@ def test_live_census_agrees_with_the_real_ceph_cli(tmp_path, capsys):
     kinds = {t["kind"]: t for t in result.targets}
     cluster = report["live"]["cluster"]
     assert kinds["require_min_compat_client"]["codename"] == cluster["require_min_compat_client"]
-    assert kinds["daemons"]["version"] == "16.2.15"
+    assert kinds["daemons"]["version"] == "16.2.0" and "16.2.15" in kinds["daemons"]["why"]
     assert by["openstack-con02"].status == "below-target"
     assert by["vm"].status == "ok" and by["openstack-con01"].status == "ok"

@@ -185,7 +185,7 @@ def test_targets_from_a_live_section():
     result = fleet.aggregate(inputs)
     kinds = {t["kind"]: t for t in result.targets}
     assert kinds["require_min_compat_client"]["version"] == "12.2.0"
-    assert kinds["daemons"]["version"] == "15.2.17"
+    assert kinds["daemons"]["version"] == "15.2.0"          # the oldest daemons' series: octopus
     by = {h.name: h for h in result.hosts}
     assert by["old"].status == "below-target"
     assert "upgrade librbd1/librados2 on old to 16.2.15 (pacific) or later" in by["old"].fixes
@@ -251,3 +251,21 @@ def test_article_scenario_collected_by_ansible(tmp_path, capsys):
     # the directory's _hosts.json gives each host's addresses (hostname -I on the target)
     by = {h["name"]: h for h in json.loads(run(capsys, reports, "--json")[1])["hosts"]}
     assert all(by[name]["addresses"] for name in by)
+
+
+def test_census_sees_an_older_client_than_the_scan():
+    # the host's scan says 16.2.15, but a connection from its address speaks jewel: a process that
+    # was not restarted after the upgrade (or loads another copy)
+    live = {"census": {"clients": [
+        {"entity": "client.cinder", "address": "10.0.0.12", "text": "client.cinder at 10.0.0.12 speaks jewel",
+         "decoded": {"relation": "exact", "release": "jewel", "version": "10.2.0"}},
+        {"entity": "client.nova", "address": "10.0.0.13", "text": "client.nova at 10.0.0.13 ...",
+         "decoded": {"relation": "partial", "release": "jewel"}}]}}
+    inputs = [fleet.HostInput("mon", _report("16.2.15", codename="pacific", live=live), addresses=("10.0.0.1",)),
+              fleet.HostInput("con02", _report("16.2.15", codename="pacific"), addresses=("10.0.0.12",)),
+              fleet.HostInput("compute", _report("16.2.15", codename="pacific"), addresses=("10.0.0.13",))]
+    by = {h.name: h for h in fleet.aggregate(inputs).hosts}
+    assert by["con02"].status == "running-older"
+    assert "speaking jewel, older than the 16.2.15 (pacific) scanned here" in by["con02"].reasons[0]
+    assert by["con02"].fixes[0].startswith("restart the processes on con02 that connect as client.cinder")
+    assert by["compute"].status == "ok"            # a kernel client's bits are not comparable
