@@ -7,7 +7,8 @@ sees half a file.  The report itself stays free of time stamps; the scan time li
 as ``librbd_probe_scan_timestamp_seconds``.
 
 Every sample is a gauge:
-  librbd_probe_release_info{version,codename,confidence,min,before,candidates,mode}  1
+  librbd_probe_release_info{release,version,label,codename,confidence,min,before,candidates,mode}  1
+      release: the version, else the only candidate, else "min..before" (for grouping/alerts)
   librbd_probe_rbd_version_info{version,source} 1; librbd_probe_rados_version_info{...} 1
   librbd_probe_capability{capability}   1 yes, 0 no, -1 unknown
   librbd_probe_problem{id,severity}     how many problems with that id the scan found
@@ -101,12 +102,26 @@ def _library_version(report, library, runtime_key, call):
     return None, None
 
 
+def release_name(release):
+    """One value for dashboards and alerts: the version, else the only candidate, else the
+    range "min..before" ("" when nothing is known)."""
+    if release.get("version"):
+        return release["version"]
+    candidates = release.get("candidates") or ()
+    if len(candidates) == 1:
+        return candidates[0]
+    if release.get("min") or release.get("before"):
+        return "{}..{}".format(release.get("min") or "", release.get("before") or "")
+    return ""
+
+
 def render(report, timestamp, exit_code=None):
     """Text of the textfile for ``report`` (a report's JSON dict) scanned at ``timestamp``."""
     fam = _Families()
     release = report.get("release") or {}
     fam.add("release_info",
             "Ceph release of this host's RBD client as identified by librbd_probe (value always 1)", 1,
+            release=release_name(release), label=release.get("label") or "",
             version=release.get("version") or "", codename=release.get("codename") or "",
             confidence=release.get("confidence") or "none", min=release.get("min") or "",
             before=release.get("before") or "", candidates=",".join(release.get("candidates") or ()),

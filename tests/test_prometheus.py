@@ -84,6 +84,8 @@ def check_against_report(code, report, text, before, after):
     info = [l for n, l, v in got if n == "librbd_probe_release_info"]
     assert len(info) == 1
     assert info[0]["version"] == (report["release"]["version"] or "")
+    if report["release"]["version"]:
+        assert info[0]["release"] == report["release"]["version"]
     assert info[0]["mode"] == report["mode"]
     assert [v for n, l, v in got if n == "librbd_probe_exit_code"] == [code]
     stamp = [v for n, l, v in got if n == "librbd_probe_scan_timestamp_seconds"]
@@ -127,6 +129,9 @@ def test_article_host_problem_is_a_metric(tmp_path, capsys):
     assert ("librbd_probe_problem", {"id": "config.unknown-features", "severity": "error"}, 1.0) in got
     assert ("librbd_probe_config_default_features", {}, 61.0) in got
     assert ("librbd_probe_capability", {"capability": "feature.fast-diff"}, 0.0) in got
+    # the stand-in is identified as a range with one candidate: that is the release label
+    info = [l for n, l, v in got if n == "librbd_probe_release_info"][0]
+    assert info["release"] == report["release"]["candidates"][0] == "0.87" and info["codename"] == "giant"
 
 
 def test_undetermined_scan_still_writes_metrics(tmp_path, capsys):
@@ -258,7 +263,7 @@ def test_shipped_alert_rules_pass_promtool_and_their_unit_tests(tmp_path):
     for name in ("librbd_probe.rules.yml", "librbd_probe.rules.test.yml"):
         shutil.copy(os.path.join(RULES, name), str(tmp_path / name))
     rules = tmp_path / "librbd_probe.rules.yml"
-    rules.write_text(rules.read_text().replace("unless on (version)", "or on (version)"))
+    rules.write_text(rules.read_text().replace("unless on (release)", "or on (release)"))
     broken = subprocess.run([promtool, "test", "rules", "librbd_probe.rules.test.yml"], cwd=str(tmp_path),
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     assert broken.returncode != 0
