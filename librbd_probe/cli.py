@@ -177,7 +177,7 @@ def _main(argv):
 
 def _with_live(report, args):
     """Run live mode for the scanned library and fold its section and problems into the report."""
-    from . import kb, live
+    from . import live
     librbd = report.libraries["librbd"]
     if not librbd.found or report.runtime.error or not report.runtime.loaded:
         return report
@@ -186,11 +186,11 @@ def _with_live(report, args):
                                pool=args.pool, namespace=args.namespace, data_pool=args.data_pool,
                                dry_run=args.dry_run, timeout=args.timeout, trial_timeout=args.trial_timeout)
     symbols = frozenset(n for n, v in report.runtime.symbols.items() if v.get("found"))
-    facts = {k: (v["value"], v["source"]) for k, v in (report.release or {}).get("facts", {}).items()}
+    facts = report.release.facts if report.release is not None else {}
     rados = report.libraries["librados"]
     section = live.run_live(librbd.path, rados.path if rados.chosen_by == "explicit" else None, symbols,
-                            kb.features(), facts, options)
-    problems = live.live_problems(section, report.release, kb.releases())
+                            facts, options)
+    problems = live.live_problems(section, report.release)
     if args.census and not args.dry_run and section.get("connected"):
         from . import census_live
         section = dict(section, census=census_live.run_census(

@@ -5,8 +5,13 @@ rados_conf_get, never rados_connect).  When nothing can be loaded (static mode, 
 architecture) ``parse_ceph_conf`` reads the file the way src/common/ConfUtils.cc does, and the
 report says so.  Secrets (key, keyring contents) are never read nor printed.
 """
+import errno
 import os
 import re
+
+from . import knowledge as kn
+from .model import Problem
+from .rootfs import Root
 
 #: Options this tool reads; never add "key", "keyfile" or "keyring".
 KEYS = ("rbd_default_features", "rbd_default_format", "rbd_default_stripe_unit",
@@ -17,13 +22,16 @@ def search_path(explicit=None, environ=None, root=None, cwd=None, cluster="ceph"
     """Candidate files in librados's order (src/common/config.cc, CEPH_CONF_FILE_DEFAULT).
 
     ``--conf`` wins; else $CEPH_CONF; else /etc/ceph/<cluster>.conf, ~/.ceph/<cluster>.conf,
-    ./<cluster>.conf.  Under ``root`` only the system file is meaningful.
+    ./<cluster>.conf.  Under a root (a ``rootfs.Root`` or a directory name) only the system
+    file is meaningful: the host's environment, home and current directory are not the
+    target's.  Paths returned are host paths.
     """
     environ = os.environ if environ is None else environ
     if explicit:
         return [(explicit, "--conf")]
-    if root:
-        return [(os.path.join(root, "etc/ceph/{}.conf".format(cluster)), "root /etc/ceph")]
+    root = Root.of(root)
+    if not root.is_host:
+        return [(root.host("/etc/ceph/{}.conf".format(cluster)), "root /etc/ceph")]
     out = []
     if environ.get("CEPH_CONF"):
         out.append((environ["CEPH_CONF"], "CEPH_CONF"))
@@ -83,62 +91,82 @@ def lookup(sections, key, order):
     return None
 
 
-def parse_features(value, feature_defs):
-    """``"61"`` or ``"layering,exclusive-lock"`` -> (mask, unknown names); mask None if unparseable."""
+def parse_features(value):
+    """``"61"`` or ``"layering,exclusive-lock"`` -> (mask, unknown names); mask None if empty.
+
+    librbd accepts a number or comma-separated names (src/common/options: rbd_default_features,
+    librbd::util::get_rbd_default_features); names are looked up in the knowledge layer.
+    """
     text = (value or "").strip()
     if re.match(r"^(0x[0-9a-fA-F]+|\d+)$", text):
         return int(text, 0), ()
-    by_name = {f["name"]: f["mask"] for f in feature_defs}
+    if not text:
+        return None, ()
     mask = 0
     unknown = []
     for part in filter(None, (p.strip() for p in text.split(","))):
-        if part in by_name:
-            mask |= by_name[part]
-        else:
+        feature = kn.feature(part)
+        if feature is None:
             unknown.append(part)
-    if not text:
-        return None, ()
+        else:
+            mask |= feature.mask
     return mask, tuple(unknown)
 
 
-def feature_names(mask, feature_defs):
-    """Names of the bits set in ``mask`` (bits without a name appear as bit<N>)."""
-    names = []
-    known = {f["bit"]: f["name"] for f in feature_defs}
-    for bit in range(64):
-        if mask & (1 << bit):
-            names.append(known.get(bit, "bit{}".format(bit)))
-    return names
+def _fact(facts, key):
+    """(value, source) of one release fact: a knowledge.Fact or a (value, source) pair."""
+    fact = (facts or {}).get(key)
+    if fact is None:
+        return None, "release not identified"
+    if hasattr(fact, "unverified"):
+        return fact.value, fact.source if fact.unverified is None else fact.unverified
+    return fact[0], fact[1]
 
 
-def _first_release_for(names, feature_defs, releases_by_version):
-    firsts = [f.get("first") for f in feature_defs if f["name"] in names and f.get("first")]
+def library_known_mask(features_check):
+    """The feature bits the loaded library names itself (rbd_features_to_string answers).
+
+    ``features_check`` maps str(mask) -> {"rc", "names"} for single-bit masks; a bit is known
+    unless the library answered -EINVAL.  None when the library was not asked.
+    """
+    if not features_check:
+        return None
+    mask = 0
+    for feature in kn.features():
+        answer = features_check.get(str(feature.mask))
+        if answer and answer.get("rc") != -errno.EINVAL:
+            mask |= feature.mask
+    return mask
+
+
+def _names(mask):
+    return list(kn.feature_names(mask))
+
+
+def _first_release_for(names):
+    """Label of the newest first release among features ``names`` ("15.2.0 (octopus)")."""
+    firsts = [f.first_release for f in kn.features() if f.name in names and f.first_release]
     if not firsts:
         return None
-    from .identify import version_key
-    newest = max(firsts, key=version_key)
-    codename = releases_by_version.get(newest)
-    return "{}{}".format(newest, " ({})".format(codename) if codename else "")
+    return kn.release_label(max(firsts, key=kn.version_key))
 
 
-def analyse(values, facts, feature_defs, releases_by_version=None, library_known_mask=None):
-    """What the configuration asks for, and whether this library can honour it.
+def analyse(values, facts, library_known_mask=None):
+    """What the configuration asks for, and whether this library can honour it (pure).
 
-    ``values`` are option strings as librados returned them; ``facts`` come from
-    identify.release_facts().  Returns (summary dict, problems as (id, severity, message,
-    fix, evidence) tuples) -- the caller turns them into Problem records.
+    ``values`` are option strings as librados returned them (or as parsed here); ``facts``
+    are the identified release's (``Identification.facts``).  Returns (summary dict,
+    tuple of Problem).
     """
-    from .model import Problem
-    releases_by_version = releases_by_version or {}
     summary = {}
     problems = []
-    all_mask, all_source = facts.get("rbd_features_all", (None, "release not identified"))
+    all_mask, all_source = _fact(facts, "rbd_features_all")
     if library_known_mask is not None:
         all_mask, all_source = library_known_mask, "the library's own rbd_features_to_string answers"
     raw = values.get("rbd_default_features")
     if raw is not None:
-        mask, bad_names = parse_features(raw, feature_defs)
-        entry = {"raw": raw, "value": mask, "names": feature_names(mask, feature_defs) if mask is not None else [],
+        mask, bad_names = parse_features(raw)
+        entry = {"raw": raw, "value": mask, "names": _names(mask) if mask is not None else [],
                  "unparsed_names": list(bad_names)}
         summary["rbd_default_features"] = entry
         if bad_names:
@@ -148,11 +176,11 @@ def analyse(values, facts, feature_defs, releases_by_version=None, library_known
                 "use the numeric mask or the names from `rbd help create`"))
         if mask is not None and all_mask is not None:
             unknown = mask & ~all_mask
-            entry["unknown_to_library"] = feature_names(unknown, feature_defs)
+            entry["unknown_to_library"] = _names(unknown)
             if unknown:
-                names = feature_names(unknown, feature_defs)
+                names = _names(unknown)
                 known_part = mask & all_mask
-                upgrade = _first_release_for(names, feature_defs, releases_by_version)
+                upgrade = _first_release_for(names)
                 problems.append(Problem(
                     "config.unknown-features", "error",
                     "rbd default features = {} asks for {} (0x{:x}), which this librbd does not know: every "
@@ -162,32 +190,12 @@ def analyse(values, facts, feature_defs, releases_by_version=None, library_known
                     "upgrade the client (librbd1/librados2) to {} or later, or set `rbd default features = {}` "
                     "({}) in the client's ceph.conf".format(
                         upgrade or "a release that knows them", known_part,
-                        ", ".join(feature_names(known_part, feature_defs)) or "no features"),
+                        ", ".join(_names(known_part)) or "no features"),
                     ("known mask 0x{:x} from {}".format(all_mask, all_source),)))
         elif mask is not None:
             entry["unknown_to_library"] = None
         if mask is not None:
-            by_name = {f["name"]: f for f in feature_defs}
-            for name in feature_names(mask, feature_defs):
-                feature = by_name.get(name) or {}
-                for needed in feature.get("requires") or ():
-                    if needed in feature_names(mask, feature_defs):
-                        continue
-                    if feature.get("requires_effect") == "dropped":
-                        problems.append(Problem(
-                            "config.feature-dropped", "warning",
-                            "rbd default features = {} has {} without {}: new images silently get no {}".format(
-                                raw, name, needed, name),
-                            "add {} to rbd default features or drop {}".format(needed, name),
-                            (feature.get("requires_source") or "",)))
-                        continue
-                    problems.append(Problem(
-                        "config.feature-dependency", "error",
-                        "rbd default features = {} has {} without {}: creates fail with -EINVAL "
-                        "(\"cannot use {} without {}\")".format(
-                            raw, name, needed, name.replace("-", " "), needed.replace("-", " ")),
-                        "add {} to rbd default features or drop {}".format(needed, name),
-                        (feature.get("requires_source") or "",)))
+            problems.extend(_dependency_problems(raw, mask))
     fmt_raw = values.get("rbd_default_format")
     if fmt_raw is not None:
         try:
@@ -195,7 +203,7 @@ def analyse(values, facts, feature_defs, releases_by_version=None, library_known
         except ValueError:
             fmt = None
         summary["rbd_default_format"] = {"raw": fmt_raw, "value": fmt}
-        policy, policy_source = facts.get("format1_create", (None, ""))
+        policy, policy_source = _fact(facts, "format1_create")
         if fmt == 1 and policy and policy.startswith("refused"):
             problems.append(Problem(
                 "config.format1-refused", "error",
@@ -204,4 +212,77 @@ def analyse(values, facts, feature_defs, releases_by_version=None, library_known
                 "`InvalidArgument: error creating image`",
                 "set `rbd default format = 2` (format 1 is deprecated), or export RBD_FORCE_ALLOW_V1=1 in the "
                 "client's environment as a stopgap", (policy_source,)))
-    return summary, problems
+    return summary, tuple(problems)
+
+
+def _dependency_problems(raw, mask):
+    """A feature asked without one it requires: refused (-EINVAL) or silently dropped."""
+    problems = []
+    present = set(_names(mask))
+    for name in _names(mask):
+        feature = kn.feature(name)
+        if feature is None:
+            continue
+        for needed in feature.requires:
+            if needed in present:
+                continue
+            evidence = (feature.requires_source,) if feature.requires_source else ()
+            if feature.requires_effect == "dropped":
+                problems.append(Problem(
+                    "config.feature-dropped", "warning",
+                    "rbd default features = {} has {} without {}: new images silently get no {}".format(
+                        raw, name, needed, name),
+                    "add {} to rbd default features or drop {}".format(needed, name), evidence))
+                continue
+            problems.append(Problem(
+                "config.feature-dependency", "error",
+                "rbd default features = {} has {} without {}: creates fail with -EINVAL "
+                "(\"cannot use {} without {}\")".format(
+                    raw, name, needed, name.replace("-", " "), needed.replace("-", " ")),
+                "add {} to rbd default features or drop {}".format(needed, name), evidence))
+    return problems
+
+
+def read_file_values(path, order, opener=open):
+    """{key: value} of KEYS from ceph.conf ``path`` for the client sections ``order``.
+
+    Raises OSError when the file cannot be read.
+    """
+    with opener(path, encoding="utf-8", errors="replace") as handle:
+        parsed = parse_ceph_conf(handle)
+    values = {}
+    for key in KEYS:
+        value = lookup(parsed, key, order)
+        if value is not None:
+            values[key] = value
+    return values
+
+
+def configuration(runtime_config, conf_path, conf_source, candidates, client_id=None, client_name=None,
+                  facts=None, features_check=None, opener=open):
+    """The report's config section and its problems.
+
+    ``runtime_config`` is what the probe child read through librados (its "config" answer)
+    or None; without it the file is parsed here (``opener`` reads it) and the section says so.
+    """
+    order = section_order(client_id, client_name)
+    section = {"file": conf_path, "found_via": conf_source, "searched": [p for p, _ in candidates],
+               "client": order[0], "read_by": None, "values": {}}
+    values = {}
+    if runtime_config and runtime_config.get("create_rc") == 0:
+        section["read_by"] = "librados (rados_create + rados_conf_read_file + rados_conf_get, no connection)"
+        values = dict(runtime_config.get("values") or {})
+        if runtime_config.get("read_rc") not in (0, None):
+            section["read_rc"] = runtime_config.get("read_rc")
+    elif conf_path:
+        section["read_by"] = "librbd_probe's ceph.conf parser (the library was not loaded)"
+        try:
+            values = read_file_values(conf_path, order, opener)
+        except OSError as exc:
+            return dict(section, error="{}: {}".format(conf_path, exc.strerror)), ()
+    else:
+        section["read_by"] = "nothing: no ceph.conf found and the library was not loaded"
+    section["values"] = {k: v for k, v in sorted(values.items()) if v != ""}
+    summary, problems = analyse(section["values"], facts, library_known_mask(features_check))
+    section.update(summary)
+    return section, problems

@@ -8,8 +8,8 @@ string narrows it; evidence that disagrees is reported, never silently overruled
 never widens into a release whose sources were not reachable (an unverified placeholder) on
 the strength of symbols alone: it stops before it, and says so.
 """
+import collections.abc
 import re
-import types
 import zlib
 
 from . import knowledge as kn
@@ -44,16 +44,41 @@ FACT_KEYS = ("rbd_features_all", "default_format", "default_features", "feature_
 _DICT_KEYS = ("version", "codename", "min", "before", "confidence", "evidence", "candidates", "facts", "label")
 
 
+class Facts(collections.abc.Mapping):
+    """Read-only mapping key -> knowledge.Fact, carrying ``versions``: the releases the
+    identification spans (its exact version, else its candidates), for per-release effects."""
+    __slots__ = ("_data", "versions")
+
+    def __init__(self, data=(), versions=()):
+        object.__setattr__(self, "_data", dict(data))
+        object.__setattr__(self, "versions", tuple(versions))
+
+    def __setattr__(self, name, value):
+        raise AttributeError("Facts is read-only")
+
+    def __getitem__(self, key):
+        return self._data[key]
+
+    def __iter__(self):
+        return iter(self._data)
+
+    def __len__(self):
+        return len(self._data)
+
+    def __repr__(self):
+        return "Facts({!r}, versions={!r})".format(self._data, self.versions)
+
+
 class Identification(record(
         "Identification",
         "version codename min before confidence evidence candidates facts label",
-        (None, None, None, None, "none", (), (), types.MappingProxyType({}), None))):
+        (None, None, None, None, "none", (), (), Facts(), None))):
     """The identified release (immutable).
 
     ``version``: the exact version string when the library reported one; ``min``/``before``:
     the range the symbols allow (``before`` None = open); ``confidence``: high | medium | low |
-    none; ``evidence``/``candidates``: tuples; ``facts``: read-only mapping key -> knowledge.Fact
-    for the identified release or range; ``label``: e.g. "16.2.15 (pacific)" or
+    none; ``evidence``/``candidates``: tuples; ``facts``: a read-only Facts mapping key ->
+    knowledge.Fact for the identified release or range (with ``.versions``); ``label``: e.g. "16.2.15 (pacific)" or
     "15.2.5 to before 16.2.0 (octopus)".
 
     ``to_dict()`` is the report's JSON shape.  Read access by key (``rel["version"]``,
@@ -270,7 +295,8 @@ def _identify(obs):
     if obs.git_sha:
         evidence.append("libceph-common carries ceph_ver__{}".format(obs.git_sha))
     fields["label"] = _label(fields)
-    return Identification(evidence=tuple(evidence), facts=types.MappingProxyType(facts), **fields), tuple(problems)
+    versions = (fields["version"],) if fields["version"] else fields["candidates"]
+    return Identification(evidence=tuple(evidence), facts=Facts(facts, versions), **fields), tuple(problems)
 
 
 def _beyond_placeholder(obs, matching, later, releases, evidence):
@@ -386,7 +412,7 @@ def _facts(pool, empty_reason):
         distinct = {repr(f.value) for _, f in values}
         if not unverified and len(distinct) == 1:
             rel, fact = values[-1]
-            facts[key] = kn.Fact(fact.value, "{} ({})".format(fact.source, rel.version), None)
+            facts[key] = kn.Fact(_normalised(key, fact.value), "{} ({})".format(fact.source, rel.version), None)
         elif unverified:
             facts[key] = kn.Fact(None, None, "undetermined: " + "; ".join(
                 "{}: {}".format(rel.version, f.unverified or rel.unverified or "unverified") for rel, f in unverified[:3]))
@@ -396,15 +422,37 @@ def _facts(pool, empty_reason):
     return facts
 
 
+class _LegacyFacts(dict):
+    """{key: (value, source)} that also carries the versions the release spans (transition)."""
+    versions = ()
+
+
+def _normalised(key, value):
+    """default_features as a mask: releases since luminous spell the default with names."""
+    if key == "default_features" and isinstance(value, str):
+        try:
+            return kn.feature_mask(value)
+        except kn.KnowledgeBaseError:
+            return value
+    return value
+
+
 def release_facts(release, releases=None):
-    """{key: (value, source)} of an Identification (``releases`` ignored; transition for scan.py)."""
+    """{key: (value, source)} of an Identification or its to_dict() (``releases`` ignored;
+    transition for scan.py, which will pass the Identification to matrix.build instead)."""
+    out = _LegacyFacts()
     if isinstance(release, Identification):
-        return {key: (f.value, f.source if f.unverified is None else f.unverified) for key, f in release.facts.items()}
+        out.update((key, (f.value, f.source if f.unverified is None else f.unverified)) for key, f in release.facts.items())
+        out.versions = (release.version,) if release.version else tuple(release.candidates)
+        return out
     if not release:
-        return {key: (None, "release not identified") for key in FACT_KEYS}
+        out.update((key, (None, "release not identified")) for key in FACT_KEYS)
+        return out
     facts = release.get("facts") or {}
-    return {key: (facts[key]["value"], facts[key]["source"]) if key in facts else (None, "release not identified")
-            for key in FACT_KEYS}
+    out.update((key, (facts[key]["value"], facts[key]["source"]) if key in facts else (None, "release not identified"))
+               for key in FACT_KEYS)
+    out.versions = (release["version"],) if release.get("version") else tuple(release.get("candidates") or ())
+    return out
 
 
 def _few(names):

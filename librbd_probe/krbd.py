@@ -1,10 +1,16 @@
 """The kernel RBD client (krbd): which image features ``rbd map`` accepts on this host.
 
 drivers/block/rbd.c exposes RBD_FEATURES_SUPPORTED as /sys/bus/rbd/supported_features
-(``sprintf(buf, "0x%llx\\n", ...)``, Linux 4.11+).  Pure parsing is separate from the read.
+(``sprintf(buf, "0x%llx\\n", ...)``, Linux 4.11+).  The read (``read_supported``) is
+separate from the pure parsing (``parse_mask``) and analysis (``analyse``); ``section``
+puts them together for the scan.
 """
 import os
 import sys
+
+from . import knowledge as kn
+from .model import Problem
+from .rootfs import Root
 
 SUPPORTED = "bus/rbd/supported_features"
 
@@ -35,3 +41,38 @@ def read_supported(sysfs="/sys"):
     if mask is None:
         return None, "{}: unexpected content {!r}".format(path, text[:40])
     return mask, None
+
+
+def section(sysfs="/sys", root=None, configured_features=None):
+    """The report's krbd section and its problems, for this host's running kernel.
+
+    Under a root (a ``rootfs.Root`` that is not the host, or a directory name) the running
+    kernel is not the target's: nothing is read.
+    """
+    if root is not None and not Root.of(root).is_host:
+        return {"supported_features": None,
+                "reason": "static scan of a root: the running kernel is not the target's"}, ()
+    mask, reason = read_supported(sysfs)
+    return analyse(mask, reason, configured_features)
+
+
+def analyse(mask, reason=None, configured_features=None):
+    """What ``rbd map`` accepts (``mask`` from supported_features) against the configured
+    default features (pure).  Returns (section dict, tuple of Problem)."""
+    out = {"supported_features": mask, "reason": reason}
+    if mask is None:
+        return out, ()
+    out["names"] = list(kn.feature_names(mask))
+    problems = []
+    if configured_features is not None:
+        rejected = configured_features & ~mask
+        out["rejected_by_rbd_map"] = list(kn.feature_names(rejected))
+        if rejected:
+            problems.append(Problem(
+                "krbd.unsupported-features", "warning",
+                "images created with the configured default features cannot be mapped by this kernel: "
+                "rbd map fails with \"image uses unsupported features: 0x{:x}\" ({})".format(
+                    rejected, ", ".join(out["rejected_by_rbd_map"])),
+                "disable those features on images meant for krbd (rbd feature disable IMAGE ...), use rbd-nbd, "
+                "or upgrade the kernel"))
+    return out, tuple(problems)

@@ -15,8 +15,9 @@ import socket
 import time
 import uuid
 
+from . import knowledge as kn
 from .children import describe_rc, errno_name
-from .model import Problem, record
+from .model import Problem, record, to_plain
 
 PREFIX = "librbd-probe-"
 _SIZE = 1 << 22                      # one 4 MiB object: cheap to create and remove
@@ -35,16 +36,27 @@ def host_tag():
     return hashlib.sha256(socket.gethostname().encode()).hexdigest()[:8]
 
 
-def plan(symbols, feature_defs, facts, options):
+def _value(facts, key):
+    """The value of one release fact (a knowledge.Fact or a (value, source) pair), or None."""
+    fact = (facts or {}).get(key)
+    if fact is None:
+        return None
+    return fact.value if hasattr(fact, "value") else fact[0]
+
+
+def plan(symbols, facts, options, features=None):
     """The trials for a library exporting ``symbols`` (pure).
 
-    Each trial: id, path, requested format/features/stripe, and ``expect`` (what the
-    knowledge base says should happen, or None).
+    ``facts`` are the identified release's (``Identification.facts``); ``features`` the
+    knowledge layer's Feature records (default: all of them).  Each trial: id, path,
+    requested format/features/stripe, and ``expect`` (what the knowledge base says should
+    happen, or None).
     """
+    features = kn.features() if features is None else features
     trials = []
-    format1 = (facts.get("format1_create") or (None,))[0]
-    by_name = {f["name"]: f for f in feature_defs}
-    known = (facts.get("rbd_features_all") or (None,))[0]
+    format1 = _value(facts, "format1_create")
+    by_name = {f.name: f for f in features}
+    known = _value(facts, "rbd_features_all")
 
     def add(trial_id, path, **kw):
         if path in symbols:
@@ -62,23 +74,23 @@ def plan(symbols, feature_defs, facts, options):
     if options.data_pool:
         add("create.data-pool", "rbd_create4", format=2, features=1, data_pool=options.data_pool, expect="created")
     path = "rbd_create4" if "rbd_create4" in symbols else "rbd_create2"
-    for feature in feature_defs:
-        mask = feature["mask"]
+    for feature in features:
+        mask = feature.mask
         if known is not None and not known & mask:
             continue
         deps = 0
-        for needed in feature.get("requires") or ():
-            deps |= by_name[needed]["mask"]
-            for deeper in by_name[needed].get("requires") or ():
-                deps |= by_name[deeper]["mask"]
+        for needed in feature.requires:
+            deps |= by_name[needed].mask
+            for deeper in by_name[needed].requires:
+                deps |= by_name[deeper].mask
         base = dict(format=2) if path == "rbd_create4" else {}
-        if feature.get("dropped_at_create"):
-            add("feature." + feature["name"], path, features=1 | mask, expect="dropped", **base)
+        if feature.dropped_at_create:
+            add("feature." + feature.name, path, features=1 | mask, expect="dropped", **base)
             continue
-        add("feature." + feature["name"], path, features=mask | deps, expect="created", **base)
+        add("feature." + feature.name, path, features=mask | deps, expect="created", **base)
         if deps:
-            alone = "dropped" if feature.get("requires_effect") == "dropped" else "EINVAL"
-            add("feature.{}.alone".format(feature["name"]), path, features=mask, expect=alone, **base)
+            alone = "dropped" if feature.requires_effect == "dropped" else "EINVAL"
+            add("feature.{}.alone".format(feature.name), path, features=mask, expect=alone, **base)
     return trials
 
 
@@ -111,13 +123,14 @@ def judge(trial, answer, error=None):
         dropped = _bits(asked & ~got["features"])
         added = _bits(got["features"] & ~asked)
     out["dropped_bits"], out["added_bits"] = dropped, added
-    differs = bool(dropped) or (trial.get("format") and got.get("format") != trial.get("format"))
+    differs = bool(dropped) or bool(trial.get("format") and "format" in got and got["format"] != trial["format"])
     out["result"] = "created-different" if differs else "created"
     expect = trial.get("expect")
     if expect == "dropped":
         out["as_expected"] = bool(dropped)
     elif expect:
-        out["as_expected"] = expect == "created"
+        # "created" means created as asked: a dropped bit or another format is a surprise
+        out["as_expected"] = expect == "created" and not differs
     else:
         out["as_expected"] = None
     if answer.get("remove_rc"):
@@ -162,12 +175,12 @@ def _request(librbd, librados, options, **extra):
     return req
 
 
-def run_live(librbd, librados, symbols, feature_defs, facts, options, python=None):
+def run_live(librbd, librados, symbols, facts, options, python=None, features=None):
     """Connect, read cluster facts, run the trials, clean up.  Returns the JSON 'live' section."""
     from . import children
     started = int(time.time())
     run_prefix = "{}{}-{}-{}-{}-".format(PREFIX, started, host_tag(), os.getpid(), uuid.uuid4().hex[:8])
-    trials = plan(symbols, feature_defs, facts, options)
+    trials = plan(symbols, facts, options, features)
     section = {"pool": options.pool, "namespace": options.namespace, "run_prefix": run_prefix,
                "connected": False, "error": None, "cluster": None, "trials": [], "cleanup": None,
                "plan": [dict(t, name=run_prefix + str(i)) for i, t in enumerate(trials)]}
@@ -242,20 +255,29 @@ def _restore_handlers(previous):
         signal.signal(signum, handler)
 
 
-def live_problems(section, release, releases):
-    """Compare cluster facts with the client; connection errors and surprises (pure)."""
+def codename_order(releases=None):
+    """Release codenames oldest first (from the knowledge layer's releases, sorted by version)."""
+    order = []
+    for rel in kn.releases() if releases is None else releases:
+        if rel.codename and rel.codename not in order:
+            order.append(rel.codename)
+    return order
+
+
+def live_problems(section, release, releases=None):
+    """Compare cluster facts with the client; connection errors and surprises (pure).
+
+    ``release`` is the report's Identification (or its dict shape); ``releases`` the
+    knowledge layer's Release records (default: all).
+    """
     problems = []
     if section.get("error"):
         problems.append(Problem("live.connect", "error", section["error"].get("message", "?")))
         return problems
     cluster = section.get("cluster") or {}
     need = cluster.get("require_min_compat_client")
-    order = []
-    from .identify import version_key
-    for rel in sorted(releases, key=lambda r: version_key(r["version"])):
-        if rel.get("codename") and rel["codename"] not in order:
-            order.append(rel["codename"])
-    client = (release or {}).get("codename") or ""
+    order = codename_order(releases)
+    client = (to_plain(release) or {}).get("codename") or ""
     client_names = [c for c in client.split("/") if c in order]
     if need in order and client_names:
         if order.index(client_names[-1]) < order.index(need):

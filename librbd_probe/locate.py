@@ -21,12 +21,10 @@ import re
 import struct
 import sys
 
+from . import knowledge as kn
 from .errors import LocateError
-from .model import record
+from .model import Problem, record
 from .rootfs import Root
-
-LIBRBD_SONAME = "librbd.so.1"
-LIBRADOS_SONAME = "librados.so.2"
 
 # glibc's ld.so.cache, new format (elf/cache.c, sysdeps/generic/dl-cache.h).
 _CACHE_MAGIC_NEW = b"glibc-ld.so.cache1.1"
@@ -36,10 +34,6 @@ _CACHE_NEW_HEADER_SIZE = 48                           # + flags, padding, extens
 _CACHE_NEW_ENTRY = struct.Struct("<iIIIQ")            # flags, key, value, osversion, hwcap
 _CACHE_OLD_ENTRY = struct.Struct("<iII")
 
-# Where distributions put libraries that the default search does not reach: reported as
-# extra candidates (never chosen) so a stray copy is visible.
-_EXTRA_DIRS = ("/usr/local/lib", "/usr/local/lib64", "/usr/lib64", "/lib64", "/opt/ceph/lib",
-               "/opt/ceph/lib64")
 
 
 class SearchContext(record(
@@ -384,7 +378,9 @@ def other_copies(stem, ctx, known=(), listdir=sorted_listdir, resolve=os.path.re
     import bisect
     root = _root(ctx)
     dirs = list(ctx.ld_library_path) if root.is_host else []
-    dirs += [root.host(d) for d in ctx.conf_dirs + ctx.default_dirs + _EXTRA_DIRS]
+    # Where distributions put libraries that the default search does not reach (knowledge:
+    # libraries.json install_dirs): reported as extra candidates, never chosen.
+    dirs += [root.host(d) for d in ctx.conf_dirs + ctx.default_dirs + tuple(kn.install_dirs().value)]
     known_real = {os.path.normpath(k) for k in known}
     out = []
     seen = set()
@@ -446,3 +442,63 @@ def choose(found, accept):
             chosen = item
     return chosen, notes
 
+
+def shadow_problems(lib):
+    """A compatible copy of another version that the loader passes over, or that wins (pure).
+
+    ``lib`` is a model.LibraryReport with its candidates; returns a list of Problem.
+    """
+    problems = []
+    chosen = [c for c in lib.candidates if c.chosen]
+    if not chosen:
+        return problems
+    winner = chosen[0]
+    for cand in lib.candidates:
+        if cand.chosen or not cand.compatible:
+            continue
+        if winner.source == "explicit":
+            if cand.source not in ("extra", "ld.so.conf"):
+                problems.append(Problem(
+                    "explicit-choice." + lib.name, "info",
+                    "{} was chosen explicitly ({}); the loader itself would use {} ({})".format(
+                        lib.name, winner.realpath, cand.realpath, cand.file_version or "unversioned"),
+                    None, ("loader candidate {} via {}".format(cand.path, cand.source),)))
+                break
+            continue
+        if cand.file_version == winner.file_version and cand.source == "extra":
+            continue
+        where = "on the loader's path ({})".format(cand.source) if cand.source != "extra" else "outside the loader's path"
+        problems.append(Problem(
+            "shadowed-copy." + lib.name, "warning",
+            "{} {} ({}) is {}; the loader uses {} ({})".format(
+                lib.name, cand.realpath, cand.file_version or "unversioned", where,
+                winner.realpath, winner.file_version or "unversioned"),
+            "remove the stale copy or make sure every consumer loads the same one "
+            "(LD_LIBRARY_PATH, RPATH/RUNPATH, ldconfig)",
+            ("candidate {} via {}".format(cand.path, cand.source),
+             "chosen {} via {}".format(winner.path, winner.source))))
+    return problems
+
+
+def resolution_problems(libraries, rados_needed, root=None, librbd_readable=True):
+    """Problems of the static resolution (pure): librbd or librados not found, a library
+    unreadable, shadowed copies.  ``libraries`` maps name -> model.LibraryReport."""
+    problems = []
+    rbd = libraries["librbd"]
+    if not rbd.found:
+        packages = "; ".join("{}: {}".format(distro, " ".join(names))
+                             for distro, names in sorted(kn.packages("librbd").items()))
+        problems.append(Problem("librbd-missing", "error",
+                                "no {} found where the loader looks".format(kn.soname("librbd"))
+                                + (" under {}".format(root) if root else ""),
+                                "install the Ceph RBD client library ({}) or point --librbd at it".format(packages)))
+    elif librbd_readable and not libraries["librados"].found:
+        problems.append(Problem("librados-missing", "error",
+                                "librbd needs {} but the loader would not find it".format(rados_needed),
+                                "install {}, or fix LD_LIBRARY_PATH / RUNPATH".format(
+                                    " or ".join(" ".join(n) for _, n in sorted(kn.packages("librados").items())))))
+    for lib in libraries.values():
+        if lib.error:
+            problems.append(Problem("unreadable." + lib.name, "error", lib.error))
+        problems.extend(shadow_problems(lib))
+    return problems

@@ -1,21 +1,70 @@
 """Immutable result records and their ``to_dict()``.
 
 Records are named tuples made by ``record()`` (immutable, cheap, Python 3.6 compatible).
-Nothing here computes: the JSON shape is simply the records' fields, recursively.
+Immutability holds all the way down: the fields a record lists as ``frozen`` are deep-frozen
+when it is made (also by ``_replace``): dicts become read-only ``MappingProxyType`` views of a
+private copy, lists tuples, sets frozensets; so ``report.release["version"] = "x"`` raises
+TypeError and no two records share a mutable default.  Nothing here computes: the JSON
+shape is simply the records' fields, recursively (``to_plain``).
 """
 import collections
+import types
+
+try:
+    from collections.abc import Mapping
+except ImportError:                      # pragma: no cover - Python < 3.3
+    from collections import Mapping
+
+_MappingProxy = types.MappingProxyType
+#: The shared empty read-only mapping (a safe default: nobody can add to it).
+EMPTY = _MappingProxy({})
 
 
-def record(typename, field_names, defaults=()):
+def freeze(value):
+    """A deep read-only copy: mappings -> MappingProxyType, lists -> tuples, sets -> frozensets.
+
+    Records (named tuples) and other immutable values are returned as they are.
+    """
+    if value is None or isinstance(value, (str, bytes, int, float, bool)) or hasattr(value, "_fields"):
+        return value
+    if isinstance(value, Mapping):
+        return _MappingProxy({k: freeze(v) for k, v in value.items()})
+    if isinstance(value, (list, tuple)):
+        return tuple(freeze(v) for v in value)
+    if isinstance(value, (set, frozenset)):
+        return frozenset(freeze(v) for v in value)
+    return value
+
+
+def record(typename, field_names, defaults=(), frozen=()):
     """An immutable record class: ``collections.namedtuple`` with trailing defaults.
 
     Used instead of ``typing.NamedTuple`` because importing typing costs about 3 ms on every
     run of the command line; ``__new__.__defaults__`` works the same on Python 3.6 (which
-    lacks namedtuple's ``defaults=``) and later.
+    lacks namedtuple's ``defaults=``) and later.  The fields named in ``frozen`` are deep
+    frozen (``freeze``) whenever a record is made, ``_make`` and ``_replace`` included.
     """
     cls = collections.namedtuple(typename, field_names)
     cls.__new__.__defaults__ = tuple(defaults)
-    return cls
+    if not frozen:
+        return cls
+    base_new = cls.__new__
+    indexes = tuple(cls._fields.index(name) for name in frozen)
+
+    def __new__(klass, *args, **kwargs):
+        self = base_new(klass, *args, **kwargs)
+        values = list(self)
+        for index in indexes:
+            values[index] = freeze(values[index])
+        return tuple.__new__(klass, values)
+
+    __new__.__defaults__ = base_new.__defaults__
+
+    def _make(klass, iterable):
+        return klass(*iterable)
+
+    namespace = {"__slots__": (), "__new__": __new__, "_make": classmethod(_make), "__doc__": cls.__doc__}
+    return type(typename, (cls,), namespace)
 
 
 #: Bumped when a key is removed or renamed in the JSON output; adding keys keeps it.
@@ -28,7 +77,7 @@ def to_plain(value):
         return value.to_dict()
     if hasattr(value, "_asdict"):
         return {k: to_plain(v) for k, v in value._asdict().items()}
-    if isinstance(value, dict):
+    if isinstance(value, Mapping):
         return {str(k): to_plain(v) for k, v in value.items()}
     if isinstance(value, (list, tuple, frozenset, set)):
         items = [to_plain(v) for v in value]
@@ -63,7 +112,8 @@ class LibraryReport(record(
         "name found path realpath chosen_by soname arch elf_class byte_order "
         "size build_id needed runpath rpath version_definitions defined_symbols "
         "candidates error",
-        (None, None, None, None, None, None, None, None, None, (), (), (), (), 0, (), None))):
+        (None, None, None, None, None, None, None, None, None, (), (), (), (), 0, (), None),
+        frozen=("needed", "runpath", "rpath", "version_definitions", "candidates"))):
     """What is known about one library (librbd, librados or libceph-common) on this host."""
     # Fields (immutable):
     #   name: str
@@ -94,28 +144,29 @@ class RuntimeReport(record(
         "RuntimeReport",
         "attempted loaded skipped error rbd_version rados_version ceph_version "
         "ceph_release loaded_objects symbols features_check config",
-        (False, None, None, None, None, None, None, (), {}, None, None))):
+        (False, None, None, None, None, None, None, (), EMPTY, None, None),
+        frozen=("error", "loaded_objects", "symbols", "features_check", "config"))):
     """What the isolated child learned by loading the libraries."""
     # Fields (immutable):
     #   attempted: bool
     #   loaded: bool = False
     #   skipped: Optional[str] = None  # why the runtime probe did not run
-    #   error: Optional[Dict[str, Any]] = None  # {kind, message, ...}: crash, hang, garbage, load failure
+    #   error: Optional[Mapping[str, Any]] = None  # the error record {kind, message, ...} of children
     #   rbd_version: Optional[Tuple[int, int, int]] = None
     #   rados_version: Optional[Tuple[int, int, int]] = None
     #   ceph_version: Optional[str] = None
     #   ceph_release: Optional[str] = None
     #   loaded_objects: Tuple[str, ...] = ()  # Ceph libraries actually mapped in the child
-    #   symbols: Dict[str, Any] = {}  # name -> {"found": bool, "owner": realpath|None}
-    #   features_check: Optional[Dict[str, Any]] = None
-    #   config: Optional[Dict[str, Any]] = None
+    #   symbols: Mapping[str, Any] = {}  # name -> {"found": bool, "owner": realpath|None}; read-only
+    #   features_check: Optional[Mapping[str, Any]] = None  # read-only
+    #   config: Optional[Mapping[str, Any]] = None  # read-only
     __slots__ = ()
 
     def to_dict(self):
         return to_plain(dict(self._asdict()))
 
 
-class Capability(record("Capability", "id status reason evidence binding", ((), None))):
+class Capability(record("Capability", "id status reason evidence binding", ((), None), frozen=("evidence",))):
     """One row of the capability matrix."""
     # Fields (immutable):
     #   id: str
@@ -130,7 +181,7 @@ class Capability(record("Capability", "id status reason evidence binding", ((), 
                 "evidence": list(self.evidence), "binding": self.binding}
 
 
-class Problem(record("Problem", "id severity message fix evidence", (None, ()))):
+class Problem(record("Problem", "id severity message fix evidence", (None, ()), frozen=("evidence",))):
     """Something the operator should know or fix."""
     # Fields (immutable):
     #   id: str
@@ -148,19 +199,20 @@ class Report(record(
         "Report",
         "mode root libraries runtime capabilities problems release config krbd "
         "live",
-        (None, None, None, None))):
+        (None, None, None, None),
+        frozen=("libraries", "capabilities", "problems", "release", "config", "krbd", "live"))):
     """The whole answer for one host (or build root)."""
     # Fields (immutable):
     #   mode: str  # "runtime" | "static"
     #   root: Optional[str]
-    #   libraries: Dict[str, LibraryReport]
+    #   libraries: Mapping[str, LibraryReport]  # read-only (MappingProxyType)
     #   runtime: RuntimeReport
     #   capabilities: Tuple[Capability, ...]
     #   problems: Tuple[Problem, ...]
-    #   release: Optional[Dict[str, Any]] = None
-    #   config: Optional[Dict[str, Any]] = None
-    #   krbd: Optional[Dict[str, Any]] = None
-    #   live: Optional[Dict[str, Any]] = None
+    #   release: Optional[identify.Identification] = None  # an immutable record (to_dict())
+    #   config: Optional[Mapping[str, Any]] = None  # read-only, nested mappings/tuples too
+    #   krbd: Optional[Mapping[str, Any]] = None  # read-only
+    #   live: Optional[Mapping[str, Any]] = None  # read-only
     __slots__ = ()
 
     def capability(self, cap_id):

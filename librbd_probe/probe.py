@@ -5,9 +5,11 @@ probe child (``children/_probe_child.py``) through ``children.run``, which bound
 and turns a crash, hang, early exit or stray output into one error record (the shape is
 documented in ``librbd_probe/children/__init__.py``).
 """
-from . import children
+import os
 
-DEFAULT_TIMEOUT = children.DEFAULT_TIMEOUT
+from .model import Problem, RuntimeReport
+
+DEFAULT_TIMEOUT = 15.0          # seconds (children.DEFAULT_TIMEOUT)
 
 
 def probe_libraries(librbd, librados, symbols, feature_masks=(), config=None,
@@ -17,6 +19,48 @@ def probe_libraries(librbd, librados, symbols, feature_masks=(), config=None,
     ``answer`` is None when nothing valid came back; with a load failure it still holds what
     the child learnt (``loaded`` False, ``loaded_objects``) and ``error`` says why.
     """
+    from . import children      # subprocess, uuid, pkgutil: only when something is really loaded
     request = {"librbd": librbd, "librados": librados, "symbols": sorted(symbols),
                "feature_masks": list(feature_masks), "config": config}
     return children.run("probe", request, timeout=timeout, python=python)
+
+
+def _triple(value):
+    if isinstance(value, list) and len(value) == 3 and all(isinstance(v, int) for v in value):
+        return tuple(value)
+    return None
+
+
+def runtime_report(answer, error):
+    """The RuntimeReport of one probe child run (``answer``, ``error`` from probe_libraries)."""
+    if answer is None:
+        return RuntimeReport(attempted=True, loaded=False, error=error)
+    return RuntimeReport(
+        attempted=True, loaded=bool(answer.get("loaded")), error=error,
+        rbd_version=_triple(answer.get("rbd_version")), rados_version=_triple(answer.get("rados_version")),
+        ceph_version=answer.get("ceph_version"), ceph_release=answer.get("ceph_release"),
+        loaded_objects=tuple(answer.get("loaded_objects") or ()), symbols=answer.get("symbols") or {},
+        features_check=answer.get("features_check"), config=answer.get("config"))
+
+
+def runtime_problems(report, libraries):
+    """Problems of the runtime probe: it failed, or the loader mapped another copy than the
+    static search chose (pure)."""
+    problems = []
+    if report.error:
+        problems.append(Problem("runtime-failed", "error",
+                                "runtime probe failed: " + report.error.get("message", "?"),
+                                "see the static report; the library may be broken or hostile"))
+    if not report.loaded:
+        return problems
+    loaded = {os.path.basename(p).split(".so")[0]: p for p in report.loaded_objects}
+    for lib in libraries.values():
+        if not lib.found or not lib.realpath:
+            continue
+        mapped = loaded.get(lib.name)
+        if mapped and os.path.realpath(mapped) != lib.realpath:
+            problems.append(Problem(
+                "loader-disagrees." + lib.name, "warning",
+                "the loader mapped {} but the static search chose {}".format(mapped, lib.realpath),
+                "check LD_LIBRARY_PATH, LD_PRELOAD and RUNPATH of the requesting library"))
+    return problems

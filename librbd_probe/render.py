@@ -1,12 +1,16 @@
 """Turn a report into text (80 columns), JSON or Markdown.  Decides nothing."""
 import json
 
+from . import knowledge as kn
+from .model import to_plain
+from .rootfs import Root
+
 WIDTH = 80
 
 
 def to_json(data):
     """Canonical JSON: sorted keys, 2-space indent, final newline; same bytes for same input."""
-    return json.dumps(data, indent=2, sort_keys=True) + "\n"
+    return json.dumps(to_plain(data), indent=2, sort_keys=True) + "\n"
 
 
 def _triple(value):
@@ -28,11 +32,8 @@ def report_text(report):
     lines.append("")
     lines.append("Libraries")
 
-    def shown(path):
-        # under --root, show the target system's path (the root is named in the heading)
-        if report.root and path and path.startswith(report.root.rstrip("/") + "/"):
-            return path[len(report.root.rstrip("/")):]
-        return path
+    # under --root, show the target system's path (the root is named in the heading)
+    shown = Root(report.root, check=False).target
 
     for name in ("librbd", "librados", "libceph-common"):
         lib = report.libraries.get(name)
@@ -65,16 +66,11 @@ def report_text(report):
         lines.append("  rbd_version {}   rados_version {}   Ceph {}".format(
             _triple(runtime.rbd_version), _triple(runtime.rados_version), ceph))
     if report.release:
-        rel = report.release
+        rel = to_plain(report.release)
         lines.append("")
         lines.append("Release")
-        if rel.get("version"):
-            what = "Ceph {} {}".format(rel["version"], rel.get("codename") or "")
-        elif rel.get("min"):
-            what = "Ceph {}{} {}".format(rel["min"], " .. before " + rel["before"] if rel.get("before") else " or later",
-                                         rel.get("codename") or "")
-        else:
-            what = "not identified"
+        label = rel.get("label")
+        what = "Ceph " + label if label and (rel.get("version") or rel.get("min")) else "not identified"
         lines.extend(_wrap("{} (confidence: {})".format(what.strip(), rel.get("confidence", "?")), "  "))
         for item in rel.get("evidence", [])[:4]:
             lines.extend(_wrap(item, "    - "))
@@ -217,8 +213,8 @@ def consumers_text(report, results):
     """The human answer of ``consumers``: each consumer and the functions it would miss."""
     lines = []
     librbd = report.libraries.get("librbd")
-    rel = report.release or {}
-    label = rel.get("version") or rel.get("min") or "unidentified release"
+    rel = to_plain(report.release) or {}
+    label = rel.get("label") or "unidentified release"
     lines.extend(_wrap("librbd_probe consumers: against {} ({})".format(
         librbd.realpath if librbd is not None and librbd.found else "no librbd", label), ""))
     if not results:
@@ -241,7 +237,7 @@ def consumers_text(report, results):
         lines.append("  MISSING {}:".format(len(consumer.missing)))
         for item in consumer.missing:
             first = item.get("first")
-            since = "Ceph {}{}".format(first, " " + item["codename"] if item.get("codename") else "") if first else "release unknown"
+            since = "Ceph " + kn.release_label(first) if first else "release unknown"
             lines.extend(_wrap("{} ({}, since {})".format(item["symbol"], item["library"], since), "    - "))
         lines.extend(_wrap("you will see: " + consumer.missing[0]["consequence"], "  "))
     return "\n".join(lines) + "\n"

@@ -7,9 +7,10 @@ import os
 import sys
 
 from . import config as config_mod
-from . import elf, identify, kb, krbd, locate, matrix
-from .errors import ElfError, LocateError
-from .model import Candidate, LibraryReport, Problem, Report, RuntimeReport
+from . import elf, identify, kb, krbd, locate, matrix, probe
+from . import knowledge as kn
+from .errors import ElfError
+from .model import Candidate, LibraryReport, Report, RuntimeReport
 from .rootfs import Root
 
 ENV_LIBRBD = "LIBRBD_PROBE_LIBRBD"
@@ -30,11 +31,10 @@ def _interpreter_arch():
 class _Scanner(object):
     """Holds what one scan has read, so no file is parsed twice."""
 
-    def __init__(self, root, environ):
-        self.root = root
-        self.fs = Root(root)
-        self.ctx = locate.search_context(self.fs, environ)
-        self.host_arch = None if root else _interpreter_arch()
+    def __init__(self, fs, environ):
+        self.fs = fs
+        self.ctx = locate.search_context(fs, environ)
+        self.host_arch = _interpreter_arch() if fs.is_host else None
         self.headers = {}
         self.listings = {}
         self.realpaths = {}
@@ -153,55 +153,23 @@ def _defined_functions(info):
                      and s.visibility in ("DEFAULT", "PROTECTED") and not s.version_hidden)
 
 
-def _shadow_problems(lib):
-    """A compatible copy of another version that the loader passes over, or that wins."""
-    problems = []
-    chosen = [c for c in lib.candidates if c.chosen]
-    if not chosen:
-        return problems
-    winner = chosen[0]
-    for cand in lib.candidates:
-        if cand.chosen or not cand.compatible:
-            continue
-        if winner.source == "explicit":
-            if cand.source not in ("extra", "ld.so.conf"):
-                problems.append(Problem(
-                    "explicit-choice." + lib.name, "info",
-                    "{} was chosen explicitly ({}); the loader itself would use {} ({})".format(
-                        lib.name, winner.realpath, cand.realpath, cand.file_version or "unversioned"),
-                    None, ("loader candidate {} via {}".format(cand.path, cand.source),)))
-                break
-            continue
-        if cand.file_version == winner.file_version and cand.source == "extra":
-            continue
-        where = "on the loader's path ({})".format(cand.source) if cand.source != "extra" else "outside the loader's path"
-        problems.append(Problem(
-            "shadowed-copy." + lib.name, "warning",
-            "{} {} ({}) is {}; the loader uses {} ({})".format(
-                lib.name, cand.realpath, cand.file_version or "unversioned", where,
-                winner.realpath, winner.file_version or "unversioned"),
-            "remove the stale copy or make sure every consumer loads the same one "
-            "(LD_LIBRARY_PATH, RPATH/RUNPATH, ldconfig)",
-            ("candidate {} via {}".format(cand.path, cand.source),
-             "chosen {} via {}".format(winner.path, winner.source))))
-    return problems
-
-
 def scan(librbd=None, librados=None, root=None, runtime=True, timeout=15.0,
          environ=None, python=None, conf=None, client_id=None, client_name=None, sysfs="/sys"):
-    """Scan the host (or ``root``) and return a Report.  Raises LocateError for bad paths."""
+    """Scan the host (or ``root``) and return a Report.  Raises LocateError for bad paths.
+
+    Wiring only: each step's analysis lives in its module (locate, probe, identify, matrix,
+    config, krbd); this function reads what they need and hands it on.
+    """
     environ = os.environ if environ is None else environ
     librbd = librbd or environ.get(ENV_LIBRBD) or None
     librados = librados or environ.get(ENV_LIBRADOS) or None
-    if root is not None and not os.path.isdir(root):
-        raise LocateError("{}: --root is not a directory".format(root))
-    scanner = _Scanner(root, environ)
-    problems = []
+    fs = Root(root)                                   # LocateError when not a directory
+    scanner = _Scanner(fs, environ)
 
     rbd_report, rbd_info = scanner.library(
-        "librbd", locate.LIBRBD_SONAME, "librbd.so", librbd,
+        "librbd", kn.soname("librbd"), "librbd.so", librbd,
         "--librbd" if librbd and librbd != environ.get(ENV_LIBRBD) else ENV_LIBRBD)
-    rados_needed = _needed_name(rbd_info, "librados.so", locate.LIBRADOS_SONAME)
+    rados_needed = _needed_name(rbd_info, "librados.so", kn.soname("librados"))
     rados_report, rados_info = scanner.library(
         "librados", rados_needed, "librados.so", librados,
         "--librados" if librados and librados != environ.get(ENV_LIBRADOS) else ENV_LIBRADOS,
@@ -214,34 +182,19 @@ def scan(librbd=None, librados=None, root=None, runtime=True, timeout=15.0,
                                                      requester=rados_info, symbols=False,
                                                      markers=(b"ceph_ver__",))
     libraries = {"librbd": rbd_report, "librados": rados_report, "libceph-common": common_report}
-
-    if not rbd_report.found:
-        problems.append(Problem("librbd-missing", "error",
-                                "no librbd.so.1 found where the loader looks"
-                                + (" under {}".format(root) if root else ""),
-                                "install the Ceph RBD client library (Debian/Ubuntu: librbd1; "
-                                "RHEL/Fedora: librbd1) or point --librbd at it"))
-    if rbd_info is not None and not rados_report.found:
-        problems.append(Problem("librados-missing", "error",
-                                "librbd needs {} but the loader would not find it".format(rados_needed),
-                                "install librados2, or fix LD_LIBRARY_PATH / RUNPATH"))
-    for lib in libraries.values():
-        if lib.error:
-            problems.append(Problem("unreadable." + lib.name, "error", lib.error))
-        problems.extend(_shadow_problems(lib))
+    problems = locate.resolution_problems(libraries, rados_needed, fs.path, rbd_info is not None)
 
     if conf is not None:
         locate.check_explicit(conf, "--conf")
-    conf_candidates = config_mod.search_path(conf, environ, root)
+    conf_candidates = config_mod.search_path(conf, environ, fs)
     conf_path, conf_source = config_mod.choose_file(conf_candidates)
     config_request = {"path": conf_path, "id": client_id, "name": client_name, "keys": list(config_mod.KEYS)}
     runtime_report = _runtime(scanner, rbd_report, rados_report, runtime, timeout, python, config_request)
-    if runtime_report.error:
-        problems.append(Problem("runtime-failed", "error",
-                                "runtime probe failed: " + runtime_report.error.get("message", "?"),
-                                "see the static report; the library may be broken or hostile"))
-    problems.extend(_loader_disagreement(runtime_report, libraries))
+    problems.extend(probe.runtime_problems(runtime_report, libraries))
 
+    release, release_problems = identify.identify(
+        _observation(rbd_info, rados_info, common_report, common_info, runtime_report))
+    problems.extend(release_problems)
     evidence = matrix.Evidence(
         librbd_found=rbd_report.found,
         librbd_name=os.path.basename(rbd_report.path or "librbd"),
@@ -250,34 +203,36 @@ def scan(librbd=None, librados=None, root=None, runtime=True, timeout=15.0,
         librbd_needed=rbd_report.needed,
         runtime=runtime_report,
         unreadable_reason=rbd_report.error)
-    capabilities, cap_problems = matrix.capability_rows(evidence)
+    capabilities, cap_problems = _matrix(evidence, release, environ)
     problems.extend(cap_problems)
 
-    release, release_problems = identify.identify(
-        _observation(rbd_info, rados_info, common_report, common_info, runtime_report),
-        {"releases": kb.releases()}, kb.symbols("librbd"), kb.symbols("librados"))
-    problems.extend(release_problems)
-    releases = kb.releases()
-    facts = identify.release_facts(release, releases)
-    release["facts"] = {key: {"value": value, "source": source} for key, (value, source) in sorted(facts.items())}
-    capabilities = tuple(matrix.format1_row(c, facts, environ) if c.id == "create.format1" else c
-                         for c in capabilities)
-    feature_defs = kb.features()
-    feature_caps, feature_problems = matrix.feature_rows(facts, feature_defs, runtime_report.features_check)
-    problems.extend(feature_problems)
-    if not rbd_report.found:
-        feature_caps = tuple(c._replace(status="unknown", reason="no librbd found on this host") for c in feature_caps)
-    capabilities += feature_caps
-
-    config_section, config_problems = _config(runtime_report, conf_path, conf_source, conf_candidates,
-                                              client_id, client_name, facts, feature_defs, releases)
+    config_section, config_problems = config_mod.configuration(
+        runtime_report.config, conf_path, conf_source, conf_candidates, client_id, client_name,
+        release.facts, runtime_report.features_check)
     problems.extend(config_problems)
-    krbd_section, krbd_problems = _krbd(sysfs, root, config_section, feature_defs)
+    krbd_section, krbd_problems = krbd.section(
+        sysfs, fs, (config_section.get("rbd_default_features") or {}).get("value"))
     problems.extend(krbd_problems)
     return Report(mode="runtime" if runtime_report.attempted else "static",
-                  root=os.path.abspath(root) if root else None, libraries=libraries,
+                  root=fs.path, libraries=libraries,
                   runtime=runtime_report, capabilities=capabilities, problems=tuple(problems),
                   release=release, config=config_section, krbd=krbd_section)
+
+
+def _matrix(evidence, release, environ):
+    """The capability matrix, in one call of matrix.build."""
+    if hasattr(matrix, "build"):
+        return matrix.build(evidence, release.facts, environ)
+    # Until matrix.build lands (h8a): the same rows from the older entry points, without
+    # touching identify's record.
+    facts = identify.release_facts(release)
+    capabilities, problems = matrix.capability_rows(evidence)
+    capabilities = tuple(matrix.format1_row(c, facts, environ) if c.id == "create.format1" else c
+                         for c in capabilities)
+    feature_caps, feature_problems = matrix.feature_rows(facts, kb.features(), evidence.runtime.features_check)
+    if not evidence.librbd_found:
+        feature_caps = tuple(c._replace(status="unknown", reason="no librbd found on this host") for c in feature_caps)
+    return capabilities + feature_caps, tuple(problems) + tuple(feature_problems)
 
 
 def _observation(rbd_info, rados_info, common_report, common_info, runtime_report):
@@ -307,71 +262,6 @@ def _observation(rbd_info, rados_info, common_report, common_info, runtime_repor
         git_sha=sha, common_soname=common_report.soname)
 
 
-def _config(runtime_report, conf_path, conf_source, candidates, client_id, client_name, facts,
-            feature_defs, releases):
-    """The client configuration, as librados read it in the child or as parsed here."""
-    order = config_mod.section_order(client_id, client_name)
-    section = {"file": conf_path, "found_via": conf_source, "searched": [p for p, _ in candidates],
-               "client": order[0], "read_by": None, "values": {}}
-    values = {}
-    answer = runtime_report.config
-    if answer and answer.get("create_rc") == 0:
-        section["read_by"] = "librados (rados_create + rados_conf_read_file + rados_conf_get, no connection)"
-        values = dict(answer.get("values") or {})
-        if answer.get("read_rc") not in (0, None):
-            section["read_rc"] = answer.get("read_rc")
-    elif conf_path:
-        section["read_by"] = "librbd_probe's ceph.conf parser (the library was not loaded)"
-        try:
-            with open(conf_path, encoding="utf-8", errors="replace") as handle:
-                parsed = config_mod.parse_ceph_conf(handle)
-        except OSError as exc:
-            return dict(section, error="{}: {}".format(conf_path, exc.strerror)), ()
-        for key in config_mod.KEYS:
-            value = config_mod.lookup(parsed, key, order)
-            if value is not None:
-                values[key] = value
-    else:
-        section["read_by"] = "nothing: no ceph.conf found and the library was not loaded"
-    section["values"] = {k: v for k, v in sorted(values.items()) if v != ""}
-    known_mask = None
-    check = runtime_report.features_check
-    if check:
-        known_mask = 0
-        for feature in feature_defs:
-            answer = check.get(str(feature["mask"]))
-            if answer and answer.get("rc") != -22:
-                known_mask |= feature["mask"]
-    by_version = {r["version"]: r.get("codename") for r in releases}
-    summary, problems = config_mod.analyse(section["values"], facts, feature_defs, by_version, known_mask)
-    section.update(summary)
-    return section, tuple(problems)
-
-
-def _krbd(sysfs, root, config_section, feature_defs):
-    if root:
-        return {"supported_features": None, "reason": "static scan of a root: the running kernel is not the target's"}, ()
-    mask, reason = krbd.read_supported(sysfs)
-    section = {"supported_features": mask, "reason": reason}
-    if mask is None:
-        return section, ()
-    section["names"] = config_mod.feature_names(mask, feature_defs)
-    problems = []
-    configured = (config_section.get("rbd_default_features") or {}).get("value")
-    if configured is not None:
-        rejected = configured & ~mask
-        section["rejected_by_rbd_map"] = config_mod.feature_names(rejected, feature_defs)
-        if rejected:
-            problems.append(Problem(
-                "krbd.unsupported-features", "warning",
-                "images created with the configured default features cannot be mapped by this kernel: "
-                "rbd map fails with \"image uses unsupported features: 0x{:x}\" ({})".format(
-                    rejected, ", ".join(section["rejected_by_rbd_map"])),
-                "disable those features on images meant for krbd (rbd feature disable IMAGE ...), use rbd-nbd, "
-                "or upgrade the kernel"))
-    return section, tuple(problems)
-
-
 def _needed_name(info, prefix, default):
     if info is None:
         return default
@@ -384,7 +274,7 @@ def _needed_name(info, prefix, default):
 def _runtime(scanner, rbd_report, rados_report, runtime, timeout, python, config_request=None):
     if not runtime:
         return RuntimeReport(attempted=False, skipped="disabled (--no-runtime)")
-    if scanner.root:
+    if not scanner.fs.is_host:
         return RuntimeReport(attempted=False, skipped="static mode: files under --root are read, never loaded")
     if not rbd_report.found:
         return RuntimeReport(attempted=False, skipped="no librbd to load")
@@ -394,41 +284,8 @@ def _runtime(scanner, rbd_report, rados_report, runtime, timeout, python, config
         if lib.found and scanner.host_arch and (lib.elf_class, lib.arch) != scanner.host_arch:
             return RuntimeReport(attempted=False, skipped="{} is {}-bit {}, this interpreter is {}-bit {}: read statically, not loaded".format(
                 os.path.basename(lib.path), lib.elf_class, lib.arch, scanner.host_arch[0], scanner.host_arch[1]))
-    from . import probe  # subprocess/uuid only when something is really loaded
-    symbols = matrix.known_symbol_names()
     answer, error = probe.probe_libraries(
         rbd_report.path, rados_report.path if rados_report.chosen_by == "explicit" else None,
-        symbols, feature_masks=[1 << bit for bit in range(12)], config=config_request,
+        matrix.known_symbol_names(), feature_masks=[f.mask for f in kn.features()], config=config_request,
         timeout=timeout, python=python)
-    if answer is None:
-        return RuntimeReport(attempted=True, loaded=False, error=error)
-    return RuntimeReport(
-        attempted=True, loaded=bool(answer.get("loaded")), error=error,
-        rbd_version=_triple(answer.get("rbd_version")), rados_version=_triple(answer.get("rados_version")),
-        ceph_version=answer.get("ceph_version"), ceph_release=answer.get("ceph_release"),
-        loaded_objects=tuple(answer.get("loaded_objects") or ()), symbols=answer.get("symbols") or {},
-        features_check=answer.get("features_check"), config=answer.get("config"))
-
-
-def _triple(value):
-    if isinstance(value, list) and len(value) == 3 and all(isinstance(v, int) for v in value):
-        return tuple(value)
-    return None
-
-
-def _loader_disagreement(runtime_report, libraries):
-    """The child mapped a different copy than the static resolution predicted."""
-    problems = []
-    if not runtime_report.loaded:
-        return problems
-    loaded = {os.path.basename(p).split(".so")[0]: p for p in runtime_report.loaded_objects}
-    for lib in libraries.values():
-        if not lib.found or not lib.realpath:
-            continue
-        mapped = loaded.get(lib.name)
-        if mapped and os.path.realpath(mapped) != lib.realpath:
-            problems.append(Problem(
-                "loader-disagrees." + lib.name, "warning",
-                "the loader mapped {} but the static search chose {}".format(mapped, lib.realpath),
-                "check LD_LIBRARY_PATH, LD_PRELOAD and RUNPATH of the requesting library"))
-    return problems
+    return probe.runtime_report(answer, error)

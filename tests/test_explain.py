@@ -12,12 +12,12 @@ import stubs
 from conftest import PROJECT
 from librbd_probe import cli, explain, kb
 
-ARTICLE = os.path.join("/work/shared", "seed-article.md")
+ARTICLE = os.path.join(PROJECT, "tests", "data", "seed-article.md")   # verbatim copy, see seed-article.SOURCE.md
 
 
 def _article_log():
     """The Cinder scheduler log of the article, verbatim (its first fenced block)."""
-    path = ARTICLE if os.path.exists(ARTICLE) else os.path.join(PROJECT, "tests", "data", "seed-article.md")
+    path = ARTICLE
     if not os.path.exists(path):
         pytest.skip("the seed article is not available")
     with open(path, encoding="utf-8") as handle:

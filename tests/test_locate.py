@@ -4,6 +4,7 @@ import subprocess
 
 import pytest
 
+from conftest import need
 from librbd_probe import locate
 from librbd_probe.errors import LocateError
 
@@ -111,3 +112,219 @@ def test_fast_cache_lookup_equals_full_parse():
         assert cache.lookup(name) == [p for n, p in full if n == name]
     assert cache.lookup("librbd.so.1.nonexistent") == []
     assert cache.entries() == full
+
+
+# --- search order, table-driven on hand-built contexts (no host library needed) ------------
+# glibc elf/dl-load.c, _dl_map_object: DT_RPATH (only without DT_RUNPATH), LD_LIBRARY_PATH,
+# DT_RUNPATH, ld.so.cache, default dirs.  ld.so.conf dirs are shown after, never searched.
+
+from librbd_probe.rootfs import Root  # noqa: E402
+
+_DIRS = ("rpath", "rpath2", "env", "runpath", "cache", "default", "conf", "origin/sub")
+
+
+@pytest.fixture
+def dirs(tmp_path):
+    out = {}
+    for name in _DIRS:
+        d = tmp_path / name
+        d.mkdir(parents=True)
+        (d / "libx.so.1").write_bytes(b"x")
+        out[name] = str(d)
+    (tmp_path / "empty").mkdir()
+    out["empty"] = str(tmp_path / "empty")
+    out["origin"] = str(tmp_path / "origin")
+    return out
+
+
+def _ctx(dirs, env=(), cache=(), default=(), conf=(), root=None):
+    return locate.SearchContext(root=root, ld_library_path=tuple(dirs[e] for e in env),
+                                cache=locate._ListCache([("libx.so.1", dirs[c] + "/libx.so.1") for c in cache]),
+                                conf_dirs=tuple(dirs[c] for c in conf), default_dirs=tuple(dirs[d] for d in default))
+
+
+@pytest.mark.parametrize("runpath, rpath, env, expected", [
+    # RPATH first when there is no RUNPATH, before LD_LIBRARY_PATH
+    ((), ("rpath",), ("env",), ["RPATH:rpath", "LD_LIBRARY_PATH:env", "ld.so.cache:cache", "default:default",
+                                "ld.so.conf:conf"]),
+    # RUNPATH present: RPATH is not searched at all; LD_LIBRARY_PATH comes before RUNPATH
+    (("runpath",), ("rpath",), ("env",), ["LD_LIBRARY_PATH:env", "RUNPATH:runpath", "ld.so.cache:cache",
+                                          "default:default", "ld.so.conf:conf"]),
+    (("runpath",), (), (), ["RUNPATH:runpath", "ld.so.cache:cache", "default:default", "ld.so.conf:conf"]),
+    # several RPATH entries in order; an entry without the file is passed over
+    ((), ("empty", "rpath2", "rpath"), (), ["RPATH:rpath2", "RPATH:rpath", "ld.so.cache:cache", "default:default",
+                                            "ld.so.conf:conf"]),
+    # $ORIGIN and ${ORIGIN} expand to the requester's directory
+    ((), ("$ORIGIN/sub",), (), ["RPATH:origin/sub", "ld.so.cache:cache", "default:default", "ld.so.conf:conf"]),
+    (("${ORIGIN}/sub",), (), (), ["RUNPATH:origin/sub", "ld.so.cache:cache", "default:default", "ld.so.conf:conf"]),
+    # a directory met twice is listed once, under its first reason
+    ((), ("cache",), ("cache",), ["RPATH:cache", "default:default", "ld.so.conf:conf"]),
+    ((), (), (), ["ld.so.cache:cache", "default:default", "ld.so.conf:conf"]),
+])
+def test_search_order_table(dirs, runpath, rpath, env, expected):
+    def real(entry):
+        return entry if entry.startswith("$") else dirs[entry]
+    ctx = _ctx(dirs, env=env, cache=("cache",), default=("default",), conf=("conf",))
+    found = locate.search_order("libx.so.1", ctx, runpath=tuple(real(r) for r in runpath),
+                                rpath=tuple(real(r) for r in rpath), origin_dir=dirs["origin"])
+    names = {os.path.normpath(v): k for k, v in dirs.items()}
+    got = ["{}:{}".format(f.source, names[os.path.dirname(os.path.normpath(f.path))]) for f in found]
+    assert got == expected
+
+
+def test_origin_without_origin_dir_is_skipped(dirs):
+    ctx = _ctx(dirs, default=("default",))
+    found = locate.search_order("libx.so.1", ctx, rpath=("$ORIGIN/sub",), origin_dir=None)
+    assert [f.source for f in found] == ["default"]
+
+
+def test_missing_and_empty_entries_are_skipped(dirs):
+    ctx = _ctx(dirs, default=("empty",))
+    assert locate.search_order("libx.so.1", ctx, rpath=("", dirs["empty"])) == []
+    assert locate.search_order("libnothere.so.1", _ctx(dirs, default=("default",))) == []
+
+
+def test_expand_origin():
+    assert locate.expand_origin("$ORIGIN/../lib:${ORIGIN}", "/o") == "/o/../lib:/o"
+    assert locate.expand_origin("/abs", "/o") == "/abs"
+
+
+def test_choose_skips_rejected_and_never_picks_conf_or_extra():
+    found = [locate.Found("/conf/libx", "ld.so.conf"), locate.Found("/a/libx", "RPATH"),
+             locate.Found("/b/libx", "default"), locate.Found("/c/libx", "extra")]
+    accept = {"/conf/libx": (True, None), "/a/libx": (False, "32-bit"), "/b/libx": (True, None),
+              "/c/libx": (True, None)}
+    chosen, notes = locate.choose(found, lambda p: accept[p])
+    assert chosen == found[2]
+    assert notes == accept
+    chosen, _ = locate.choose(found[:1] + found[3:], lambda p: (True, None))
+    assert chosen is None
+
+
+def test_other_copies_finds_stems_once(tmp_path):
+    lib = tmp_path / "lib"
+    lib.mkdir()
+    for name in ("librbd.so", "librbd.so.1", "librbd.so.1.12.0", "librbdx.txt", "librados.so.2"):
+        (lib / name).write_bytes(b"x")
+    os.symlink("lib", str(tmp_path / "lib2"))           # the same directory twice (merged /usr)
+    (lib / "librbd.so.sub").mkdir()                    # a directory is not a copy
+    ctx = locate.SearchContext(root=None, ld_library_path=(str(lib),), cache=locate._ListCache(()),
+                               conf_dirs=(str(tmp_path / "lib2"),), default_dirs=())
+    out = locate.other_copies("librbd.so", ctx, known=[str(lib / "librbd.so.1")])
+    assert [os.path.basename(f.path) for f in out] == ["librbd.so", "librbd.so.1.12.0"]
+    assert {f.source for f in out} == {"extra"}
+
+
+def test_search_context_under_a_root(tmp_path):
+    root = tmp_path
+    for triplet in ("aarch64-linux-gnu", "x86_64-linux-gnu"):
+        (root / "usr" / "lib" / triplet).mkdir(parents=True)
+    (root / "usr" / "lib" / "not-a-triplet").mkdir()
+    (root / "etc" / "ld.so.conf.d").mkdir(parents=True)
+    (root / "etc" / "ld.so.conf").write_text(u"include /etc/ld.so.conf.d/*.conf\n/opt/top\n")
+    (root / "etc" / "ld.so.conf.d" / "a.conf").write_text(u"/opt/a\n# comment\n")
+    (root / "etc" / "ld.so.conf.d" / "b.conf").write_text(u"include b2/*.conf\n")
+    (root / "etc" / "ld.so.conf.d" / "b2").mkdir()
+    (root / "etc" / "ld.so.conf.d" / "b2" / "x.conf").write_text(u"/opt/b2\n")
+    (root / "etc" / "ld.so.conf.d" / ".hidden.conf").write_text(u"/opt/hidden\n")
+    ctx = locate.search_context(str(root), environ={"LD_LIBRARY_PATH": "/host/lib"})
+    assert ctx.root == Root(str(root))
+    assert ctx.ld_library_path == ()
+    assert ctx.default_dirs == ("/lib/aarch64-linux-gnu", "/usr/lib/aarch64-linux-gnu", "/lib/x86_64-linux-gnu",
+                                "/usr/lib/x86_64-linux-gnu", "/lib", "/usr/lib")
+    assert ctx.conf_dirs == ("/opt/a", "/opt/b2", "/opt/top")
+    assert ctx.cache_error == "no ld.so.cache"
+
+
+def test_unreadable_cache_under_a_root_is_not_replaced_by_the_hosts(tmp_path):
+    (tmp_path / "etc").mkdir()
+    (tmp_path / "etc" / "ld.so.cache").write_bytes(b"garbage" * 10)
+    ctx = locate.search_context(str(tmp_path), environ={})
+    assert "unreadable" in ctx.cache_error and ctx.cache.entries() == []
+
+
+def test_search_context_on_the_host_reads_ld_library_path():
+    ctx = locate.search_context(None, environ={"LD_LIBRARY_PATH": "/a::/b;/c"})
+    assert ctx.ld_library_path == ("/a", "/b", "/c") and ctx.root.is_host
+    with pytest.raises(LocateError):
+        locate.search_context("/nonexistent/root/dir", environ={})
+
+
+def test_old_format_cache_is_parsed():
+    # ld.so-1.7.0: magic, nlibs, then (flags, key, value) triples; strings after the table
+    import struct
+    strings = b"libx.so.1\0/lib/libx.so.1\0liby.so.2\0/usr/lib/liby.so.2\0"
+    entries = [(1, 0, 10), (1, 25, 35)]
+    data = b"ld.so-1.7.0" + b"\0" + struct.pack("<I", len(entries))
+    data += b"".join(struct.pack("<iII", *e) for e in entries) + strings
+    assert locate.parse_ld_so_cache(data) == [("libx.so.1", "/lib/libx.so.1"), ("liby.so.2", "/usr/lib/liby.so.2")]
+    cache = locate.LdCache(data)
+    assert cache.lookup("liby.so.2") == ["/usr/lib/liby.so.2"] and cache.lookup("libz.so") == []
+
+
+# --- the real loader is the oracle ------------------------------------------------------------
+
+def _build_consumer(tmp_path, tag, rpath=None, runpath=None):
+    import stubs
+    cc = stubs._cc()
+    src = tmp_path / "main.c"
+    src.write_text(u"extern int x(void);\nint main(void) { return x(); }\n")
+    lib_src = tmp_path / "x.c"
+    lib_src.write_text(u"int x(void) { return 0; }\n")
+    build = tmp_path / "build"
+    build.mkdir(exist_ok=True)
+    subprocess.run([cc, "-shared", "-fPIC", "-o", str(build / "libx.so.1"), "-Wl,-soname,libx.so.1", str(lib_src)],
+                   check=True)
+    exe = tmp_path / "bin" / tag
+    exe.parent.mkdir(exist_ok=True)
+    argv = [cc, "-o", str(exe), str(src), "-L" + str(build), "-l:libx.so.1"]
+    if rpath:
+        argv += ["-Wl,--disable-new-dtags", "-Wl,-rpath," + rpath]
+    if runpath:
+        argv += ["-Wl,--enable-new-dtags", "-Wl,-rpath," + runpath]
+    subprocess.run(argv, check=True)
+    return str(exe)
+
+
+def _loader_choice(exe, env_path):
+    env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin")}
+    if env_path:
+        env["LD_LIBRARY_PATH"] = env_path
+    out = subprocess.run(["/lib64/ld-linux-x86-64.so.2", "--list", exe], stdout=subprocess.PIPE,
+                         stderr=subprocess.STDOUT, universal_newlines=True, env=env).stdout
+    for line in out.splitlines():
+        if line.strip().startswith("libx.so.1"):
+            target = line.split("=>", 1)[1].strip()
+            return None if target.startswith("not found") else target.split(" (")[0]
+    if "libx.so.1: cannot open shared object file" in out:
+        return None
+    raise AssertionError(out)
+
+
+@pytest.mark.parametrize("kind, entries, env, copies", [
+    ("rpath", "{t}/a", "{t}/c", ("a", "c")),                    # RPATH beats LD_LIBRARY_PATH
+    ("runpath", "{t}/b", "{t}/c", ("b", "c")),                  # LD_LIBRARY_PATH beats RUNPATH
+    ("runpath", "{t}/b", None, ("b",)),
+    ("rpath", "{t}/empty:{t}/d", None, ("d",)),                 # first entry that has the file
+    ("rpath", "$ORIGIN/../a", "{t}/c", ("a", "c")),              # $ORIGIN = the executable's directory
+    ("runpath", "$ORIGIN/../b", None, ("b", "c")),
+    ("runpath", "{t}/empty", None, ("a",)),                      # nowhere the loader looks
+])
+def test_first_candidate_is_the_real_loaders_choice(tmp_path, kind, entries, env, copies):
+    need(os.path.exists("/lib64/ld-linux-x86-64.so.2"), "the x86-64 glibc loader is the oracle of this test")
+    t = str(tmp_path)
+    entries = entries.format(t=t)
+    exe = _build_consumer(tmp_path, "consumer", **{kind: entries})
+    for name in ("a", "b", "c", "d", "empty"):
+        (tmp_path / name).mkdir(exist_ok=True)
+    for name in copies:
+        shutil.copy(str(tmp_path / "build" / "libx.so.1"), str(tmp_path / name / "libx.so.1"))
+    env_path = env.format(t=t) if env else None
+    truth = _loader_choice(exe, env_path)
+    from librbd_probe import elf
+    info = elf.read_elf(exe)
+    ctx = locate.search_context(None, environ={"LD_LIBRARY_PATH": env_path} if env_path else {})
+    found = locate.search_order("libx.so.1", ctx, runpath=info.runpath, rpath=info.rpath,
+                                origin_dir=os.path.dirname(os.path.realpath(exe)))
+    mine = [f.path for f in found if f.source not in ("ld.so.conf", "extra")]
+    assert (os.path.normpath(mine[0]) if mine else None) == (os.path.normpath(truth) if truth else None), (found, truth)

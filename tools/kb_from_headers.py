@@ -217,6 +217,46 @@ def config_defaults(source):
     return (unverified("no configuration source at " + source.label),) * 3
 
 
+# Option defaults that only a loaded library answers (rados_create + rados_conf_get with an empty
+# ceph.conf, no connection): what the runtime probe of this tool read on the Debian build installed
+# on the machine where the knowledge base was made.  An integer default is compiled into code, so
+# .rodata does not carry it.  Re-check: python3 -m librbd_probe --conf /dev/null --json (config).
+DEBIAN_RUNTIME = {
+    "16.2.15": {"default_format": (2, "runtime probe of the installed Debian 16.2.15+ds-0+deb12u2 librados2: "
+                                      "rados_conf_get(\"rbd_default_format\") = \"2\" with an empty ceph.conf "
+                                      "(python3 -m librbd_probe --conf /dev/null)")},
+}
+_DEFAULT_FEATURES_RE = re.compile(rb"\x00((?:layering|striping|exclusive-lock|object-map|fast-diff|deep-flatten|journaling)"
+                                  rb"(?:,(?:layering|striping|exclusive-lock|object-map|fast-diff|deep-flatten|journaling))+)\x00")
+
+
+def debian_config_defaults(version, source):
+    """(default_format, default_features, names accepted) of a Debian build, from its binaries.
+
+    rbd_default_features' default is a string in libceph-common's .rodata (options.cc
+    ``set_default("layering,...")`` since luminous, rbd.yaml.in since quincy): the one
+    comma-separated feature-name list there.  default_format is an integer compiled into code:
+    known only where the runtime probe read it (DEBIAN_RUNTIME)."""
+    from librbd_probe import elf
+    paths = sorted(glob.glob(os.path.join(source.root, "usr/lib/*/ceph/libceph-common.so.*")))
+    feat = names = unverified("no libceph-common in the unpacked packages")
+    if paths:
+        rel = "usr/lib/{}/ceph/{}".format(os.path.basename(os.path.dirname(os.path.dirname(paths[0]))),
+                                          os.path.basename(paths[0]))
+        found = sorted(set(elf.find_strings(os.path.realpath(paths[0]), _DEFAULT_FEATURES_RE, limit=8)))
+        if len(found) == 1:
+            where = ("{} librados2 {} .rodata: \"{}\", the only feature-name list there (rbd_default_features' "
+                     "set_default in every upstream options.cc read, 12.2.0-15.2.x)".format(source.label, rel, found[0]))
+            feat = fact(found[0], where)
+            names = fact(True, where + ": a name list, so the option is a string that takes names")
+        else:
+            feat = names = unverified("{} feature-name lists in {} .rodata: {}".format(len(found), rel, found))
+    runtime = DEBIAN_RUNTIME.get(version, {})
+    fmt = (fact(*runtime["default_format"]) if "default_format" in runtime else
+           unverified("an integer default compiled into code (not in .rodata); no runtime probe of this build here"))
+    return fmt, feat, names
+
+
 def _features_default(raw, source, path):
     if raw is None:
         return unverified("rbd_default_features not found in " + source.cite(path))
@@ -275,8 +315,7 @@ def scan_release(version, codename, source, is_debian=False):
     rbd_h = source.read("src/include/rbd/librbd.h")
     rados_h = source.read("src/include/rados/librados.h")
     feats, _ = features_all(source)
-    fmt, feat_default, names_ok = config_defaults(source) if not is_debian else (
-        unverified("configuration sources are not in the Debian binary packages"),) * 3
+    fmt, feat_default, names_ok = config_defaults(source) if not is_debian else debian_config_defaults(version, source)
     entry = {
         "version": version, "codename": codename, "tag": "v" + version, "ref": source.label,
         "source_kind": "debian-package" if is_debian else "upstream-source",
@@ -342,7 +381,13 @@ def main(argv=None):
             rbd = c_functions(source.read("src/include/rbd/librbd.h") or "", "rbd_")
             rados = c_functions(source.read("src/include/rados/librados.h") or "", "rados_")
             base = max((r for r in rbd_sets if _key(r) <= _key(version) and _key(r)[:2] == _key(version)[:2]), key=_key, default=None)
-            if base and (rbd != rbd_sets[base] or rados != rados_sets[base]):
+            base_entry = releases[[r["version"] for r in releases].index(base)] if base else None
+            triples = (version_triple(source.read("src/include/rbd/librbd.h"), "LIBRBD", source, "src/include/rbd/librbd.h").get("value"),
+                       version_triple(source.read("src/include/rados/librados.h"), "LIBRADOS", source, "src/include/rados/librados.h").get("value"))
+            # an entry where the C API or a version triple changes: rados_version() 0.48.0 of 0.48.1-0.48.3
+            # tells them from 0.48 (0.44.0), whose functions they share
+            if base and (rbd != rbd_sets[base] or rados != rados_sets[base]
+                         or triples != (base_entry["rbd_version"].get("value"), base_entry["rados_version"].get("value"))):
                 point_changes.append(version)
                 add(version, releases[[r["version"] for r in releases].index(base)]["codename"], source)
     for version, codename in DEBIAN:
@@ -413,8 +458,149 @@ REQUIRES_SOURCE = {
     "dropped": "live trials on Debian 16.2.15 (rbd_create4 with fast-diff alone: created without it); "
                "15.2.0 CreateRequest.cc validate_features would refuse it with -EINVAL",
 }
-# Bits librbd sets itself: asking for them at create has them silently dropped.
+# Features a caller gets by another request than the bit: data-pool by giving a data pool.
+CREATE_VIA = {"data-pool": ("a data pool given at create (rbd_create4 with RBD_IMAGE_OPTION_DATA_POOL; the Cython "
+                            "binding's RBD.create(data_pool=))",
+                            "zenglg/ceph-ci release commit 11.2.0 f223e27eeb35: src/librbd/image/CreateRequest.cc "
+                            "(m_features |= RBD_FEATURE_DATA_POOL when the data pool differs from the image's pool)")}
+# Bits librbd sets itself: asking for them at create has them silently dropped (on 16.2.15; per
+# release see each feature's effects).
 DROPPED = ("data-pool", "operations", "migrating", "non-primary", "dirty-cache")
+
+
+# What librbd does with a feature mask at create, per release range (knowledge.Effect):
+# classified from the source at every release and point release the mirrors hold (EFFECT_RULES),
+# plus what the live trials observed on the Debian build installed here (LIVE_EFFECTS).
+# Situations: "alone" (asked without the features it requires), "at-create" (an internal bit, or
+# data-pool without a data pool, asked for), "with-data-pool" (a data pool given),
+# "no-stripe-settings" (the striping bit without stripe unit/count).
+LIVE_SOURCE = ("live trials on Debian 16.2.15 (librbd_probe --live against the one-node test cluster, "
+               "tests/test_live.py::test_trials_agree_with_the_cluster)")
+LIVE_EFFECTS = {
+    ("fast-diff", "alone"): "dropped", ("object-map", "alone"): "EINVAL", ("journaling", "alone"): "EINVAL",
+    ("data-pool", "at-create"): "dropped", ("operations", "at-create"): "dropped",
+    ("migrating", "at-create"): "dropped", ("non-primary", "at-create"): "dropped",
+    ("dirty-cache", "at-create"): "dropped",
+}
+EFFECT_WORDS = {
+    "EINVAL": "the create fails with -EINVAL",
+    "dropped": "librbd clears the bit and creates the image without it",
+    "kept": "librbd keeps the bit as asked (no check in the create path)",
+    "set": "librbd sets the bit itself",
+    "removed-rc0": "the create writes the header, logs the refusal, removes the image again and returns the "
+                   "previous step's result (0): the caller sees success but no image exists",
+}
+EFFECT_SUMMARY = {"EINVAL": "fails with -EINVAL", "dropped": "the bit is silently dropped",
+                  "kept": "the bit is kept as asked", "set": "librbd sets the bit",
+                  "removed-rc0": "the image is removed again, yet the call returns 0"}
+_REQ_LOG = {"fast-diff": "cannot use fast diff without object map", "object-map": "cannot use object map without exclusive lock",
+            "journaling": "cannot use journaling without exclusive lock"}
+_MACRO = dict((name, "RBD_FEATURE_" + macro) for macro, name in
+              [("LAYERING", "layering"), ("STRIPINGV2", "striping"), ("EXCLUSIVE_LOCK", "exclusive-lock"),
+               ("OBJECT_MAP", "object-map"), ("FAST_DIFF", "fast-diff"), ("DEEP_FLATTEN", "deep-flatten"),
+               ("JOURNALING", "journaling"), ("DATA_POOL", "data-pool"), ("OPERATIONS", "operations"),
+               ("MIGRATING", "migrating"), ("NON_PRIMARY", "non-primary"), ("DIRTY_CACHE", "dirty-cache")])
+
+
+def classify_create(source):
+    """{(feature, situation): (effect, file)} read from one release's create path."""
+    out = {}
+    create = source.read("src/librbd/image/CreateRequest.cc")
+    if create:
+        path = "src/librbd/image/CreateRequest.cc"
+        start = create.find("int validate_features")
+        validate = create[start:create.find("\n}\n", start)] if start >= 0 else ""
+        for name, log in _REQ_LOG.items():
+            if re.search(re.escape(log) + r'" << dendl;\s*return -EINVAL', validate):
+                out[(name, "alone")] = ("EINVAL", path + " validate_features")
+        refuses = r"\) != 0\) \{\s*lderr\(cct\) << \"cannot use internally controlled features\" << dendl;\s*return -EINVAL"
+        internal_mask = None
+        if re.search(r"\(features & RBD_FEATURES_INTERNAL" + refuses, validate):
+            internal_mask = evaluate("RBD_FEATURES_INTERNAL", features_all(source)[1])
+        for bit, (_, name) in enumerate(FEATURE_MACROS):
+            if name not in ("operations", "migrating", "non-primary", "dirty-cache"):
+                continue
+            macro = _MACRO[name]
+            if re.search(r"\(features & " + macro + refuses, validate):
+                out[(name, "at-create")] = ("EINVAL", path + " validate_features")
+            elif internal_mask is not None and internal_mask & (1 << bit):
+                out[(name, "at-create")] = ("EINVAL", path + " validate_features (RBD_FEATURES_INTERNAL, features.h)")
+            elif macro not in create and (internal_mask is not None or "RBD_FEATURES_INTERNAL" not in create):
+                out[(name, "at-create")] = ("kept", path + " (neither validate_features nor the constructor mention it)")
+        if "m_features &= ~RBD_FEATURE_DATA_POOL" in create:
+            out[("data-pool", "at-create")] = ("dropped", path + " (m_features &= ~RBD_FEATURE_DATA_POOL without a data pool)")
+        if "m_features |= RBD_FEATURE_DATA_POOL" in create:
+            out[("data-pool", "with-data-pool")] = ("set", path + " (m_features |= RBD_FEATURE_DATA_POOL for a data pool "
+                                                            "other than the image's pool)")
+        if "m_features &= ~RBD_FEATURE_STRIPINGV2" in create:
+            out[("striping", "no-stripe-settings")] = ("dropped", path + " (m_features &= ~RBD_FEATURE_STRIPINGV2 for "
+                                                                 "default striping)")
+        return out
+    internal = source.read("src/librbd/internal.cc") or ""
+    path = "src/librbd/internal.cc"
+    for name, log in _REQ_LOG.items():
+        if re.search(re.escape(log) + r'" << dendl;\s*goto err_remove_header', internal):
+            out[(name, "alone")] = ("removed-rc0", path + " create() (goto err_remove_header after the header is written)")
+    if "STRIPINGV2" in internal and "features &= ~RBD_FEATURE_STRIPINGV2" not in internal:
+        out[("striping", "no-stripe-settings")] = ("kept", path + " create() (no clearing of RBD_FEATURE_STRIPINGV2)")
+    return out
+
+
+def effects_by_feature(mirrors, firsts):
+    """{feature: [effect entries]}: consecutive releases with the same effect form one range."""
+    refs = [(version, mirror, ref) for version, _, mirror, ref in UPSTREAM]
+    refs += [(re.sub(r"^(commit:|v)", "", ref).replace("argonaut", ""), mirror, ref)
+             for mirror, refs_ in POINT_SCAN.items() for ref in refs_]
+    refs = sorted(set(refs), key=lambda item: _key(item[0]))
+    observed = []      # (version, {(feature, situation): (effect, source)})
+    for version, mirror, ref in refs:
+        if mirror not in mirrors:
+            continue
+        sha = resolve(mirrors[mirror], ref)
+        if not sha:
+            continue
+        label = "{} {}".format(mirror, ref if not ref.startswith("commit:") else "release commit {} {}".format(ref[7:], sha[:12]))
+        found = classify_create(Source(label, mirrors[mirror], sha))
+        observed.append((version, {k: (v[0], "{}: {}".format(label, v[1])) for k, v in found.items()}))
+    observed.append(("16.2.15", {k: (v, LIVE_SOURCE) for k, v in LIVE_EFFECTS.items()}))
+    observed.sort(key=lambda item: _key(item[0]))
+    out = {}
+    keys = sorted({k for _, found in observed for k in found})
+    blind = [_key(version) for version, _ in UNREACHABLE]
+    for feature, situation in keys:
+        first = firsts.get(feature)
+        runs = []
+        previous = None
+        for version, found in observed:
+            if first is None or _key(version) < _key(first):
+                continue
+            if previous is not None and any(_key(previous) < b <= _key(version) for b in blind):
+                runs.append(None)          # never bridge a release nobody read (16.2.0 .. 16.2.14)
+            previous = version
+            effect = found.get((feature, situation))
+            if effect is None:
+                runs.append(None)
+                continue
+            if runs and runs[-1] is not None and runs[-1]["effect"] == effect[0]:
+                runs[-1]["max"] = version
+                runs[-1]["_last"] = effect[1]
+                runs[-1]["_count"] += 1
+            else:
+                runs.append({"situation": situation, "effect": effect[0], "min": version, "max": version,
+                             "_first": effect[1], "_last": effect[1], "_count": 1})
+        for run in runs:
+            if run is None:
+                continue
+            source = run.pop("_first")
+            last, count = run.pop("_last"), run.pop("_count")
+            if count > 1:
+                source += "; ... {} (every release and point release the mirrors hold in between: {})".format(last, count)
+            run["source"] = source
+            run["verified"] = True
+            run["summary"] = EFFECT_SUMMARY[run["effect"]]
+            run["note"] = EFFECT_WORDS[run["effect"]] + ("; read in the source, not run" if run["source"] != LIVE_SOURCE else "")
+            out.setdefault(feature, []).append(run)
+    return out
 
 
 def features_doc(corpus, mirrors):
@@ -436,7 +622,7 @@ def features_doc(corpus, mirrors):
         value, _ = features_all(source)
         if value.get("value") is None:
             continue
-        for bit in range(12):
+        for bit in range(len(FEATURE_MACROS)):
             if value["value"] & (1 << bit) and bit not in first:
                 first[bit] = (version, value["source"])
     defs = {}
@@ -446,6 +632,7 @@ def features_doc(corpus, mirrors):
         defs = macros(text)
         for cls in ("INTERNAL", "IMPLICIT_ENABLE", "MUTABLE", "MUTABLE_INTERNAL", "SINGLE_CLIENT", "DISABLE_ONLY"):
             classes[cls] = evaluate("RBD_FEATURES_" + cls, defs) or 0
+    effects = effects_by_feature(mirrors, {FEATURE_MACROS[bit][1]: version for bit, (version, _) in first.items()})
     features = []
     for bit, (macro, name) in enumerate(FEATURE_MACROS):
         mask = evaluate("RBD_FEATURE_" + macro, defs) if defs else None
@@ -471,13 +658,17 @@ def features_doc(corpus, mirrors):
         if name in REQUIRES:
             entry["requires"], entry["requires_effect"] = REQUIRES[name]
             entry["requires_source"] = REQUIRES_SOURCE[entry["requires_effect"]]
+        entry["effects"] = effects.get(name, [])
+        if name in CREATE_VIA:
+            entry["create_via"], entry["create_via_source"] = CREATE_VIA[name]
         entry["dropped_at_create"] = name in DROPPED
         entry["dropped_source"] = ("observed on Debian 16.2.15 librbd (shared/REAL-LIBRARIES.md section 3): "
                                    "internal bits are silently dropped at create")
         features.append(entry)
     return {"schema_version": 1, "features": features,
             "note": "first: the first release in releases.json whose RBD_FEATURES_ALL contains the bit. "
-                    "internal/implicit: librbd sets these itself; a create that asks for them has them dropped."}
+                    "internal/implicit: librbd sets these itself. effects: what a create asking for the bit does, "
+                    "per release range min..max (inclusive, each end a release read); outside every range: unknown."}
 
 
 def _key(version):
@@ -513,9 +704,12 @@ def symbols_doc(library, sets, releases):
         entry["source"] = ("{}: {}".format(src, header) if not src.startswith("Debian") else
                            "{} package {}: exported by {}".format(src, "librbd1" if library == "librbd" else "librados2",
                                                                   "librbd.so.1" if library == "librbd" else "librados.so.2"))
-        prev = [v for v in order if _key(v) < _key(entry["first"])]
-        if src.startswith("Debian") and prev:
-            entry["note"] = "absent at {}, present at {}: the exact first release in between is not verified".format(prev[-1], entry["first"])
+        absent = [v for v in order if _key(v) < _key(entry["first"]) and name not in sets[v]]
+        if src.startswith("Debian") and absent:
+            carriers = [v for v in order if _key(absent[-1]) < _key(v) < _key(entry["first"]) and name in sets[v]]
+            entry["note"] = "absent at {}, present at {}{}: the exact first release in between is not verified".format(
+                absent[-1], entry["first"],
+                " (and as a backport at {})".format(", ".join(carriers)) if carriers else "")
         symbols[name] = entry
     return {"schema_version": 1, "library": library, "symbols": symbols,
             "note": "first: the first release in releases.json whose header declares (upstream) or whose library exports (Debian) the function; "

@@ -65,17 +65,26 @@ class Release(record(
     __slots__ = ()
 
 
-class Effect(record("Effect", "situation effect min before verified source note", (None,))):
-    """What librbd does in ``situation`` for releases ``min`` <= v < ``before`` (None: open)."""
+class Effect(record("Effect", "situation effect min max verified source note summary", (None, None))):
+    """What a create asking for a feature does in ``situation`` ("alone": without the features
+    it requires; "at-create": an internal bit, or data-pool without a data pool; "with-data-pool";
+    "no-stripe-settings"), for releases ``min`` <= v <= ``max`` (both ends releases that were
+    read).  ``effect``: EINVAL | dropped | kept | set | removed-rc0 (``summary``: a short phrase,
+    ``note``: the long one).  Outside every range the effect is unknown."""
     __slots__ = ()
+
+    def covers(self, version):
+        key = version_key(version)
+        return version_key(self.min) <= key <= version_key(self.max)
 
 
 class Feature(record(
         "Feature",
         "bit name mask macro first_release internal implicit mutable single_client requires "
         "requires_effect requires_source dropped_at_create dropped_source krbd_since "
-        "krbd_unverified class_source source effects")):
-    """An RBD image feature bit (features.json)."""
+        "krbd_unverified class_source source effects create_via create_via_source")):
+    """An RBD image feature bit (features.json).  ``create_via``: how a caller gets the bit
+    other than by asking for it (data-pool: by giving a data pool), with its source."""
     __slots__ = ()
 
 
@@ -88,8 +97,11 @@ class Function(record("Function", "name library first exact backports removed no
     __slots__ = ()
 
 
-class CapabilityDef(record("CapabilityDef", "id title requires needs_library binding source")):
-    """A capability: ``requires`` is a tuple of alternatives, each a tuple of functions."""
+class CapabilityDef(record("CapabilityDef",
+                           "id title requires needs_library binding source release_policy binding_source",
+                           (None, None))):
+    """A capability: ``requires`` is a tuple of alternatives, each a tuple of functions;
+    ``release_policy``: a release fact that can still refuse it (format1_create), or None."""
     __slots__ = ()
 
 
@@ -296,8 +308,11 @@ def _effects(name, entry):
         if not (isinstance(item, dict) and item.get("situation") and item.get("effect")
                 and (item.get("source") or item.get("verified") is False)):
             raise _bad(name, "feature {!r}: malformed effect {!r}".format(entry.get("name"), item))
-        out.append(Effect(item["situation"], item["effect"], item.get("min"), item.get("before"),
-                          bool(item.get("verified", True)), item.get("source"), item.get("note")))
+        if not (isinstance(item.get("min"), str) and isinstance(item.get("max"), str)):
+            raise _bad(name, "feature {!r}: effect without min/max".format(entry.get("name")))
+        out.append(Effect(item["situation"], item["effect"], item["min"], item["max"],
+                          bool(item.get("verified", True)), item.get("source"), item.get("note"),
+                          item.get("summary") or item["effect"]))
     return tuple(out)
 
 
@@ -320,7 +335,8 @@ def features():
             dropped_at_create=bool(entry.get("dropped_at_create")),
             dropped_source=entry.get("dropped_source"), krbd_since=entry.get("krbd_since"),
             krbd_unverified=entry.get("krbd_unverified"), class_source=entry.get("class_source"),
-            source=entry["source"], effects=_effects(name, entry)))
+            source=entry["source"], effects=_effects(name, entry), create_via=entry.get("create_via"),
+            create_via_source=entry.get("create_via_source")))
     out.sort(key=lambda f: f.bit)
     return tuple(out)
 
@@ -379,6 +395,24 @@ def feature_mask(names):
             raise KnowledgeBaseError("unknown RBD feature name {!r} (known: {})".format(
                 item, ", ".join(f.name for f in features())))
     return mask
+
+
+def feature_effect(name, situation, versions):
+    """The Effect of asking for feature ``name`` in ``situation`` that holds for every version
+    in ``versions`` (one version string or several: the releases an identification spans), or
+    None when no recorded range covers them all (unknown)."""
+    feat = feature(name)
+    if feat is None:
+        return None
+    if isinstance(versions, str):
+        versions = (versions,)
+    versions = tuple(versions)
+    if not versions:
+        return None
+    for effect in feat.effects:
+        if effect.situation == situation and all(effect.covers(v) for v in versions):
+            return effect
+    return None
 
 
 def feature_count():
@@ -593,7 +627,8 @@ def capabilities():
             raise _bad(name, "malformed entry {!r}".format(cap.get("id") if isinstance(cap, dict) else cap))
         out.append(CapabilityDef(
             id=cap["id"], title=cap.get("title"), requires=_tuple(cap["requires"]),
-            needs_library=cap.get("needs_library"), binding=cap.get("binding"), source=cap["source"]))
+            needs_library=cap.get("needs_library"), binding=cap.get("binding"), source=cap["source"],
+            release_policy=cap.get("release_policy"), binding_source=cap.get("binding_source")))
     return tuple(out)
 
 
@@ -631,8 +666,9 @@ class ClusterFeature(record("ClusterFeature", "bit names client kernel profile s
     __slots__ = ()
 
 
-class BindingKind(record("BindingKind", "kind note pattern source")):
-    """A Python binding era recognised in tracebacks (errors.json 'bindings')."""
+class BindingKind(record("BindingKind", "kind note pattern source first last", (None, None))):
+    """A Python binding era recognised in tracebacks (errors.json 'bindings'): ``first``/``last``
+    the releases that shipped it (``last`` None: still shipped)."""
     __slots__ = ()
 
 
@@ -658,7 +694,7 @@ def cluster_features():
 
 @functools.lru_cache(maxsize=None)
 def binding_kinds():
-    return tuple(BindingKind(e.get("kind"), e.get("note"), e.get("pattern"), e.get("source"))
+    return tuple(BindingKind(e.get("kind"), e.get("note"), e.get("pattern"), e.get("source"), e.get("first"), e.get("last"))
                  for e in load("errors.json").get("bindings") or ())
 
 

@@ -1,0 +1,132 @@
+"""The scan's wiring and the analysis it hands off, on hand-built evidence and real trees.
+
+Pure parts (locate.resolution_problems / shadow_problems, probe.runtime_report /
+runtime_problems) on hand-built records; scan() itself on roots made of the real Debian
+builds (tests/corpus.py), which are read, never loaded.
+"""
+import errno
+import os
+import shutil
+
+import pytest
+
+import corpus
+from librbd_probe import locate, probe, scan
+from librbd_probe.errors import LocateError
+from librbd_probe.model import Candidate, LibraryReport, RuntimeReport
+
+
+def _lib(name="librbd", found=True, realpath=None, error=None, candidates=()):
+    return LibraryReport(name=name, found=found, path=realpath, realpath=realpath, error=error,
+                         candidates=candidates)
+
+
+def _cand(path, source, version, chosen=False, compatible=True):
+    return Candidate(path=path, realpath=path, source=source, file_version=version, arch="x86-64",
+                     compatible=compatible, chosen=chosen)
+
+
+def _ids(problems):
+    return [p.id for p in problems]
+
+
+@pytest.mark.parametrize("libraries, ids", [
+    ({"librbd": _lib(found=False), "librados": _lib("librados", False)}, ["librbd-missing"]),
+    ({"librbd": _lib(realpath="/l/librbd.so.1"), "librados": _lib("librados", False)}, ["librados-missing"]),
+    ({"librbd": _lib(realpath="/l/librbd.so.1", error="/l/librbd.so.1: truncated ELF"),
+      "librados": _lib("librados", realpath="/l/librados.so.2")}, ["unreadable.librbd"]),
+    ({"librbd": _lib(realpath="/a/librbd.so.1.16.0", candidates=(
+        _cand("/a/librbd.so.1.16.0", "ld.so.cache", "1.16.0", chosen=True),
+        _cand("/usr/local/lib/librbd.so.1.12.0", "extra", "1.12.0"),
+        _cand("/usr/local/lib/librbd.so.1.16.0", "extra", "1.16.0"),        # same version outside: fine
+        _cand("/b/librbd.so.1.14.0", "default", "1.14.0", compatible=False))),  # the loader skips it
+      "librados": _lib("librados", realpath="/a/librados.so.2")}, ["shadowed-copy.librbd"]),
+    ({"librbd": _lib(realpath="/x/librbd.so.1", candidates=(
+        _cand("/x/librbd.so.1", "explicit", "1.17.0", chosen=True),
+        _cand("/a/librbd.so.1.16.0", "ld.so.cache", "1.16.0"))),
+      "librados": _lib("librados", realpath="/a/librados.so.2")}, ["explicit-choice.librbd"]),
+])
+def test_resolution_problems(libraries, ids):
+    assert _ids(locate.resolution_problems(libraries, "librados.so.2", None, True)) == ids
+
+
+def test_resolution_problem_texts():
+    problems = locate.resolution_problems({"librbd": _lib(found=False), "librados": _lib("librados", False)},
+                                          "librados.so.2", "/srv/root")
+    assert problems[0].message == "no librbd.so.1 found where the loader looks under /srv/root"
+    assert "debian: librbd1" in problems[0].fix           # package names from the knowledge layer
+    problems = locate.resolution_problems({"librbd": _lib(realpath="/l/librbd.so.1"),
+                                           "librados": _lib("librados", False)}, "librados.so.2")
+    assert "librados.so.2" in problems[0].message and "librados2" in problems[0].fix
+    shadow = locate.shadow_problems(_lib(realpath="/a/librbd.so.1.16.0", candidates=(
+        _cand("/a/librbd.so.1.16.0", "RUNPATH", "1.16.0", chosen=True),
+        _cand("/b/librbd.so.1.12.0", "LD_LIBRARY_PATH", "1.12.0"))))
+    assert shadow[0].severity == "warning" and "on the loader's path (LD_LIBRARY_PATH)" in shadow[0].message
+
+
+def test_runtime_report_from_the_child():
+    answer = {"loaded": True, "rbd_version": [1, 16, 0], "rados_version": [3, 0, "x"], "ceph_version": "16.2.15",
+              "loaded_objects": ["/l/librbd.so.1.16.0"], "symbols": {"rbd_open": {"found": True, "owner": "/l"}},
+              "features_check": {"1": {"rc": -errno.ERANGE}}, "config": {"create_rc": 0}}
+    report = probe.runtime_report(answer, None)
+    assert report.loaded and report.rbd_version == (1, 16, 0) and report.rados_version is None
+    assert report.symbols["rbd_open"]["found"] and report.loaded_objects == ("/l/librbd.so.1.16.0",)
+    failed = probe.runtime_report(None, {"kind": "crash", "message": "SIGSEGV"})
+    assert failed.attempted and not failed.loaded and failed.error["kind"] == "crash"
+    partial = probe.runtime_report({"loaded": False, "loaded_objects": []}, {"kind": "load", "message": "m"})
+    assert partial.error["message"] == "m" and partial.symbols == {}
+
+
+def test_runtime_problems(tmp_path):
+    real = tmp_path / "librbd.so.1.16.0"
+    real.write_bytes(b"x")
+    other = tmp_path / "other" / "librbd.so.1.12.0"
+    other.parent.mkdir()
+    other.write_bytes(b"x")
+    libraries = {"librbd": _lib(realpath=str(real)), "librados": _lib("librados", False)}
+    assert _ids(probe.runtime_problems(RuntimeReport(attempted=True, error={"kind": "timeout", "message": "m"}),
+                                       libraries)) == ["runtime-failed"]
+    agree = RuntimeReport(attempted=True, loaded=True, loaded_objects=(str(real),))
+    assert probe.runtime_problems(agree, libraries) == []
+    disagree = RuntimeReport(attempted=True, loaded=True, loaded_objects=(str(other),))
+    problems = probe.runtime_problems(disagree, libraries)
+    assert _ids(problems) == ["loader-disagrees.librbd"] and str(other) in problems[0].message
+
+
+# --- scan() on real trees ------------------------------------------------------------------
+
+def test_scan_of_a_real_root_reads_inside_it():
+    root = corpus.release_root("14.2.21")
+    report = scan.scan(root=root, environ={"LD_LIBRARY_PATH": "/usr/lib/x86_64-linux-gnu"})
+    rbd = report.libraries["librbd"]
+    assert rbd.found and rbd.realpath == os.path.join(os.path.abspath(root), "usr/lib/x86_64-linux-gnu/librbd.so.1.12.0")
+    assert all(c.path.startswith(os.path.abspath(root) + "/") for c in rbd.candidates)
+    assert report.libraries["libceph-common"].soname == "libceph-common.so.0"
+    assert report.mode == "static" and report.root == os.path.abspath(root)
+    assert report.runtime.skipped.startswith("static mode")
+    assert report.krbd["supported_features"] is None
+    assert report.config["searched"] == (os.path.join(os.path.abspath(root), "etc/ceph/ceph.conf"),)
+    assert report.release.label.startswith("14.2.21")         # the real build, identified statically
+
+
+def test_scan_reports_a_missing_librados(tmp_path):
+    real = corpus.library("16.2.15", "librbd")
+    lib = tmp_path / "usr" / "lib" / "x86_64-linux-gnu"
+    lib.mkdir(parents=True)
+    shutil.copy(real, str(lib / "librbd.so.1"))
+    report = scan.scan(root=str(tmp_path))
+    assert "librados-missing" in _ids(report.problems)
+    assert report.libraries["librbd"].found and not report.libraries["librados"].found
+
+
+def test_scan_reports_an_unreadable_explicit_library(tmp_path):
+    bad = tmp_path / "librbd.so.1"
+    bad.write_bytes(b"\x7fELF\x02\x01\x01" + b"\0" * 9)            # an ELF header cut short
+    report = scan.scan(librbd=str(bad), runtime=False, environ={})
+    assert "unreadable.librbd" in _ids(report.problems)
+    assert report.runtime.skipped == "disabled (--no-runtime)"
+
+
+def test_scan_rejects_a_root_that_is_not_a_directory(tmp_path):
+    with pytest.raises(LocateError):
+        scan.scan(root=str(tmp_path / "nope"))
