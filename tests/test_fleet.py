@@ -152,6 +152,11 @@ def test_bad_input_is_one_line_exit_2(tmp_path, capsys, make, message):
     assert code == 2 and message in err and err.count("\n") == 1 and "Traceback" not in err
 
 
+def test_html_to_an_unwritable_place(article, tmp_path, capsys):
+    code, _, err = run(capsys, article, "--html", str(tmp_path / "no" / "such" / "dir.html"))
+    assert code == 2 and "--html cannot be written" in err and err.count("\n") == 1
+
+
 def test_duplicate_host_and_bad_target(article, capsys):
     code, _, err = run(capsys, article, os.path.join(article, "openstack-con01.json"))
     assert code == 2 and "openstack-con01 given more than once" in err
