@@ -179,3 +179,9 @@ def test_live_census_agrees_with_the_real_ceph_cli(tmp_path, capsys):
     assert kinds["daemons"]["version"] == "16.2.0" and "16.2.15" in kinds["daemons"]["why"]
     assert by["openstack-con02"].status == "below-target"
     assert by["vm"].status == "ok" and by["openstack-con01"].status == "ok"
+
+
+def test_census_needs_live(capsys):
+    code = cli.main(["--census", "--no-runtime"])
+    err = capsys.readouterr().err
+    assert code == 2 and "and --census need --live" in err and err.count("\n") == 1
