@@ -3,7 +3,8 @@
 Five inventory hosts, each its own sshd on 127.0.0.x and its own client libraries:
   con01  Python 3.6 (RHEL 8's platform-python floor), the host's 16.2.15, runtime probe,
          its own ceph.conf and client id
-  con02  --root of the unpacked Debian 14.2.21 (static: it cannot load here)
+  con02  --root of the unpacked Debian 14.2.21 (static: it cannot load here), a --require
+         it fails (exit 1: the report is kept)
   con03  LD_LIBRARY_PATH to the unpacked 18.2.7 with --no-runtime (the loader's choice, read)
   con04  a ceph.conf that does not exist: exit 2, no report
   con05  no sshd at all: unreachable
@@ -75,7 +76,9 @@ def fleet(tmp_path_factory):
     hosts = [
         ("con01", "127.0.0.2", {"librbd_probe_python": PY36, "librbd_probe_conf": conf,
                                 "librbd_probe_client": "cinder"}),
-        ("con02", "127.0.0.3", {"librbd_probe_python": SYSTEM_PY, "librbd_probe_args": ["--root", root14]}),
+        # api.encryption came with pacific: 14.2.21 lacks it, so this --require fails (exit 1)
+        ("con02", "127.0.0.3", {"librbd_probe_python": SYSTEM_PY, "librbd_probe_args": ["--root", root14],
+                                "librbd_probe_require": ["api.encryption"]}),
         ("con03", "127.0.0.4", {"librbd_probe_args": ["--no-runtime"],
                                 "librbd_probe_environment": {"LD_LIBRARY_PATH": lib18}}),
         ("con04", "127.0.0.5", {"librbd_probe_conf": os.path.join(work, "absent", "ceph.conf")}),
@@ -145,10 +148,12 @@ def test_con01_runtime_report_on_python36_is_the_direct_run(fleet):
 
 
 def test_con02_root_of_14_2_21_is_static_and_identified(fleet):
-    direct = _direct(fleet, SYSTEM_PY, ["--root", fleet.root14])
+    direct = _direct(fleet, SYSTEM_PY, ["--require=api.encryption", "--root", fleet.root14])
+    assert direct.returncode == 1
     gathered = _report(fleet, "con02")
-    assert gathered == direct.stdout
+    assert gathered == direct.stdout                # a failed --require still yields the report
     report = json.loads(gathered.decode("utf-8"))
+    assert report["capabilities"]["api.encryption"]["status"] == "no"
     assert report["mode"] == "static" and report["root"] == fleet.root14
     assert report["release"]["version"] == corpus.manifest("14.2.21")["upstream"]
 
@@ -184,6 +189,7 @@ def test_index_names_every_host_with_its_address_and_exit_code(fleet):
     assert [hosts[h]["ansible_host"] for h in HOSTS] == ["127.0.0.{}".format(i) for i in range(2, 7)]
     assert hosts["con01"]["rc"] == 0 and hosts["con01"]["report"] == "con01.json"
     assert hosts["con01"]["client"] == "cinder" and hosts["con01"]["conf"] == fleet.conf
+    assert hosts["con02"]["rc"] == 1 and hosts["con02"]["report"] == "con02.json"
     assert hosts["con04"]["rc"] == 2 and hosts["con04"]["failed"] == "con04.failed.json"
     assert hosts["con05"]["reached"] is False and hosts["con05"]["addresses"] == []
     # `hostname -I` on the target (the same machine here): compare with the real command
