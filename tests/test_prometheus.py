@@ -278,3 +278,21 @@ def test_alert_rules_match_the_metric_names_written(tmp_path, capsys):
     with open(os.path.join(RULES, "librbd_probe.rules.yml")) as handle:
         used = set(re.findall(r"\b(librbd_probe_[a-z_]+)", handle.read()))
     assert used and used <= written, used - written
+
+
+def test_shipped_systemd_units_verify_cleanly():
+    """contrib/prometheus/librbd-probe-textfile.{service,timer}: systemd's own checker, no warning."""
+    analyze = shutil.which("systemd-analyze")
+    need(analyze is not None, "systemd-analyze missing (package systemd)")
+    units = [os.path.join(RULES, "librbd-probe-textfile." + kind) for kind in ("service", "timer")]
+    proc = subprocess.run([analyze, "verify"] + units, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    assert proc.returncode == 0 and proc.stdout.decode().strip() == "", proc.stdout.decode()
+    with open(units[0]) as handle:
+        service = handle.read()
+    # the unit runs what this file documents: --prometheus into Debian's textfile directory
+    assert "--prometheus /var/lib/prometheus/node-exporter/librbd_probe.prom" in service
+    assert "SuccessExitStatus=1 3" in service
+    if os.path.exists(NODE_EXPORTER):
+        # ... which is Debian's node_exporter default (its --help says so)
+        helptext = subprocess.run([NODE_EXPORTER, "--help"], stdout=subprocess.PIPE, stderr=subprocess.STDOUT).stdout
+        assert b'--collector.textfile.directory="/var/lib/prometheus/node-exporter"' in helptext
