@@ -288,3 +288,13 @@ def test_without_gathering_the_reports_are_in_ansibles_json_only(fleet):
     scan = list(_task_results(proc, "librbd-probe scan"))[0]
     for host in ("con01", "con02", "con03"):
         assert scan[host]["stdout"].encode("utf-8") == _report(fleet, host)
+
+
+def test_missing_pyz_stops_the_play_with_one_message(fleet):
+    absent = os.path.join(fleet.work, "no-such.pyz")
+    proc = at.run_playbook(fleet.targets, ["-e", "librbd_probe_pyz=" + absent,
+                                           "-e", "librbd_probe_report_dir=" + os.path.join(fleet.work, "x")],
+                           callback="default")
+    assert proc.returncode != 0
+    assert "librbd_probe_pyz {} does not exist on the controller".format(absent) in proc.stdout
+    assert not os.path.exists(os.path.join(fleet.work, "x"))
