@@ -191,10 +191,12 @@ def test_index_names_every_host_with_its_address_and_exit_code(fleet):
     assert hosts["con01"]["client"] == "cinder" and hosts["con01"]["conf"] == fleet.conf
     assert hosts["con02"]["rc"] == 1 and hosts["con02"]["report"] == "con02.json"
     assert hosts["con04"]["rc"] == 2 and hosts["con04"]["failed"] == "con04.failed.json"
-    assert hosts["con05"]["reached"] is False and hosts["con05"]["addresses"] == []
-    # `hostname -I` on the target (the same machine here): compare with the real command
+    # unreachable: only the address it was tried at
+    assert hosts["con05"]["reached"] is False and hosts["con05"]["addresses"] == ["127.0.0.6"]
+    # `hostname -I` on the target (the same machine here; compared with the real command), then
+    # the address ansible reached it at
     here = subprocess.run(["hostname", "-I"], stdout=subprocess.PIPE, universal_newlines=True).stdout.split()
-    assert hosts["con02"]["addresses"] == here
+    assert hosts["con02"]["addresses"] == here + ["127.0.0.3"]
 
 
 def test_json_callback_carries_each_report_in_the_scan_task(fleet):
