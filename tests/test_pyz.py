@@ -5,6 +5,7 @@ package run from this source tree for the output; the real librbd through ctypes
 rbd_version; Python 2.7 and 3.6 interpreters for the floor.
 """
 import ctypes
+import glob
 import hashlib
 import os
 import shutil
@@ -21,6 +22,8 @@ BUILD = os.path.join(PROJECT, "tools", "build_pyz.py")
 PY36 = "/root/.pyenv/versions/3.6.15/bin/python3"
 PY27 = "/root/.pyenv/versions/2.7.18/bin/python"
 SYSTEM_PY = "/usr/bin/python3"
+# the newest interpreter tox uses (tools/test-all.sh: pyenv's 3.13.*)
+PY313 = (sorted(glob.glob("/root/.pyenv/versions/3.13.*/bin/python3")) or ["/root/.pyenv/versions/3.13/bin/python3"])[-1]
 
 
 def _build(dest, env=None):
@@ -89,7 +92,7 @@ def test_archive_ships_what_setup_py_installs(pyz, tmp_path):
         sorted(set(names) - set(shipped)), sorted(set(shipped) - set(names)))
 
 
-@pytest.mark.parametrize("python", [PY36, SYSTEM_PY])
+@pytest.mark.parametrize("python", [PY36, SYSTEM_PY, PY313])
 def test_runtime_scan_from_the_zip(pyz, tmp_path, python, installed):
     python = _interpreter(python)
     cwd = str(tmp_path)
