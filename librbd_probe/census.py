@@ -62,16 +62,15 @@ def monitor_rule(mask, tab=None):
     steps, top = tab["steps"], tab["max_number"]
     if not steps:
         return None
+    # the first release whose requirements the mask lacks, minus one (bounded: never past the
+    # release after the newest, CEPH_RELEASE_MAX)
     number = 1
-    while True:
-        need = _release_features(number, steps)
-        if (need & mask) != need or number == top:
-            number -= 1
-            need = _release_features(number, steps)
-            while number > 1 and _release_features(number - 1, steps) == need:
-                number -= 1          # "we want the first release that looks like this"
-            break
+    while number < top and _release_features(number, steps) & mask == _release_features(number, steps):
         number += 1
+    number -= 1
+    need = _release_features(number, steps)
+    while number > 1 and _release_features(number - 1, steps) == need:
+        number -= 1          # "we want the first release that looks like this"
     return tab["by_number"].get(number)
 
 

@@ -106,6 +106,24 @@ def test_split_address(text, expected):
     assert census.split_address(text) == expected
 
 
+def test_build_on_the_test_clusters_real_answers():
+    # what the monitor of tests/cluster.py really answered (captured with python3-rados)
+    captured = _load(os.path.join(HERE, "data", "census", "test-cluster-answers.json"))
+    raw = {"features_rc": 0, "features": captured["features"],
+           "sessions": {"a": {"rc": 0, "text": captured["sessions"]}}}
+    section = census.build(raw)
+    real = json.loads(captured["sessions"])
+    # only client connections (not mon.0, osd.0, mgr.4106), each once: the provisional
+    # "client.?" entry and the final "client.NNNN" of one connection are one client
+    expected = {(s["entity_name"], s["socket_addr"]["nonce"]) for s in real if s["con_type"] == "client"}
+    assert {(c["entity"], c["nonce"]) for c in section["clients"]} == expected
+    admin = [c for c in section["clients"] if c["entity"] == "client.admin"]
+    final = [s["name"] for s in real if s["entity_name"] == "client.admin" and not s["name"].endswith("?")]
+    assert len(admin) == 1 and [admin[0]["session"]] == final
+    assert {g["type"] for g in section["groups"]} == {"mon", "osd", "mgr", "client"}
+    assert all(g["agrees"] for g in section["groups"]) and all(c["agrees"] for c in section["clients"])
+
+
 def test_build_reports_monitor_errors():
     section = census.build({"features_rc": -13, "features": None, "sessions": {"a": {"rc": -1, "status": "EPERM"}}})
     assert "rc -13" in section["error"] and section["session_errors"][0]["monitor"] == "a"

@@ -265,7 +265,9 @@ def test_census_sees_an_older_client_than_the_scan():
         {"entity": "client.cinder", "address": "10.0.0.12", "text": "client.cinder at 10.0.0.12 speaks jewel",
          "decoded": {"relation": "exact", "release": "jewel", "version": "10.2.0"}},
         {"entity": "client.nova", "address": "10.0.0.13", "text": "client.nova at 10.0.0.13 ...",
-         "decoded": {"relation": "partial", "release": "jewel"}}]}}
+         "decoded": {"relation": "partial", "release": "jewel"}},
+        {"entity": "client.admin", "address": "10.0.0.1", "text": "client.admin at 10.0.0.1 speaks pacific",
+         "decoded": {"relation": "exact", "release": "pacific", "version": "16.2.15"}}]}}
     inputs = [fleet.HostInput("mon", _report("16.2.15", codename="pacific", live=live), addresses=("10.0.0.1",)),
               fleet.HostInput("con02", _report("16.2.15", codename="pacific"), addresses=("10.0.0.12",)),
               fleet.HostInput("compute", _report("16.2.15", codename="pacific"), addresses=("10.0.0.13",))]
@@ -274,3 +276,26 @@ def test_census_sees_an_older_client_than_the_scan():
     assert "speaking jewel, older than the 16.2.15 (pacific) scanned here" in by["con02"].reasons[0]
     assert by["con02"].fixes[0].startswith("restart the processes on con02 that connect as client.cinder")
     assert by["compute"].status == "ok"            # a kernel client's bits are not comparable
+    assert by["mon"].status == "ok"
+
+
+def test_exact_host_at_a_range_majority_differs_not_stale():
+    # two hosts known only as "16.2.15 .. before 18.2.7" and one exactly 16.2.15: not older
+    inputs = [fleet.HostInput("r1", _report(low="16.2.15", before="18.2.7")),
+              fleet.HostInput("r2", _report(low="16.2.15", before="18.2.7")),
+              fleet.HostInput("x", _report("16.2.15")), fleet.HostInput("y", _report("14.2.21"))]
+    by = {h.name: h for h in fleet.aggregate(inputs).hosts}
+    assert by["x"].status == "differs" and by["y"].status == "stale" and by["r1"].status == "ok"
+
+
+def test_capability_missing_on_a_host_is_not_uniform_and_info_fixes_stay_out():
+    old = _report("16.2.15")
+    old["capabilities"] = {}                                     # e.g. a report that lacks the row
+    info = _report("16.2.15")
+    info["problems"] = [{"id": "explicit-choice.librbd", "severity": "info", "message": "m", "fix": "never shown"},
+                        {"id": "config.x", "severity": "warning", "message": "w", "fix": "shown"}]
+    result = fleet.aggregate([fleet.HostInput("a", _report("16.2.15")), fleet.HostInput("b", old),
+                              fleet.HostInput("c", info)])
+    assert [c["id"] for c in result.non_uniform] == ["create.format2"]
+    by = {h.name: h for h in result.hosts}
+    assert by["c"].fixes == ("shown",) and by["c"].status == "ok"
