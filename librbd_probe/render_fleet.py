@@ -180,6 +180,9 @@ ul.reasons { margin: .2em 0 .8em; padding-left: 1.2em; }
 .flagged-host h3 { font-size: 1.05em; margin: .8em 0 .2em; }
 .flagged-host .fix { font-weight: bold; }
 #filter-row { margin: .5em 0; }
+.legend span { display: inline-block; padding: 1px 6px; margin-right: 4px; border: 1px solid #bbb; font-size: 12px; }
+.legend .bad { background: #ef5350; color: #fff; } .legend .warn { background: #ffcc80; }
+.legend .note { background: #fff59d; } .legend .good { background: #a5d6a7; }
 .summary { color: #444; }
 """
 
@@ -218,6 +221,9 @@ def fleet_html(fleet):
            '<title>librbd_probe fleet</title>', '<style>' + _CSS + '</style></head><body>',
            '<h1>librbd_probe fleet</h1>']
     out.append('<div class="summary">' + "<br>".join(_e(line.strip()) for line in _header_lines(fleet)) + '</div>')
+    out.append('<div class="legend">status: <span class="bad">failed, below target, stale, running older</span>'
+               '<span class="warn">unknown, problems</span><span class="note">behind daemons, differs</span>'
+               '<span class="good">ok</span> &nbsp; capabilities: Y yes, n no, ? unknown</div>')
     out.append('<div id="filter-row"><label><input type="checkbox" id="only-flagged"> only flagged hosts</label></div>')
     out.append('<table id="fleet-grid"><thead><tr><th>host</th><th>status</th><th>release</th>'
                '<th>rbd default features</th>')
