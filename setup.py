@@ -16,7 +16,7 @@ setup(
     long_description=LONG_DESCRIPTION,
     long_description_content_type="text/markdown",
     license="MIT",
-    packages=["librbd_probe", "librbd_probe.knowledge"],
+    packages=["librbd_probe", "librbd_probe.children", "librbd_probe.knowledge"],
     package_data={"librbd_probe.knowledge": ["data/*.json"]},
     python_requires=">=3.6",
     install_requires=[],

@@ -135,8 +135,8 @@ def _main(argv):
         args = parser.parse_args(argv)
     except SystemExit as exc:          # --help / --version
         return int(exc.code or 0)
-    from .kb import capabilities as cap_definitions, features as feature_definitions
-    known = {c["id"] for c in cap_definitions()} | {"feature." + f["name"] for f in feature_definitions()}
+    from . import knowledge as kn
+    known = {c.id for c in kn.capabilities()} | {"feature." + f.name for f in kn.features()}
     unknown = [r for r in args.require if r not in known]
     if unknown:
         raise UsageError("unknown capability {} (known: {})".format(", ".join(unknown), ", ".join(sorted(known))))
@@ -186,10 +186,9 @@ def _with_live(report, args):
                                pool=args.pool, namespace=args.namespace, data_pool=args.data_pool,
                                dry_run=args.dry_run, timeout=args.timeout, trial_timeout=args.trial_timeout)
     symbols = frozenset(n for n, v in report.runtime.symbols.items() if v.get("found"))
-    facts = report.release.facts if report.release is not None else {}
     rados = report.libraries["librados"]
     section = live.run_live(librbd.path, rados.path if rados.chosen_by == "explicit" else None, symbols,
-                            facts, options)
+                            report.release, options)
     problems = live.live_problems(section, report.release)
     if args.census and not args.dry_run and section.get("connected"):
         from . import census_live

@@ -155,8 +155,8 @@ def analyse(values, facts, library_known_mask=None):
     """What the configuration asks for, and whether this library can honour it (pure).
 
     ``values`` are option strings as librados returned them (or as parsed here); ``facts``
-    are the identified release's (``Identification.facts``).  Returns (summary dict,
-    tuple of Problem).
+    are the identified release's (``Identification.facts``, whose ``versions`` select the
+    per-release effects).  Returns (summary dict, tuple of Problem).
     """
     summary = {}
     problems = []
@@ -195,7 +195,7 @@ def analyse(values, facts, library_known_mask=None):
         elif mask is not None:
             entry["unknown_to_library"] = None
         if mask is not None:
-            problems.extend(_dependency_problems(raw, mask))
+            problems.extend(_dependency_problems(raw, mask, tuple(getattr(facts, "versions", None) or ())))
     fmt_raw = values.get("rbd_default_format")
     if fmt_raw is not None:
         try:
@@ -215,8 +215,34 @@ def analyse(values, facts, library_known_mask=None):
     return summary, tuple(problems)
 
 
-def _dependency_problems(raw, mask):
-    """A feature asked without one it requires: refused (-EINVAL) or silently dropped."""
+def _alone_effect(feature, versions):
+    """The one verified effect of asking ``feature`` without what it requires, on every
+    version in ``versions`` (knowledge: features.json "effects", situation "alone"); None
+    when it is not known for them all or differs between them."""
+    found = set()
+    for version in versions:
+        effect = kn.feature_effect(feature.name, "alone", version)
+        if effect is None or not effect.verified:
+            return None
+        found.add(effect)
+    if len({e.effect for e in found}) != 1:
+        return None
+    return sorted(found, key=lambda e: kn.version_key(e.min))[0]
+
+
+def _ranges(feature):
+    """The verified "alone" effects by effect: "EINVAL in 11.2.0, 12.2.0..12.2.9; dropped in 16.2.15"."""
+    by_effect = {}
+    for e in sorted(feature.effects, key=lambda e: kn.version_key(e.min)):
+        if e.situation == "alone" and e.verified:
+            span = e.min if e.min == e.max else "{}..{}".format(e.min, e.max)
+            by_effect.setdefault(e.effect, []).append(span)
+    return "; ".join("{} in {}".format(effect, ", ".join(spans)) for effect, spans in by_effect.items())
+
+
+def _dependency_problems(raw, mask, versions):
+    """A feature asked without one it requires: what the identified release does then
+    (refused with -EINVAL, silently dropped, removed again), from the per-release effects."""
     problems = []
     present = set(_names(mask))
     for name in _names(mask):
@@ -226,20 +252,33 @@ def _dependency_problems(raw, mask):
         for needed in feature.requires:
             if needed in present:
                 continue
-            evidence = (feature.requires_source,) if feature.requires_source else ()
-            if feature.requires_effect == "dropped":
+            effect = _alone_effect(feature, versions)
+            fix = "add {} to rbd default features or drop {}".format(needed, name)
+            if effect is None:
+                problems.append(Problem(
+                    "config.feature-dependency-unverified", "warning",
+                    "rbd default features = {} has {} without {}: what this librbd ({}) does then is not "
+                    "established (recorded: {})".format(raw, name, needed, ", ".join(versions) or "release not identified",
+                                                  _ranges(feature) or "nothing"), fix))
+                continue
+            span = effect.min if effect.min == effect.max else "{}..{}".format(effect.min, effect.max)
+            evidence = ("{} in {}: {}".format(effect.effect, span, effect.source),)
+            if effect.effect == "dropped":
                 problems.append(Problem(
                     "config.feature-dropped", "warning",
                     "rbd default features = {} has {} without {}: new images silently get no {}".format(
-                        raw, name, needed, name),
-                    "add {} to rbd default features or drop {}".format(needed, name), evidence))
-                continue
-            problems.append(Problem(
-                "config.feature-dependency", "error",
-                "rbd default features = {} has {} without {}: creates fail with -EINVAL "
-                "(\"cannot use {} without {}\")".format(
-                    raw, name, needed, name.replace("-", " "), needed.replace("-", " ")),
-                "add {} to rbd default features or drop {}".format(needed, name), evidence))
+                        raw, name, needed, name), fix, evidence))
+            elif effect.effect == "EINVAL":
+                problems.append(Problem(
+                    "config.feature-dependency", "error",
+                    "rbd default features = {} has {} without {}: creates fail with -EINVAL "
+                    "(\"cannot use {} without {}\")".format(
+                        raw, name, needed, name.replace("-", " "), needed.replace("-", " ")), fix, evidence))
+            else:
+                problems.append(Problem(
+                    "config.feature-dependency", "error",
+                    "rbd default features = {} has {} without {}: {}".format(
+                        raw, name, needed, effect.summary or effect.effect), fix, evidence))
     return problems
 
 

@@ -242,6 +242,8 @@ def _identify(obs):
                     "librbd looks like {} but librados like {}: they come from different releases".format(
                         _span(matching), _span(rados_match)),
                     "install librbd and librados from the same Ceph release (one package version)"))
+    if obs.rados_version is not None and matching:
+        matching = _narrow_by_rados_version(obs, matching, problems, evidence)
     fields = {"version": None, "codename": None, "min": None, "before": None, "confidence": "none",
               "candidates": ()}
     pool = []
@@ -297,6 +299,26 @@ def _identify(obs):
     fields["label"] = _label(fields)
     versions = (fields["version"],) if fields["version"] else fields["candidates"]
     return Identification(evidence=tuple(evidence), facts=Facts(facts, versions), **fields), tuple(problems)
+
+
+def _narrow_by_rados_version(obs, matching, problems, evidence):
+    """Releases with the same functions can differ in rados_version() (argonaut 0.48 reports
+    0.44.0, 0.48.1-0.48.3 report 0.48.0): keep those that report what the library does."""
+    observed = tuple(obs.rados_version)
+    triple = _triple(observed)
+    known = [r for r in matching if r.rados_version]
+    agree = [r for r in known if r.rados_version == observed]
+    if agree and len(agree) < len(matching):
+        evidence.append("rados_version() = {} narrows the match to {}".format(triple, _span(agree)))
+        return agree
+    if known and not agree:
+        problems.append(Problem(
+            "release.rados-version", "warning",
+            "rados_version() says {} but the releases matching the symbols report {}".format(
+                triple, ", ".join(sorted({_triple(r.rados_version) for r in known}))),
+            "the library may be patched; trust the symbol-based capabilities"))
+    evidence.append("rados_version() = {}".format(triple))
+    return matching
 
 
 def _beyond_placeholder(obs, matching, later, releases, evidence):
@@ -415,7 +437,8 @@ def _facts(pool, empty_reason):
             facts[key] = kn.Fact(_normalised(key, fact.value), "{} ({})".format(fact.source, rel.version), None)
         elif unverified:
             facts[key] = kn.Fact(None, None, "undetermined: " + "; ".join(
-                "{}: {}".format(rel.version, f.unverified or rel.unverified or "unverified") for rel, f in unverified[:3]))
+                "{}: {}".format(rel.version, (rel.unverified if not rel.verified else f.unverified) or "unverified")
+                for rel, f in unverified[:3]))
         else:
             facts[key] = kn.Fact(None, None, "undetermined: the releases in range differ: " + "; ".join(
                 "{} {}".format(rel.version, _plain(f.value)) for rel, f in values[:4]))

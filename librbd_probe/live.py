@@ -44,15 +44,44 @@ def _value(facts, key):
     return fact.value if hasattr(fact, "value") else fact[0]
 
 
-def plan(symbols, facts, options, features=None):
+# knowledge Effect.effect -> a trial's expectation; anything else (e.g. "removed-rc0") or no
+# recorded effect for the release: no expectation (unknown never passes as expected).
+_EXPECT = {"EINVAL": "EINVAL", "dropped": "dropped", "kept": "created"}
+
+
+def _versions(release):
+    """The versions an identification spans (its exact version, else its candidates)."""
+    if release is None:
+        return ()
+    if getattr(release, "version", None):
+        return (release.version,)
+    return tuple(getattr(release, "candidates", None) or ())
+
+
+def expectation(feature, situation, versions):
+    """What a create asking for ``feature`` in ``situation`` should give on ``versions``
+    ("EINVAL", "dropped", "created"), from the knowledge layer's per-release effects; None
+    when no verified effect covers every version."""
+    answers = set()
+    for version in versions:
+        effect = kn.feature_effect(feature.name, situation, version)
+        if effect is None or not effect.verified:
+            return None
+        answers.add(_EXPECT.get(effect.effect))
+    return answers.pop() if len(answers) == 1 else None
+
+
+def plan(symbols, release, options, features=None):
     """The trials for a library exporting ``symbols`` (pure).
 
-    ``facts`` are the identified release's (``Identification.facts``); ``features`` the
-    knowledge layer's Feature records (default: all of them).  Each trial: id, path,
-    requested format/features/stripe, and ``expect`` (what the knowledge base says should
-    happen, or None).
+    ``release`` is the report's Identification (facts and the versions it spans; None when
+    unidentified); ``features`` the knowledge layer's Feature records (default: all).  Each
+    trial: id, path, requested format/features/stripe, and ``expect`` (what the knowledge
+    base says should happen for that release, or None).
     """
     features = kn.features() if features is None else features
+    facts = getattr(release, "facts", None) or {}
+    versions = _versions(release)
     trials = []
     format1 = _value(facts, "format1_create")
     by_name = {f.name: f for f in features}
@@ -85,12 +114,17 @@ def plan(symbols, facts, options, features=None):
                 deps |= by_name[deeper].mask
         base = dict(format=2) if path == "rbd_create4" else {}
         if feature.dropped_at_create:
-            add("feature." + feature.name, path, features=1 | mask, expect="dropped", **base)
+            add("feature." + feature.name, path, features=1 | mask,
+                expect=expectation(feature, "at-create", versions), **base)
             continue
-        add("feature." + feature.name, path, features=mask | deps, expect="created", **base)
+        if any(e.situation == "no-stripe-settings" for e in feature.effects):
+            expect = expectation(feature, "no-stripe-settings", versions)
+        else:
+            expect = "created"
+        add("feature." + feature.name, path, features=mask | deps, expect=expect, **base)
         if deps:
-            alone = "dropped" if feature.requires_effect == "dropped" else "EINVAL"
-            add("feature.{}.alone".format(feature.name), path, features=mask, expect=alone, **base)
+            add("feature.{}.alone".format(feature.name), path, features=mask,
+                expect=expectation(feature, "alone", versions), **base)
     return trials
 
 
@@ -175,12 +209,12 @@ def _request(librbd, librados, options, **extra):
     return req
 
 
-def run_live(librbd, librados, symbols, facts, options, python=None, features=None):
+def run_live(librbd, librados, symbols, release, options, python=None, features=None):
     """Connect, read cluster facts, run the trials, clean up.  Returns the JSON 'live' section."""
     from . import children
     started = int(time.time())
     run_prefix = "{}{}-{}-{}-{}-".format(PREFIX, started, host_tag(), os.getpid(), uuid.uuid4().hex[:8])
-    trials = plan(symbols, facts, options, features)
+    trials = plan(symbols, release, options, features)
     section = {"pool": options.pool, "namespace": options.namespace, "run_prefix": run_prefix,
                "connected": False, "error": None, "cluster": None, "trials": [], "cleanup": None,
                "plan": [dict(t, name=run_prefix + str(i)) for i, t in enumerate(trials)]}

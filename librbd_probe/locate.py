@@ -65,17 +65,6 @@ def _root(ctx):
     return root if isinstance(root, Root) else Root(root, check=False)
 
 
-# Thin aliases kept until every caller asks rootfs.Root directly.
-def in_root(path, root):
-    """Deprecated: ``Root(root).host(path)``."""
-    return Root(root, check=False).host(path)
-
-
-def realpath_in_root(path, root):
-    """Deprecated: ``Root(root).realpath(path)``."""
-    return Root(root, check=False).realpath(path)
-
-
 def parse_ld_so_cache(data):
     """Return ``[(soname, path), ...]`` from the bytes of an ld.so.cache, in file order.
 

@@ -111,9 +111,9 @@ class LibraryReport(record(
         "LibraryReport",
         "name found path realpath chosen_by soname arch elf_class byte_order "
         "size build_id needed runpath rpath version_definitions defined_symbols "
-        "candidates error",
-        (None, None, None, None, None, None, None, None, None, (), (), (), (), 0, (), None),
-        frozen=("needed", "runpath", "rpath", "version_definitions", "candidates"))):
+        "candidates error functions",
+        (None, None, None, None, None, None, None, None, None, (), (), (), (), 0, (), None, ()),
+        frozen=("needed", "runpath", "rpath", "version_definitions", "candidates", "functions"))):
     """What is known about one library (librbd, librados or libceph-common) on this host."""
     # Fields (immutable):
     #   name: str
@@ -134,6 +134,8 @@ class LibraryReport(record(
     #   defined_symbols: int = 0  # count of exported rbd_*/rados_* C functions
     #   candidates: Tuple[Candidate, ...] = ()
     #   error: Optional[str] = None
+    #   functions: Tuple[str, ...] = ()  # exported C API functions, sorted: "name" (unversioned or the
+    #                                    # base version) or "name@NODE" (GNU version), hidden ones too
     __slots__ = ()
 
     def to_dict(self):

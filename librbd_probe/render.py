@@ -161,6 +161,9 @@ def _live_lines(live):
     left = (cleanup.get("after") or {}).get("scratch") or []
     lines.extend(_wrap("scratch images removed after the run; left in the pool: {}".format(
         ", ".join(left) if left else "none"), "  "))
+    for client in (live.get("census") or {}).get("clients") or ():       # issue 12's --census
+        if client.get("text"):
+            lines.extend(_wrap(client["text"], "  census: "))
     return lines
 
 
@@ -192,12 +195,28 @@ def explain_text(result):
                            "libceph \"feature set mismatch\", and bare errno forms.", ""))
         return "\n".join(lines) + "\n"
     for number, finding in enumerate(result.findings, 1):
+        # confidence, decides, last_line, times and related come with issue 10's explain
+        # (getattr: an explanation without them renders as before)
         lines.append("")
-        lines.extend(_wrap("{} (line {}{})".format(
-            finding.title, finding.line, ", {} times".format(finding.count) if finding.count > 1 else ""),
-            "[{}] ".format(number)))
+        last_line = getattr(finding, "last_line", None)
+        if finding.count > 1 and last_line:
+            where = "lines {}-{}, {} times".format(finding.line, last_line, finding.count)
+        else:
+            where = "line {}{}".format(finding.line, ", {} times".format(finding.count) if finding.count > 1 else "")
+        lines.extend(_wrap("{} ({})".format(finding.title, where), "[{}] ".format(number)))
+        first_time, last_time = getattr(finding, "first_time", None), getattr(finding, "last_time", None)
+        if first_time:
+            lines.extend(_wrap(first_time + ("" if last_time in (None, first_time) else " .. " + last_time),
+                               "    when:    "))
         lines.extend(_wrap(finding.match, "    matched: "))
+        confidence = getattr(finding, "confidence", None)
+        if confidence:
+            candidates = getattr(finding, "candidates", ()) or ()
+            lines.extend(_wrap(confidence + (" (candidates: {})".format(", ".join(candidates)) if candidates else ""),
+                               "    confidence: "))
         lines.extend(_wrap(finding.cause, "    cause:   "))
+        if getattr(finding, "decides", None):
+            lines.extend(_wrap(finding.decides, "    decides: "))
         if finding.evidence:
             lines.append("    on this host:")
             for item in finding.evidence:
@@ -206,6 +225,10 @@ def explain_text(result):
         for item in finding.fix:
             lines.extend(_wrap(item, "      - "))
         lines.extend(_wrap(finding.source, "    source:  "))
+        for item in getattr(finding, "related", ()) or ():
+            lines.extend(_wrap(item, "    explains: "))
+    for notice in getattr(result, "notices", ()) or ():
+        lines.extend(_wrap(notice, "note: "))
     return "\n".join(lines) + "\n"
 
 

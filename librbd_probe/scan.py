@@ -7,7 +7,7 @@ import os
 import sys
 
 from . import config as config_mod
-from . import elf, identify, kb, krbd, locate, matrix, probe
+from . import elf, identify, krbd, locate, matrix, probe
 from . import knowledge as kn
 from .errors import ElfError
 from .model import Candidate, LibraryReport, Report, RuntimeReport
@@ -16,7 +16,9 @@ from .rootfs import Root
 ENV_LIBRBD = "LIBRBD_PROBE_LIBRBD"
 ENV_LIBRADOS = "LIBRBD_PROBE_LIBRADOS"
 
-_SYMBOL_PREFIXES = (b"rbd_", b"rados_", b"ceph_ver", b"_Z19ceph_")
+# What the scan reads of each library's symbol table: the C API names (knowledge layer) and
+# libceph-common's version markers / exported version helpers.
+_VERSION_PREFIXES = (b"ceph_ver", b"_Z19ceph_")
 
 
 def _interpreter_arch():
@@ -121,20 +123,22 @@ class _Scanner(object):
             return LibraryReport(name=name, found=False, candidates=candidates), None
         real = self.realpath(path)
         try:
-            info = elf.read_elf(real, symbols=symbols, name_filter=_SYMBOL_PREFIXES, markers=markers,
-                                defined_only=True)
+            info = elf.read_elf(real, symbols=symbols, name_filter=kn.api_prefixes_bytes() + _VERSION_PREFIXES,
+                                markers=markers, defined_only=True)
         except ElfError as exc:
             return LibraryReport(name=name, found=True, path=path, realpath=real, chosen_by=source,
                                  candidates=candidates, size=_size(real), error=str(exc)), None
-        functions = [s for s in info.symbols if s.defined and s.type in ("FUNC", "GNU_IFUNC")
-                     and s.name.startswith(("rbd_", "rados_"))
-                     and s.visibility in ("DEFAULT", "PROTECTED")]
+        functions = [s for s in info.symbols if _exported_function(s, hidden_too=True)]
+        base = info.version_definitions[0] if info.version_definitions and info.version_flags and (
+            info.version_flags[0] & elf.VER_FLG_BASE) else None
         report = LibraryReport(
             name=name, found=True, path=path, realpath=real, chosen_by=source, soname=info.soname,
             arch=info.machine, elf_class=info.elf_class, byte_order=info.byte_order, size=info.size,
             build_id=info.build_id, needed=info.needed, runpath=info.runpath, rpath=info.rpath,
             version_definitions=info.version_definitions,
-            defined_symbols=len({s.name for s in functions}), candidates=candidates)
+            defined_symbols=len({s.name for s in functions}), candidates=candidates,
+            functions=tuple(sorted({s.name if s.version in (None, base) else "{}@{}".format(s.name, s.version)
+                                    for s in functions if s.binding in ("GLOBAL", "WEAK")})))
         return report, info
 
 
@@ -145,12 +149,17 @@ def _size(path):
         return None
 
 
+def _exported_function(symbol, hidden_too=False):
+    """A C API function the library exports (kn.is_api_function on the name; ELF: defined,
+    FUNC/IFUNC, default or protected visibility; a hidden version counts only if asked)."""
+    return (symbol.defined and symbol.type in ("FUNC", "GNU_IFUNC") and kn.is_api_function(symbol.name)
+            and symbol.visibility in ("DEFAULT", "PROTECTED") and (hidden_too or not symbol.version_hidden))
+
+
 def _defined_functions(info):
     if info is None:
         return None
-    return frozenset(s.name for s in info.symbols
-                     if s.defined and s.type in ("FUNC", "GNU_IFUNC")
-                     and s.visibility in ("DEFAULT", "PROTECTED") and not s.version_hidden)
+    return frozenset(s.name for s in info.symbols if _exported_function(s))
 
 
 def scan(librbd=None, librados=None, root=None, runtime=True, timeout=15.0,
@@ -203,7 +212,7 @@ def scan(librbd=None, librados=None, root=None, runtime=True, timeout=15.0,
         librbd_needed=rbd_report.needed,
         runtime=runtime_report,
         unreadable_reason=rbd_report.error)
-    capabilities, cap_problems = _matrix(evidence, release, environ)
+    capabilities, cap_problems = matrix.build(evidence, release, environ)
     problems.extend(cap_problems)
 
     config_section, config_problems = config_mod.configuration(
@@ -217,22 +226,6 @@ def scan(librbd=None, librados=None, root=None, runtime=True, timeout=15.0,
                   root=fs.path, libraries=libraries,
                   runtime=runtime_report, capabilities=capabilities, problems=tuple(problems),
                   release=release, config=config_section, krbd=krbd_section)
-
-
-def _matrix(evidence, release, environ):
-    """The capability matrix, in one call of matrix.build."""
-    if hasattr(matrix, "build"):
-        return matrix.build(evidence, release.facts, environ)
-    # Until matrix.build lands (h8a): the same rows from the older entry points, without
-    # touching identify's record.
-    facts = identify.release_facts(release)
-    capabilities, problems = matrix.capability_rows(evidence)
-    capabilities = tuple(matrix.format1_row(c, facts, environ) if c.id == "create.format1" else c
-                         for c in capabilities)
-    feature_caps, feature_problems = matrix.feature_rows(facts, kb.features(), evidence.runtime.features_check)
-    if not evidence.librbd_found:
-        feature_caps = tuple(c._replace(status="unknown", reason="no librbd found on this host") for c in feature_caps)
-    return capabilities + feature_caps, tuple(problems) + tuple(feature_problems)
 
 
 def _observation(rbd_info, rados_info, common_report, common_info, runtime_report):
@@ -251,12 +244,12 @@ def _observation(rbd_info, rados_info, common_report, common_info, runtime_repor
         except ElfError:
             pass
 
-    def functions(info, prefix):
+    def functions(info, library):
         names = _defined_functions(info)
-        return None if names is None else frozenset(n for n in names if n.startswith(prefix))
+        return None if names is None else frozenset(n for n in names if kn.library_of(n) == library)
 
     return identify.Observation(
-        librbd_functions=functions(rbd_info, "rbd_"), librados_functions=functions(rados_info, "rados_"),
+        librbd_functions=functions(rbd_info, "librbd"), librados_functions=functions(rados_info, "librados"),
         rbd_version=runtime_report.rbd_version, rados_version=runtime_report.rados_version,
         version_string=version, version_source=source, release_name=runtime_report.ceph_release,
         git_sha=sha, common_soname=common_report.soname)

@@ -11,6 +11,8 @@ import io
 import pytest
 
 from librbd_probe import config
+from librbd_probe import knowledge as kn
+from librbd_probe.identify import Facts
 from librbd_probe.knowledge import Fact
 from librbd_probe.rootfs import Root
 
@@ -97,8 +99,13 @@ def test_library_known_mask():
     assert config.library_known_mask(None) is None and config.library_known_mask({}) is None
 
 
-NAUTILUS = {"rbd_features_all": Fact(0x3ff, "RBD_FEATURES_ALL of 14.2.21"),
-            "format1_create": Fact("refused unless RBD_FORCE_ALLOW_V1", "librbd/api/Image.cc 14.2.21")}
+NAUTILUS = Facts({"rbd_features_all": Fact(0x3ff, "RBD_FEATURES_ALL of 14.2.21"),
+                  "format1_create": Fact("refused unless RBD_FORCE_ALLOW_V1", "librbd/api/Image.cc 14.2.21")},
+                 ("14.2.21",))
+OCTOPUS = Facts({"rbd_features_all": Fact(0x7ff, "RBD_FEATURES_ALL of 15.2.7")}, ("15.2.7",))
+PACIFIC = Facts({"rbd_features_all": Fact(0xfff, "RBD_FEATURES_ALL of 16.2.15")}, ("16.2.15",))
+JEWEL = Facts({"rbd_features_all": Fact(0x7f, "RBD_FEATURES_ALL of 10.2.0")}, ("10.2.0",))
+SPAN = Facts({"rbd_features_all": Fact(0x3ff, "s")}, ("15.2.7", "16.2.15"))
 
 
 def _ids(problems):
@@ -114,12 +121,26 @@ def _ids(problems):
     ({"rbd_default_features": "61"}, NAUTILUS, None, [], []),
     ({"rbd_default_features": "layering,bogus"}, NAUTILUS, None, ["config.feature-names"], ["bogus"]),
     # journaling (64) without exclusive-lock (4): create refuses with -EINVAL
-    ({"rbd_default_features": "65"}, NAUTILUS, None, ["config.feature-dependency"],
+    ({"rbd_default_features": "65"}, OCTOPUS, None, ["config.feature-dependency"],
      ["journaling without exclusive-lock", "-EINVAL"]),
-    ({"rbd_default_features": "layering,object-map"}, NAUTILUS, None, ["config.feature-dependency"],
+    ({"rbd_default_features": "layering,object-map"}, OCTOPUS, None, ["config.feature-dependency"],
      ["object-map without exclusive-lock"]),
-    # fast-diff without object-map: dropped (the knowledge base's requires_effect)
-    ({"rbd_default_features": "21"}, NAUTILUS, None, ["config.feature-dropped"], ["fast-diff without object-map"]),
+    # fast-diff without object-map, per release (knowledge: features.json effects "alone"):
+    # -EINVAL in 15.2.x (CreateRequest validate_features), dropped on 16.2.15 (live trials),
+    # created then removed with rc 0 in 10.2.x (internal.cc create); 14.2.21 itself unverified
+    ({"rbd_default_features": "21"}, OCTOPUS, None, ["config.feature-dependency"],
+     ["fast-diff without object-map: creates fail with -EINVAL", "EINVAL in 15.2.0..15.2.7"]),
+    ({"rbd_default_features": "21"}, NAUTILUS, None, ["config.feature-dependency-unverified"],
+     ["(14.2.21) does then is not established", "EINVAL in", "dropped in 16.2.15"]),
+    ({"rbd_default_features": "21"}, PACIFIC, None, ["config.feature-dropped"],
+     ["new images silently get no fast-diff"]),
+    ({"rbd_default_features": "21"}, JEWEL, None, ["config.feature-dependency"],
+     ["the image is removed again, yet the call returns 0"]),
+    ({"rbd_default_features": "21"}, SPAN, None, ["config.feature-dependency-unverified"],
+     ["(15.2.7, 16.2.15) does then is not established", "15.2.0..15.2.7", "dropped in 16.2.15"]),
+    ({"rbd_default_features": "65"}, JEWEL, None, ["config.feature-dependency-unverified"], ["(10.2.0)"]),
+    ({"rbd_default_features": "21"}, {}, None, ["config.feature-dependency-unverified"],
+     ["(release not identified)"]),
     ({"rbd_default_format": "1"}, NAUTILUS, None, ["config.format1-refused"], ["RBD_FORCE_ALLOW_V1"]),
     ({"rbd_default_format": "1"}, {"format1_create": ("allowed", "src")}, None, [], []),
     ({"rbd_default_format": "1"}, {}, None, [], []),
@@ -128,7 +149,7 @@ def _ids(problems):
 def test_analyse(values, facts, known, ids, words):
     summary, problems = config.analyse(values, facts, known)
     assert _ids(problems) == ids
-    text = " ".join(p.message + " " + (p.fix or "") for p in problems)
+    text = " ".join(p.message + " " + (p.fix or "") + " " + " ".join(p.evidence) for p in problems)
     for word in words:
         assert word in text, (word, text)
 
@@ -177,3 +198,148 @@ def test_configuration_parsed_here(tmp_path):
 
 def test_secret_keys_are_never_read():
     assert not {"key", "keyfile", "keyring"} & set(config.KEYS)
+
+
+@pytest.mark.parametrize("values, facts, known, record, evidence", [
+    ({"rbd_default_features": "2109"}, NAUTILUS, None, (
+        "config.unknown-features", "error",
+        "rbd default features = 2109 asks for dirty-cache (0x800), which this librbd does not know: every create "
+        "without explicit features fails with -ENOSYS (\"librbd does not support requested features\"), which the "
+        "Python binding raises as `FunctionNotSupported: error creating image`",
+        "upgrade the client (librbd1/librados2) to 16.2.15 (pacific) or later, or set `rbd default features = 61` "
+        "(layering, exclusive-lock, object-map, fast-diff, deep-flatten) in the client's ceph.conf"),
+     "known mask 0x3ff from RBD_FEATURES_ALL of 14.2.21"),
+    ({"rbd_default_features": "5"}, NAUTILUS, 1, (
+        "config.unknown-features", "error",
+        "rbd default features = 5 asks for exclusive-lock (0x4), which this librbd does not know: every create "
+        "without explicit features fails with -ENOSYS (\"librbd does not support requested features\"), which the "
+        "Python binding raises as `FunctionNotSupported: error creating image`",
+        "upgrade the client (librbd1/librados2) to 0.94 (hammer) or later, or set `rbd default features = 1` "
+        "(layering) in the client's ceph.conf"),
+     "known mask 0x1 from the library's own rbd_features_to_string answers"),
+    ({"rbd_default_features": "layering,bogus"}, NAUTILUS, None, (
+        "config.feature-names", "error",
+        "rbd default features = layering,bogus names features this tool does not know: bogus",
+        "use the numeric mask or the names from `rbd help create`"), None),
+    ({"rbd_default_features": "65"}, OCTOPUS, None, (
+        "config.feature-dependency", "error",
+        "rbd default features = 65 has journaling without exclusive-lock: creates fail with -EINVAL "
+        "(\"cannot use journaling without exclusive lock\")",
+        "add exclusive-lock to rbd default features or drop journaling"), "EINVAL in 15.2.0..15.2.7: "),
+    ({"rbd_default_features": "21"}, PACIFIC, None, (
+        "config.feature-dropped", "warning",
+        "rbd default features = 21 has fast-diff without object-map: new images silently get no fast-diff",
+        "add object-map to rbd default features or drop fast-diff"), "dropped in 16.2.15: "),
+    ({"rbd_default_format": "1"}, NAUTILUS, None, (
+        "config.format1-refused", "error",
+        "rbd default format = 1, but this librbd refuses to create format 1 images: creates fail with -EINVAL "
+        "(\"Format 1 image creation unsupported\"), raised by the Python binding as `InvalidArgument: error "
+        "creating image`",
+        "set `rbd default format = 2` (format 1 is deprecated), or export RBD_FORCE_ALLOW_V1=1 in the client's "
+        "environment as a stopgap"), "librbd/api/Image.cc 14.2.21"),
+    ({"rbd_default_features": "65"}, JEWEL, None, (
+        "config.feature-dependency-unverified", "warning",
+        "rbd default features = 65 has journaling without exclusive-lock: what this librbd (10.2.0) does then is "
+        "not established (recorded: " + config._ranges(kn.feature("journaling")) + ")",
+        "add exclusive-lock to rbd default features or drop journaling"), None),
+])
+def test_problem_records(values, facts, known, record, evidence):
+    """The whole record the operator reads."""
+    (problem,) = config.analyse(values, facts, known)[1]
+    assert tuple(problem)[:4] == record
+    if evidence is None:
+        assert problem.evidence == ()
+    else:
+        assert len(problem.evidence) == 1 and problem.evidence[0].startswith(evidence)
+
+
+def test_ranges_group_verified_effects():
+    from librbd_probe.knowledge import Effect
+    effects = (Effect("alone", "EINVAL", "12.2.0", "12.2.9", True, "s"), Effect("alone", "EINVAL", "11.2.0", "11.2.0", True, "s"),
+               Effect("alone", "dropped", "16.2.15", "16.2.15", True, "s"), Effect("alone", "kept", "1.0", "2.0", False, "s"),
+               Effect("at-create", "dropped", "16.2.15", "16.2.15", True, "s"))
+    feature = kn.feature("fast-diff")._replace(effects=effects)
+    assert config._ranges(feature) == "EINVAL in 11.2.0, 12.2.0..12.2.9; dropped in 16.2.15"
+
+
+# --- edges the mutation run found unpinned ---------------------------------------------------
+
+@pytest.mark.parametrize("text, expected", [
+    (u"[client] ; note ]\nk = v\n", {"global": {}, "client": {"k": "v"}}),       # first "]" ends the name
+    (u"[global\nk = v\n", {"global": {"k": "v"}}),                              # no "]": the rest of the line
+    (u"k = a=b\n", {"global": {"k": "a=b"}}),                                   # the first "=" splits
+    (u"# k = commented\n; j = too\nx = XFS\n", {"global": {"x": "XFS"}}),       # ; and # comment lines
+    (u'q = "quoted"\n', {"global": {"q": "quoted"}}),
+    (u"a = 1 # c ; d\n", {"global": {"a": "1"}}),
+])
+def test_parse_ceph_conf_edges(text, expected):
+    assert config.parse_ceph_conf(io.StringIO(text)) == expected
+
+
+def test_section_order_of_a_dotted_name():
+    assert config.section_order(None, "client.rgw.gw1") == ["client.rgw.gw1", "client", "global"]
+
+
+def test_hex_and_masks():
+    assert config.parse_features("0x3D") == (61, ())
+    assert config.parse_features("bogus") == (0, ("bogus",))
+    assert config.library_known_mask({"1": {"rc": -errno.EINVAL}}) == 0
+
+
+def test_fact_forms():
+    assert config._fact({"k": ("v", "s")}, "k") == ("v", "s")
+    assert config._fact({"k": Fact(None, None, "sources not reachable")}, "k") == (None, "sources not reachable")
+    assert config._fact({"k": Fact(3, "src")}, "k") == (3, "src")
+    assert config._fact(None, "k") == (None, "release not identified")
+
+
+def test_upgrade_target_is_the_newest_first_release_by_version():
+    """9.2.0 (fast-diff) vs 10.2.0 (journaling): by version, not by text."""
+    facts = Facts({"rbd_features_all": Fact(0xf, "RBD_FEATURES_ALL of 0.94")}, ("0.94",))
+    _, problems = config.analyse({"rbd_default_features": str(1 | 16 | 64)}, facts)
+    unknown = [p for p in problems if p.id == "config.unknown-features"][0]
+    assert "upgrade the client (librbd1/librados2) to 10.2.0 (jewel) or later" in unknown.fix
+    assert "or set `rbd default features = 1` (layering)" in unknown.fix
+    _, problems = config.analyse({"rbd_default_features": "16"}, facts)
+    assert "set `rbd default features = 0` (no features)" in problems[0].fix
+    assert problems[0].message.startswith("rbd default features = 16 asks for fast-diff (0x10)")
+    _, problems = config.analyse({"rbd_default_features": "layering,bogus,worse"}, facts)
+    assert problems[0].message.endswith("does not know: bogus, worse")
+
+
+def test_a_span_takes_the_earliest_matching_effect_as_evidence():
+    facts = Facts({"rbd_features_all": Fact(0x7ff, "s")}, ("15.2.7", "12.2.5"))
+    (problem,) = config.analyse({"rbd_default_features": "65"}, facts)[1]
+    assert problem.id == "config.feature-dependency" and problem.evidence[0].startswith("EINVAL in 12.2.0..12.2.9: ")
+
+
+def test_configuration_details(tmp_path):
+    conf = tmp_path / "ceph.conf"
+    conf.write_bytes(b"[client.glance]\nrbd default format = 1\nrbd default data pool = caf\xe9\n")
+    section, problems = config.configuration(None, str(conf), "CEPH_CONF", [(str(conf), "CEPH_CONF")],
+                                             client_name="client.glance", facts=NAUTILUS)
+    assert section["file"] == str(conf) and section["found_via"] == "CEPH_CONF"
+    assert section["client"] == "client.glance"
+    assert section["values"] == {"rbd_default_format": "1", "rbd_default_data_pool": "caf\ufffd"}
+    assert section["rbd_default_format"] == {"raw": "1", "value": 1}
+    assert "read_rc" not in section and _ids(problems) == ["config.format1-refused"]
+    # librados read it: a read_rc of 0 is not reported; the library's own feature answers count
+    section, problems = config.configuration(
+        {"create_rc": 0, "read_rc": 0, "values": {"rbd_default_features": "5"}}, None, None, [],
+        facts=NAUTILUS, features_check={"1": {"rc": -errno.ERANGE}, "4": {"rc": -errno.EINVAL}})
+    assert "read_rc" not in section and _ids(problems) == ["config.unknown-features"]
+    assert problems[0].evidence == ("known mask 0x1 from the library's own rbd_features_to_string answers",)
+    section, _ = config.configuration(None, str(tmp_path / "missing.conf"), "--conf", [])
+    assert section == {"file": str(tmp_path / "missing.conf"), "found_via": "--conf", "searched": [],
+                       "client": "client.admin", "read_by": "librbd_probe's ceph.conf parser (the library was not loaded)",
+                       "values": {}, "error": "{}: No such file or directory".format(tmp_path / "missing.conf")}
+
+
+def test_search_path_uses_the_process_environment(monkeypatch):
+    monkeypatch.setenv("CEPH_CONF", "/from/env.conf")
+    assert config.search_path(cwd="/w")[0] == ("/from/env.conf", "CEPH_CONF")
+
+
+def test_an_unparseable_format_is_none():
+    summary, problems = config.analyse({"rbd_default_format": "two"}, NAUTILUS)
+    assert summary == {"rbd_default_format": {"raw": "two", "value": None}} and problems == ()

@@ -6,7 +6,8 @@ import pytest
 
 import corpus
 import stubs
-from librbd_probe import cli, identify, kb
+from librbd_probe import cli, identify
+from librbd_probe import knowledge as kn
 
 
 def _scan(capsys, argv):
@@ -31,12 +32,11 @@ def test_debian_builds_identified_statically(capsys, version, arch, codename):
     assert data["libraries"]["libceph-common"]["found"]
 
 
-UPSTREAM = [r["version"] for r in kb.releases()
-            if r.get("source_kind") == "upstream-source" and identify.version_key(r["version"]) < (16,)]
+UPSTREAM = [r.version for r in kn.releases() if r.source_kind == "upstream-source" and r.key < (16,)]
 
 
 def test_every_named_release_from_argonaut_to_octopus_is_covered():
-    named = {r["codename"] for r in kb.releases() if r["version"] in UPSTREAM}
+    named = {r.codename for r in kn.releases() if r.version in UPSTREAM}
     assert named >= {"argonaut", "bobtail", "cuttlefish", "dumpling", "emperor", "firefly", "giant", "hammer",
                      "infernalis", "jewel", "kraken", "luminous", "mimic", "nautilus", "octopus"}
 
@@ -93,3 +93,203 @@ def test_version_finder_equals_its_regex_on_real_libraries():
     synthetic = b"\x0016.2.15\x00x116.2.15\x00\x001.2.3\x00\x0012.34.567\x00\x001.2.3456\x00.1.2\x00"
     assert [m.group(1) for m in finder.finditer(synthetic)] == [m.group(1) for m in finder.REGEX.finditer(synthetic)]
     assert checked >= 5
+
+
+# ---------------------------------------------------------------------------------------
+# The core on hand-built evidence (no host needed).  The function sets come from the data
+# files through tests/stubs.py's own reading of them, not from the package's.
+
+def _obs(rbd=None, rados=None, **kw):
+    """An Observation whose librbd/librados export exactly the functions of releases rbd/rados."""
+    return identify.Observation(
+        librbd_functions=frozenset(stubs.functions_of("librbd", rbd)) if rbd else kw.pop("librbd_functions", None),
+        librados_functions=frozenset(stubs.functions_of("librados", rados or rbd)) if (rados or rbd) else None, **kw)
+
+
+IDENTIFY_TABLE = [
+    # (id, observation kwargs, expected fields, problem ids, evidence fragments)
+    ("debian-14.2.21-exact", dict(rbd="14.2.21", version_string="14.2.21", rbd_version=(1, 12, 0),
+                                  common_soname="libceph-common.so.0"),
+     dict(version="14.2.21", codename="nautilus", min="14.2.21", before="15.2.0", confidence="high",
+          label="14.2.21 (nautilus)"),
+     (), ("librados needs libceph-common.so.0, as the identified release ships",)),
+    ("soname-disagrees", dict(rbd="14.2.21", version_string="14.2.21", common_soname="libceph-common.so.2"),
+     dict(version="14.2.21", confidence="high"), ("release.common-soname",),
+     ("librados needs libceph-common.so.2; the identified release ships libceph-common.so.0",)),
+    ("argonaut-no-common", dict(rbd="0.48", rados_version=(0, 44, 0), common_soname="libceph-common.so.2"),
+     dict(min="0.48", before="0.48.1", codename="argonaut"), ("release.common-soname",),
+     ("narrows the match to 0.48", "the identified release ships no shared libceph-common")),
+    ("argonaut-0.48.1", dict(rbd="0.48.1", rados_version=(0, 48, 0)),
+     dict(min="0.48.1", before="0.56", candidates=("0.48.1",), label="0.48.1 to before 0.56 (argonaut)"), (),
+     ("rados_version() = 0.48.0 narrows the match to 0.48.1",)),
+    ("rados-version-disagrees", dict(rbd="0.87", rados_version=(9, 9, 9)), dict(min="0.87"),
+     ("release.rados-version",), ("rados_version() = 9.9.9",)),
+    ("octopus-ruled-out-pacific", dict(rbd="15.2.5", rbd_version=(1, 15, 0)),
+     dict(min="15.2.5", before="16.2.0", codename="octopus", confidence="medium",
+          label="15.2.5 to before 16.2.0 (octopus)"), (),
+     ("rbd_version() 1.15.0 is octopus's, not pacific's (16.2.15 reports 1.16.0): not pacific, so the range ends "
+      "before 16.2.0",)),
+    ("octopus-without-rbd-version", dict(rbd="15.2.5"),
+     dict(min="15.2.5", before="16.2.0", codename="octopus", confidence="low"), (),
+     ("16.2.0 (pacific) has no symbol data (sources not reachable): a build from 16.2.0 on is not ruled out "
+      "(rbd_version() not observed)",)),
+    ("rbd-version-disagrees", dict(rbd="15.2.5", rbd_version=(1, 16, 0)), dict(min="15.2.5", confidence="low"),
+     ("release.rbd-version",), ("a build from 16.2.0 on is not ruled out",)),
+    ("vendor-suffix-debian", dict(rbd="16.2.15", version_string="16.2.15+ds-0+deb12u2"),
+     dict(version="16.2.15+ds-0+deb12u2", codename="pacific", confidence="high"), (), ()),
+    ("vendor-suffix-git", dict(rbd="18.2.7", version_string="18.2.7-1234-gabcdef"),
+     dict(codename="reef", confidence="high", min="18.2.7", before="19.2.0"), (), ()),
+    ("vendor-in-unverified-stretch", dict(rbd="16.2.15", version_string="16.2.10-208.el9cp"),
+     dict(codename="pacific", confidence="medium"), (),
+     ("16.2.10-208.el9cp lies in 16.2.0 (pacific)'s unverified stretch before 16.2.15",)),
+    ("exact-disagrees", dict(rbd="0.87", version_string="16.2.15", version_source="libceph-common"),
+     dict(version="16.2.15", confidence="low"), ("release.disagree",),
+     ("libceph-common reports 16.2.15",)),
+    ("mixed", dict(rbd="14.2.21", rados="20.2.4"), dict(min="14.2.21"), ("release.mixed",), ()),
+    ("nothing", dict(), dict(version=None, min=None, confidence="none", label=None, candidates=()), (), ()),
+    ("version-only", dict(version_string="17.2.6", release_name="quincy"),
+     dict(version="17.2.6", codename="quincy", confidence="medium", label="17.2.6 (quincy)"), (), ()),
+    ("git-sha", dict(rbd="16.2.15", git_sha="618f44"), dict(min="16.2.15"), (),
+     ("libceph-common carries ceph_ver__618f44",)),
+]
+
+
+@pytest.mark.parametrize("case", IDENTIFY_TABLE, ids=[c[0] for c in IDENTIFY_TABLE])
+def test_identify_table(case):
+    _, kwargs, expected, problem_ids, fragments = case
+    result, problems = identify.identify(_obs(**kwargs))
+    assert isinstance(result, identify.Identification)
+    for key, value in expected.items():
+        assert getattr(result, key) == value, (key, result)
+    assert tuple(p.id for p in problems) == problem_ids
+    for fragment in fragments:
+        assert any(fragment in line for line in result.evidence), (fragment, result.evidence)
+
+
+def test_fingerprint_mismatch_names_the_closest_release():
+    names = frozenset(stubs.functions_of("librbd", "16.2.15")) - {"rbd_encryption_format"} | {"rbd_vendor_extra"}
+    result, problems = identify.identify(identify.Observation(librbd_functions=names))
+    assert [p.id for p in problems] == ["release.fingerprint"]
+    assert "closest is 16.2.15 (pacific), with 1 missing (rbd_encryption_format)" in problems[0].message
+    assert result.candidates == ("16.2.15",)
+
+
+FACT_TABLE = [
+    # observation, key, value (None: undetermined), source fragment
+    (dict(rbd="15.2.5", rbd_version=(1, 15, 0)), "format1_create", "refused-unless-RBD_FORCE_ALLOW_V1", "15.2.5"),
+    (dict(rbd="15.2.5"), "format1_create", None, "16.2.0: no source for this release was reachable"),
+    (dict(rbd="0.87"), "format1_create", "allowed", "0.87"),
+    (dict(rbd="0.48", rados_version=(0, 44, 0)), "libceph_common_soname", None, "no shared libceph-common"),
+    (dict(rbd="14.2.21", version_string="14.2.21"), "libceph_common_soname", "libceph-common.so.0", "14.2.21"),
+    (dict(rbd="16.2.15", version_string="16.2.15"), "default_features", 61, ".rodata"),
+    (dict(rbd="16.2.15", version_string="16.2.15"), "default_format", 2, "runtime probe"),
+    (dict(rbd="18.2.7", version_string="18.2.7"), "default_format", None, "not in .rodata"),
+    (dict(rbd="0.94"), "default_features", 3, "config_opts.h"),
+    (dict(rbd="16.2.15", version_string="16.2.7"), "rbd_features_all", None, "16.2.0"),
+    (dict(), "rbd_features_all", None, "release not identified"),
+    (dict(version_string="21.2.0"), "rbd_features_all", None, "no knowledge-base entry for the 21 series"),
+]
+
+
+@pytest.mark.parametrize("kwargs, key, value, fragment", FACT_TABLE)
+def test_release_facts_table(kwargs, key, value, fragment):
+    result, _ = identify.identify(_obs(**kwargs))
+    fact = result.facts[key]
+    assert fact.value == value
+    text = fact.source if value is not None or key == "libceph_common_soname" and fact.unverified is None else fact.unverified
+    assert fragment in (text or ""), fact
+
+
+def test_verified_none_is_a_value():
+    """argonaut has no shared libceph-common: a verified None, not an unknown."""
+    result, _ = identify.identify(_obs(rbd="0.48", rados_version=(0, 44, 0)))
+    fact = result.facts["libceph_common_soname"]
+    assert fact.value is None and fact.unverified is None and "no shared libceph-common" in fact.source
+    assert result.to_dict()["facts"]["libceph_common_soname"]["source"] == fact.source
+
+
+def test_identification_is_immutable_and_to_dict_is_a_copy():
+    result, _ = identify.identify(_obs(rbd="16.2.15", version_string="16.2.15"))
+    with pytest.raises(AttributeError):
+        result.version = "x"
+    with pytest.raises(TypeError):
+        result.facts["default_format"] = None
+    with pytest.raises(AttributeError):
+        result.facts.versions = ()
+    plain = result.to_dict()
+    plain["version"] = "x"
+    plain["facts"]["default_format"]["value"] = 1
+    assert result.version == "16.2.15" and result.to_dict()["facts"]["default_format"]["value"] == 2
+    assert result["version"] == "16.2.15" and result.get("codename") == "pacific" and result.get("nope") is None
+    assert "facts" in result and result.facts.versions == ("16.2.15",)
+    with pytest.raises(KeyError):
+        result["nope"]
+    assert set(plain) == {"version", "codename", "min", "before", "confidence", "evidence", "candidates", "facts", "label"}
+
+
+def test_legacy_call_returns_the_dict_shape():
+    obs = _obs(rbd="16.2.15", version_string="16.2.15")
+    legacy, problems = identify.identify(obs, {"releases": []}, {}, {})
+    new, _ = identify.identify(obs)
+    assert isinstance(legacy, dict) and legacy == new.to_dict()
+    facts = identify.release_facts(legacy)
+    assert facts["rbd_features_all"][0] == 4095 and facts.versions == ("16.2.15",)
+    assert identify.release_facts(new) == facts and identify.release_facts(None)["format1_create"][0] is None
+
+
+def test_present_in_accepts_old_dict_entries():
+    assert identify.present_in({"first": "11.2.0", "backports": ["10.2.6"]}, "10.2.7")
+    assert not identify.present_in({"first": "11.2.0", "backports": ["10.2.6"]}, "10.2.5")
+    assert not identify.present_in({"first": "0.48", "removed": "12.2.0"}, "12.2.0")
+    assert identify.expected_functions("librbd", "0.48") == frozenset(stubs.functions_of("librbd", "0.48"))
+
+
+# ---------------------------------------------------------------------------------------
+# The corrections in the tool's output: stand-ins (built from the data) and real builds
+
+def test_octopus_point_release_standin_stops_before_pacific(capsys):
+    librbd, librados = stubs.build_release_standin("15.2.7")
+    _, data = _scan(capsys, ["--librbd", librbd, "--librados", librados, "--conf", "/dev/null"])
+    release = data["release"]
+    assert (release["min"], release["before"], release["codename"]) == ("15.2.5", "16.2.0", "octopus"), release
+    assert release["label"] == "15.2.5 to before 16.2.0 (octopus)"
+    assert any("not pacific" in e for e in release["evidence"])
+    assert data["capabilities"]["create.format1"]["status"] == "no"
+    assert "RBD_FORCE_ALLOW_V1" in data["capabilities"]["create.format1"]["reason"]
+    assert "fails with -EINVAL (15.2.0..15.2.7)" in data["capabilities"]["feature.fast-diff"]["reason"]
+    assert data["capabilities"]["feature.non-primary"]["status"] == "yes"          # kept as asked in 15.2.x
+    assert "kept as asked (15.2.0..15.2.7)" in data["capabilities"]["feature.non-primary"]["reason"]
+
+
+def test_octopus_standin_without_runtime_keeps_the_end_open(capsys):
+    librbd, librados = stubs.build_release_standin("15.2.7")
+    _, data = _scan(capsys, ["--no-runtime", "--librbd", librbd, "--librados", librados])
+    release = data["release"]
+    assert release["before"] == "16.2.0" and release["confidence"] == "low"
+    assert any("not ruled out" in e for e in release["evidence"])
+    assert data["capabilities"]["create.format1"]["status"] == "unknown"
+
+
+@pytest.mark.parametrize("version, before, rados", [("0.48", "0.48.1", [0, 44, 0]), ("0.48.1", "0.56", [0, 48, 0])])
+def test_argonaut_standins_told_apart_by_rados_version(capsys, version, before, rados):
+    librbd, librados = stubs.build_release_standin(version)
+    _, data = _scan(capsys, ["--librbd", librbd, "--librados", librados, "--conf", "/dev/null"])
+    assert data["runtime"]["rados_version"] == rados
+    assert (data["release"]["min"], data["release"]["before"]) == (version, before), data["release"]
+
+
+def test_jewel_standin_reports_the_cleanup_that_returns_zero(capsys):
+    librbd, librados = stubs.build_release_standin("10.2.6")
+    _, data = _scan(capsys, ["--librbd", librbd, "--librados", librados, "--conf", "/dev/null"])
+    assert "removed again, yet the call returns 0 (10.2.0..10.2.9)" in data["capabilities"]["feature.fast-diff"]["reason"]
+    assert "kept as asked (10.2.0..10.2.9)" in data["capabilities"]["feature.striping"]["reason"]
+
+
+@pytest.mark.parametrize("version, fast_diff", [("14.2.21", "unknown for 14.2.21"), ("18.2.7", "unknown for 18.2.7"),
+                                                ("16.2.15", "silently dropped (16.2.15)")])
+def test_debian_builds_show_per_release_effects_and_defaults(capsys, version, fast_diff):
+    _, data = _scan(capsys, ["--root", corpus.release_root(version)])
+    assert fast_diff in data["capabilities"]["feature.fast-diff"]["reason"]
+    facts = data["release"]["facts"]
+    assert facts["default_features"]["value"] == 61 and ".rodata" in facts["default_features"]["source"]
+    assert facts["feature_names_accepted"]["value"] is True

@@ -22,14 +22,25 @@ def _sysfs(tmp_path, content=None, bus=True):
 
 @pytest.mark.parametrize("content, bus, mask, reason", [
     ("0x3d\n", True, 0x3d, None),
-    (None, True, None, "predates Linux 4.11"),
-    (None, False, None, "modprobe rbd"),
-    ("not a number\n", True, None, "unexpected content"),
+    (None, True, None, "{s}/bus/rbd/supported_features is missing: the rbd module predates Linux 4.11's "
+                       "supported_features"),
+    (None, False, None, "the rbd kernel module is not loaded ({s}/bus/rbd absent; modprobe rbd)"),
+    ("not a number at all, and longer than forty characters\n", True, None,
+     "{s}/bus/rbd/supported_features: unexpected content 'not a number at all, and longer than for'"),
 ])
 def test_read_supported(tmp_path, content, bus, mask, reason):
-    got_mask, got_reason = krbd.read_supported(_sysfs(tmp_path, content, bus))
+    sysfs = _sysfs(tmp_path, content, bus)
+    got_mask, got_reason = krbd.read_supported(sysfs)
     assert got_mask == mask
-    assert (got_reason is None) if reason is None else (reason in got_reason)
+    assert got_reason == (reason.format(s=sysfs) if reason else None)
+
+
+def test_read_supported_errors(tmp_path, monkeypatch):
+    sysfs = _sysfs(tmp_path)
+    (tmp_path / "bus" / "rbd" / "supported_features").mkdir()
+    assert krbd.read_supported(sysfs) == (None, "{}/bus/rbd/supported_features: Is a directory".format(sysfs))
+    monkeypatch.setattr(krbd.sys, "platform", "darwin")
+    assert krbd.read_supported(sysfs) == (None, "not Linux: there is no kernel RBD client")
 
 
 @pytest.mark.parametrize("mask, configured, rejected, problem", [
@@ -45,8 +56,12 @@ def test_analyse(mask, configured, rejected, problem):
     assert section.get("rejected_by_rbd_map") == rejected
     assert [p.id for p in problems] == (["krbd.unsupported-features"] if problem else [])
     if problem:
-        assert "0x{:x}".format(configured & ~mask) in problems[0].message
-        assert "rbd map fails" in problems[0].message
+        assert tuple(problems[0]) == (
+            "krbd.unsupported-features", "warning",
+            "images created with the configured default features cannot be mapped by this kernel: rbd map fails "
+            "with \"image uses unsupported features: 0x{:x}\" ({})".format(configured & ~mask, ", ".join(rejected)),
+            "disable those features on images meant for krbd (rbd feature disable IMAGE ...), use rbd-nbd, or "
+            "upgrade the kernel", ())
 
 
 def test_names_from_the_knowledge_layer():
@@ -65,5 +80,6 @@ def test_section(tmp_path):
     assert section == {"supported_features": None,
                        "reason": "static scan of a root: the running kernel is not the target's"}
     assert problems == ()
+    assert krbd.section(str(tmp_path / "nosys"), None)[0]["reason"].startswith("the rbd kernel module is not loaded")
     section, _ = krbd.analyse(None, "the rbd kernel module is not loaded")
     assert section == {"supported_features": None, "reason": "the rbd kernel module is not loaded"}

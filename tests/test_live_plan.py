@@ -11,6 +11,7 @@ import pytest
 
 from librbd_probe import knowledge as kn
 from librbd_probe import live
+from librbd_probe.identify import Identification
 from librbd_probe.knowledge import Fact
 
 ALL_PATHS = frozenset(("rbd_create", "rbd_create2", "rbd_create3", "rbd_create4"))
@@ -19,12 +20,16 @@ REFUSED = {"format1_create": Fact("refused unless RBD_FORCE_ALLOW_V1", "src"),
 OPTS = live.LiveOptions()
 
 
+def _release(version=None, facts=REFUSED, candidates=()):
+    return Identification(version=version, candidates=candidates, facts=facts)
+
+
 def _ids(trials):
     return [t["id"] for t in trials]
 
 
 def test_plan_with_every_create_path():
-    trials = live.plan(ALL_PATHS, REFUSED, OPTS)
+    trials = live.plan(ALL_PATHS, _release("16.2.15"), OPTS)
     by_id = {t["id"]: t for t in trials}
     assert _ids(trials)[:6] == ["create.default", "create.format1", "create.format1.forced", "create.format2",
                                 "create.striping", "create.options"]
@@ -37,8 +42,9 @@ def test_plan_with_every_create_path():
     assert by_id["feature.journaling.alone"] == {"id": "feature.journaling.alone", "path": "rbd_create4",
                                                  "features": 64, "expect": "EINVAL", "format": 2}
     assert by_id["feature.fast-diff"]["features"] == 16 | 8 | 4           # object-map needs exclusive-lock
+    # 16.2.15: fast-diff asked without object-map is dropped (the live trials on 16.2.15)
     assert by_id["feature.fast-diff.alone"]["expect"] == "dropped"
-    # internal bits: asked with layering, expected dropped
+    # internal bits: asked with layering, expected dropped on 16.2.15
     assert by_id["feature.operations"] == {"id": "feature.operations", "path": "rbd_create4", "features": 1 | 256,
                                            "expect": "dropped", "format": 2}
     assert "create.data-pool" not in by_id
@@ -46,20 +52,43 @@ def test_plan_with_every_create_path():
     assert [i for i in _ids(trials) if i.startswith("feature.") and not i.endswith(".alone")] == expected_features
 
 
+@pytest.mark.parametrize("versions, expected", [
+    # the knowledge layer's per-release effects (features.json "effects", each with its source)
+    (("15.2.7",), {"feature.fast-diff.alone": "EINVAL", "feature.object-map.alone": "EINVAL",
+                   "feature.operations": "EINVAL", "feature.migrating": "created", "feature.striping": "dropped"}),
+    (("10.2.0",), {"feature.fast-diff.alone": None,            # removed-rc0: rc 0, image gone: no expectation
+                   "feature.striping": "created"}),
+    (("16.2.15",), {"feature.fast-diff.alone": "dropped", "feature.operations": "dropped"}),
+    # a point release no source covers: no expectation (unknown), except plain features
+    (("14.2.21",), {"feature.fast-diff.alone": None, "feature.operations": None, "feature.layering": "created"}),
+    # a span of releases: only an effect that holds for all of them
+    (("15.2.7", "16.2.15"), {"feature.object-map.alone": "EINVAL", "feature.fast-diff.alone": None,
+                             "feature.operations": None}),
+    ((), {"feature.object-map.alone": None, "feature.operations": None, "feature.striping": None,
+          "feature.layering": "created"}),
+])
+def test_plan_expectations_follow_the_release(versions, expected):
+    release = _release(versions[0] if len(versions) == 1 else None, {}, versions if len(versions) > 1 else ())
+    by_id = {t["id"]: t for t in live.plan(ALL_PATHS, release if versions else None, OPTS)}
+    for trial_id, expect in expected.items():
+        assert by_id[trial_id]["expect"] == expect, trial_id
+
+
 def test_plan_follows_the_symbols_and_facts():
-    trials = live.plan(frozenset(("rbd_create", "rbd_create2")), {"rbd_features_all": Fact(0x7f, "src")}, OPTS)
+    trials = live.plan(frozenset(("rbd_create", "rbd_create2")), _release(facts={"rbd_features_all": Fact(0x7f, "src")}),
+                       OPTS)
     ids = _ids(trials)
     assert "create.format1" not in ids and "create.options" not in ids and "create.striping" not in ids
     assert all(t["path"] == "rbd_create2" and "format" not in t for t in trials if t["id"].startswith("feature."))
     assert "feature.journaling" in ids and "feature.data-pool" not in ids   # bit 7 beyond 0x7f
     # format-1 policy unknown: no expectation
-    trials = live.plan(ALL_PATHS, {}, OPTS)
+    trials = live.plan(ALL_PATHS, None, OPTS)
     assert {t["id"]: t for t in trials}["create.format1"]["expect"] is None
-    allowed = live.plan(ALL_PATHS, {"format1_create": ("allowed", "src")}, OPTS)
+    allowed = live.plan(ALL_PATHS, _release(facts={"format1_create": ("allowed", "src")}), OPTS)
     assert {t["id"]: t for t in allowed}["create.format1"]["expect"] == "created"
-    with_pool = live.plan(ALL_PATHS, REFUSED, live.LiveOptions(data_pool="ec"))
+    with_pool = live.plan(ALL_PATHS, _release(), live.LiveOptions(data_pool="ec"))
     assert {t["id"]: t for t in with_pool}["create.data-pool"]["data_pool"] == "ec"
-    assert live.plan(frozenset(), REFUSED, OPTS) == []
+    assert live.plan(frozenset(), _release(), OPTS) == []
 
 
 def _trial(**kw):

@@ -81,7 +81,7 @@ def test_root_resolves_inside_root(tmp_path):
     assert ctx.ld_library_path == ()
     found = locate.search_order("librbd.so.1", ctx)
     assert found == [locate.Found(str(lib / "librbd.so.1"), "default")]
-    assert locate.realpath_in_root(found[0].path, str(tmp_path)) == str(lib / "librbd.so.1.16.0")
+    assert ctx.root.realpath(found[0].path) == str(lib / "librbd.so.1.16.0")
 
 
 def test_file_version():
@@ -328,3 +328,80 @@ def test_first_candidate_is_the_real_loaders_choice(tmp_path, kind, entries, env
                                 origin_dir=os.path.dirname(os.path.realpath(exe)))
     mine = [f.path for f in found if f.source not in ("ld.so.conf", "extra")]
     assert (os.path.normpath(mine[0]) if mine else None) == (os.path.normpath(truth) if truth else None), (found, truth)
+
+
+# --- the remaining branches ------------------------------------------------------------------
+
+def test_ldconfig_fallback_when_the_cache_cannot_be_parsed(monkeypatch):
+    """An unreadable host cache: ask ``ldconfig -p`` (the real one is the oracle)."""
+    def broken(data):
+        raise ValueError("not a glibc ld.so.cache")
+    monkeypatch.setattr(locate, "LdCache", broken)
+    ctx = locate.search_context(None, environ={})
+    assert ctx.cache_error == "/etc/ld.so.cache: unreadable (not a glibc ld.so.cache); used ldconfig -p"
+    assert ctx.cache.entries() == _ldconfig_p()
+    assert ctx.cache.lookup("libc.so.6") == [p for n, p in _ldconfig_p() if n == "libc.so.6"]
+
+
+def test_ldconfig_cache_equals_ldconfig_p():
+    assert locate._ldconfig_cache() == _ldconfig_p()
+
+
+def test_host_context_defaults():
+    ctx = locate.search_context(None, environ={})
+    assert ctx.ld_library_path == () and ctx.cache_error is None
+    # the multiarch triplet the interpreter was built for, as the compiler names it
+    import stubs
+    triplet = subprocess.run([stubs._cc(), "-print-multiarch"], stdout=subprocess.PIPE,
+                             universal_newlines=True).stdout.strip()
+    assert locate._host_triplet() == triplet
+    assert ctx.default_dirs == ("/lib/" + triplet, "/usr/lib/" + triplet, "/lib", "/usr/lib")
+
+
+def test_ld_so_conf_bytes_that_are_not_utf8(tmp_path):
+    (tmp_path / "etc").mkdir()
+    (tmp_path / "etc" / "ld.so.conf").write_bytes(b"/opt/caf\xe9\n/opt/b\n")
+    ctx = locate.search_context(str(tmp_path), environ={})
+    assert ctx.conf_dirs == ("/opt/caf\ufffd", "/opt/b")
+
+
+def test_ld_so_conf_include_depth_is_bounded(tmp_path):
+    etc = tmp_path / "etc"
+    etc.mkdir()
+    (etc / "ld.so.conf").write_text(u"/opt/0\ninclude /etc/c1.conf\n")
+    for n in range(1, 13):
+        (etc / "c{}.conf".format(n)).write_text(u"/opt/{}\ninclude /etc/c{}.conf\n".format(n, n + 1))
+    (etc / "loop.conf").write_text(u"/opt/loop\ninclude /etc/loop.conf\n")
+    ctx = locate.search_context(str(tmp_path), environ={})
+    assert ctx.conf_dirs == tuple("/opt/{}".format(n) for n in range(10))   # ld.so.conf + 9 levels
+    (etc / "ld.so.conf").write_text(u"include loop.conf\n")               # relative to /etc; a loop ends
+    assert locate.search_context(str(tmp_path), environ={}).conf_dirs == ("/opt/loop",) * 9
+
+
+def test_origin_of_an_object_outside_the_root(tmp_path):
+    """An explicit library outside the root: its $ORIGIN is a host directory."""
+    root = tmp_path / "root"
+    root.mkdir()
+    outside = tmp_path / "outside"
+    (outside / "lib").mkdir(parents=True)
+    (outside / "lib" / "libx.so.1").write_bytes(b"x")
+    ctx = locate.search_context(str(root), environ={})
+    found = locate.search_order("libx.so.1", ctx, runpath=("$ORIGIN/lib",), origin_dir=str(outside))
+    assert found == [locate.Found(str(outside / "lib" / "libx.so.1"), "RUNPATH")]
+
+
+def test_file_version_and_cstring_edges():
+    assert locate.file_version("/x/librados.so.2.0.0", "librados.so.2") == "2.0.0"
+    assert locate.file_version("/x/librbd.so.1.16.0-rc1", "librbd.so.1") is None
+    assert locate.file_version("/x/librbd.so", "librbd.so.1") is None
+    assert locate._cstring(b"ab\0cd\0", 3) == "cd"
+    assert locate._cstring(b"\xff\0", 0) == "\udcff"                 # surrogateescape, never a crash
+
+
+def test_truncated_new_format_cache_is_rejected():
+    with open("/etc/ld.so.cache", "rb") as handle:
+        data = handle.read()
+    with pytest.raises(ValueError):
+        locate.parse_ld_so_cache(data[:60])
+    with pytest.raises(ValueError):
+        locate.LdCache(data[:60])

@@ -192,3 +192,28 @@ def test_leak_negative_control_on_the_host(leak_tree):
                                 rpath=(os.path.join(leak_tree["tmp"], "rp"),))
     assert found[0] == locate.Found(os.path.join(leak_tree["hostx"], "librbd.so.1"), "RUNPATH")
     assert "RPATH" not in [f.source for f in found]
+
+
+def test_lexists_repr_and_hidden_names(tree):
+    root = Root(str(tree))
+    lib = tree / "usr" / "lib" / "x86_64-linux-gnu"
+    os.symlink("/nowhere/at/all", str(lib / "dangling"))
+    assert root.lexists("/usr/lib/x86_64-linux-gnu/dangling") and not root.exists("/usr/lib/x86_64-linux-gnu/dangling")
+    assert not root.lexists("/usr/lib/x86_64-linux-gnu/absent")
+    assert repr(root) == "Root({!r})".format(str(tree)) and repr(HOST) == "Root(None)"
+    (tree / "etc" / ".hidden.conf").write_text(u"")
+    (tree / "etc" / "a.conf").write_text(u"")
+    assert root.glob("/etc/*.conf") == [str(tree / "etc" / n) for n in ("a.conf", "ld.so.conf")]   # no dotfiles
+    assert root.glob("/etc/.*.conf") == [str(tree / "etc" / ".hidden.conf")]
+    # a literal component through an absolute link that only resolves inside the root
+    os.symlink("/usr/lib", str(tree / "libabs"))
+    assert root.glob("/libabs/x86_64-linux-gnu/librbd.so.1*") == [
+        str(tree / "libabs" / "x86_64-linux-gnu" / n) for n in ("librbd.so.1", "librbd.so.1.16.0")]
+    assert root.isdir("/libabs") and not os.path.isdir(str(tree / "libabs" / "x86_64-linux-gnu" / "nothing"))
+
+
+def test_root_slash_is_a_root_like_any_other():
+    root = Root("/")
+    assert not root.is_host and root.host("/usr/lib") == "/usr/lib" and root.target("/usr/lib") == "/usr/lib"
+    assert root.target("/") == "/" and root.contains("/anything")
+    assert root.realpath("/proc/self/root") == "/"

@@ -50,6 +50,57 @@ def test_resolution_problems(libraries, ids):
     assert _ids(locate.resolution_problems(libraries, "librados.so.2", None, True)) == ids
 
 
+FULL = {
+    "librbd-missing": ("librbd-missing", "error", "no librbd.so.1 found where the loader looks",
+                       "install the Ceph RBD client library (debian: librbd1) or point --librbd at it", ()),
+    "librados-missing": ("librados-missing", "error", "librbd needs librados.so.2 but the loader would not find it",
+                         "install librados2, or fix LD_LIBRARY_PATH / RUNPATH", ()),
+    "unreadable.librbd": ("unreadable.librbd", "error", "/l/librbd.so.1: truncated ELF", None, ()),
+    "shadowed-copy.librbd": (
+        "shadowed-copy.librbd", "warning",
+        "librbd /usr/local/lib/librbd.so.1.12.0 (1.12.0) is outside the loader's path; the loader uses "
+        "/a/librbd.so.1.16.0 (1.16.0)",
+        "remove the stale copy or make sure every consumer loads the same one (LD_LIBRARY_PATH, RPATH/RUNPATH, "
+        "ldconfig)",
+        ("candidate /usr/local/lib/librbd.so.1.12.0 via extra", "chosen /a/librbd.so.1.16.0 via ld.so.cache")),
+    "explicit-choice.librbd": (
+        "explicit-choice.librbd", "info",
+        "librbd was chosen explicitly (/x/librbd.so.1); the loader itself would use /a/librbd.so.1.16.0 (1.16.0)",
+        None, ("loader candidate /a/librbd.so.1.16.0 via ld.so.cache",)),
+}
+
+
+def test_resolution_problems_in_full():
+    """The whole records (the operator reads them): one of each id, from the cases above."""
+    seen = set()
+    for mark in test_resolution_problems.pytestmark:
+        if mark.name == "parametrize":
+            for libraries, ids in mark.args[1]:
+                for problem in locate.resolution_problems(libraries, "librados.so.2", None, True):
+                    assert tuple(problem) == FULL[problem.id]
+                    seen.add(problem.id)
+    assert seen == set(FULL)
+
+
+@pytest.mark.parametrize("winner, other, expected", [
+    # an unversioned copy on the loader's path that loses
+    (_cand("/a/librbd.so.1", "LD_LIBRARY_PATH", None, chosen=True), _cand("/b/librbd.so.1", "RPATH", None),
+     "librbd /b/librbd.so.1 (unversioned) is on the loader's path (RPATH); the loader uses /a/librbd.so.1 "
+     "(unversioned)"),
+    # explicit choice: extra and ld.so.conf copies are not what the loader would use
+    (_cand("/x/librbd.so.1", "explicit", "1.17.0", chosen=True), _cand("/e/librbd.so.1.1", "extra", "1.1"), None),
+    (_cand("/x/librbd.so.1", "explicit", "1.17.0", chosen=True), _cand("/c/librbd.so.1.1", "ld.so.conf", "1.1"),
+     None),
+])
+def test_shadow_cases(winner, other, expected):
+    problems = locate.shadow_problems(_lib(realpath=winner.path, candidates=(winner, other)))
+    assert [p.message for p in problems] == ([expected] if expected else [])
+
+
+def test_no_shadow_without_a_chosen_copy():
+    assert locate.shadow_problems(_lib(found=False, candidates=(_cand("/b/librbd.so.1", "extra", "1"),))) == []
+
+
 def test_resolution_problem_texts():
     problems = locate.resolution_problems({"librbd": _lib(found=False), "librados": _lib("librados", False)},
                                           "librados.so.2", "/srv/root")
@@ -130,3 +181,64 @@ def test_scan_reports_an_unreadable_explicit_library(tmp_path):
 def test_scan_rejects_a_root_that_is_not_a_directory(tmp_path):
     with pytest.raises(LocateError):
         scan.scan(root=str(tmp_path / "nope"))
+
+
+# --- the matrix as scan hands it its evidence -------------------------------------------------
+
+def _evidence(symbols, runtime):
+    from librbd_probe import matrix
+    return matrix.Evidence(librbd_found=True, librbd_name="librbd.so.1", librbd_realpath="/l/librbd.so.1.16.0",
+                           librbd_symbols=frozenset(symbols), librbd_needed=("librados.so.2",), runtime=runtime)
+
+
+def test_matrix_flags_a_runtime_that_disagrees_with_the_file():
+    """The file exports rbd_create2, but the loaded process resolves it elsewhere (LD_PRELOAD)."""
+    from librbd_probe import matrix
+    runtime = RuntimeReport(attempted=True, loaded=True, symbols={
+        "rbd_create2": {"found": True, "owner": "/preload/libevil.so"}})
+    rows, problems = matrix.build(_evidence({"rbd_create", "rbd_create2"}, runtime), None, {})
+    row = {r.id: r for r in rows}["create.format2"]
+    assert row.status == "unknown"
+    assert "runtime-disagrees.create.format2" in _ids(problems)
+
+
+def test_matrix_flags_a_library_that_disagrees_with_the_knowledge_base():
+    """The release's RBD_FEATURES_ALL knows bit 11 (dirty-cache) but the library says -EINVAL."""
+    from librbd_probe import matrix
+    from librbd_probe.identify import Facts, Identification
+    from librbd_probe.knowledge import Fact
+    release = Identification(version="16.2.15", facts=Facts({"rbd_features_all": Fact(0xfff, "s")}, ("16.2.15",)))
+    check = {str(1 << bit): {"rc": -errno.ERANGE} for bit in range(11)}
+    check[str(1 << 11)] = {"rc": -errno.EINVAL}
+    runtime = RuntimeReport(attempted=True, loaded=True, features_check=check)
+    rows, problems = matrix.build(_evidence({"rbd_create"}, runtime), release, {})
+    assert "feature-disagrees.dirty-cache" in _ids(problems)
+    assert {r.id: r for r in rows}["feature.dirty-cache"].status == "no"      # the library's answer wins
+
+
+def _readelf_functions(path):
+    """Exported rbd_*/rados_* functions as readelf --dyn-syms prints them (name@@NODE -> name@NODE)."""
+    import subprocess
+    out = subprocess.run(["readelf", "--dyn-syms", "-W", os.path.realpath(path)], stdout=subprocess.PIPE,
+                         universal_newlines=True, env=dict(os.environ, LC_ALL="C")).stdout
+    names = set()
+    for line in out.splitlines():
+        parts = line.split()
+        if len(parts) < 8 or parts[3] not in ("FUNC", "IFUNC") or parts[4] not in ("GLOBAL", "WEAK"):
+            continue
+        if parts[5] not in ("DEFAULT", "PROTECTED") or parts[6] == "UND":
+            continue
+        name = parts[7].replace("@@", "@")
+        if name.startswith(("rbd_", "rados_")):
+            names.add(name)
+    return names
+
+
+@pytest.mark.parametrize("name", ["librbd", "librados"])
+def test_report_lists_the_functions_readelf_sees(installed, name):
+    report = scan.scan(runtime=False, environ={})
+    lib = report.libraries[name]
+    assert lib.realpath == os.path.realpath(installed[name])
+    assert set(lib.functions) == _readelf_functions(installed[name])
+    assert list(lib.functions) == sorted(lib.functions)
+    assert report.to_dict()["libraries"][name]["functions"] == list(lib.functions)

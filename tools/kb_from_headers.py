@@ -245,7 +245,7 @@ def debian_config_defaults(version, source):
                                           os.path.basename(paths[0]))
         found = sorted(set(elf.find_strings(os.path.realpath(paths[0]), _DEFAULT_FEATURES_RE, limit=8)))
         if len(found) == 1:
-            where = ("{} librados2 {} .rodata: \"{}\", the only feature-name list there (rbd_default_features' "
+            where = ("{} " + _kn().packages("libceph-common")["debian"][0] + " {} .rodata: \"{}\", the only feature-name list there (rbd_default_features' "
                      "set_default in every upstream options.cc read, 12.2.0-15.2.x)".format(source.label, rel, found[0]))
             feat = fact(found[0], where)
             names = fact(True, where + ": a name list, so the option is a string that takes names")
@@ -270,7 +270,7 @@ def format1_policy(source):
     if source.root:
         # The binary carries the refusal's log text and the environment variable's name.
         from librbd_probe import elf
-        paths = glob.glob(os.path.join(source.root, "usr/lib/*/librbd.so.1"))
+        paths = glob.glob(os.path.join(source.root, "usr/lib/*", _kn().soname("librbd")))
         if not paths:
             return unverified("no librbd.so.1 in the unpacked packages")
         found = elf.find_strings(os.path.realpath(paths[0]), re.compile(
@@ -291,7 +291,8 @@ def common_soname(source):
     if source.root:
         found = sorted(glob.glob(os.path.join(source.root, "usr/lib/*/ceph/libceph-common.so.*")))
         if found:
-            return fact(os.path.basename(found[0]), "Debian package librados2 " + source.label)
+            return fact(os.path.basename(found[0]), "Debian package {} {}".format(
+                _kn().packages("libceph-common")["debian"][0], source.label))
         return unverified("libceph-common not in the unpacked packages")
     text = source.read("src/CMakeLists.txt") or ""
     match = re.search(r"set_target_properties\(ceph-common PROPERTIES\s+SOVERSION (\d+)", text)
@@ -344,9 +345,9 @@ def main(argv=None):
         entry, rbd, rados = scan_release(version, codename, source, is_debian)
         if is_debian:
             manifest = json.load(open(os.path.join(os.path.dirname(source.root), "MANIFEST.json")))
-            entry["debian_version"] = manifest["packages"].get("librbd1")
-            rbd_exp = exported(source.root, "librbd.so.1", "rbd_")
-            rados_exp = exported(source.root, "librados.so.2", "rados_")
+            entry["debian_version"] = manifest["packages"].get(_kn().packages("librbd")["debian"][0])
+            rbd_exp = exported(source.root, _kn().soname("librbd"), "rbd_")
+            rados_exp = exported(source.root, _kn().soname("librados"), "rados_")
             entry["header_vs_exports"] = {
                 "librbd_declared_not_exported": sorted(rbd - rbd_exp), "librbd_exported_not_declared": sorted(rbd_exp - rbd),
                 "librados_declared_not_exported": sorted(rados - rados_exp), "librados_exported_not_declared": sorted(rados_exp - rados)}
@@ -475,12 +476,13 @@ DROPPED = ("data-pool", "operations", "migrating", "non-primary", "dirty-cache")
 # data-pool without a data pool, asked for), "with-data-pool" (a data pool given),
 # "no-stripe-settings" (the striping bit without stripe unit/count).
 LIVE_SOURCE = ("live trials on Debian 16.2.15 (librbd_probe --live against the one-node test cluster, "
-               "tests/test_live.py::test_trials_agree_with_the_cluster)")
+               "tests/test_live.py::test_trials_agree_with_the_cluster; striping alone: trial feature.striping, "
+               "rbd_create4 format 2 features=2 without stripe unit/count, created with dropped_bits [1])")
 LIVE_EFFECTS = {
     ("fast-diff", "alone"): "dropped", ("object-map", "alone"): "EINVAL", ("journaling", "alone"): "EINVAL",
     ("data-pool", "at-create"): "dropped", ("operations", "at-create"): "dropped",
     ("migrating", "at-create"): "dropped", ("non-primary", "at-create"): "dropped",
-    ("dirty-cache", "at-create"): "dropped",
+    ("dirty-cache", "at-create"): "dropped", ("striping", "no-stripe-settings"): "dropped",
 }
 EFFECT_WORDS = {
     "EINVAL": "the create fails with -EINVAL",
@@ -500,6 +502,11 @@ _MACRO = dict((name, "RBD_FEATURE_" + macro) for macro, name in
                ("OBJECT_MAP", "object-map"), ("FAST_DIFF", "fast-diff"), ("DEEP_FLATTEN", "deep-flatten"),
                ("JOURNALING", "journaling"), ("DATA_POOL", "data-pool"), ("OPERATIONS", "operations"),
                ("MIGRATING", "migrating"), ("NON_PRIMARY", "non-primary"), ("DIRTY_CACHE", "dirty-cache")])
+
+
+def _series(version):
+    key = _key(version)
+    return key[:2] if key[0] == 0 else key[:1]
 
 
 def classify_create(source):
@@ -574,8 +581,11 @@ def effects_by_feature(mirrors, firsts):
         for version, found in observed:
             if first is None or _key(version) < _key(first):
                 continue
-            if previous is not None and any(_key(previous) < b <= _key(version) for b in blind):
-                runs.append(None)          # never bridge a release nobody read (16.2.0 .. 16.2.14)
+            if previous is not None and (any(_key(previous) < b <= _key(version) for b in blind)
+                                         or _series(previous) != _series(version)):
+                # never bridge a release nobody read (16.2.0 .. 16.2.14), nor a series boundary:
+                # version order is not time order (14.2.21 came out after 15.2.7)
+                runs.append(None)
             previous = version
             effect = found.get((feature, situation))
             if effect is None:
@@ -671,9 +681,15 @@ def features_doc(corpus, mirrors):
                     "per release range min..max (inclusive, each end a release read); outside every range: unknown."}
 
 
+def _kn():
+    """The knowledge layer (sonames, package names) of the package being regenerated."""
+    from librbd_probe import knowledge
+    return knowledge
+
+
 def _key(version):
-    from librbd_probe.identify import version_key
-    return version_key(version)
+    from librbd_probe import knowledge
+    return knowledge.version_key(version)
 
 
 def symbols_doc(library, sets, releases):
@@ -702,8 +718,8 @@ def symbols_doc(library, sets, releases):
             entry["removed"] = gone[0]
         src = label.get(entry["first"], entry["first"])
         entry["source"] = ("{}: {}".format(src, header) if not src.startswith("Debian") else
-                           "{} package {}: exported by {}".format(src, "librbd1" if library == "librbd" else "librados2",
-                                                                  "librbd.so.1" if library == "librbd" else "librados.so.2"))
+                           "{} package {}: exported by {}".format(src, _kn().packages(library)["debian"][0],
+                                                                  _kn().soname(library)))
         absent = [v for v in order if _key(v) < _key(entry["first"]) and name not in sets[v]]
         if src.startswith("Debian") and absent:
             carriers = [v for v in order if _key(absent[-1]) < _key(v) < _key(entry["first"]) and name in sets[v]]

@@ -4,7 +4,9 @@ Two children share one protocol:
 
 - ``probe`` (``_probe_child.py``): dlopen the chosen librbd/librados, ask versions, symbols,
   feature names and the client configuration (never connects);
-- ``live`` (``_live_child.py``): connect to a cluster and run one live-mode action.
+- ``live`` (``_live_child.py``): connect to a cluster and run one live-mode action;
+- ``census`` (``_census_child.py``, issue 12's fleet census): the live child's connection and
+  monitor commands, asking which clients the cluster sees.
 
 Each child runs in a fresh interpreter started as ``python -E -s -c <bootstrap>``: ``-E``
 ignores PYTHON* variables, ``-s`` the user's site-packages, and the bootstrap drops the
@@ -47,6 +49,7 @@ _MAX_OUTPUT = 1 << 20
 CHILDREN = {
     "probe": ("_child_io", "_ctypes_api", "_probe_child"),
     "live": ("_child_io", "_ctypes_api", "_live_child"),
+    "census": ("_child_io", "_ctypes_api", "_live_child", "_census_child"),
 }
 
 # Runs in the child as ``-c``.  With -c, sys.path[0] is "" (the current directory): dropped

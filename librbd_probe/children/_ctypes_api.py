@@ -53,6 +53,8 @@ SIGNATURES = {
     "rados_connect": ("int", ("void*",)),
     "rados_mon_command": ("int", ("void*", "char**", "size_t", "const char*", "size_t",
                                   "char**out", "size_t*", "char**out", "size_t*")),
+    "rados_mon_command_target": ("int", ("void*", "const char*", "char**", "size_t", "const char*", "size_t",
+                                         "char**out", "size_t*", "char**out", "size_t*")),
     "rados_buffer_free": ("void", ("void*",)),
     "rados_ioctx_create": ("int", ("void*", "const char*", "void**")),
     "rados_ioctx_destroy": ("void", ("void*",)),

@@ -223,7 +223,7 @@ def _fact(name, version, key, field):
     if not isinstance(field, dict) or "value" not in field:
         raise _bad(name, "release {} field {!r} must be an object with a value".format(version, key))
     value = _tuple(field.get("value"))
-    if value is None or field.get("unverified"):
+    if field.get("unverified") or (value is None and not field.get("source")):
         return Fact(value, field.get("source"), field.get("unverified") or "not recorded")
     if not field.get("source"):
         raise _bad(name, "release {} field {!r} has a value without a source".format(version, key))
@@ -398,9 +398,10 @@ def feature_mask(names):
 
 
 def feature_effect(name, situation, versions):
-    """The Effect of asking for feature ``name`` in ``situation`` that holds for every version
-    in ``versions`` (one version string or several: the releases an identification spans), or
-    None when no recorded range covers them all (unknown)."""
+    """The Effect of asking for feature ``name`` in ``situation`` for ``versions`` (one version
+    string or several: the releases an identification spans): every version must lie in a
+    recorded range and all must agree; None (unknown) otherwise.  Ranges stop at series
+    boundaries: version order is not time order (14.2.21 came out after 15.2.7)."""
     feat = feature(name)
     if feat is None:
         return None
@@ -409,10 +410,15 @@ def feature_effect(name, situation, versions):
     versions = tuple(versions)
     if not versions:
         return None
-    for effect in feat.effects:
-        if effect.situation == situation and all(effect.covers(v) for v in versions):
-            return effect
-    return None
+    found = []
+    for version in versions:
+        covering = [e for e in feat.effects if e.situation == situation and e.covers(version)]
+        if not covering:
+            return None
+        found.append(covering[0])
+    if len({e.effect for e in found}) != 1:
+        return None
+    return max(found, key=lambda e: version_key(e.max))
 
 
 def feature_count():
