@@ -166,17 +166,13 @@ def _fingerprint(observed, library, releases):
     out = []
     for rel in releases:
         key = rel.key
-        own = _series_of_key(key)
+        own = kn.series_of_key(key)
         expected = {name for name, first, removed, backports in table
                     if (removed is None or key < removed)
-                    and (key >= first or (backports and any(_series_of_key(b) == own and key >= b
+                    and (key >= first or (backports and any(kn.series_of_key(b) == own and key >= b
                                                             for b in backports)))}
         out.append((rel, sorted(expected - seen), sorted(seen - expected)))
     return out
-
-
-def _series_of_key(key):
-    return key[:2] if key[0] == 0 else key[:1]
 
 
 def _exact(fingerprints):
@@ -192,16 +188,9 @@ def _triple(value):
     return ".".join(map(str, value)) if value else None
 
 
-def identify(obs, *legacy_docs):
-    """Return (Identification, problems tuple) for an Observation.
-
-    Transition: called the old way, ``identify(obs, releases_doc, librbd_doc, librados_doc)``
-    (the documents are ignored: the knowledge layer answers), it returns ``(dict, problems)``.
-    """
-    result, problems = _identify(obs)
-    if legacy_docs:
-        return result.to_dict(), problems
-    return result, problems
+def identify(obs):
+    """Return (Identification, problems tuple) for an Observation."""
+    return _identify(obs)
 
 
 def _identify(obs):
@@ -445,11 +434,6 @@ def _facts(pool, empty_reason):
     return facts
 
 
-class _LegacyFacts(dict):
-    """{key: (value, source)} that also carries the versions the release spans (transition)."""
-    versions = ()
-
-
 def _normalised(key, value):
     """default_features as a mask: releases since luminous spell the default with names."""
     if key == "default_features" and isinstance(value, str):
@@ -458,24 +442,6 @@ def _normalised(key, value):
         except kn.KnowledgeBaseError:
             return value
     return value
-
-
-def release_facts(release, releases=None):
-    """{key: (value, source)} of an Identification or its to_dict() (``releases`` ignored;
-    transition for scan.py, which will pass the Identification to matrix.build instead)."""
-    out = _LegacyFacts()
-    if isinstance(release, Identification):
-        out.update((key, (f.value, f.source if f.unverified is None else f.unverified)) for key, f in release.facts.items())
-        out.versions = (release.version,) if release.version else tuple(release.candidates)
-        return out
-    if not release:
-        out.update((key, (None, "release not identified")) for key in FACT_KEYS)
-        return out
-    facts = release.get("facts") or {}
-    out.update((key, (facts[key]["value"], facts[key]["source"]) if key in facts else (None, "release not identified"))
-               for key in FACT_KEYS)
-    out.versions = (release["version"],) if release.get("version") else tuple(release.get("candidates") or ())
-    return out
 
 
 def _few(names):

@@ -298,6 +298,23 @@ def codename_order(releases=None):
     return order
 
 
+def _outcome(trial):
+    """What a judged trial gave, in words: "-22 (EINVAL: Invalid argument)", "created without
+    bits 4", "created", "timeout"."""
+    result = trial.get("result")
+    if result == "refused":
+        return trial.get("decoded") or result
+    if result == "created-different":
+        parts = []
+        if trial.get("dropped_bits"):
+            parts.append("without bits " + ", ".join(str(b) for b in trial["dropped_bits"]))
+        got_format = (trial.get("got") or {}).get("format")
+        if got_format is not None and got_format != (trial.get("requested") or {}).get("format", got_format):
+            parts.append("as format {}".format(got_format))
+        return "created " + " and ".join(parts) if parts else result
+    return result or "no answer"
+
+
 def live_problems(section, release, releases=None):
     """Compare cluster facts with the client; connection errors and surprises (pure).
 
@@ -325,6 +342,6 @@ def live_problems(section, release, releases=None):
             problems.append(Problem(
                 "live.unexpected." + trial["id"], "warning",
                 "{} via {}: expected {}, the cluster gave {}".format(
-                    trial["id"], trial["path"], trial.get("expect"), trial.get("decoded") or trial.get("result")),
+                    trial["id"], trial["path"], trial.get("expect"), _outcome(trial)),
                 None))
     return problems

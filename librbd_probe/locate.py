@@ -89,10 +89,12 @@ def parse_ld_so_cache(data):
     strings = {}
 
     def text(at):
-        # In the new format string offsets are relative to the start of the file; sonames
-        # repeat (one entry per hwcap/arch), so each string is decoded once.
+        # New-format string offsets count from the new header (the file's start for a pure
+        # new-format cache, the aligned table after the old one in ldconfig -c compat; glibc
+        # elf/dl-cache.c uses cache_new as the strings' base); sonames repeat (one entry per
+        # hwcap/arch), so each string is decoded once.
         if at not in strings:
-            strings[at] = _cstring(data, at)
+            strings[at] = _cstring(data, offset + at)
         return strings[at]
 
     return [(text(key), text(value)) for _, key, value, _, _ in _CACHE_NEW_ENTRY.iter_unpack(table)]
@@ -127,9 +129,9 @@ class LdCache(object):
         if self.table is None:
             return [path for name, path in self._entries if name == soname]
         key = soname.encode("utf-8", "surrogateescape") + b"\0"
-        starts = self.data.startswith
-        return [_cstring(self.data, value) for _, k, value, _, _ in _CACHE_NEW_ENTRY.iter_unpack(self.table)
-                if starts(key, k)]
+        starts, base = self.data.startswith, self.offset
+        return [_cstring(self.data, base + value) for _, k, value, _, _ in _CACHE_NEW_ENTRY.iter_unpack(self.table)
+                if starts(key, base + k)]
 
     def entries(self):
         if self._entries is None:

@@ -263,34 +263,3 @@ def _feature_rows(evidence, rel, feature_defs):
                 more += extra
             rows.append(Capability(row_id, "yes", reason, tuple(lines) + more))
     return tuple(rows), tuple(problems)
-
-
-# ---------------------------------------------------------------------------------------
-# Transition for scan.py (until it calls build()): the old three-step API.
-
-def capability_rows(evidence, definitions=None):
-    """Capability rows without release policy (old API; use build())."""
-    definitions = kn.capabilities() if definitions is None else definitions
-    rel = _Release({"format1_create": ("allowed", "not applied (old API)")})
-    rows, problems = [], []
-    for cap in definitions:
-        row, problem = _row(cap._replace(release_policy=None), evidence, rel, {})
-        rows.append(row)
-        if problem:
-            problems.append(problem)
-    return tuple(rows), tuple(problems)
-
-
-def feature_rows(facts, feature_defs, features_check):
-    """Feature rows from {key: (value, source)} facts (old API; use build())."""
-    from .model import RuntimeReport
-    evidence = Evidence(True, "librbd", None, frozenset(), (), RuntimeReport(
-        attempted=True, loaded=True, features_check=features_check))
-    return _feature_rows(evidence, _Release(facts), kn.features())
-
-
-def format1_row(row, facts, environ):
-    """The create.format1 policy applied to a row (old API; use build())."""
-    if row.status != "yes":
-        return row
-    return _policy(row, "format1_create", _Release(facts), environ)

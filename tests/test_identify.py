@@ -227,16 +227,6 @@ def test_identification_is_immutable_and_to_dict_is_a_copy():
     assert set(plain) == {"version", "codename", "min", "before", "confidence", "evidence", "candidates", "facts", "label"}
 
 
-def test_legacy_call_returns_the_dict_shape():
-    obs = _obs(rbd="16.2.15", version_string="16.2.15")
-    legacy, problems = identify.identify(obs, {"releases": []}, {}, {})
-    new, _ = identify.identify(obs)
-    assert isinstance(legacy, dict) and legacy == new.to_dict()
-    facts = identify.release_facts(legacy)
-    assert facts["rbd_features_all"][0] == 4095 and facts.versions == ("16.2.15",)
-    assert identify.release_facts(new) == facts and identify.release_facts(None)["format1_create"][0] is None
-
-
 def test_present_in_accepts_old_dict_entries():
     assert identify.present_in({"first": "11.2.0", "backports": ["10.2.6"]}, "10.2.7")
     assert not identify.present_in({"first": "11.2.0", "backports": ["10.2.6"]}, "10.2.5")
@@ -293,3 +283,97 @@ def test_debian_builds_show_per_release_effects_and_defaults(capsys, version, fa
     facts = data["release"]["facts"]
     assert facts["default_features"]["value"] == 61 and ".rodata" in facts["default_features"]["source"]
     assert facts["feature_names_accepted"]["value"] is True
+
+
+def test_exact_problem_sentences():
+    rbd = frozenset(stubs.functions_of("librbd", "16.2.15"))
+    rados = frozenset(stubs.functions_of("librados", "16.2.15"))
+    missing = sorted(rbd)[:4]
+    _, problems = identify.identify(identify.Observation(librbd_functions=rbd - set(missing) | {"rbd_zz_unknown", "rbd_clone4"}))
+    (p,) = problems
+    assert tuple(p)[:4] == (
+        "release.fingerprint", "warning",
+        "librbd's exported functions match no known release exactly: closest is 16.2.15 (pacific), with 4 missing "
+        "({}, ...) and 1 extra (rbd_clone4) (a vendor backport or a patched build)".format(", ".join(missing[:3])),
+        "compare with the distribution's changelog; capabilities follow the symbols, not the version")
+    assert p.evidence == tuple("missing " + m for m in missing) + ("extra rbd_clone4",)
+    result, problems = identify.identify(identify.Observation(
+        librbd_functions=frozenset(stubs.functions_of("librbd", "14.2.21")),
+        librados_functions=frozenset(stubs.functions_of("librados", "20.2.4"))))
+    assert tuple(problems[0])[:4] == (
+        "release.mixed", "error", "librbd looks like 14.2.21 but librados like 18.2.7 .. 20.2.4: they come from different releases",
+        "install librbd and librados from the same Ceph release (one package version)")
+    assert result.evidence[0] == "librbd exports exactly the C functions of 14.2.21"
+    _, problems = identify.identify(identify.Observation(librbd_functions=rbd, librados_functions=rados,
+                                                         rbd_version=(1, 15, 0)))
+    assert tuple(problems[0])[:4] == (
+        "release.rbd-version", "warning",
+        "rbd_version() says 1.15.0 but the releases matching librbd's symbols report 1.16.0",
+        "the library may be patched; trust the symbol-based capabilities")
+    _, problems = identify.identify(identify.Observation(librbd_functions=rbd, librados_functions=rados,
+                                                         rados_version=(2, 0, 0)))
+    assert tuple(problems[0])[:3] == (
+        "release.rados-version", "warning",
+        "rados_version() says 2.0.0 but the releases matching the symbols report 3.0.0")
+    _, problems = identify.identify(identify.Observation(librbd_functions=rbd, version_string="14.2.21"))
+    assert tuple(problems[0])[:4] == (
+        "release.disagree", "warning", "the library says Ceph 14.2.21 but librbd's functions match 16.2.15 .. before 17.2.0",
+        "a vendor backport or mixed packages: check which package owns each library file")
+    last = frozenset(stubs.functions_of("librbd", "20.2.4"))
+    _, problems = identify.identify(identify.Observation(librbd_functions=last, version_string="18.2.7",
+                                                         version_source="ceph_version_to_str()"))
+    assert problems[0].message == "ceph_version_to_str() says Ceph 18.2.7 but librbd's functions match 20.2.4 or later"
+    _, problems = identify.identify(identify.Observation(librbd_functions=rbd, version_string="16.2.15",
+                                                         common_soname="libceph-common.so.0"))
+    assert tuple(problems[0])[:4] == (
+        "release.common-soname", "warning",
+        "librados needs libceph-common.so.0 but the identified release ships libceph-common.so.2 "
+        "(Debian package librados2 Debian 16.2.15 (16.2.15))",
+        "librados and libceph-common may come from different builds: check which package owns each file")
+
+
+def test_exact_evidence_and_labels():
+    rbd = frozenset(stubs.functions_of("librbd", "0.87"))
+    result, _ = identify.identify(identify.Observation(librbd_functions=rbd, rbd_version=(0, 1, 8)))
+    assert result.evidence == ("librbd exports exactly the C functions of 0.67.10 .. 0.87", "rbd_version() = 0.1.8")
+    assert (result.min, result.before, result.codename, result.label, result.confidence) == (
+        "0.67.10", "0.94", "dumpling/firefly/giant", "0.67.10 to before 0.94 (dumpling/firefly/giant)", "low")
+    result, _ = identify.identify(identify.Observation(librbd_functions=rbd, version_string="0.87.2",
+                                                       release_name="giant-custom"))
+    assert (result.codename, result.label, result.confidence) == ("giant-custom", "0.87.2 (giant-custom)", "high")
+    last = frozenset(stubs.functions_of("librbd", "20.2.4"))
+    result, _ = identify.identify(identify.Observation(librbd_functions=last))
+    assert (result.min, result.before, result.label) == ("20.2.4", None, "20.2.4 or later (tentacle)")
+    result, _ = identify.identify(identify.Observation(librbd_functions=frozenset(stubs.functions_of("librbd", "16.2.15"))))
+    assert result.evidence == (
+        "librbd exports exactly the C functions of 16.2.15",
+        "17.2.0 (quincy) has no symbol data (sources not reachable): a build from 17.2.0 on is not ruled out "
+        "(rbd_version() not observed)",
+        "16.2.0 (pacific) has no symbol data (sources not reachable): builds from it up to 16.2.15 may export the "
+        "same functions")
+    assert result.confidence == "low"
+    result, _ = identify.identify(identify.Observation(version_string="16.2.15"))
+    assert (result.label, result.confidence, result.evidence) == ("16.2.15 (pacific)", "medium",
+                                                                  ("the library reports 16.2.15",))
+    result, _ = identify.identify(identify.Observation(version_string="99.1.0"))
+    assert (result.codename, result.label) == (None, "99.1.0")
+
+
+def test_closest_release_prefers_fewer_missing_functions():
+    base = frozenset(stubs.functions_of("librbd", "15.2.0"))
+    newer = frozenset(stubs.functions_of("librbd", "15.2.5"))
+    extra = sorted(newer - base)
+    assert extra
+    # one function of 15.2.5 over 15.2.0, and one of 15.2.0 removed: 15.2.0 is 1 missing + 1 extra,
+    # 15.2.5 is (len(extra)-1 + 1) missing ... the nearest by count wins, ties go to fewer missing
+    observed = (base | {extra[0]}) - {sorted(base)[0]}
+    result, problems = identify.identify(identify.Observation(librbd_functions=observed))
+    assert problems[0].id == "release.fingerprint" and result.candidates == ("15.2.0",)
+    assert "with 1 missing ({}) and 1 extra ({})".format(sorted(base)[0], extra[0]) in problems[0].message
+
+
+@pytest.mark.parametrize("key, value, out", [
+    ("default_features", "layering,exclusive-lock", 5), ("default_features", "layering,some-vendor-bit", "layering,some-vendor-bit"),
+    ("default_features", 61, 61), ("default_format", "2", "2")])
+def test_default_features_become_a_mask(key, value, out):
+    assert identify._normalised(key, value) == out

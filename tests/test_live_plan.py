@@ -164,3 +164,68 @@ def test_scratch_names_and_host_tag():
     import re
     assert re.match(r"^[0-9a-f]{8}$", live.host_tag())
     assert live.PREFIX == "librbd-probe-"
+
+
+def test_plan_create_rows_in_full():
+    release = _release("16.2.15")
+    trials = live.plan(ALL_PATHS, release, live.LiveOptions(data_pool="ec"))
+    assert trials[:7] == [
+        {"id": "create.default", "path": "rbd_create", "expect": None,
+         "note": "rbd_create makes the format rbd_default_format says (format 1 only before 0.56.7/0.61.3)"},
+        {"id": "create.format1", "path": "rbd_create4", "format": 1, "expect": "EINVAL"},
+        {"id": "create.format1.forced", "path": "rbd_create4", "format": 1, "force_v1": True, "expect": "created"},
+        {"id": "create.format2", "path": "rbd_create2", "features": 1, "expect": "created"},
+        {"id": "create.striping", "path": "rbd_create3", "features": 3, "stripe_unit": 65536, "stripe_count": 16,
+         "expect": "created"},
+        {"id": "create.options", "path": "rbd_create4", "format": 2, "features": 1, "expect": "created"},
+        {"id": "create.data-pool", "path": "rbd_create4", "format": 2, "features": 1, "data_pool": "ec",
+         "expect": "created"}]
+    assert trials[7] == {"id": "feature.layering", "path": "rbd_create4", "features": 1, "expect": "created",
+                         "format": 2}
+
+
+def test_judge_in_full():
+    trial = {"id": "t", "path": "rbd_create4", "format": 2, "features": 5, "expect": "created", "stripe_unit": 65536,
+             "stripe_count": 16, "data_pool": "ec", "force_v1": True, "name": "n", "size": 4}
+    assert live.judge(trial, {"rc": 0, "got": {"features": 5, "format": 2}}) == {
+        "id": "t", "path": "rbd_create4", "expect": "created",
+        "requested": {"format": 2, "features": 5, "stripe_unit": 65536, "stripe_count": 16, "data_pool": "ec",
+                      "force_v1": True},
+        "rc": 0, "errno": None, "decoded": "ok", "got": {"features": 5, "format": 2}, "dropped_bits": [],
+        "added_bits": [], "result": "created", "as_expected": True}
+    assert live.judge(dict(trial, features=1), {"rc": 0, "got": {"features": 1 | 2 | 8}})["added_bits"] == [1, 3]
+    out = live.judge(trial, None, {"kind": "timeout", "message": "m"})
+    assert out == {"id": "t", "path": "rbd_create4", "expect": "created", "requested": out["requested"],
+                   "result": "timeout", "rc": None, "note": "m", "as_expected": False}
+
+
+def test_live_problem_records():
+    section = {"cluster": {"require_min_compat_client": "quincy"},
+               "trials": [{"id": "feature.x", "path": "rbd_create4", "expect": "created", "as_expected": False,
+                           "result": "created-different", "dropped_bits": [4], "requested": {"format": 2},
+                           "got": {"format": 2}},
+                          {"id": "create.format1", "path": "rbd_create4", "expect": "created", "as_expected": False,
+                           "result": "created-different", "dropped_bits": [], "requested": {"format": 1},
+                           "got": {"format": 2}},
+                          {"id": "feature.y", "path": "rbd_create2", "expect": "EINVAL", "as_expected": False,
+                           "result": "refused", "decoded": "-38 (ENOSYS: Function not implemented)"},
+                          {"id": "feature.z", "path": "rbd_create2", "expect": "EINVAL", "as_expected": False,
+                           "result": "timeout"}]}
+    assert [tuple(p) for p in live.live_problems(section, {"codename": "pacific"})] == [
+        ("live.min-compat-client", "error",
+         "the cluster requires clients of at least quincy (require_min_compat_client) but this client is pacific",
+         "upgrade librbd1/librados2 on this host to quincy or later", ()),
+        ("live.unexpected.feature.x", "warning",
+         "feature.x via rbd_create4: expected created, the cluster gave created without bits 4", None, ()),
+        ("live.unexpected.create.format1", "warning",
+         "create.format1 via rbd_create4: expected created, the cluster gave created as format 2", None, ()),
+        ("live.unexpected.feature.y", "warning",
+         "feature.y via rbd_create2: expected EINVAL, the cluster gave -38 (ENOSYS: Function not implemented)",
+         None, ()),
+        ("live.unexpected.feature.z", "warning", "feature.z via rbd_create2: expected EINVAL, the cluster gave timeout",
+         None, ())]
+    assert [tuple(p) for p in live.live_problems({"error": {"message": "permission denied"}}, None)] == [
+        ("live.connect", "error", "permission denied", None, ())]
+    # a client codename spelled "a/b" (a range): its newest part is compared
+    assert live.live_problems({"cluster": {"require_min_compat_client": "quincy"}}, {"codename": "pacific/quincy"}) == []
+    assert live.live_problems({"cluster": {"require_min_compat_client": "unknown-name"}}, {"codename": "pacific"}) == []

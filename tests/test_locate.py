@@ -405,3 +405,141 @@ def test_truncated_new_format_cache_is_rejected():
         locate.parse_ld_so_cache(data[:60])
     with pytest.raises(ValueError):
         locate.LdCache(data[:60])
+
+
+@pytest.mark.parametrize("fmt", ["new", "compat", "old"])
+def test_every_cache_format_the_real_ldconfig_writes(tmp_path, fmt):
+    """glibc's ldconfig writes the new format, the old one, or both (compat: old table, then the
+    new one aligned to 8 bytes); each is read as ``ldconfig -p`` reads it."""
+    root = tmp_path / "root"
+    lib = root / "usr" / "lib"
+    lib.mkdir(parents=True)
+    (root / "etc").mkdir()
+    (root / "etc" / "ld.so.conf").write_text(u"/usr/lib\n")
+    for path in sorted(set(os.path.realpath(p) for p in ("/usr/lib/x86_64-linux-gnu/librbd.so.1",
+                                                          "/usr/lib/x86_64-linux-gnu/librados.so.2",
+                                                          "/lib/x86_64-linux-gnu/libc.so.6",
+                                                          "/lib/x86_64-linux-gnu/libm.so.6"))):
+        need(os.path.exists(path), path + " missing")
+        shutil.copy(path, str(lib / os.path.basename(path)))
+    subprocess.run(["/sbin/ldconfig", "-X", "-r", str(root), "-c", fmt, "-C", "/etc/ld.so.cache"], check=True)
+    cache_file = str(root / "etc" / "ld.so.cache")
+    out = subprocess.run(["/sbin/ldconfig", "-C", cache_file, "-p"], stdout=subprocess.PIPE,
+                         universal_newlines=True, env=dict(os.environ, LC_ALL="C")).stdout
+    truth = []
+    for line in out.splitlines()[1:]:
+        left, sep, path = line.partition(" => ")
+        if sep:
+            truth.append((left.strip().split(" ")[0], path.strip()))
+    assert len(truth) >= 4
+    with open(cache_file, "rb") as handle:
+        data = handle.read()
+    assert data.startswith(b"ld.so-1.7.0" if fmt != "new" else b"glibc-ld.so.cache1.1")
+    parsed = locate.parse_ld_so_cache(data)
+    if fmt == "compat":      # ldconfig -p reads the new table of a compat file; both list the same
+        assert sorted(parsed) == sorted(truth)
+    else:
+        assert parsed == truth
+    cache = locate.LdCache(data)
+    for name in {n for n, _ in truth}:
+        assert sorted(cache.lookup(name)) == sorted(p for n, p in truth if n == name)
+    assert cache.entries() == parsed
+
+
+def test_ld_so_conf_directives():
+    lines = ["include\tconf.d/*.conf  # tab form", "hwcap 1 nosegneg", "/after/hwcap", "/x#comment#more",
+             "/a,/b\t/c"]
+    assert locate.parse_ld_so_conf(lines, lambda p: ["<" + p + ">"]) == [
+        "<conf.d/*.conf>", "/after/hwcap", "/x", "/a", "/b", "/c"]
+
+
+@pytest.mark.parametrize("kind, message", [
+    ("missing", "{p}: --librbd does not exist"),
+    ("dir", "{p}: --librbd is a directory, not a library file"),
+    ("broken", "{p}: --librbd is a broken symbolic link (-> {t})"),
+])
+def test_check_explicit_exact_messages(tmp_path, kind, message):
+    path = tmp_path / "librbd.so.1"
+    target = str(tmp_path / "gone")
+    if kind == "dir":
+        path.mkdir()
+    elif kind == "broken":
+        os.symlink(target, str(path))
+    with pytest.raises(LocateError) as info:
+        locate.check_explicit(str(path), "--librbd")
+    assert str(info.value) == message.format(p=path, t=target)
+    good = tmp_path / "ok.so"
+    good.write_bytes(b"x")
+    assert locate.check_explicit(str(good), "--librbd") == str(good)
+
+
+def test_host_triplet_from_sysconfig_when_the_interpreter_does_not_say(monkeypatch):
+    import sys
+    import sysconfig
+    expected = sysconfig.get_config_var("MULTIARCH")
+    need(bool(expected), "this interpreter records no MULTIARCH")
+    monkeypatch.delattr(sys.implementation, "_multiarch", raising=False)
+    assert locate._host_triplet() == expected
+    monkeypatch.setattr(sysconfig, "get_config_var", lambda name: None)
+    assert locate._host_triplet() is None
+    ctx = locate.search_context(None, environ={})
+    assert ctx.default_dirs == ("/lib", "/usr/lib")
+
+
+def test_glob_files_patterns(tmp_path):
+    for name in ("a.conf", "b.conf", ".hidden.conf", "c.txt"):
+        (tmp_path / name).write_text(u"")
+    (tmp_path / "sub1").mkdir()
+    (tmp_path / "sub1" / "x.conf").write_text(u"")
+    assert locate._glob_files(str(tmp_path / "*.conf")) == [str(tmp_path / "a.conf"), str(tmp_path / "b.conf")]
+    assert locate._glob_files(str(tmp_path / "sub*" / "*.conf")) == [str(tmp_path / "sub1" / "x.conf")]
+    assert locate._glob_files(str(tmp_path / "none" / "*.conf")) == []
+
+
+def test_ld_library_path_entries_are_host_paths_and_shadow_nothing_under_a_root(tmp_path):
+    env = tmp_path / "env"
+    env.mkdir()
+    (env / "libx.so.1").write_bytes(b"x")
+    ctx = locate.search_context(None, environ={"LD_LIBRARY_PATH": str(env)})
+    assert locate.search_order("libx.so.1", ctx) == [locate.Found(str(env / "libx.so.1"), "LD_LIBRARY_PATH")]
+    assert [f.path for f in locate.other_copies("libx.so", ctx)] == [str(env / "libx.so.1")]
+    root_ctx = locate.search_context(str(tmp_path), environ={"LD_LIBRARY_PATH": str(env)})
+    assert locate.other_copies("libx.so", root_ctx) == []
+
+
+@pytest.mark.parametrize("path, soname, version", [
+    ("/x/librbd.so.1.16.0", "librbd.so.1", "1.16.0"),
+    ("/x/libceph-common.so.2", "libceph-common.so.2", "2"),
+    ("/x/librbd.so.1.16.0.debug", "librbd.so.1", None),
+])
+def test_file_version_table(path, soname, version):
+    assert locate.file_version(path, soname) == version
+
+
+def test_a_hand_built_context_may_name_its_root_by_path(tmp_path):
+    """SearchContext(root="dir") (a directory name, not yet a Root) maps like a Root, unchecked."""
+    (tmp_path / "lib").mkdir()
+    (tmp_path / "lib" / "libx.so.1").write_bytes(b"x")
+    ctx = locate.SearchContext(root=str(tmp_path), ld_library_path=(), cache=locate._ListCache(()),
+                               conf_dirs=(), default_dirs=("/lib",))
+    assert locate.search_order("libx.so.1", ctx) == [locate.Found(str(tmp_path / "lib" / "libx.so.1"), "default")]
+    gone = locate.SearchContext(root=str(tmp_path / "gone"), ld_library_path=(), cache=locate._ListCache(()),
+                                conf_dirs=(), default_dirs=("/lib",))
+    assert locate.search_order("libx.so.1", gone) == []
+
+
+def test_cache_errors_say_what_is_wrong():
+    with open("/etc/ld.so.cache", "rb") as handle:
+        data = handle.read()
+    with pytest.raises(ValueError) as info:
+        locate.parse_ld_so_cache(b"not a cache at all" * 4)
+    assert str(info.value) == "not a glibc ld.so.cache"
+    for reader in (locate.parse_ld_so_cache, locate.LdCache):
+        with pytest.raises(ValueError) as info:
+            reader(data[:60])
+        assert str(info.value) == "truncated ld.so.cache"
+    # an old-format header whose new table is missing is read as old format alone
+    import struct
+    old = b"ld.so-1.7.0\0" + struct.pack("<I", 1) + struct.pack("<iII", 1, 0, 10) + b"libx.so.1\0/l/libx.so.1\0"
+    assert locate.parse_ld_so_cache(old) == [("libx.so.1", "/l/libx.so.1")]
+    assert locate.LdCache(old).lookup("libx.so.1") == ["/l/libx.so.1"]

@@ -198,3 +198,121 @@ def test_rows_are_immutable():
         rows[0].status = "yes"
     with pytest.raises(TypeError):
         rows[0].evidence[0] = "x"
+
+
+# ---------------------------------------------------------------------------------------
+# The exact sentences (they are the tool's output) and every shape of input
+
+def test_exact_rows():
+    runtime = RuntimeReport(attempted=True, loaded=True,
+                            symbols={"rbd_create2": {"found": True, "owner": LIB},
+                                     "rbd_clone": {"found": True, "owner": "/x/librbd.so.1"}})
+    rows, problems = _rows(_evidence(symbols=ALL - {"rbd_clone4"}, runtime=runtime),
+                           _release("16.2.15", format1_create="refused-unless-RBD_FORCE_ALLOW_V1", rbd_features_all=0xfff),
+                           {"RBD_FORCE_ALLOW_V1": ""})
+    assert tuple(rows["create.format2"]) == (
+        "create.format2", "yes", "librbd.so.1 exports rbd_create2",
+        ("static: librbd.so.1 exports rbd_create2", "runtime: dlsym+dladdr rbd_create2 -> librbd.so.1"),
+        kn.capability("create.format2").binding)
+    assert tuple(rows["create.options"])[:4] == (
+        "create.options", "yes",
+        "librbd.so.1 exports rbd_create4 + rbd_image_options_create + rbd_image_options_set_uint64 + "
+        "rbd_image_options_set_string",
+        ("static: librbd.so.1 exports rbd_create4, rbd_image_options_create, rbd_image_options_set_uint64, "
+         "rbd_image_options_set_string",))
+    assert tuple(rows["clone.by-id"])[:4] == ("clone.by-id", "no", "librbd.so.1 does not export rbd_clone4",
+                                              ("static: librbd.so.1 lacks rbd_clone4",))
+    assert tuple(rows["clone.basic"])[:4] == (
+        "clone.basic", "unknown", "rbd_clone resolves to /x/librbd.so.1 at run time, not to the chosen librbd",
+        ("static: librbd.so.1 exports rbd_clone",))
+    assert tuple(rows["create.format1"])[:4] == (
+        "create.format1", "no",
+        "this release refuses it with -EINVAL (\"Format 1 image creation unsupported\") unless RBD_FORCE_ALLOW_V1 "
+        "is set in the client's environment (it is set in this environment)",
+        ("static: librbd.so.1 exports rbd_create",
+         "release policy format1_create: refused-unless-RBD_FORCE_ALLOW_V1, test fact"))
+    assert tuple(rows["api.encryption"])[:4] == (
+        "api.encryption", "no", "librbd.so.1 exports rbd_encryption_format but is not linked with libcryptsetup.so*",
+        ("static: librbd.so.1 exports rbd_encryption_format, rbd_encryption_load",))
+    (problem,) = problems
+    assert tuple(problem) == (
+        "runtime-disagrees.clone.basic", "warning",
+        "clone.basic: rbd_clone resolves to /x/librbd.so.1 at run time, not to the chosen librbd",
+        "check LD_PRELOAD and which librbd the process really loads", ("static: librbd.so.1 exports rbd_clone",))
+    assert tuple(rows["feature.fast-diff"])[1:4] == (
+        "yes", "this librbd can create images with fast-diff; needs object-map too, asked without: the bit is silently "
+               "dropped (16.2.15)",
+        ("knowledge base: RBD_FEATURES_ALL 0xfff from test fact",
+         "knowledge base: fast-diff alone: dropped in 16.2.15: " + kn.feature_effect("fast-diff", "alone", "16.2.15").source))
+    assert tuple(rows["feature.operations"])[1:4] == (
+        "no", "internal: librbd manages it; asked for at create: the bit is silently dropped (16.2.15)",
+        ("knowledge base: RBD_FEATURES_ALL 0xfff from test fact",
+         "knowledge base: operations at-create: dropped in 16.2.15: "
+         + kn.feature_effect("operations", "at-create", "16.2.15").source))
+    assert rows["feature.layering"].reason == "this librbd can create images with layering"
+
+
+@pytest.mark.parametrize("policy, reason", [
+    ("allowed", "librbd.so.1 exports rbd_create; allowed in this release"),
+    ("refused", "this release refuses it with -EINVAL (\"Format 1 image creation unsupported\")"),
+    ("refused-unless-RBD_FORCE_ALLOW_V1", "this release refuses it with -EINVAL (\"Format 1 image creation "
+                                          "unsupported\") unless RBD_FORCE_ALLOW_V1 is set in the client's environment"),
+])
+def test_exact_policy_reasons(policy, reason):
+    rows, _ = _rows(_evidence(), _release("13.2.0", format1_create=policy), {"OTHER": "1"})
+    assert rows["create.format1"].reason == reason
+    assert rows["create.format1"].evidence[-1] == "release policy format1_create: {}{}".format(
+        policy if policy != "allowed" else "allowed", ", test fact")
+
+
+def test_exact_unknown_policy_and_effect_sentences():
+    rows, _ = _rows(_evidence(), identify.Identification(
+        facts=identify.Facts({"format1_create": kn.Fact(None, None, "16.2.0: not read")}, ("16.2.7",))))
+    assert rows["create.format1"].reason == ("librbd.so.1 exports rbd_create, but whether this release still allows it "
+                                             "is not known (16.2.0: not read)")
+    assert rows["create.format1"].evidence[-1] == "release policy format1_create: 16.2.0: not read"
+    assert rows["feature.layering"].reason == "cannot tell which features this librbd knows (release not identified)"
+    rows, _ = _rows(_evidence(), identify.Identification(
+        facts=identify.Facts({"rbd_features_all": kn.Fact(0xfff, "s", None)}, ())))
+    assert rows["feature.fast-diff"].reason.endswith("asked without: unknown for an unidentified release")
+    assert rows["feature.fast-diff"].evidence[-1] == ("knowledge base: fast-diff alone: no source read covers "
+                                                      "an unidentified release")
+    rows, _ = _rows(_evidence(), _release("18.2.7", rbd_features_all=0xfff))
+    assert rows["feature.striping"].evidence[-1] == ("knowledge base: striping no-stripe-settings: no source read "
+                                                     "covers 18.2.7")
+
+
+def test_every_fact_shape_gives_the_same_rows():
+    ident, _ = identify.identify(identify.Observation(
+        librbd_functions=frozenset(stubs.functions_of("librbd", "15.2.5")),
+        librados_functions=frozenset(stubs.functions_of("librados", "15.2.5")), rbd_version=(1, 15, 0)))
+    evidence = _evidence(symbols=ident and frozenset(stubs.functions_of("librbd", "15.2.5")))
+    expected = matrix.build(evidence, ident)
+    assert matrix.build(evidence, ident.facts) == expected                         # Facts carry the versions
+    plain = dict(ident.facts)                                                      # a plain mapping: no versions
+    rows = {r.id: r for r in matrix.build(evidence, plain)[0]}
+    assert rows["create.format1"] == {r.id: r for r in expected[0]}["create.format1"]
+    assert "unknown for an unidentified release" in rows["feature.fast-diff"].reason
+    unverified = {"format1_create": kn.Fact(None, None, "not read here")}
+    assert "(not read here)" in {r.id: r for r in matrix.build(evidence, unverified)[0]}["create.format1"].reason
+    odd = {"format1_create": ("allowed", "pair", "extra"), "rbd_features_all": 3}
+    rows = {r.id: r for r in matrix.build(evidence, odd)[0]}
+    assert rows["create.format1"].status == "unknown" and rows["feature.layering"].status == "unknown"
+
+
+def test_runtime_entries_missing_or_runtime_absent():
+    runtime = RuntimeReport(attempted=True, loaded=True, symbols={})
+    rows, problems = _rows(_evidence(runtime=runtime))
+    assert rows["create.format2"].evidence == ("static: librbd.so.1 exports rbd_create2",) and problems == ()
+    rows, problems = _rows(_evidence(runtime=None))
+    assert rows["create.format2"].status == "yes" and problems == ()
+    runtime = RuntimeReport(attempted=True, loaded=False, symbols={"rbd_create2": {"found": False}})
+    rows, problems = _rows(_evidence(runtime=runtime))
+    assert rows["create.format2"].status == "yes" and problems == ()
+    runtime = RuntimeReport(attempted=True, loaded=True, symbols={"rbd_create2": {"found": True, "owner": None}})
+    rows, _ = _rows(_evidence(runtime=runtime))
+    assert rows["create.format2"].evidence[-1] == "runtime: dlsym+dladdr rbd_create2 -> ?"
+    ev = _evidence(runtime=RuntimeReport(attempted=True, loaded=True,
+                                         symbols={"rbd_create2": {"found": True, "owner": "/y/librbd.so.1"}}))
+    rows, _ = _rows(ev._replace(librbd_realpath=None))
+    assert rows["create.format2"].status == "yes"

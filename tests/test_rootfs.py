@@ -217,3 +217,65 @@ def test_root_slash_is_a_root_like_any_other():
     assert not root.is_host and root.host("/usr/lib") == "/usr/lib" and root.target("/usr/lib") == "/usr/lib"
     assert root.target("/") == "/" and root.contains("/anything")
     assert root.realpath("/proc/self/root") == "/"
+
+
+def test_error_messages_and_copies(tmp_path):
+    with pytest.raises(LocateError) as info:
+        Root("")
+    assert str(info.value) == "'': --root must be a directory name"
+    with pytest.raises(LocateError) as info:
+        Root(42)
+    assert str(info.value) == "42: --root must be a directory name"
+    with pytest.raises(LocateError) as info:
+        Root(str(tmp_path / "nope"))
+    assert str(info.value) == "{}: --root is not a directory".format(tmp_path / "nope")
+    root = Root(str(tmp_path))
+    assert Root(root).path == str(tmp_path) and Root(root) == root           # a Root from a Root
+    assert hash(Root(str(tmp_path))) != hash(Root(str(tmp_path / "x"), check=False))
+    assert {Root(str(tmp_path)): 1}[root] == 1
+
+
+def test_host_and_target_edges(tmp_path):
+    root = Root(str(tmp_path) + "/")                                         # a trailing slash
+    assert root.path == str(tmp_path)
+    assert root.host("//usr") == str(tmp_path / "usr") and root.host("///") == str(tmp_path)
+    assert root.contains(str(tmp_path) + "/x/") and not root.contains("/elsewhere")
+    assert root.target(str(tmp_path / "usr" / "lib") + "/") == "/usr/lib"
+    assert root.target(None) is None and HOST.target(None) is None
+
+
+def test_realpath_edges(tmp_path):
+    root = Root(str(tmp_path))
+    (tmp_path / "d").mkdir()
+    (tmp_path / "d" / "f").write_text(u"x")
+    os.symlink("./d/./f", str(tmp_path / "dotted"))                           # "." parts in a link
+    os.symlink("/d//f", str(tmp_path / "doubled"))                            # "" parts in a link
+    assert root.realpath(str(tmp_path / "dotted")) == str(tmp_path / "d" / "f")
+    assert root.realpath(str(tmp_path / "doubled")) == str(tmp_path / "d" / "f")
+    assert root.realpath(str(tmp_path) + "/./d/../d/f") == str(tmp_path / "d" / "f")
+    # a chain of exactly MAX_SYMLINKS links resolves; one more gives up (ELOOP)
+    from librbd_probe.rootfs import MAX_SYMLINKS
+    os.symlink("d/f", str(tmp_path / "l0"))
+    for n in range(1, MAX_SYMLINKS + 1):
+        os.symlink("l{}".format(n - 1), str(tmp_path / "l{}".format(n)))
+    assert root.realpath(str(tmp_path / "l{}".format(MAX_SYMLINKS - 1))) == str(tmp_path / "d" / "f")
+    assert root.realpath(str(tmp_path / "l{}".format(MAX_SYMLINKS))) != str(tmp_path / "d" / "f")
+    # the kernel agrees on the host side: 40 links resolve, 41 fail with ELOOP
+    assert os.path.realpath(str(tmp_path / "l{}".format(MAX_SYMLINKS - 1))) == str(tmp_path / "d" / "f")
+    with pytest.raises(OSError):
+        open(str(tmp_path / "l{}".format(MAX_SYMLINKS)))
+
+
+def test_open_modes_and_glob_of_dangling_links(tmp_path):
+    root = Root(str(tmp_path))
+    (tmp_path / "b").write_bytes(b"\x00\x01")
+    with root.open("/b", "rb") as handle:
+        assert handle.read() == b"\x00\x01"
+    with root.open("/b", encoding="latin-1") as handle:
+        assert handle.read() == "\x00\x01"
+    os.symlink("/nowhere", str(tmp_path / "dangling"))
+    assert root.glob("/dangling") == [str(tmp_path / "dangling")]               # lexists, like glob
+    assert root.glob("/da*") == [str(tmp_path / "dangling")]
+    assert root.glob("/[bd]*") == [str(tmp_path / "b"), str(tmp_path / "dangling")]
+    (tmp_path / "plain").mkdir()
+    assert root.glob("/plain/nothing") == []

@@ -242,3 +242,29 @@ def test_report_lists_the_functions_readelf_sees(installed, name):
     assert set(lib.functions) == _readelf_functions(installed[name])
     assert list(lib.functions) == sorted(lib.functions)
     assert report.to_dict()["libraries"][name]["functions"] == list(lib.functions)
+
+
+def test_a_root_with_its_own_ceph_conf(tmp_path):
+    """The Debian 16.2.15 build copied into a root with a ceph.conf: the configuration is the
+    root's (the host's $CEPH_CONF and home are not the target's), parsed here, and judged
+    against the identified release (fast-diff without object-map: dropped on 16.2.15)."""
+    src = corpus.release_root("16.2.15")
+    for rel in ("usr/lib/x86_64-linux-gnu/librbd.so.1.16.0", "usr/lib/x86_64-linux-gnu/librados.so.2.0.0",
+                "usr/lib/x86_64-linux-gnu/ceph/libceph-common.so.2"):
+        dest = tmp_path / rel
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy(os.path.join(src, rel), str(dest))
+    lib = tmp_path / "usr" / "lib" / "x86_64-linux-gnu"
+    os.symlink("librbd.so.1.16.0", str(lib / "librbd.so.1"))
+    os.symlink("/usr/lib/x86_64-linux-gnu/librados.so.2.0.0", str(lib / "librados.so.2"))   # absolute: inside
+    (tmp_path / "etc" / "ceph").mkdir(parents=True)
+    (tmp_path / "etc" / "ceph" / "ceph.conf").write_text(u"[client]\nrbd default features = 21\n")
+    host_conf = tmp_path / "host.conf"
+    host_conf.write_text(u"[client]\nrbd default features = 1\n")
+    report = scan.scan(root=str(tmp_path), environ={"CEPH_CONF": str(host_conf), "HOME": str(tmp_path)})
+    assert report.libraries["librados"].realpath == str(lib / "librados.so.2.0.0")
+    assert report.release.label == "16.2.15 (pacific)"
+    assert report.config["file"] == str(tmp_path / "etc" / "ceph" / "ceph.conf")
+    assert report.config["read_by"].startswith("librbd_probe's ceph.conf parser")
+    assert report.config["values"] == {"rbd_default_features": "21"}
+    assert "config.feature-dropped" in _ids(report.problems)

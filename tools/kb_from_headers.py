@@ -245,8 +245,9 @@ def debian_config_defaults(version, source):
                                           os.path.basename(paths[0]))
         found = sorted(set(elf.find_strings(os.path.realpath(paths[0]), _DEFAULT_FEATURES_RE, limit=8)))
         if len(found) == 1:
-            where = ("{} " + _kn().packages("libceph-common")["debian"][0] + " {} .rodata: \"{}\", the only feature-name list there (rbd_default_features' "
-                     "set_default in every upstream options.cc read, 12.2.0-15.2.x)".format(source.label, rel, found[0]))
+            where = ("{} {} {} .rodata: \"{}\", the only feature-name list there (rbd_default_features' "
+                     "set_default in every upstream options.cc read, 12.2.0-15.2.x)".format(
+                         source.label, _kn().packages("libceph-common")["debian"][0], rel, found[0]))
             feat = fact(found[0], where)
             names = fact(True, where + ": a name list, so the option is a string that takes names")
         else:

@@ -208,7 +208,11 @@ def series(text):
 
     From 9.x (infernalis) on, the major number names the release; before, 0.<minor> did.
     """
-    key = version_key(text)
+    return series_of_key(version_key(text))
+
+
+def series_of_key(key):
+    """series() of a parsed version_key() tuple."""
     if key == (-1,):
         return key
     return key[:2] if key[0] == 0 else key[:1]
