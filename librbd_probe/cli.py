@@ -7,6 +7,7 @@ Exit codes (also in README.md):
   3  could not determine: no librbd found, librbd unreadable, or the runtime probe failed
   4  explain: the text matched no known error signature
 consumers: 0 all satisfied, 1 a consumer lacks functions, 3 a consumer or the library unreadable.
+fleet: 0 every host uniform and at target, 1 a host flagged, 2 bad input, 3 no host scanned.
 """
 import argparse
 import os
@@ -87,6 +88,8 @@ def build_parser():
     live.add_argument("--dry-run", action="store_true", help="with --live: print the plan, touch nothing")
     live.add_argument("--trial-timeout", type=_positive_float, default=30.0, metavar="SECONDS",
                       help="bound for each trial (default %(default)s)")
+    live.add_argument("--census", action="store_true",
+                      help="with --live: also list the clients the monitors see, decoded into releases by feature bits")
     out = parser.add_argument_group("output")
     fmt = out.add_mutually_exclusive_group()
     fmt.add_argument("--json", action="store_true", help="machine-readable report (schema_version, sorted keys)")
@@ -94,6 +97,8 @@ def build_parser():
     out.add_argument("--require", action="append", default=[], metavar="CAPABILITY",
                      help="exit 1 unless CAPABILITY is 'yes' (repeatable; e.g. create.format2)")
     _add_gate_options(out)              # issue 11
+    out.add_argument("--prometheus", metavar="FILE",
+                     help="also write the result as node_exporter textfile metrics to FILE (atomically)")
     return parser
 
 
@@ -138,12 +143,15 @@ def _main(argv):
         raise UsageError("unknown capability {} (known: {})".format(", ".join(unknown), ", ".join(sorted(known))))
     if args.live and (args.root or args.no_runtime):
         raise UsageError("--live loads the library and connects: it cannot go with --root or --no-runtime")
-    if not args.live and (args.dry_run or args.keyring or args.namespace or args.data_pool):
-        raise UsageError("--dry-run, --keyring, --namespace and --data-pool need --live")
+    if not args.live and (args.dry_run or args.keyring or args.namespace or args.data_pool or args.census):
+        raise UsageError("--dry-run, --keyring, --namespace, --data-pool and --census need --live")
     if args.keyring:
         from .locate import check_explicit
         check_explicit(args.keyring, "--keyring")
     gates = _prepare_gates(args)        # issue 11: read --baseline/--policy before scanning
+    if args.prometheus:
+        from .prometheus import check_path
+        check_path(args.prometheus)
     report = scan.scan(librbd=args.librbd, librados=args.librados, root=args.root,
                        runtime=not args.no_runtime, timeout=args.timeout, conf=args.conf,
                        client_id=args.client_id, client_name=args.client_name, sysfs=args.sysfs)
@@ -156,6 +164,10 @@ def _main(argv):
     else:
         sys.stdout.write(render.report_text(report))
     code = exit_code(report, args.require)
+    if args.prometheus:
+        import time
+        from .prometheus import write_textfile
+        write_textfile(args.prometheus, report.to_dict(), time.time(), exit_code=code)
     if code == EXIT_UNDETERMINED:
         _error(undetermined_reason(report))
     elif code == EXIT_REQUIREMENT:
@@ -182,6 +194,10 @@ def _with_live(report, args):
     section = live.run_live(librbd.path, rados.path if rados.chosen_by == "explicit" else None, symbols,
                             report.release, options)
     problems = live.live_problems(section, report.release)
+    if args.census and not args.dry_run and section.get("connected"):
+        from . import census_live
+        section = dict(section, census=census_live.run_census(
+            librbd.path, rados.path if rados.chosen_by == "explicit" else None, options))
     return report._replace(live=section, problems=report.problems + tuple(problems))
 
 
@@ -357,7 +373,7 @@ def _read_text(path, what):
     check_explicit(path, what)
     try:
         with open(path, "rb") as handle:
-            return handle.read(_MAX_INPUT).decode("utf-8")
+            return handle.read().decode("utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         raise UsageError("{}: {} cannot be read: {}".format(path, what, getattr(exc, "strerror", None) or exc)) from exc
 
@@ -538,3 +554,64 @@ def _schema(argv):
 
 SUBCOMMANDS.update({"diff": _diff, "symbols": _symbols, "schema": _schema})
 # --- end of issue 11 ---
+#: fleet: a host is flagged (stale, below a target, differs, could not be scanned, ...).
+EXIT_FLAGGED = 1
+
+
+def _fleet_parser():
+    parser = _Parser(prog=PROG + " fleet",
+                     description="One table of every client host: the reports of librbd-probe --json (files, a "
+                                 "directory collected by contrib/ansible, or ansible-playbook's json callback "
+                                 "output). Flags the hosts whose client differs from the majority or from a target, "
+                                 "with the fix per host.")
+    parser.add_argument("reports", nargs="+", metavar="REPORTS", help="report files, directories, Ansible JSON output")
+    parser.add_argument("--target-release", metavar="VERSION",
+                        help="flag hosts older than this Ceph version (default: the cluster's "
+                             "require_min_compat_client and daemon versions from a live report, if any)")
+    fmt = parser.add_mutually_exclusive_group()
+    fmt.add_argument("--json", action="store_true", help="machine-readable (schemas/fleet.schema.json)")
+    fmt.add_argument("--markdown", action="store_true", help="Markdown tables")
+    fmt.add_argument("--html", metavar="FILE", help="write a self-contained HTML page to FILE ('-': standard output)")
+    return parser
+
+
+def _fleet(argv):
+    """``fleet REPORTS...``: 0 every host uniform and at target, 1 a host is flagged, 2 bad input,
+    3 no host could be scanned."""
+    parser = _fleet_parser()
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exc:
+        return int(exc.code or 0)
+    from . import fleet, render_fleet
+    result = fleet.aggregate(fleet.load_inputs(args.reports), target_release=args.target_release)
+    if args.html:
+        page = render_fleet.fleet_html(result)
+        if args.html == "-":
+            sys.stdout.write(page)
+        else:
+            try:
+                with open(args.html, "w", encoding="utf-8") as handle:
+                    handle.write(page)
+            except OSError as exc:
+                raise UsageError("{}: --html cannot be written: {}".format(args.html, exc.strerror or exc)) from exc
+            sys.stdout.write(render_fleet.fleet_text(result))
+    elif args.json:
+        sys.stdout.write(render_fleet.to_json(result))
+    elif args.markdown:
+        sys.stdout.write(render_fleet.fleet_markdown(result))
+    else:
+        sys.stdout.write(render_fleet.fleet_text(result))
+    if all(h.status == "failed" for h in result.hosts):
+        _error("no host could be scanned")
+        return EXIT_UNDETERMINED
+    flagged = result.flagged()
+    if flagged:
+        _error("{} of {} hosts flagged: {}".format(len(flagged), len(result.hosts),
+                                                   ", ".join(h.name for h in flagged[:10]) +
+                                                   (" ..." if len(flagged) > 10 else "")))
+        return EXIT_FLAGGED
+    return EXIT_OK
+
+
+SUBCOMMANDS["fleet"] = _fleet

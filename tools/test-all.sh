@@ -23,6 +23,47 @@ $SUDO apt-get install -y -qq --no-install-recommends \
 $SUDO apt-get install -y -qq --no-install-recommends dpkg-dev >/dev/null
 # --- end issue 11
 
+# >>> h12b: fleet HTML check (issue 12) -- headless Chromium, Debian's package
+echo "== chromium (fleet HTML page checked in a real headless browser)"
+command -v chromium >/dev/null 2>&1 || $SUDO apt-get install -y -qq --no-install-recommends chromium fonts-dejavu-core >/dev/null
+export LIBRBD_PROBE_ARTIFACTS=${LIBRBD_PROBE_ARTIFACTS:-$HOME/.cache/librbd_probe/artifacts}
+# <<< h12b
+
+# >>> h12a: single-file build, Ansible collection, Prometheus textfile (issue 12)
+echo "== openssh-server, promtool, node_exporter, ansible-core (tests/test_pyz, test_ansible, test_prometheus)"
+H12A_PKGS="openssh-server openssh-sftp-server prometheus prometheus-node-exporter"
+if ! dpkg -s $H12A_PKGS >/dev/null 2>&1; then
+    # No service may start from a postinst (sshd on *:22, prometheus on *:9090, node_exporter on
+    # *:9100): a temporary policy-rc.d refuses them, unless the machine already has its own.
+    H12A_POLICY=/usr/sbin/policy-rc.d
+    H12A_OWN_POLICY=""
+    if [ ! -e "$H12A_POLICY" ]; then
+        printf '#!/bin/sh\nexit 101\n' | $SUDO tee "$H12A_POLICY" >/dev/null
+        $SUDO chmod 755 "$H12A_POLICY"
+        H12A_OWN_POLICY=1
+    fi
+    $SUDO apt-get install -y -qq --no-install-recommends $H12A_PKGS >/dev/null
+    if [ -n "$H12A_OWN_POLICY" ]; then $SUDO rm -f "$H12A_POLICY"; fi
+fi
+# ansible-core from PyPI (controller side only; targets need no module-side Python)
+H12A_ANSIBLE=${LIBRBD_PROBE_ANSIBLE_VENV:-$HOME/.cache/librbd_probe/ansible-venv}
+[ -x "$H12A_ANSIBLE/bin/ansible-playbook" ] || {
+    python3 -m venv "$H12A_ANSIBLE" && "$H12A_ANSIBLE/bin/pip" install -q 'ansible-core>=2.17,<2.18'; }
+# the json stdout callback is ansible.posix.json: that one collection, out of the PyPI "ansible" wheel
+H12A_COLL=${LIBRBD_PROBE_ANSIBLE_COLLECTIONS:-$HOME/.cache/librbd_probe/ansible-collections}
+if [ ! -f "$H12A_COLL/ansible_collections/ansible/posix/plugins/callback/json.py" ]; then
+    H12A_DL=$HOME/.cache/librbd_probe/pip-dl
+    "$H12A_ANSIBLE/bin/pip" download -q --no-deps 'ansible==10.7.0' -d "$H12A_DL"
+    python3 - "$H12A_DL/ansible-10.7.0-py3-none-any.whl" "$H12A_COLL" <<'H12A_PY'
+import sys, zipfile
+with zipfile.ZipFile(sys.argv[1]) as wheel:
+    for name in wheel.namelist():
+        if name.startswith("ansible_collections/ansible/posix/"):
+            wheel.extract(name, sys.argv[2])
+H12A_PY
+fi
+# <<< h12a
+
 echo "== real Debian packages of other Ceph releases (cached)"
 $SUDO python3 tools/fetch_corpus.py
 
