@@ -95,6 +95,7 @@ def produce_fleet(tmp_path):
         path.write_text(json.dumps(_json_of(["--root", corpus.release_root(version), "--json"])))
         paths.append(str(path))
     yield "four builds", _json_of(["fleet", "--json"] + paths, codes=(0, 1))
+    yield "one build", _json_of(["fleet", "--json", paths[-1]], codes=(0, 1))
 
 
 PRODUCERS = {"scan": produce_scan, "live": produce_live, "diff": produce_diff, "explain": produce_explain,
