@@ -108,8 +108,12 @@ class CapabilityDef(record("CapabilityDef",
 
 class Signature(record(
         "Signature",  # pragma: no mutate (the record's type name)
-        "id title family analysis patterns cause fix source capability symbols generic")):
-    """An error signature for ``explain`` (errors.json)."""
+        "id title family analysis patterns cause fix source capability symbols generic "
+        "key cause_id confidence decides keywords anchors context superseded_by userspace",
+        (None,) * 9)):
+    """An error signature for ``explain`` (errors.json): the matcher's keys (``keywords``,
+    ``anchors``, ``context``, ``superseded_by``) and the finding's (``cause_id``, ``confidence``,
+    ``decides``, ``userspace``) beside the original ones."""
     __slots__ = ()
 
 
@@ -663,7 +667,11 @@ def error_signatures():
             id=sig["id"], title=sig.get("title"), family=sig.get("family"), analysis=sig.get("analysis"),
             patterns=tuple(sig["patterns"]), cause=sig.get("cause"), fix=sig.get("fix"), source=sig["source"],
             capability=sig.get("capability"), symbols=tuple(sig.get("symbols") or ()),
-            generic=sig.get("generic")))
+            generic=sig.get("generic"), key=sig.get("key"), cause_id=sig.get("cause_id"),
+            confidence=sig.get("confidence"), decides=sig.get("decides"),
+            keywords=_tuple(sig.get("keywords")), anchors=_tuple(sig.get("anchors")),
+            context=sig.get("context"), superseded_by=_tuple(sig.get("superseded_by")),
+            userspace=sig.get("userspace")))
     return tuple(out)
 
 
