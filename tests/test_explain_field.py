@@ -125,16 +125,21 @@ def _explain(case, host):
 @pytest.mark.skipif(not CASES, reason="no field cases in tests/data/field")
 @pytest.mark.parametrize("case", CASES, ids=[c["id"] for c in CASES])
 def test_field_case(case, host):
-    result = _explain(case, host)
+    check_case(case, _explain(case, host), KNOWN_MISSES)
+
+
+def check_case(case, result, known_misses):
+    """One case, as the field and holdout tests judge it: never a confident wrong cause, every
+    finding below high says what would decide it, and the thread's cause found (or a known miss)."""
     right, wrong, why = judge(case, result)
     assert not wrong, "confident wrong cause: {}".format([(f.signature, f.cause_id, f.confidence) for f in wrong])
     for finding in result.findings:
         assert finding.confidence in explain.CONFIDENCES
         if finding.confidence != "high":
             assert finding.decides, (finding.signature, "says nothing about what would decide it")
-    if case["id"] in KNOWN_MISSES:
+    if case["id"] in known_misses:
         assert not right, "{} is right now: remove it from KNOWN_MISSES".format(case["id"])
-        pytest.xfail(KNOWN_MISSES[case["id"]])
+        pytest.xfail(known_misses[case["id"]])
     assert right, why
 
 

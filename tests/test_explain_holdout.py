@@ -13,7 +13,7 @@ import pytest
 
 from conftest import PROJECT
 from librbd_probe import explain
-from test_explain_field import KEYS, host, judge  # noqa: F401  (host: the shared fixture)
+from test_explain_field import KEYS, check_case, host, judge  # noqa: F401  (host: the shared fixture)
 
 HOLDOUT = os.path.join(PROJECT, "tests", "data", "holdout")
 FIELD = os.path.join(PROJECT, "tests", "data", "field")
@@ -67,17 +67,7 @@ def test_holdout_is_out_of_sample():
 @pytest.mark.skipif(not CASES, reason="no holdout cases in tests/data/holdout")
 @pytest.mark.parametrize("case", CASES, ids=[c["id"] for c in CASES])
 def test_holdout_case(case, host):
-    result = _explain(case, host)
-    right, wrong, why = judge(case, result)
-    assert not wrong, "confident wrong cause: {}".format([(f.signature, f.cause_id, f.confidence) for f in wrong])
-    for finding in result.findings:
-        assert finding.confidence in explain.CONFIDENCES
-        if finding.confidence != "high":
-            assert finding.decides, (finding.signature, "says nothing about what would decide it")
-    if case["id"] in KNOWN_MISSES:
-        assert not right, "{} is right now: remove it from KNOWN_MISSES".format(case["id"])
-        pytest.xfail(KNOWN_MISSES[case["id"]])
-    assert right, why
+    check_case(case, _explain(case, host), KNOWN_MISSES)
 
 
 def test_holdout_figure(host, capsys):
