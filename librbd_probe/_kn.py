@@ -48,21 +48,18 @@ def capability_ids():
 def feature_names(token):
     """Features given by name or by mask (as ``rbd default features`` takes them: ``61``,
     ``0x3d``) -> tuple of names; KnowledgeBaseError for an unknown name or bit."""
-    features = sorted(kn.features(), key=lambda f: f.bit)
-    known = {f.name for f in features}
+    known = {f.name for f in kn.features()}
     if token in known:
         return (token,)
     try:
         mask = int(token, 0)
     except ValueError:
         raise KnowledgeBaseError("unknown feature {!r} (known: {})".format(token, ", ".join(sorted(known))))
-    all_bits = 0
-    for feat in features:
-        all_bits |= feat.mask
+    all_bits = kn.feature_mask(sorted(known))
     if mask <= 0 or mask & ~all_bits:
         raise KnowledgeBaseError("feature mask {} has bits no known release defines (known mask 0x{:x})".format(
             token, all_bits))
-    return tuple(f.name for f in features if mask & f.mask)
+    return kn.feature_names(mask)
 
 
 def release_label(version):
