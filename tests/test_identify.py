@@ -464,3 +464,19 @@ def test_closest_evidence_line_and_evidence_cap():
     result, problems = identify.identify(identify.Observation(librbd_functions=rbd - set(gone)))
     assert result.evidence[0] == "librbd's functions match no release exactly; closest 16.2.15 (7 missing, 0 extra)"
     assert problems[0].evidence == tuple("missing " + m for m in gone[:5])
+
+
+def test_exact_soname_and_placeholder_evidence():
+    result, _ = identify.identify(_obs(rbd="14.2.21", version_string="14.2.21", common_soname="libceph-common.so.0"))
+    assert result.evidence[-1] == "librados needs libceph-common.so.0, as the identified release ships"
+    result, _ = identify.identify(_obs(rbd="14.2.21", version_string="14.2.21", common_soname="libceph-common.so.2"))
+    assert result.evidence[-1] == "librados needs libceph-common.so.2; the identified release ships libceph-common.so.0"
+    result, _ = identify.identify(_obs(rbd="15.2.5", rbd_version=(1, 16, 0)))
+    assert "16.2.0 (pacific) has no symbol data (sources not reachable): a build from 16.2.0 on is not ruled out" in \
+        result.evidence
+    result, _ = identify.identify(_obs(rbd="15.2.5", rbd_version=(1, 15, 0)))
+    assert ("16.2.0 (pacific) has no symbol data (sources not reachable); rbd_version() 1.15.0 is octopus's, not "
+            "pacific's (16.2.15 reports 1.16.0): not pacific, so the range ends before 16.2.0") in result.evidence
+    result, problems = identify.identify(_obs(rbd="0.87", rados_version=(9, 9, 9)))
+    assert problems[0].message == "rados_version() says 9.9.9 but the releases matching the symbols report 0.69.0"
+    assert problems[0].fix == "the library may be patched; trust the symbol-based capabilities"

@@ -762,3 +762,20 @@ def test_exact_unknown_name_message():
     assert str(info.value) == "unknown RBD feature name 'bogus' (known: {})".format(
         ", ".join(f.name for f in kn.features()))
     assert ", ".join(f.name for f in kn.features()).startswith("layering, striping, exclusive-lock")
+
+
+def test_release_for_is_none_outside_known_series():
+    assert kn.release_for("0.49") is None and kn.release_for("junk") is None and kn.codename("0.49") is None
+
+
+def test_effect_verified_default_and_invalid_json(fake_data):
+    fake_data["features.json"] = {"schema_version": 1, "features": [{"bit": 0, "name": "a", "mask": 1, "source": "s",
+                                  "effects": [{"situation": "alone", "effect": "EINVAL", "source": "s",
+                                               "min": "1.0", "max": "2.0"}]}]}
+    (feat,) = kn.features()
+    assert feat.effects[0].verified is True and feat.effects[0].covers("1.5") and not feat.effects[0].covers("2.1")
+    kn.load.cache_clear()
+    fake_data["features.json"] = b"{not json"
+    with pytest.raises(KnowledgeBaseError) as info:
+        kn.load("features.json")
+    assert str(info.value).startswith("data/features.json: invalid JSON: Expecting property name")
