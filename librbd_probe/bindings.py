@@ -228,24 +228,19 @@ def find_bindings(pythons=None, modules=MODULES):
     return out
 
 
-def check(binding, functions, symbols_doc=None):
-    """Pure: what ``binding`` needs that ``functions`` (the library's exports) lacks.
+def check(binding, functions):
+    """What ``binding`` needs that ``functions`` (the library's exports) lacks.
 
-    Returns a list of {symbol, library, first, consequence}; ``symbols_doc`` maps library ->
-    its knowledge-base document (kb.symbols), for the release that introduced each symbol.
+    Returns a list of {symbol, library, first, consequence}: the library that exports the
+    symbol and the release that introduced it, both asked of the knowledge layer.
     """
-    symbols_doc = symbols_doc or {}
+    from . import knowledge as kn
     missing = []
 
-    def entry(symbol):
-        library = "librados" if symbol.startswith("rados_") else "librbd"
-        doc = symbols_doc.get(library) or {}
-        return library, (doc.get("symbols") or {}).get(symbol)
-
     def add(symbol, consequence):
-        library, info = entry(symbol)
-        missing.append({"symbol": symbol, "library": library, "first": info.get("first") if info else None,
-                        "consequence": consequence})
+        info = kn.function(symbol)
+        missing.append({"symbol": symbol, "library": kn.library_of(symbol) or "librbd",
+                        "first": info.first if info else None, "consequence": consequence})
 
     if binding.kind == "cython":
         for symbol in binding.needs:

@@ -463,7 +463,7 @@ def _check_ctypes(binding, report, cache):
             if not isinstance(cache[lib.realpath], ElfError):
                 functions |= cache[lib.realpath]
                 paths.append(lib.realpath)
-    missing = bindings_mod.check(binding, functions, {"librbd": kn_symbols("librbd"), "librados": kn_symbols("librados")})
+    missing = bindings_mod.check(binding, functions)
     for item in missing:
         item["codename"] = kn.codename(item["first"]) if item.get("first") else None
         item.setdefault("demangled", None)
@@ -475,11 +475,6 @@ def _check_ctypes(binding, report, cache):
     return Consumer(binding.path, "Python {} binding (ctypes, {})".format(binding.module, binding.interpreter),
                     tuple(sorted(set(binding.calls) | set(binding.probes))), (), tuple(paths), tuple(missing),
                     loads=not missing, sees=missing[0]["consequence"] if missing else None)
-
-
-def kn_symbols(library):
-    from . import kb
-    return kb.symbols(library)
 
 
 # --- evidence for explain ---------------------------------------------------------------------

@@ -9,7 +9,7 @@ import pytest
 
 import stubs
 from corpus import RELEASES, library
-from librbd_probe import bindings, consumers, identify, kb
+from librbd_probe import bindings, consumers, identify
 from librbd_probe.errors import UsageError
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -42,8 +42,7 @@ def test_cython_binding_is_read_as_elf(version):
 def test_binding_against_each_library(binding_version, library_version):
     binding = _binding(binding_version)
     functions = _functions(library_version)
-    docs = {"librbd": kb.symbols("librbd"), "librados": kb.symbols("librados")}
-    missing = bindings.check(binding, functions, docs)
+    missing = bindings.check(binding, functions)
     names = {m["symbol"] for m in missing}
     # what the module's symbol table needs and the library's does not export, nothing else
     assert names == set(binding.needs) - functions
@@ -58,8 +57,7 @@ def test_binding_against_each_library(binding_version, library_version):
 
 
 def test_pacific_binding_on_nautilus_library_is_the_known_skew():
-    missing = bindings.check(_binding("16.2.15"), _functions("14.2.21"),
-                             {"librbd": kb.symbols("librbd"), "librados": kb.symbols("librados")})
+    missing = bindings.check(_binding("16.2.15"), _functions("14.2.21"))
     names = {m["symbol"] for m in missing}
     assert len(names) == 34
     assert "rbd_encryption_format" in names

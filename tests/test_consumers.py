@@ -5,8 +5,9 @@ import shutil
 
 import pytest
 
+from conftest import PROJECT
 from corpus import library
-from librbd_probe import cli, kb
+from librbd_probe import cli
 
 
 def _run(capsys, argv):
@@ -29,7 +30,9 @@ def test_pacific_module_on_nautilus_library(capsys):
     missing = {m["symbol"]: m for m in consumer["missing"]}
     assert len(missing) == 34
     item = missing["rbd_encryption_format"]
-    assert item["first"] == kb.symbols("librbd")["symbols"]["rbd_encryption_format"]["first"]
+    # the knowledge base's own record (symbols file of librbd), read as plain JSON here
+    with open(os.path.join(PROJECT, "librbd_probe", "knowledge", "data", "librbd_symbols.json")) as handle:
+        assert item["first"] == json.load(handle)["symbols"]["rbd_encryption_format"]["first"]
     assert item["codename"] == "pacific"
     assert "undefined symbol: rbd_encryption_format" in item["consequence"]
     assert os.path.realpath(library("14.2.21", "librbd")) in consumer["library_paths"]

@@ -143,7 +143,7 @@ def _get_data(resource):
 def load(name):
     """The parsed data file ``name`` as plain JSON (cached; never mutate it).
 
-    For the records use the questions below; this is for tools and the kb.py shim.
+    For the records use the questions below; this is for tools (kb_from_headers) and the tests.
     """
     try:
         raw = _get_data("data/" + name)
