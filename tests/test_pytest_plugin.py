@@ -132,12 +132,14 @@ def test_entry_point_when_installed(pytester):
         from importlib import metadata  # novermin (guarded: skipped before 3.8)
     except ImportError:                                  # Python 3.6/3.7
         pytest.skip("importlib.metadata needs Python 3.8")
-    try:
-        dist = metadata.distribution("librbd_probe")
-    except metadata.PackageNotFoundError:
+    # an egg-info that a local build leaves in the checkout is found first on sys.path: look
+    # past it for a real installation (tox installs the package into its env)
+    installed = [d for d in metadata.distributions()
+                 if (d.metadata["Name"] or "").replace("-", "_") == "librbd_probe"
+                 and os.path.realpath(str(d.locate_file(""))) != os.path.realpath(PROJECT)]
+    if not installed:
         pytest.skip("librbd_probe is not installed in this interpreter (run under tox)")
-    if os.path.realpath(str(dist.locate_file(""))) == os.path.realpath(PROJECT):
-        pytest.skip("only an egg-info left in the checkout by a local build, not an installation")
+    dist = installed[0]
     points = [ep for ep in dist.entry_points if ep.group == "pytest11"]
     assert [(ep.name, ep.value) for ep in points] == [("librbd_probe", "librbd_probe.pytest_plugin")]
     result = pytester.runpytest_subprocess("--markers")
