@@ -270,3 +270,32 @@ def test_other_osabi_ends_the_load_like_the_loader_does(scratch):
     assert record.loads is False
     assert record.sees == real.stderr.strip() == "{}: error while loading shared libraries: {}: ELF file OS ABI invalid".format(
         prog, bad)
+
+
+def test_consumer_runpath_under_root_is_not_the_hosts(scratch, capsys):
+    """Issue 8's leak at consumer level: a module under --root with RUNPATH /x is checked against
+    <root>/x/librbd.so.1, never the host's /x/librbd.so.1.  The host decoy exports the function
+    the module calls, the root's copy does not: only the right resolution reports it missing.
+    Built with cc (the module really relocates both calls), judged through the CLI."""
+    import json
+    from librbd_probe import cli
+    full = RBD + "int rbd_new_thing(void) { return 1; }\n"
+    hostx = os.path.join(scratch, "x")
+    decoy = _lib(hostx, "librbd.so.1", full)                                   # the host's /x
+    root = os.path.join(scratch, "root")
+    _lib(root + hostx, "librbd.so.1", RBD)                                      # the root's /x
+    libdir = os.path.join(root, "usr", "lib", "x86_64-linux-gnu")
+    _lib(libdir, "librbd.so.1", full)                                           # system copy
+    module = os.path.join(libdir, "qemu")
+    os.makedirs(module)
+    _lib(module, "block-rbd.so", "int rbd_open(void); int rbd_new_thing(void);\n"
+         "int bdrv_rbd_init(void) { return rbd_open() + rbd_new_thing(); }\n",
+         extra=["-L" + hostx, "-l:librbd.so.1", "-Wl,--enable-new-dtags", "-Wl,-rpath," + hostx])
+    target = os.path.join(module, "block-rbd.so")
+    assert cli.main(["consumers", "--json", "--root", root, target]) == cli.EXIT_REQUIREMENT
+    (record,) = json.loads(capsys.readouterr().out)["consumers"]
+    assert [m["symbol"] for m in record["missing"]] == ["rbd_new_thing"]
+    # the path is the target's /x (as the module names it), resolved inside the root
+    assert record["loads"] is False and record["library_paths"] == [decoy]
+    # negative control: on the host, the same RUNPATH reaches the decoy and everything binds
+    assert cli.main(["consumers", "--json", "--librbd", decoy, target]) == cli.EXIT_OK
