@@ -27,30 +27,17 @@ import re
 import subprocess
 import sys
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import kb_from_headers  # noqa: E402  (the mirrors' release table, one place)
+
 HERE = os.path.dirname(os.path.abspath(__file__))
 OUT = os.path.join(os.path.dirname(HERE), "librbd_probe", "knowledge", "data", "ceph_features.json")
 
-# (version, codename, mirror, ref): ref is a tag, or "commit:<subject>" for mirrors that kept
-# the release commit (subject "X.Y.Z") but not the tag (same convention as kb_from_headers.py).
-UPSTREAM = [
-    ("0.48", "argonaut", "XinzeChi/ceph", "v0.48argonaut"),
-    ("0.56", "bobtail", "XinzeChi/ceph", "v0.56"),
-    ("0.61", "cuttlefish", "XinzeChi/ceph", "v0.61"),
-    ("0.67", "dumpling", "XinzeChi/ceph", "v0.67"),
-    ("0.72", "emperor", "XinzeChi/ceph", "v0.72"),
-    ("0.80", "firefly", "XinzeChi/ceph", "v0.80"),
-    ("0.87", "giant", "XinzeChi/ceph", "v0.87"),
-    ("0.94", "hammer", "XinzeChi/ceph", "v0.94"),
-    ("9.2.0", "infernalis", "zenglg/ceph-ci", "commit:9.2.0"),
-    ("10.2.0", "jewel", "zenglg/ceph-ci", "commit:10.2.0"),
-    ("11.2.0", "kraken", "zenglg/ceph-ci", "commit:11.2.0"),
-    ("12.2.0", "luminous", "A10506/ceph-ci", "commit:12.2.0"),
-    ("13.2.0", "mimic", "A10506/ceph-ci", "commit:13.2.0"),
-    ("14.2.0", "nautilus", "denise813/storage-public-ceph", "commit:14.2.0"),
-    ("15.2.0", "octopus", "denise813/storage-public-ceph", "commit:15.2.0"),
-]
-UNREACHABLE = [("16.2.0", "pacific"), ("17.2.0", "quincy"), ("18.2.0", "reef"), ("19.2.0", "squid"),
-               ("20.2.0", "tentacle")]
+# The release tags and commits that kb_from_headers.py reads, one per named release (its
+# point releases are C API checks, not feature-bit points).
+UPSTREAM = [entry for n, entry in enumerate(kb_from_headers.UPSTREAM)
+            if entry[1] not in {e[1] for e in kb_from_headers.UPSTREAM[:n]}]
+UNREACHABLE = kb_from_headers.UNREACHABLE   # named releases with no reachable source
 # Masks seen on the wire from real builds whose header is not reachable here: what their
 # clients (and daemons) advertise, as the monitor reports it.  tests/test_census.py checks the
 # 16.2.15 entry against the live test cluster (Debian's 16.2.15 mon, osd, mgr and clients).
@@ -72,15 +59,7 @@ def git_show(git_dir, ref, path):
     return proc.stdout.decode("utf-8", "replace") if proc.returncode == 0 else None
 
 
-def resolve(git_dir, ref):
-    if not ref.startswith("commit:"):
-        return ref
-    subject = ref.split(":", 1)[1]
-    out = subprocess.run(["git", "-C", git_dir, "log", "--all", "--format=%H %s"], stdout=subprocess.PIPE,
-                         universal_newlines=True).stdout
-    hits = [line.split(" ", 1)[0] for line in out.splitlines()
-            if line.split(" ", 1)[-1].strip() in (subject, "v" + subject)]
-    return hits[-1] if hits else None     # the oldest commit with that subject
+resolve = kb_from_headers.resolve      # a "commit:<subject>" ref -> the release commit
 
 
 def strip_comments(text):
