@@ -26,11 +26,24 @@ EXIT_UNDETERMINED = 3
 PROG = "librbd-probe"
 
 
+class _ParserExit(Exception):
+    """--help / --version printed: main() returns ``status`` (every parser, one place)."""
+
+    def __init__(self, status):
+        Exception.__init__(self, status)
+        self.status = status
+
+
 class _Parser(argparse.ArgumentParser):
     """argparse that reports a usage error in one line and lets main() return 2."""
 
     def error(self, message):
         raise UsageError("{} (see {} --help)".format(message, self.prog))
+
+    def exit(self, status=0, message=None):
+        if message:
+            sys.stderr.write(message)
+        raise _ParserExit(int(status or 0))
 
     def _get_formatter(self):
         # argparse builds a formatter for every add_argument(); without an explicit width it
@@ -108,6 +121,8 @@ def main(argv=None):
         if argv and argv[0] in SUBCOMMANDS:
             return SUBCOMMANDS[argv[0]](argv[1:])
         return _main(argv)
+    except _ParserExit as exc:
+        return exc.status
     except ProbeError as exc:
         code = EXIT_USAGE if isinstance(exc, (UsageError, LocateError)) else EXIT_UNDETERMINED
         _error(str(exc))
@@ -132,10 +147,7 @@ def _main(argv):
     from . import render, scan
 
     parser = build_parser()
-    try:
-        args = parser.parse_args(argv)
-    except SystemExit as exc:          # --help / --version
-        return int(exc.code or 0)
+    args = parser.parse_args(argv)
     from . import knowledge as kn
     known = {c.id for c in kn.capabilities()} | {"feature." + f.name for f in kn.features()}
     unknown = [r for r in args.require if r not in known]
@@ -287,10 +299,7 @@ def _scan_for_subcommand(args):
 def _explain(argv):
     """``explain [TEXT]``: exit 0 when something was explained, 4 when nothing matched."""
     parser = _explain_parser()
-    try:
-        args = parser.parse_args(argv)
-    except SystemExit as exc:          # --help
-        return int(exc.code or 0)
+    args = parser.parse_args(argv)
     source = _read_explain_input(args)
     from . import consumers, explain, render
     from .explain import hostinfo
@@ -326,10 +335,7 @@ def _consumers(argv):
     """``consumers [PATH ...]``: exit 0 when every consumer is satisfied, 1 when one lacks
     functions, 3 when a consumer or the library could not be read."""
     parser = _consumers_parser()
-    try:
-        args = parser.parse_args(argv)
-    except SystemExit as exc:
-        return int(exc.code or 0)
+    args = parser.parse_args(argv)
     for path in args.paths:
         from .locate import check_explicit
         check_explicit(path, "consumer")
@@ -464,10 +470,7 @@ def _diff_consumers(paths):
 def _diff(argv):
     """``diff OLD NEW``: the exit code is diff.compare's bitfield."""
     parser = _diff_parser()
-    try:
-        args = parser.parse_args(argv)
-    except SystemExit as exc:
-        return int(exc.code or 0)
+    args = parser.parse_args(argv)
     from . import diff, render, snapshot
     consumers = _diff_consumers(args.consumer)
     result = diff.compare(snapshot.from_path(args.old), snapshot.from_path(args.new), consumers)
@@ -504,10 +507,7 @@ def _symbols_parser():
 def _symbols(argv):
     """``symbols [librbd|librados]``: 0 written, 3 library missing/unreadable or release unknown."""
     parser = _symbols_parser()
-    try:
-        args = parser.parse_args(argv)
-    except SystemExit as exc:
-        return int(exc.code or 0)
+    args = parser.parse_args(argv)
     from . import _kn, elf, scan, symbols_file
     if args.release and not all(p.isdigit() for p in args.release.split(".")):
         raise UsageError("--release takes an upstream version such as 18.2.7, not {!r}".format(args.release))
@@ -539,10 +539,7 @@ def _schema(argv):
     """``schema [NAME]``: list the shipped JSON Schemas, or print one (2: unknown name)."""
     parser = _Parser(prog=PROG + " schema", description="List the JSON Schemas of the --json outputs, or print one.")
     parser.add_argument("name", nargs="?", metavar="NAME")
-    try:
-        args = parser.parse_args(argv)
-    except SystemExit as exc:
-        return int(exc.code or 0)
+    args = parser.parse_args(argv)
     from . import schemas
     if args.name is None:
         for name in schemas.names():
@@ -579,10 +576,7 @@ def _fleet(argv):
     """``fleet REPORTS...``: 0 every host uniform and at target, 1 a host is flagged, 2 bad input,
     3 no host could be scanned."""
     parser = _fleet_parser()
-    try:
-        args = parser.parse_args(argv)
-    except SystemExit as exc:
-        return int(exc.code or 0)
+    args = parser.parse_args(argv)
     from . import fleet, render_fleet
     result = fleet.aggregate(fleet.load_inputs(args.reports), target_release=args.target_release)
     if args.html:
