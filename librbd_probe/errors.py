@@ -28,3 +28,7 @@ class KnowledgeBaseError(ProbeError, ValueError):
 
 class ChildError(ProbeError, RuntimeError):
     """The isolated child interpreter could not be started at all."""
+
+
+class InputError(ProbeError, ValueError):
+    """An input file cannot be read safely: not a regular file, over its size limit, unreadable."""
