@@ -192,6 +192,7 @@ def scan(librbd=None, librados=None, root=None, runtime=True, timeout=15.0,
                                                      markers=(b"ceph_ver__",))
     libraries = {"librbd": rbd_report, "librados": rados_report, "libceph-common": common_report}
     problems = locate.resolution_problems(libraries, rados_needed, fs.path, rbd_info is not None)
+    problems.extend(locate.context_problems(scanner.ctx))     # ld.so.cache / ld.so.conf (issue 13)
 
     if conf is not None:
         locate.check_explicit(conf, "--conf")
