@@ -728,14 +728,53 @@ def file_version(realpath, soname):
     return None
 
 
+# What a user-named path must be, by the option that named it (the wording of the errors).
+_EXPLICIT_KINDS = {
+    "--conf": "configuration file",
+    "--keyring": "keyring file",
+    "consumer": "program or library file",
+    "--consumer": "program, library or JSON file",
+    "--baseline": "JSON report file",
+    "--policy": "policy file",
+}
+
+
+def _explicit_kind(what):
+    kind = _EXPLICIT_KINDS.get(what)
+    if kind:
+        return kind
+    return "library file" if "librbd" in what.lower() or "librados" in what.lower() else "file"
+
+
 def check_explicit(path, what):
-    """Validate a user-given library path; raise LocateError with a one-line reason."""
+    """Validate a user-given path; raise LocateError with a one-line reason.
+
+    ``what`` names the option or variable (``--librbd``, ``LIBRBD_PROBE_LIBRBD``, ``--conf``);
+    the path, the option and a link target are escaped (safeio.one_line), so a newline in a
+    value cannot start a second line.  A FIFO, socket or device is refused without opening it.
+    """
+    shown, label = safeio.one_line(path), safeio.one_line(what)
+    kind = _explicit_kind(what)
+    if "\0" in os.fsdecode(path):
+        # Python 3.6's os.path.islink/exists raise ValueError on it instead of answering
+        raise LocateError("{}: {}: not a valid path (NUL byte)".format(shown, label))
     if os.path.islink(path) and not os.path.exists(path):
-        raise LocateError("{}: {} is a broken symbolic link (-> {})".format(path, what, os.readlink(path)))
-    if not os.path.exists(path):
-        raise LocateError("{}: {} does not exist".format(path, what))
+        try:
+            link = os.readlink(path)
+        except OSError:
+            link = "?"
+        raise LocateError("{}: {} is a broken symbolic link (-> {})".format(shown, label, safeio.one_line(link)))
+    try:
+        info = os.stat(path)
+    except FileNotFoundError:
+        raise LocateError("{}: {} does not exist".format(shown, label))
+    except OSError as exc:
+        raise LocateError("{}: {}: {}".format(shown, label, safeio.os_reason(exc, path)))
     if os.path.isdir(path):
-        raise LocateError("{}: {} is a directory, not a library file".format(path, what))
+        raise LocateError("{}: {} is a directory, not a {}".format(shown, label, kind))
+    problem = safeio.kind_problem(info.st_mode)
+    if problem:
+        raise LocateError("{}: {} {}".format(shown, label, problem))
     return path
 
 
