@@ -159,9 +159,18 @@ class Root(object):
         """Sorted entry names of a target directory (raises OSError like os.listdir)."""
         return sorted(os.listdir(self.realpath(self.host(target_path))))
 
-    def open(self, target_path, mode="r", **kwargs):
-        """Open a target file (symlinks resolved inside the root)."""
-        return open(self.realpath(self.host(target_path)), mode, **kwargs)
+    def open(self, target_path, mode="r", what="", limit=None, encoding="utf-8", errors="replace"):
+        """Open a target file for reading (symlinks resolved inside the root) through
+        ``safeio.open_regular``: a FIFO, device or directory is refused without being opened,
+        a file over ``limit`` (default ``safeio.LIMITS[what]``) too; InputError, one line."""
+        if any(c in mode for c in "wax+"):
+            raise ValueError("Root.open reads only (mode {!r})".format(mode))
+        import io
+        from . import safeio
+        handle, _ = safeio.open_regular(self.realpath(self.host(target_path)), what, limit)
+        if "b" in mode:
+            return handle
+        return io.TextIOWrapper(handle, encoding=encoding, errors=errors)
 
     def glob(self, pattern):
         """Host paths matching a target pattern, sorted (wildcards in any component)."""

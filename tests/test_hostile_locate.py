@@ -606,3 +606,20 @@ def test_a_fifo_main_object_or_preload(tmp_path, installed):
     assert str(info.value).endswith("is a FIFO (named pipe), not a regular file")
     closure = loader.build_closure(installed["librbd"], ctx, preload=[str(fifo)])
     assert any("is a FIFO" in s and "cannot be preloaded" in s for s in closure.skipped)
+
+
+# --- rootfs: Root.open reads through safeio ---------------------------------------------------------
+
+def test_root_open_refuses_a_fifo_and_a_huge_file(tmp_path):
+    os.mkfifo(str(tmp_path / "fifo"))
+    with open(str(tmp_path / "big"), "wb") as handle:
+        handle.truncate(1 << 30)
+    root = Root(str(tmp_path))
+    with pytest.raises(safeio.InputError) as info:
+        root.open("/fifo")
+    assert str(info.value) == "{}: is a FIFO (named pipe), not a regular file".format(tmp_path / "fifo")
+    with pytest.raises(safeio.InputError) as info:
+        root.open("/big", "rb", what="ld.so.conf")
+    assert "1073741824 bytes, over the limit of 1 MiB for ld.so.conf" in str(info.value)
+    with pytest.raises(ValueError):
+        root.open("/big", "w")
