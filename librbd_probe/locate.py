@@ -157,7 +157,7 @@ class LdCache(object):
             if (size - _CACHE_NEW_HEADER_SIZE) // entry.size < nlibs:
                 raise LdCacheError("truncated ld.so.cache")
             self._check_endian(0)
-            table, strings = _CACHE_NEW_HEADER_SIZE, 0
+            table, strings, limit = _CACHE_NEW_HEADER_SIZE, 0, size
         elif data.startswith(_CACHE_MAGIC_OLD):
             if size <= _CACHE_OLD_HEADER_SIZE:
                 raise LdCacheError("truncated ld.so.cache")
@@ -169,13 +169,14 @@ class LdCache(object):
             if size >= new + _CACHE_NEW_HEADER_SIZE and data.startswith(_CACHE_MAGIC_NEW, new):
                 self._check_endian(new)
                 nlibs = struct.unpack_from("<I", data, new + 20)[0]
-                # glibc 2.36 does not check this table against the file size (it would read
-                # past the mapping); a table that does not fit is refused here.
-                if (size - new - _CACHE_NEW_HEADER_SIZE) // entry.size < nlibs:
-                    raise LdCacheError("truncated ld.so.cache (the new-format table after the old one)")
-                table, strings = new + _CACHE_NEW_HEADER_SIZE, new
+                # glibc 2.36 checks neither this table against the file size nor its string
+                # offsets against more than the whole file's size: what lies past the end is
+                # read from the mapping (zeros to the end of the page).  This reader does the
+                # same (zeros past the end) and damage() says so.
+                table, strings, limit = new + _CACHE_NEW_HEADER_SIZE, new, size
             else:
                 entry, table, strings = _CACHE_OLD_ENTRY, _CACHE_OLD_HEADER_SIZE, old_end
+                limit = size - old_end
         else:
             raise LdCacheError("not a glibc ld.so.cache")
         # New-format string offsets count from the new header (the file's start for a pure
@@ -185,6 +186,8 @@ class LdCache(object):
         self._entry = entry
         self._table = table
         self._strings = strings
+        self._limit = limit              # glibc's string_table_size: offsets below it are "valid"
+        self._zero = (0,) * len(entry.unpack(b"\0" * entry.size))
         self._entries = None
 
     def _check_endian(self, header):
@@ -196,16 +199,25 @@ class LdCache(object):
                                "target's cache)".format(flags))
 
     def _record(self, index):
-        return self._entry.unpack_from(self.data, self._table + index * self._entry.size)
+        at = self._table + index * self._entry.size
+        if at + self._entry.size > len(self.data):
+            return self._zero            # past the end of the file: zeros in the loader's mapping
+        return self._entry.unpack_from(self.data, at)
+
+    def _present(self):
+        """How many entries lie wholly inside the file (all but in a truncated compat file)."""
+        return max(0, min(self.nlibs, (len(self.data) - self._table) // self._entry.size))
 
     def _string(self, offset, need_nul=False):
         """The C string at a string-table offset, or None when the offset is outside the file
         (glibc's _dl_cache_verify_ptr) or, with ``need_nul``, no NUL ends it within bounds.
         Without ``need_nul`` an unterminated string ends at the end of the file, as the loader
         reads it from its mapping (the rest of the last page is zeros)."""
+        if offset >= self._limit:
+            return None                  # _dl_cache_verify_ptr fails
         start = self._strings + offset
         if start >= len(self.data):
-            return None
+            return b""                   # past the end of the file: zeros in the loader's mapping
         end = self.data.find(b"\0", start, start + _CACHE_STRING_MAX)
         if end < 0:
             if need_nul:
@@ -215,9 +227,12 @@ class LdCache(object):
 
     def _search(self, name):
         """Indexes of the entries glibc's search_cache walks for ``name`` (bytes)."""
-        left, right = 0, self.nlibs - 1
+        left, right = 0, _wrap32(self.nlibs - 1)       # C ints, as in search_cache
         while left <= right:
-            middle = (left + right) // 2
+            total = _wrap32(left + right)
+            middle = -(-total // 2) if total < 0 else total // 2
+            if middle < 0:
+                return []                # the real loader would read before its table
             key = self._string(self._record(middle)[1])
             if key is None:
                 return []                            # a bogus index: the lookup ends, no answer
@@ -260,7 +275,7 @@ class LdCache(object):
         left out, as the loader skips them)."""
         if self._entries is None:
             out = []
-            for index in range(self.nlibs):
+            for index in range(self._present()):
                 record_ = self._record(index)
                 key = self._string(record_[1])
                 value = self._string(record_[2])
@@ -277,7 +292,8 @@ class LdCache(object):
         nothing at all.  Costs one pass over the table (about 50 microseconds for 600 entries).
         """
         limit = len(self.data) - self._strings
-        table = self.data[self._table:self._table + self.nlibs * self._entry.size]
+        present = self._present()
+        table = self.data[self._table:self._table + present * self._entry.size]
         bad = []
         highest = -1
         for index, record_ in enumerate(self._entry.iter_unpack(table)):
@@ -286,6 +302,9 @@ class LdCache(object):
             else:
                 highest = max(highest, record_[1], record_[2])
         problems = []
+        if present < self.nlibs:
+            problems.append("the new-format table claims {} entries, {} fit in the file (truncated); the "
+                            "loader reads on past the end".format(self.nlibs, present))
         if bad:
             problems.append("{} of {} entries point outside the file (first: entry {}); the loader skips "
                             "them and a lookup meeting one finds nothing".format(len(bad), self.nlibs, bad[0]))
