@@ -421,7 +421,7 @@ def parse_ld_so_conf(lines, include_resolver):
 # these bounds with a stated problem.  Real configurations: one level, a few dozen files.
 MAX_CONF_DEPTH = 32
 MAX_CONF_FILES = 1024
-MAX_CONF_DIRS = 100000
+MAX_CONF_DIRS = 10000
 
 
 class _ConfReader(object):
@@ -475,13 +475,13 @@ class _ConfReader(object):
             out = []
             for match in self.glob(pattern):
                 out.extend(self.read(match, depth + 1))
-                if len(out) > MAX_CONF_DIRS:
+                if len(out) > 4 * MAX_CONF_DIRS:       # repeats are dropped later: some slack
                     break
             return out
 
         try:
             lines = safeio.iter_lines(real, "ld.so.conf")
-            return parse_ld_so_conf(_guarded(lines, self, conf), include)[:MAX_CONF_DIRS]
+            return parse_ld_so_conf(_guarded(lines, self, conf), include)[:4 * MAX_CONF_DIRS]
         except InputError as exc:       # raised before the first line: too big, swapped file
             self.skip(conf, _reason(exc, "ld.so.conf", real))
             return []
@@ -495,13 +495,20 @@ class _ConfReader(object):
             matches = [pattern]
         else:
             import fnmatch
+            matches = []
             try:
-                # the directory resolved inside the root: /etc/ld.so.conf.d -> /x stays in it
-                entries = os.listdir(self.root.realpath(self.root.host(directory or "/")))
+                # the directory resolved inside the root: /etc/ld.so.conf.d -> /x stays in it;
+                # scandir, so a directory of a million names is not listed whole
+                with os.scandir(self.root.realpath(self.root.host(directory or "/"))) as entries:
+                    for entry in entries:
+                        if fnmatch.fnmatch(entry.name, name) and not entry.name.startswith("."):
+                            matches.append(os.path.join(directory, entry.name))
+                            if len(matches) > MAX_CONF_FILES:
+                                self.stopped = self.stopped or "more than {} files match {}".format(
+                                    MAX_CONF_FILES, safeio.one_line(pattern))
+                                break
             except OSError:
                 return []
-            matches = [os.path.join(directory, e) for e in entries
-                       if fnmatch.fnmatch(e, name) and not e.startswith(".")]
         return sorted(set(matches))
 
 
@@ -524,18 +531,26 @@ def _guarded(lines, reader, conf):
 def _read_conf_dirs(root, conf="/etc/ld.so.conf"):
     """(ld.so.conf's directories, problems); ``root`` is a Root and ``conf`` a target path."""
     reader = _ConfReader(root)
-    dirs = reader.read(conf)
+    dirs = []
+    seen = set()
+    for directory in reader.read(conf):          # ldconfig drops repeats too (add_single_dir)
+        if directory not in seen:
+            seen.add(directory)
+            dirs.append(directory)
+    if len(dirs) > MAX_CONF_DIRS:
+        reader.stopped = reader.stopped or "more than {} directories".format(MAX_CONF_DIRS)
+        dirs = dirs[:MAX_CONF_DIRS]
     problems = []
-    if reader.skipped or reader.stopped:
+    count = len([s for s in reader.skipped if not s.startswith("... ")])
+    parts = (["{} configuration file(s) of its include graph skipped".format(count)] if count else []) + \
+        (["reading stopped: {}".format(reader.stopped)] if reader.stopped else [])
+    if parts:
         evidence = tuple(reader.skipped)
         if reader.stopped:
             evidence += ("stopped: {}".format(reader.stopped),)
         problems.append(Problem(
             "locate.ld-so-conf-skipped", "info",
-            "{}: {} configuration file(s) of its include graph skipped{}; their directories are not "
-            "listed as ld.so.conf candidates".format(
-                conf, len([s for s in reader.skipped if not s.startswith("... ")]),
-                " (stopped: {})".format(reader.stopped) if reader.stopped else ""),
+            "{}: {}; their directories are not listed as ld.so.conf candidates".format(conf, "; ".join(parts)),
             "ldconfig warns about these too (\"ignoring configuration file that cannot be opened\"); "
             "replace them with regular files or remove the include",
             evidence))

@@ -489,8 +489,28 @@ def test_a_wide_glob_fan_out_is_bounded(tmp_path):
     for n in range(locate.MAX_CONF_FILES + 50):
         files["/etc/d/{:05d}.conf".format(n)] = u"/opt/{}\n".format(n)
     ctx = locate.search_context(str(_conf_root(tmp_path, files)), environ={})
+    assert 0 < len(ctx.conf_dirs) <= locate.MAX_CONF_FILES
+    problem, = locate.context_problems(ctx)
+    assert problem.message == ("/etc/ld.so.conf: reading stopped: more than 1024 files match /etc/d/*.conf; their "
+                               "directories are not listed as ld.so.conf candidates")
+
+
+def test_the_number_of_files_read_is_bounded(tmp_path):
+    files = {"/etc/ld.so.conf": u"include /etc/d1/*.conf /etc/d2/*.conf\n"}
+    for n in range(600):
+        for d in ("d1", "d2"):
+            files["/etc/{}/{:05d}.conf".format(d, n)] = u"/opt/{}/{}\n".format(d, n)
+    ctx = locate.search_context(str(_conf_root(tmp_path, files)), environ={})
     assert len(ctx.conf_dirs) == locate.MAX_CONF_FILES - 1          # ld.so.conf itself is one file
-    assert "more than 1024 configuration files" in locate.context_problems(ctx)[0].message
+    assert "reading stopped: more than 1024 configuration files" in locate.context_problems(ctx)[0].message
+
+
+def test_directories_are_listed_once_and_bounded(tmp_path):
+    many = u"\n".join("/opt/{}".format(n) for n in range(locate.MAX_CONF_DIRS + 10))
+    root = _conf_root(tmp_path, {"/etc/ld.so.conf": u"/x\n/x\n/y\n" + many + u"\n"})
+    ctx = locate.search_context(str(root), environ={})
+    assert ctx.conf_dirs[:3] == ("/x", "/y", "/opt/0") and len(ctx.conf_dirs) == locate.MAX_CONF_DIRS
+    assert "reading stopped: more than 10000 directories" in locate.context_problems(ctx)[0].message
 
 
 @pytest.mark.parametrize("make, reason", [
