@@ -328,12 +328,6 @@ class _ListCache(object):
         return self._entries
 
 
-def _cstring(data, offset):
-    """The NUL-terminated string at ``offset`` (to the end of ``data`` without one)."""
-    end = data.find(b"\0", offset)
-    return data[offset:end if end >= 0 else len(data)].decode("utf-8", "surrogateescape")
-
-
 def _ldconfig_cache(limit=200000):
     """Fallback when this reader fails on a cache (a bug here, not a cache the loader refuses):
     ask ``ldconfig -p`` (C locale).  At most ``limit`` lines are read: ldconfig -p trusts the
@@ -809,10 +803,10 @@ def check_explicit(path, what):
         raise LocateError("{}: {} is a broken symbolic link (-> {})".format(shown, label, safeio.one_line(link)))
     try:
         info = os.stat(path)
-    except FileNotFoundError:
-        raise LocateError("{}: {} does not exist".format(shown, label))
+    except FileNotFoundError as exc:
+        raise LocateError("{}: {} does not exist".format(shown, label)) from exc
     except OSError as exc:
-        raise LocateError("{}: {}: {}".format(shown, label, safeio.os_reason(exc, path)))
+        raise LocateError("{}: {}: {}".format(shown, label, safeio.os_reason(exc, path))) from exc
     if os.path.isdir(path):
         raise LocateError("{}: {} is a directory, not a {}".format(shown, label, kind))
     problem = safeio.kind_problem(info.st_mode)

@@ -401,8 +401,11 @@ def test_file_version_and_cstring_edges():
     assert locate.file_version("/x/librados.so.2.0.0", "librados.so.2") == "2.0.0"
     assert locate.file_version("/x/librbd.so.1.16.0-rc1", "librbd.so.1") is None
     assert locate.file_version("/x/librbd.so", "librbd.so.1") is None
-    assert locate._cstring(b"ab\0cd\0", 3) == "cd"
-    assert locate._cstring(b"\xff\0", 0) == "\udcff"                 # surrogateescape, never a crash
+    import struct
+    # a name that is not UTF-8 decodes with surrogateescape, never a crash
+    old = b"ld.so-1.7.0\0" + struct.pack("<I", 1) + struct.pack("<iII", 1, 0, 3) + b"\xff\0\0/l/x\0"
+    assert locate.parse_ld_so_cache(old) == [("\udcff", "/l/x")]
+    assert locate.LdCache(old).lookup("\udcff") == ["/l/x"]
 
 
 def test_truncated_new_format_cache_is_rejected():
