@@ -827,6 +827,9 @@ def choose(found, accept):
     return chosen, notes
 
 
+_1 = safeio.one_line      # every path or value from the scanned system goes into a message escaped
+
+
 def shadow_problems(lib):
     """A compatible copy of another version that the loader passes over, or that wins (pure).
 
@@ -845,8 +848,8 @@ def shadow_problems(lib):
                 problems.append(Problem(
                     "explicit-choice." + lib.name, "info",
                     "{} was chosen explicitly ({}); the loader itself would use {} ({})".format(
-                        lib.name, winner.realpath, cand.realpath, cand.file_version or "unversioned"),
-                    None, ("loader candidate {} via {}".format(cand.path, cand.source),)))
+                        lib.name, _1(winner.realpath), _1(cand.realpath), cand.file_version or "unversioned"),
+                    None, ("loader candidate {} via {}".format(_1(cand.path), cand.source),)))
                 break
             continue
         if cand.file_version == winner.file_version and cand.source == "extra":
@@ -855,12 +858,12 @@ def shadow_problems(lib):
         problems.append(Problem(
             "shadowed-copy." + lib.name, "warning",
             "{} {} ({}) is {}; the loader uses {} ({})".format(
-                lib.name, cand.realpath, cand.file_version or "unversioned", where,
-                winner.realpath, winner.file_version or "unversioned"),
+                lib.name, _1(cand.realpath), cand.file_version or "unversioned", where,
+                _1(winner.realpath), winner.file_version or "unversioned"),
             "remove the stale copy or make sure every consumer loads the same one "
             "(LD_LIBRARY_PATH, RPATH/RUNPATH, ldconfig)",
-            ("candidate {} via {}".format(cand.path, cand.source),
-             "chosen {} via {}".format(winner.path, winner.source))))
+            ("candidate {} via {}".format(_1(cand.path), cand.source),
+             "chosen {} via {}".format(_1(winner.path), winner.source))))
     return problems
 
 
@@ -874,15 +877,15 @@ def resolution_problems(libraries, rados_needed, root=None, librbd_readable=True
                              for distro, names in sorted(kn.packages("librbd").items()))
         problems.append(Problem("librbd-missing", "error",
                                 "no {} found where the loader looks".format(kn.soname("librbd"))
-                                + (" under {}".format(root) if root else ""),
+                                + (" under {}".format(_1(root)) if root else ""),
                                 "install the Ceph RBD client library ({}) or point --librbd at it".format(packages)))
     elif librbd_readable and not libraries["librados"].found:
         problems.append(Problem("librados-missing", "error",
-                                "librbd needs {} but the loader would not find it".format(rados_needed),
+                                "librbd needs {} but the loader would not find it".format(_1(rados_needed)),
                                 "install {}, or fix LD_LIBRARY_PATH / RUNPATH".format(
                                     " or ".join(" ".join(n) for _, n in sorted(kn.packages("librados").items())))))
     for lib in libraries.values():
         if lib.error:
-            problems.append(Problem("unreadable." + lib.name, "error", lib.error))
+            problems.append(Problem("unreadable." + lib.name, "error", _1(lib.error)))
         problems.extend(shadow_problems(lib))
     return problems

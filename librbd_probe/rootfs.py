@@ -42,9 +42,11 @@ class Root(object):
             self.path = path.path
             return
         if not isinstance(path, str) or not path:
-            raise LocateError("{!r}: --root must be a directory name".format(path))
+            from .safeio import one_line
+            raise LocateError("{}: --root must be a directory name".format(one_line(repr(path))))
         if check and not os.path.isdir(path):
-            raise LocateError("{}: --root is not a directory".format(path))
+            from .safeio import one_line
+            raise LocateError("{}: --root is not a directory".format(one_line(path)))
         self.path = os.path.abspath(path)
 
     @classmethod

@@ -718,3 +718,17 @@ def test_root_open_refuses_a_fifo_and_a_huge_file(tmp_path):
     assert "1073741824 bytes, over the limit of 1 MiB for ld.so.conf" in str(info.value)
     with pytest.raises(ValueError):
         root.open("/big", "w")
+
+
+def test_a_file_name_with_a_newline_in_the_root_stays_one_line(tmp_path, installed):
+    """A stale copy whose name carries a newline and an escape sequence: the shadowed-copy
+    problem names it escaped (the name is chosen by whoever wrote the tree)."""
+    root = _root_with_librbd(tmp_path, installed)
+    (root / "usr" / "lib").mkdir(exist_ok=True)
+    os.link(os.path.realpath(installed["librbd"]), str(root / "usr" / "lib" / "librbd.so.1\nFAKE: \x1b[31mok"))
+    proc, report = _scan_json(root)
+    shadow = _problem(report, "shadowed-copy.librbd")
+    assert "librbd.so.1\\nFAKE: \\x1b[31mok" in shadow["message"]
+    for problem in report["problems"]:
+        for text in [problem["message"], problem.get("fix") or ""] + list(problem.get("evidence") or ()):
+            assert "\n" not in text and "\x1b" not in text, problem
