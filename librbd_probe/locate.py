@@ -341,9 +341,11 @@ def _ldconfig_cache(limit=200000):
         except OSError:
             continue
         entries = []
+        cut = False
         try:
             for count, raw in enumerate(proc.stdout):
                 if count >= limit:
+                    cut = True
                     break
                 match = re.match(r"\s+(\S+) \(.*\) => (\S+)$", raw.decode("utf-8", "surrogateescape").rstrip("\n"))
                 if match:
@@ -353,7 +355,7 @@ def _ldconfig_cache(limit=200000):
                 proc.kill()
             proc.stdout.close()
             proc.wait()
-        return entries if proc.returncode == 0 else []
+        return entries if proc.returncode == 0 and not cut else []
     return []
 
 

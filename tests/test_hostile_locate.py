@@ -303,6 +303,33 @@ def test_old_and_compat_caches_match_the_real_loader(tmp_path, installed, fmt):
     assert compared > 100 and 0 < answered < compared
 
 
+def test_caches_refused_here_are_refused_by_the_real_ldconfig_too(tmp_path):
+    """``ldconfig -C FILE -p`` (glibc's own printer) on the caches refused here: it refuses them
+    too (exit 1), or crashes (a count past the table: it prints past the end until SIGSEGV).
+    So ``ldconfig -p`` is no fallback for a damaged cache; the loader skips it (tested above)."""
+    need(os.path.exists("/sbin/ldconfig"), "no /sbin/ldconfig")
+    data = _host_cache()
+    rows = [("random", bytes(random.Random(5).getrandbits(8) for _ in range(4096))), ("60 bytes", data[:60]),
+            ("count past the table", data[:20] + struct.pack("<I", 0x7fffffff) + data[24:])]
+    for label, blob in rows:
+        with pytest.raises(locate.LdCacheError):
+            locate.LdCache(blob)
+        path = tmp_path / "c"
+        path.write_bytes(blob)
+        proc = subprocess.run(["/sbin/ldconfig", "-C", str(path), "-p"], stdout=subprocess.DEVNULL,
+                              stderr=subprocess.PIPE, universal_newlines=True, timeout=30)
+        assert proc.returncode != 0, label
+
+
+
+def test_the_ldconfig_fallback_reads_a_bounded_output():
+    """The host-only fallback (a failure of this reader, not of the file) reads at most
+    ``limit`` lines of ``ldconfig -p``; output cut short is not used (the process is killed)."""
+    need(os.path.exists("/sbin/ldconfig"), "no /sbin/ldconfig")
+    assert len(locate._ldconfig_cache()) > 5
+    assert locate._ldconfig_cache(limit=5) == []
+
+
 # --- ld.so.cache found by the scan: stated, and the search falls back ------------------------------
 
 def _root_with_librbd(tmp_path, installed):
