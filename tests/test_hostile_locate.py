@@ -89,7 +89,8 @@ def _mutations(data):
         rows.append(("key of entry {} past the end".format(index), patched(at + 4, "<I", len(data) + 100)))
         rows.append(("key of entry {} 0xffffffff".format(index), patched(at + 4, "<I", 0xffffffff)))
         rows.append(("value of entry {} past the end".format(index), patched(at + 8, "<I", len(data))))
-    libc = [i for i in range(nlibs) if data[struct.unpack_from("<I", data, table + i * 24 + 4)[0]:].startswith(b"libc.so.6\0")]
+    libc = [i for i in range(nlibs)
+            if data.startswith(b"libc.so.6\0", struct.unpack_from("<I", data, table + i * 24 + 4)[0])]
     for index in libc:
         rows.append(("value of libc.so.6 (entry {}) past the end".format(index),
                      patched(table + index * 24 + 8, "<I", len(data) + 5)))
