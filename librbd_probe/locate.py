@@ -365,17 +365,22 @@ def _is_directive(line, word, fold=False):
     return (head.lower() if fold else head) == word and line[len(word):len(word) + 1] in (" ", "\t")
 
 
+_C_SPACE = " \t\n\v\f\r"            # C isspace() in the C locale
+
+
 def parse_ld_so_conf(lines, include_resolver):
     """Directories named by ld.so.conf lines; ``include`` globs go through include_resolver.
 
     Never raises: a line that is not text is decoded with replacement, and a resolver that
-    fails (an ``OSError``, ``ValueError`` or ``ProbeError``) contributes nothing.  Directives as
-    glibc's ldconfig reads them (elf/ldconfig.c parse_conf): ``#`` ends a line, ``include``
-    and (case-insensitive, ignored) ``hwcap`` must be followed by a blank.  Only ldconfig reads
+    fails (an ``OSError``, ``ValueError`` or ``ProbeError``) contributes nothing.  Lines are
+    read as glibc's ldconfig reads them (elf/ldconfig.c ``parse_conf`` and ``add_dir_1``, the
+    same from 2.17 to 2.36): ``#`` ends a line, leading blanks are skipped, ``include`` and
+    (case-insensitive, ignored) ``hwcap`` must be followed by a blank, include patterns are
+    split on spaces and tabs; any other line is ONE directory, cut at a ``=`` (the old
+    ``dir=libc6`` type suffix), trailing whitespace and slashes removed (so ``/`` is dropped,
+    as 2.36 drops it).  Only ldconfig reads
     this file; the loader at run time reads ld.so.cache alone (elf/dl-load.c), so these
-    directories are shown as candidates, never chosen.  Directory lines are split on
-    ``:``/``,``/blanks as ldconfig did before glibc 2.34 (later ones take the whole line as one
-    directory): a superset of candidates either way.
+    directories are shown as candidates, never chosen.
     """
     dirs = []
     try:
@@ -393,21 +398,25 @@ def parse_ld_so_conf(lines, include_resolver):
             raw = raw.decode("utf-8", "replace")
         elif not isinstance(raw, str):
             continue
-        line = raw.split("#", 1)[0].strip()
+        if raw.endswith("\n"):
+            raw = raw[:-1]                # getline's newline (a "\r" stays, as in ldconfig)
+        line = raw.split("#", 1)[0].lstrip(_C_SPACE)
         if not line:
             continue
         if _is_directive(line, "include"):
-            for pattern in line[8:].split():
+            for pattern in re.split("[ \t]", line[8:]):
+                if not pattern:
+                    continue
                 try:
                     dirs.extend(include_resolver(pattern))
                 except (OSError, ValueError, ProbeError):
                     continue
         elif _is_directive(line, "hwcap", fold=True):
-            continue                      # obsolete directive, ignored by modern ldconfig
+            continue                      # "hwcap directive ignored" (glibc 2.37 and later)
         else:
-            for item in re.split(r"[:,\s]+", line):
-                if item:
-                    dirs.append(item)
+            path = line.split("=", 1)[0].rstrip(_C_SPACE).rstrip("/")
+            if path:                      # add_dir_1: nothing left ("/" included) is dropped
+                dirs.append(path)
     return dirs
 
 

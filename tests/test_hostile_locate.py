@@ -604,6 +604,27 @@ def test_parse_ld_so_conf_never_raises(lines):
     assert isinstance(locate.parse_ld_so_conf(lines, resolver), list)
 
 
+def test_ld_so_conf_lines_read_as_the_real_ldconfig_reads_them(tmp_path):
+    """``ldconfig -r ROOT -N -X -v`` lists every directory it takes from the configuration
+    ("DIR: (from FILE:LINE)"); the directories found here that exist in the root are the same."""
+    need(os.path.exists("/sbin/ldconfig"), "no /sbin/ldconfig")
+    root = _conf_root(tmp_path, {
+        "/etc/ld.so.conf": u"/a\n/b/ \n/c//\n/a,b\n /d#x\n/e=libc6\ninclude /etc/ld.so.conf.d/*.conf\n"
+                           u"HWCAP 1 x\n/f\t\n/missing\n/\n/g /h\n  # only a comment\n/i:/j\n",
+        "/etc/ld.so.conf.d/x.conf": u"/b\n/k\n",
+        "/etc/ld.so.conf.d/y.conf": u"include /etc/ld.so.conf.d/z.conf\n",
+        "/etc/ld.so.conf.d/z.conf": u"/l\n"})
+    for name in ("a", "b", "c", "a,b", "d", "e", "f", "g /h", "i:/j", "k", "l", "g", "h", "i", "j"):
+        (root / name).mkdir(parents=True, exist_ok=True)
+    proc = subprocess.run(["/sbin/ldconfig", "-r", str(root), "-N", "-X", "-v"], stdout=subprocess.PIPE,
+                          stderr=subprocess.DEVNULL, universal_newlines=True, timeout=30)
+    truth = [line.split(": (from ", 1)[0] for line in proc.stdout.splitlines() if ": (from " in line]
+    assert len(truth) >= 10
+    ctx = locate.search_context(str(root), environ={})
+    mine = [d for d in ctx.conf_dirs if os.path.isdir(str(root / d.lstrip("/")))]
+    assert mine == truth
+
+
 def test_parse_ld_so_conf_survives_a_failing_line_source():
     def lines():
         yield "/first"
@@ -614,8 +635,10 @@ def test_parse_ld_so_conf_survives_a_failing_line_source():
 
 @pytest.mark.parametrize("line, dirs", [
     # ldconfig's directive tests (elf/ldconfig.c parse_conf): "include"/"hwcap" then a blank
-    ("include\t/x.conf", ["<inc /x.conf>"]), ("includes /x", ["includes", "/x"]),
-    ("HwCap 0 nosegneg", []), ("hwcap\t1 x", []), ("hwcaps /x", ["hwcaps", "/x"]),
+    ("include\t/x.conf", ["<inc /x.conf>"]), ("includes /x", ["includes /x"]),
+    ("HwCap 0 nosegneg", []), ("hwcap\t1 x", []), ("hwcaps /x", ["hwcaps /x"]),
+    ("include /a.conf\t/b.conf  /c.conf", ["<inc /a.conf>", "<inc /b.conf>", "<inc /c.conf>"]),
+    ("/", []), ("///", []), ("=libc6", []), ("/x=libc6", ["/x"]), ("/x/ \t", ["/x"]),
 ])
 def test_ld_so_conf_directives_as_ldconfig_reads_them(line, dirs):
     assert locate.parse_ld_so_conf([line], lambda p: ["<inc " + p + ">"]) == dirs
