@@ -404,7 +404,7 @@ def parse_ld_so_conf(lines, include_resolver):
         if not line:
             continue
         if _is_directive(line, "include"):
-            for pattern in re.split("[ \t]", line[8:]):
+            for pattern in re.split("[ \t]+", line[8:]):
                 if not pattern:
                     continue
                 try:
