@@ -604,24 +604,22 @@ class _Parser(object):
         Elf_Verdaux (the first names the version, the rest its parents); Elf_Verneed records
         linked by vn_next, each with vn_cnt Elf_Vernaux whose vna_other is the versym index.
 
-        Every record is visited once: offsets only move forward by at least a record (records
-        do not overlap), and an auxiliary record reached from two parents is corruption, so
-        the walk is linear in the table (1,000 requirements sharing one 65,535-entry chain
-        would otherwise be 65 million steps)."""
+        The walk is linear in the table: offsets only move forward by at least a record
+        (records do not overlap), and the Elf_Vernaux steps of all requirements together are
+        at most the records the table can hold (1,000 requirements sharing one 65,535-entry
+        chain would otherwise be 65 million steps).  glibc's _dl_check_map_versions follows
+        vn_next/vna_next to 0 with no such bound."""
         L = self.layout
         defs, def_names, def_flags, needs, reqs = {}, [], [], {}, []
         if DT_VERDEF in self.tags:
             data = self._region(self.tags[DT_VERDEF][0], "DT_VERDEF")
             pos = 0
-            seen_aux = set()
             for _ in range(min(self.tag(DT_VERDEFNUM, 0), 65535)):
                 _, vd_flags, vd_ndx, vd_cnt, _, vd_aux, vd_next = self._unpack(L.verdef, data, pos, "verdef")
                 if vd_cnt:
-                    aux = pos + vd_aux
-                    if aux in seen_aux:
-                        raise self.corrupt("verdaux record at +{} reached twice".format(aux))
-                    seen_aux.add(aux)
-                    vda_name, _ = self._unpack(L.verdaux, data, aux, "verdaux")
+                    # (ld may let two definitions share one Elf_Verdaux: libjansson's base
+                    # and its only version have the same name.)
+                    vda_name, _ = self._unpack(L.verdaux, data, pos + vd_aux, "verdaux")
                     name = self.string(vda_name)
                     defs[vd_ndx & VERSYM_VERSION] = name
                     def_names.append(name)
@@ -634,16 +632,19 @@ class _Parser(object):
         if DT_VERNEED in self.tags:
             data = self._region(self.tags[DT_VERNEED][0], "DT_VERNEED")
             pos = 0
-            seen_aux = set()
+            # Records do not overlap, so the table holds at most this many: more steps than
+            # that means chains shared between requirements (each walked again and again).
+            steps = len(data) // L.vernaux.size + 1
             for _ in range(min(self.tag(DT_VERNEEDNUM, 0), 65535)):
                 _, vn_cnt, vn_file, vn_aux, vn_next = self._unpack(L.verneed, data, pos, "verneed")
                 filename = self.string(vn_file)
                 names = []
                 aux = pos + vn_aux
                 for _ in range(vn_cnt):
-                    if aux in seen_aux:
-                        raise self.corrupt("vernaux record at +{} reached twice (vn_cnt {})".format(aux, vn_cnt))
-                    seen_aux.add(aux)
+                    steps -= 1
+                    if steps < 0:
+                        raise self.corrupt("version requirements: more Elf_Vernaux steps than the table holds "
+                                           "records (chains shared between requirements, vn_cnt {})".format(vn_cnt))
                     _, _, vna_other, vna_name, vna_next = self._unpack(L.vernaux, data, aux, "vernaux")
                     name = self.string(vna_name)
                     needs[vna_other & VERSYM_VERSION] = (name, filename)

@@ -40,6 +40,8 @@ class _Scanner(object):
         self.headers = {}
         self.listings = {}
         self.realpaths = {}
+        self.unusable = []              # (library, path, reason): ELF files that are not libraries
+        self.elf_notes = []             # (library, path, note): header claims the reader bounded
 
     def realpath(self, path):
         """Root.realpath, once per path (every candidate is resolved several times)."""
@@ -128,6 +130,13 @@ class _Scanner(object):
         except ElfError as exc:
             return LibraryReport(name=name, found=True, path=path, realpath=real, chosen_by=source,
                                  candidates=candidates, size=_size(real), error=str(exc)), None
+        self.elf_notes.extend((name, real, note) for note in info.notes)
+        unusable = identify.unusable_reason(info)
+        if unusable:
+            self.unusable.append((name, real, unusable))
+            return LibraryReport(name=name, found=True, path=path, realpath=real, chosen_by=source,
+                                 candidates=candidates, size=info.size,
+                                 error="{}: not a usable shared library: {}".format(real, unusable)), None
         functions = [s for s in info.symbols if _exported_function(s, hidden_too=True)]
         base = info.version_definitions[0] if info.version_definitions and info.version_flags and (
             info.version_flags[0] & elf.VER_FLG_BASE) else None
@@ -202,7 +211,8 @@ def scan(librbd=None, librados=None, root=None, runtime=True, timeout=15.0,
     problems.extend(probe.runtime_problems(runtime_report, libraries))
 
     release, release_problems = identify.identify(
-        _observation(rbd_info, rados_info, common_report, common_info, runtime_report))
+        _observation(rbd_info, rados_info, common_report, common_info, runtime_report)._replace(
+            unusable=tuple(scanner.unusable), elf_notes=tuple(scanner.elf_notes)))
     problems.extend(release_problems)
     evidence = matrix.Evidence(
         librbd_found=rbd_report.found,
@@ -211,7 +221,8 @@ def scan(librbd=None, librados=None, root=None, runtime=True, timeout=15.0,
         librbd_symbols=_defined_functions(rbd_info),
         librbd_needed=rbd_report.needed,
         runtime=runtime_report,
-        unreadable_reason=rbd_report.error)
+        unreadable_reason=rbd_report.error,
+        unusable_reason=next((r for lib, _, r in scanner.unusable if lib == "librbd"), None))
     capabilities, cap_problems = matrix.build(evidence, release, environ)
     problems.extend(cap_problems)
 
