@@ -476,3 +476,24 @@ def test_a_padded_copy_reads_as_the_original(real, original, tmp_path):
         assert out[name]["ok"] and out[name]["needed"] == original[name]["needed"]
     assert out["read_elf_all"]["symbols"] == original["read_elf_all"]["symbols"]
     assert out["read_elf"]["notes"] == []
+
+
+def test_a_copy_with_a_gigabyte_hole_inside_reads_as_the_original(real, original, tmp_path):
+    """The hole before the last PT_LOAD (bench/bench_padded.py --inserted): every later
+    offset moved by 1 GiB; readelf reads it without a word and the loader loads it."""
+    sys.path.insert(0, os.path.join(PROJECT, "bench"))
+    try:
+        import bench_padded
+    finally:
+        sys.path.pop(0)
+    path = bench_padded.make_inserted(real, str(tmp_path))
+    assert os.path.getsize(path) == os.path.getsize(real) + GIB
+    _, err = readelf(["-a"], path)
+    assert err == ""
+    assert readelf_needed(path) == readelf_needed(real) and readelf_defined(path) == readelf_defined(real)
+    assert dlopen(path) == "loaded"
+    out = read_bounded(path)
+    for name in ("read_elf", "read_elf_all", "sweep_dynamic"):
+        assert out[name]["ok"] and out[name]["needed"] == original[name]["needed"]
+    assert out["read_elf_all"]["symbols"] == original["read_elf_all"]["symbols"]
+    assert out["read_elf_all"]["requirements"] == original["read_elf_all"]["requirements"]
