@@ -1170,10 +1170,24 @@ def read_relocations(path):
         names = {}
         referenced, copies, plt = set(), set(), set()
 
+        blocks = {}
+        per_block = 1024
+
         def name_of(index):
+            # Symbols are read a block of entries at a time (one read per 1,024 entries, not
+            # one per symbol: 40,000 relocations naming distinct symbols stay cheap).
             if index not in names:
-                raw = parser.f.read(symtab + index * entsize_sym, L.sym.size, "relocated symbol")
-                names[index] = parser.string(L.sym.unpack(raw)[0])
+                block, at = divmod(index, per_block)
+                data = blocks.get(block)
+                if data is None:
+                    start = symtab + block * per_block * entsize_sym
+                    if start >= parser.f.size:
+                        raise parser.corrupt("relocated symbol {} (past the end of the file)".format(index))
+                    data = blocks[block] = parser.f.read(
+                        start, min(per_block * entsize_sym, parser.f.size - start), "relocated symbols")
+                if at * entsize_sym + L.sym.size > len(data):
+                    raise parser.corrupt("relocated symbol {} (past the end of the file)".format(index))
+                names[index] = parser.string(L.sym.unpack_from(data, at * entsize_sym)[0])
             return names[index]
 
         for vaddr, size, entsize, fmt, is_plt in tables:
