@@ -497,3 +497,23 @@ def test_a_copy_with_a_gigabyte_hole_inside_reads_as_the_original(real, original
         assert out[name]["ok"] and out[name]["needed"] == original[name]["needed"]
     assert out["read_elf_all"]["symbols"] == original["read_elf_all"]["symbols"]
     assert out["read_elf_all"]["requirements"] == original["read_elf_all"]["requirements"]
+
+
+def test_names_that_all_run_to_the_end_of_one_string_table(tmp_path):
+    """A 1 MiB-class file (the fuzz contract's size): 20,000 symbols whose names have no NUL
+    until the end of the string table.  A reader without a scan budget would build 20,000
+    strings of 70 KB on average (1.4 GB)."""
+    import elfwriter
+    from elfwriter import Sym
+    image = elfwriter.build(symbols=[Sym("s%05d" % i) for i in range(20000)], soname="libhostile.so.1")
+    path = image.write(tmp_path / "libhostile.so.1")
+    r = Real(path)
+    start, size = r.offset_of(r.tag_entry(5)[2]), r.tag_entry(DT_STRSZ)[2]
+    table = r.data[start:start + size]
+    assert table.count(b"\0") > 20000
+    r.data[start:start + size - 1] = table[:-1].replace(b"\0", b"A")
+    r.write(path)
+    assert os.path.getsize(path) < 2 * MIB
+    out = read_bounded(path)
+    assert not out["read_elf_all"]["ok"] and "names overlap" in out["read_elf_all"]["error"], out["read_elf_all"]
+    assert out["read_elf_all"]["seconds"] < 0.5
