@@ -515,13 +515,14 @@ class _Parser(object):
         for _, sh_type, sh_offset, sh_size, sh_entsize in sections:
             if sh_type == SHT_DYNSYM and sh_entsize:
                 count = sh_size // sh_entsize
-                if count <= _MAX_SYMBOLS and sh_offset + sh_size <= self.f.size:
+                room = self.room(self.tags[DT_SYMTAB][0]) if DT_SYMTAB in self.tags else self.f.size
+                if count <= _MAX_SYMBOLS and sh_offset + sh_size <= self.f.size and sh_size <= room:
                     return count
-                # The loader never reads section headers: a claim past the file falls back
-                # to the hash table it uses.
-                self.notes.append("SHT_DYNSYM claims {} entries ({} bytes from offset {}, the file has {}): "
-                                  "counted through the hash table instead".format(
-                                      count, sh_size, sh_offset, self.f.size))
+                # The loader never reads section headers: a claim past the file or past the
+                # PT_LOAD segment holding DT_SYMTAB falls back to the hash table it uses.
+                self.notes.append("SHT_DYNSYM claims {} entries ({} bytes; its PT_LOAD segment holds {} from "
+                                  "DT_SYMTAB, the file {}): counted through the hash table instead".format(
+                                      count, sh_size, room, self.f.size))
                 break
         if DT_HASH in self.tags:
             # gABI "Hash Table": nbucket, nchain; nchain equals the number of symbols.  64-bit

@@ -201,6 +201,34 @@ def no_symbols(real, path):
     return r.write(path)
 
 
+def dynsym_claim(real, path):
+    """.dynsym's sh_size claims 1 GiB (44 million entries; the file is grown to hold them)."""
+    r = Real(real)
+    at = [s for s in r.shdrs if s[1] == SHT_DYNSYM][0][0]
+    struct.pack_into("<Q", r.data, at + 32, GIB)
+    return r.write(path, len(r.data) + GIB + MIB)
+
+
+def dynsym_claim_small(real, path):
+    """.dynsym's sh_size claims 96 MiB (4 million entries, under any count limit) inside the
+    file, but past the PT_LOAD segment that holds DT_SYMTAB."""
+    r = Real(real)
+    at = [s for s in r.shdrs if s[1] == SHT_DYNSYM][0][0]
+    struct.pack_into("<Q", r.data, at + 32, 96 * MIB)
+    return r.write(path, len(r.data) + 96 * MIB + MIB)
+
+
+def gnu_hash_claim(real, path, nbuckets=1 << 28):
+    """Section headers stripped (so the loader's hash table counts the symbols) and the
+    DT_GNU_HASH bucket count claiming ``nbuckets`` (1 GiB of buckets by default)."""
+    r = Real(real)
+    struct.pack_into("<Q", r.data, 40, 0)                              # e_shoff
+    struct.pack_into("<HHH", r.data, 58, 0, 0, 0)                      # e_shentsize, e_shnum, e_shstrndx
+    at = r.offset_of(r.tag_entry(0x6FFFFEF5)[2])
+    struct.pack_into("<I", r.data, at, nbuckets)
+    return r.write(path, len(r.data) + GIB + MIB)
+
+
 def padded(real, path):
     """The real file with 1 GiB of zeros appended (sparse): nothing claims the padding."""
     shutil.copyfile(real, path)
@@ -298,6 +326,12 @@ def dlopen(path):
     return proc.stdout.strip()
 
 
+def dlopen_status(path):
+    """The exit status of a child that dlopens ``path`` (negative: killed by that signal)."""
+    return subprocess.run([sys.executable, "-c", _DLOPEN, path], stdout=subprocess.DEVNULL,
+                          stderr=subprocess.DEVNULL, timeout=60).returncode
+
+
 @pytest.fixture(scope="module")
 def original(real):
     return read_bounded(real)
@@ -307,12 +341,14 @@ def original(real):
 
 @pytest.mark.parametrize("build, note", [
     (strsz_claim, "DT_STRSZ 1073741824 runs past its PT_LOAD segment"),
+    (dynsym_claim, "SHT_DYNSYM claims 44739242 entries"),
+    (dynsym_claim_small, "SHT_DYNSYM claims 4194304 entries"),
     (dynamic_claim, None),
     (shdr_claim, "section headers ignored: e_shentsize 16384"),
 ])
 def test_a_gigabyte_claim_in_a_sparse_file_is_read_within_bounds(real, original, tmp_path, build, note):
     path = build(real, str(tmp_path / "librbd.so.1"))
-    assert os.path.getsize(path) > GIB
+    assert os.path.getsize(path) > (GIB if build is not dynsym_claim_small else 96 * MIB)
     assert os.stat(path).st_blocks * 512 < 64 * MIB            # sparse: the hole costs nothing
     out = read_bounded(path)
     # The real loader still loads every one of these files ...
@@ -321,7 +357,7 @@ def test_a_gigabyte_claim_in_a_sparse_file_is_read_within_bounds(real, original,
     for name in ("read_elf", "read_elf_all", "read_relocations", "sweep_dynamic"):
         assert out[name]["ok"], out[name]
     assert out["read_elf"]["needed"] == out["sweep_dynamic"]["needed"] == readelf_needed(real)
-    if build is not shdr_claim:
+    if build in (strsz_claim, dynamic_claim):
         assert readelf_needed(path) == readelf_needed(real)
     assert set(out["read_elf"]["symbols"]) == readelf_defined(real)
     assert out["read_elf"]["symbols"] == original["read_elf"]["symbols"]
@@ -356,6 +392,19 @@ def test_the_claims_are_a_gigabyte_inside_the_file(real, tmp_path, build):
     else:
         e_shentsize, e_shnum = struct.unpack_from("<HH", head, 58)
         assert e_shentsize * e_shnum >= GIB - MIB and r.e_shoff + e_shentsize * e_shnum <= size
+
+
+@pytest.mark.parametrize("nbuckets", [1 << 28, 3000000])
+def test_a_gnu_hash_bucket_count_claim_is_refused_within_bounds(real, tmp_path, nbuckets):
+    """1 GiB of buckets (over the symbol limit) or 12 MB (under it, but past the segment)."""
+    path = gnu_hash_claim(real, str(tmp_path / "librbd.so.1"), nbuckets)
+    out = read_bounded(path)
+    assert not out["read_elf_all"]["ok"] and "DT_GNU_HASH" in out["read_elf_all"]["error"], out["read_elf_all"]
+    assert out["sweep_dynamic"]["ok"]                          # the dynamic section itself is intact
+    # the real loader trusts the claim and dies of it (SIGSEGV); readelf -D lists no symbol
+    assert dlopen_status(path) < 0
+    out, _ = readelf(["-D", "--dyn-syms"], path)
+    assert not [line for line in out.splitlines() if line.strip()[:1].isdigit()]
 
 
 # --- 2. record chains: linear, whatever the links say ------------------------------------------
