@@ -566,3 +566,21 @@ def test_names_that_all_run_to_the_end_of_one_string_table(tmp_path):
     out = read_bounded(path)
     assert not out["read_elf_all"]["ok"] and "names overlap" in out["read_elf_all"]["error"], out["read_elf_all"]
     assert out["read_elf_all"]["seconds"] < 0.5
+
+
+def test_version_definitions_that_overlap_are_refused(tmp_path):
+    """Elf64_Verdef records are 20 bytes: a vd_next of 4 makes each overlap the next, and a
+    DT_VERDEFNUM of 65535 asks for that many (synthetic library, tests/elfwriter.py)."""
+    import elfwriter
+    from elfwriter import Sym
+    image = elfwriter.build(symbols=[Sym("f", version="V1")], verdefs=("V1", "V2"), soname="libv.so.1")
+    path = image.write(tmp_path / "libv.so.1")
+    r = Real(path)
+    at = r.offset_of(r.tag_entry(0x6FFFFFFC)[2])                # DT_VERDEF
+    r.set_tag(0x6FFFFFFD, 0xFFFF)                               # DT_VERDEFNUM
+    struct.pack_into("<I", r.data, at + 16, 4)                  # vd_next of the first record
+    r.write(path)
+    out = read_bounded(path)
+    assert not out["read_elf_all"]["ok"] and "vd_next 4 overlaps it" in out["read_elf_all"]["error"]
+    _, err = readelf(["-V"], path)
+    assert "Invalid vd_next field of 4" in err                  # readelf says the same
