@@ -480,9 +480,10 @@ def test_a_library_with_nothing_usable_is_unknown_and_exit_3(real, tmp_path, bui
     assert problems[0]["evidence"][0] == path
     assert report["release"]["confidence"] == "none"
     assert len(err) == 1 and err[0].startswith("librbd-probe: error: " + path) and missing in err[0], err
-    # a requirement never passes on unknown
-    code, _, err = run_cli_bounded(["--librbd", path, "--no-runtime", "--require", "create.format2"])
+    # a requirement never passes on unknown, and the runtime probe does not try to load it
+    code, stdout, err = run_cli_bounded(["--librbd", path, "--json", "--require", "create.format2"])
     assert code == 3, err
+    assert json.loads(stdout)["runtime"]["skipped"] == "librbd is not a usable shared library"
 
 
 def test_readelf_agrees_there_is_nothing_there(real, tmp_path):
