@@ -10,7 +10,6 @@ a walk that goes quadratic, fails the test instead of the machine.  What readelf
 and the real loader (dlopen) say about the patched file is the outside truth that the file
 is corrupt or unusable.
 """
-import ctypes
 import json
 import os
 import shutil
@@ -585,3 +584,26 @@ def test_version_definitions_that_overlap_are_refused(tmp_path):
     assert not out["read_elf_all"]["ok"] and "vd_next 4 overlaps it" in out["read_elf_all"]["error"]
     _, err = readelf(["-V"], path)
     assert "Invalid vd_next field of 4" in err                  # readelf says the same
+
+
+def test_a_one_megabyte_file_of_overlapping_requirements(tmp_path):
+    """The issue's 1 MB case (killed at 45 s before): a synthetic library whose 1 MiB of
+    read-only data after .gnu.version_r is 1,000 requirements (vn_cnt 0xffff) over one
+    overlapping vernaux chain, in the fuzz contract's size class."""
+    import elfwriter
+    image = elfwriter.build(soname="libreq.so.1", verneed=(("libc.so.6", ("GLIBC_2.2.5",)),), rodata=b"\0" * MIB)
+    path = image.write(tmp_path / "libreq.so.1")
+    r = Real(path)
+    start = r.offset_of(r.tag_entry(DT_VERNEED)[2])
+    r.set_tag(DT_VERNEEDNUM, 1000)
+    aux_start = start + 16 * 1000
+    for i in range(1000):
+        at = start + 16 * i
+        struct.pack_into("<HHIII", r.data, at, 1, 0xFFFF, 1, aux_start - at, 16 if i < 999 else 0)
+    for k in range(65535 + 4):
+        struct.pack_into("<I", r.data, aux_start + 4 * k, 4)
+    r.write(path)
+    assert os.path.getsize(path) < 2 * MIB
+    out = read_bounded(path)
+    assert not out["read_elf_all"]["ok"] and "overlaps it" in out["read_elf_all"]["error"]
+    assert out["read_elf_all"]["seconds"] < 0.5
