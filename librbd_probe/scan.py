@@ -40,6 +40,8 @@ class _Scanner(object):
         self.headers = {}
         self.listings = {}
         self.realpaths = {}
+        self.unusable = []              # (library, path, reason): ELF files that are not libraries
+        self.elf_notes = []             # (library, path, note): header claims the reader bounded
 
     def realpath(self, path):
         """Root.realpath, once per path (every candidate is resolved several times)."""
@@ -128,6 +130,13 @@ class _Scanner(object):
         except ElfError as exc:
             return LibraryReport(name=name, found=True, path=path, realpath=real, chosen_by=source,
                                  candidates=candidates, size=_size(real), error=str(exc)), None
+        self.elf_notes.extend((name, real, note) for note in info.notes)
+        unusable = identify.unusable_reason(info)
+        if unusable:
+            self.unusable.append((name, real, unusable))
+            return LibraryReport(name=name, found=True, path=path, realpath=real, chosen_by=source,
+                                 candidates=candidates, size=info.size,
+                                 error="{}: not a usable shared library: {}".format(real, unusable)), None
         functions = [s for s in info.symbols if _exported_function(s, hidden_too=True)]
         base = info.version_definitions[0] if info.version_definitions and info.version_flags and (
             info.version_flags[0] & elf.VER_FLG_BASE) else None
@@ -203,7 +212,8 @@ def scan(librbd=None, librados=None, root=None, runtime=True, timeout=15.0,
     problems.extend(probe.runtime_problems(runtime_report, libraries))
 
     release, release_problems = identify.identify(
-        _observation(rbd_info, rados_info, common_report, common_info, runtime_report))
+        _observation(rbd_info, rados_info, common_report, common_info, runtime_report)._replace(
+            unusable=tuple(scanner.unusable), elf_notes=tuple(scanner.elf_notes)))
     problems.extend(release_problems)
     evidence = matrix.Evidence(
         librbd_found=rbd_report.found,
@@ -212,7 +222,8 @@ def scan(librbd=None, librados=None, root=None, runtime=True, timeout=15.0,
         librbd_symbols=_defined_functions(rbd_info),
         librbd_needed=rbd_report.needed,
         runtime=runtime_report,
-        unreadable_reason=rbd_report.error)
+        unreadable_reason=rbd_report.error,
+        unusable_reason=next((r for lib, _, r in scanner.unusable if lib == "librbd"), None))
     capabilities, cap_problems = matrix.build(evidence, release, environ)
     problems.extend(cap_problems)
 
@@ -273,7 +284,8 @@ def _runtime(scanner, rbd_report, rados_report, runtime, timeout, python, config
     if not rbd_report.found:
         return RuntimeReport(attempted=False, skipped="no librbd to load")
     if rbd_report.error:
-        return RuntimeReport(attempted=False, skipped="librbd is not a readable ELF file")
+        return RuntimeReport(attempted=False, skipped="librbd is not a readable ELF file" if " not a usable shared library: "
+                             not in rbd_report.error else "librbd is not a usable shared library")
     for lib in (rbd_report, rados_report):
         if lib.found and scanner.host_arch and (lib.elf_class, lib.arch) != scanner.host_arch:
             return RuntimeReport(attempted=False, skipped="{} is {}-bit {}, this interpreter is {}-bit {}: read statically, not loaded".format(
