@@ -228,11 +228,34 @@ def is_cephx_key(token):
     return ctype in (1, 2) and length >= 16 and 12 + length == len(raw)
 
 
+# Secrets learnt during this run (the keys of the keyrings the configuration names): every
+# redact() applies them, so an output writer needs no argument (contract with cli.py's writer,
+# /work/briefs/s15/requests-h13c.md).
+_REGISTERED = set()
+
+
+def register_secrets(secrets):
+    """Remember ``secrets`` (strings of 8 characters or more) for every later ``redact``."""
+    for secret in secrets or ():
+        if isinstance(secret, str) and len(secret) >= 8:
+            _REGISTERED.add(secret)
+
+
+def registered_secrets():
+    return frozenset(_REGISTERED)
+
+
+def clear_secrets():
+    _REGISTERED.clear()
+
+
 def redact(text, secrets=()):
-    """``text`` with every cephx key and every string of ``secrets`` replaced by REDACTED."""
+    """``text`` with every cephx key, every string of ``secrets`` and every registered secret
+    replaced by REDACTED."""
     if not text:
         return text
-    for secret in sorted((s for s in secrets if s and len(s) >= 8), key=len, reverse=True):
+    every = set(s for s in secrets if isinstance(s, str)) | _REGISTERED
+    for secret in sorted((s for s in every if s and len(s) >= 8), key=len, reverse=True):
         if secret in text:
             text = text.replace(secret, REDACTED)
     if "A" not in text:
