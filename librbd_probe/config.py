@@ -426,14 +426,18 @@ def _judge(option, raw, facts, checks):
     identified release's parse was verified), "assumed" (release not identified: the verified
     release's rule), None (an identified release whose parse nobody verified: no claim)."""
     check = (checks or {}).get(option)
-    if isinstance(check, dict) and isinstance(check.get("rc"), int):
+    if hasattr(check, "get") and isinstance(check.get("rc"), int):      # a dict or a frozen mapping
         stored = check.get("stored")
         accepted = check["rc"] == 0
         value = None
         if accepted and isinstance(stored, str):
             value = stored if option_rule(option) == "pool" else _bounded_int(stored) if stored.isdigit() else None
-        reason = None if accepted else "rados_conf_set returned {}".format(
-            "-EINVAL" if check["rc"] == -errno.EINVAL else check["rc"])
+        reason = None
+        if not accepted:
+            reason = "rados_conf_set returned {}".format("-EINVAL" if check["rc"] == -errno.EINVAL else check["rc"])
+            ours = parse_option(option, raw, verified_releases()[-1]) if verified_releases() else None
+            if ours is not None and not ours.accepted:
+                reason += ": {}".format(ours.reason)
         return Parsed(accepted, value, reason), "library", stored if not accepted else None
     versions = tuple(getattr(facts, "versions", None) or ())
     verified = verified_releases()
@@ -628,46 +632,231 @@ def _dependency_problems(raw, mask, versions):
     return problems
 
 
-def read_file_values(path, order, opener=open):
+# ---------------------------------------------------------------------------------------
+# keyrings and secrets
+
+def parse_keyring(lines):
+    """((entity, key), ...) of a plain-text keyring (ini: ``[client.admin]`` then ``key = AQ...``,
+    src/auth/KeyRing.cc decode_plaintext) or of a keyfile (the bare key).  Never raises."""
+    out = []
+    entity = ""
+    for raw in lines or ():
+        line = _text(raw).strip()
+        if not line or line[0] in "#;":
+            continue
+        if line.startswith("["):
+            entity = (line[1:line.find("]")] if "]" in line else line[1:]).strip()
+            continue
+        if "=" in line:
+            key, value = line.split("=", 1)
+            if normalize_key(key) == "key":
+                value = value.strip().strip('"').strip()
+                if value:
+                    out.append((entity, value))
+            continue
+        token = line.split()[0] if line.split() else ""
+        if safeio.is_cephx_key(token):
+            out.append((entity, token))
+    return tuple(out)
+
+
+def _split_paths(text):
+    # KeyRing::from_ceph_context: get_str_list(conf->keyring) splits on ";,= \t"
+    return [p for p in re.split(r"[;,=\s]+", text or "") if p]
+
+
+def cluster_of(conf_path):
+    """The cluster name librados derives from the conf file's name ("ceph" for ceph.conf)."""
+    base = os.path.basename(conf_path or "")
+    return base[:-len(".conf")] if base.endswith(".conf") and len(base) > 5 else "ceph"
+
+
+def ceph_args_secrets(environ):
+    """(secrets, keyring paths, keyfile paths) CEPH_ARGS names (--key, --keyring / -k, --keyfile;
+    any token shaped like a cephx key)."""
+    tokens = (environ or {}).get("CEPH_ARGS", "").split()
+    secrets, keyrings, keyfiles = set(), [], []
+    wanted = {"--key": secrets, "--keyring": keyrings, "-k": keyrings, "--keyfile": keyfiles}
+    for index, token in enumerate(tokens):
+        name, eq, value = token.partition("=")
+        name = name.replace("_", "-")
+        if name in wanted:
+            if not eq:
+                value = tokens[index + 1] if index + 1 < len(tokens) else ""
+            target = wanted[name]
+            if isinstance(target, set):
+                target.add(value)
+            else:
+                target.extend(_split_paths(value))
+        if safeio.is_cephx_key(value or token):
+            secrets.add(value or token)
+    return secrets, keyrings, keyfiles
+
+
+def _read_secret_file(path, kind, problems):
+    """The keys of keyring/keyfile ``path`` (a set); a hostile file (FIFO, device, over
+    LIMITS["keyring"]) is a problem and is not read; a missing or unreadable one is skipped as
+    librados skips it."""
+    try:
+        os.stat(path)
+    except (OSError, ValueError):
+        return set()
+    try:
+        safeio.check_regular(path, kind)
+        keys = set(k for _entity, k in parse_keyring(safeio.iter_lines(path, kind, safeio.LIMITS["keyring"])))
+    except InputError as exc:
+        text = str(exc)
+        if "permission denied" in text or "no such file" in text:
+            return set()
+        problems.append(Problem(
+            "config.keyring-refused", "warning",
+            "{}: not read, so its keys are redacted from the output only by their shape".format(text),
+            "make {} a regular file of at most {}".format(safeio.one_line(path), safeio.human_size(safeio.LIMITS["keyring"]))))
+        return set()
+    if kind == "keyfile" and not keys:
+        try:
+            whole = safeio.read_text(path, kind, safeio.LIMITS["keyring"]).strip()
+        except InputError:
+            whole = ""
+        keys = set(t for t in [whole] + whole.split() if t)
+    return keys
+
+
+def collect_secrets(parsed, order, conf_path=None, environ=None, client_name=None, runtime_config=None,
+                    keyring=None):
+    """(secrets, sources, problems): every key the configuration names and every key of every
+    keyring and keyfile it names (the client's keyring/keyfile options or librados's default
+    keyring list, CEPH_ARGS, ``keyring``, the paths librados itself expanded in the child),
+    registered with safeio.add_secrets so no output of this process shows them."""
+    secrets = set()
+    problems = []
+    for values in (parsed or {}).values():
+        if values.get("key"):
+            secrets.add(values["key"])
+        for value in values.values():
+            if safeio.is_cephx_key(value):
+                secrets.add(value)
+    name = client_name or order[0]
+    variables = {"cluster": cluster_of(conf_path), "name": name, "type": name.split(".", 1)[0],
+                 "id": name.split(".", 1)[-1]}
+    keyring_text = lookup(parsed or {}, "keyring", order)
+    if keyring_text is None:
+        keyring_text = _parsing()["keyring_default"]["value"]
+    keyrings = _split_paths(expand_meta(keyring_text, variables))
+    keyfiles = _split_paths(expand_meta(lookup(parsed or {}, "keyfile", order) or "", variables))
+    env_secrets, env_keyrings, env_keyfiles = ceph_args_secrets(environ)
+    secrets |= env_secrets
+    keyrings += env_keyrings
+    keyfiles += env_keyfiles
+    if keyring:
+        keyrings.append(keyring)
+    runtime_config = runtime_config or {}
+    keyrings += _split_paths(runtime_config.get("keyring") if isinstance(runtime_config.get("keyring"), str) else "")
+    keyfiles += _split_paths(runtime_config.get("keyfile") if isinstance(runtime_config.get("keyfile"), str) else "")
+    sources = []
+    for kind, paths in (("keyring", keyrings), ("keyfile", keyfiles)):
+        for path in paths:
+            if path in sources:
+                continue
+            found = _read_secret_file(path, kind, problems)
+            if found:
+                sources.append(path)
+                secrets |= found
+    secrets = set(s for s in secrets if isinstance(s, str) and len(s) >= 8)
+    safeio.add_secrets(secrets)
+    return secrets, sources, problems
+
+
+def _redact_problem(problem, secrets):
+    return problem._replace(message=safeio.redact(problem.message, secrets),
+                            fix=safeio.redact(problem.fix, secrets) if problem.fix else problem.fix,
+                            evidence=tuple(safeio.redact(e, secrets) for e in problem.evidence))
+
+
+# ---------------------------------------------------------------------------------------
+# reading the file
+
+#: The keys read from a ceph.conf: what is reported, and what names or holds secrets.
+READ_KEYS = frozenset(KEYS + SECRET_KEYS)
+
+
+def read_conf(path):
+    """{section: {key: value}} of READ_KEYS in ceph.conf ``path``, streamed through safeio
+    (memory: one line; regular files only; at most LIMITS["ceph.conf"]).  Raises InputError."""
+    return parse_ceph_conf(safeio.iter_lines(path, "ceph.conf"), keep=READ_KEYS)
+
+
+def read_file_values(path, order, opener=None):
     """{key: value} of KEYS from ceph.conf ``path`` for the client sections ``order``.
 
-    Raises OSError when the file cannot be read.
+    Raises InputError when the file cannot be read.
     """
-    with opener(path, encoding="utf-8", errors="replace") as handle:
-        parsed = parse_ceph_conf(handle)
-    values = {}
-    for key in KEYS:
-        value = lookup(parsed, key, order)
-        if value is not None:
-            values[key] = value
-    return values
+    parsed = read_conf(path)
+    return {key: lookup(parsed, key, order) for key in KEYS if lookup(parsed, key, order) is not None}
+
+
+def raw_values(parsed, order):
+    """{key: value as written} of KEYS for the client's sections."""
+    return {key: lookup(parsed, key, order) for key in KEYS if lookup(parsed, key, order) is not None}
 
 
 def configuration(runtime_config, conf_path, conf_source, candidates, client_id=None, client_name=None,
-                  facts=None, features_check=None, opener=open):
-    """The report's config section and its problems.
+                  facts=None, features_check=None, parsed=None, refusal=None, environ=None, keyring=None):
+    """The report's config section and its problems (secrets redacted, and registered).
 
     ``runtime_config`` is what the probe child read through librados (its "config" answer)
-    or None; without it the file is parsed here (``opener`` reads it) and the section says so.
+    or None; without it the file is parsed here and the section says so.  ``parsed``: the
+    file as ``read_conf`` read it (read here when None); ``refusal``: why the file a client
+    would read was not read (``choose_conf``); ``environ``: for CEPH_ARGS; ``keyring``: a
+    keyring the user named.
     """
     order = section_order(client_id, client_name)
     section = {"file": conf_path, "found_via": conf_source, "searched": [p for p, _ in candidates],
                "client": order[0], "read_by": None, "values": {}}
-    values = {}
+    problems = []
+    error = None
+    if refusal:
+        problems.append(Problem(
+            "config.file-refused", "error",
+            "{}: not read by this tool nor handed to librados; a client on this host reading it would "
+            "{}".format(refusal, "block in open() or read garbage" if "regular file" in refusal or "device" in refusal
+                        else "use it; the values shown are librados's defaults"),
+            "replace it with a regular ceph.conf of at most {}, or name another with --conf".format(
+                safeio.human_size(safeio.LIMITS["ceph.conf"]))))
+    elif parsed is None and conf_path:
+        try:
+            parsed = read_conf(conf_path)
+        except InputError as exc:
+            error = str(exc)
+    parsed = parsed or {}
+    secrets, sources, secret_problems = collect_secrets(parsed, order, conf_path, environ, client_name,
+                                                        runtime_config, keyring)
+    problems.extend(secret_problems)
+    raw = raw_values(parsed, order)
+    checks = None
     if runtime_config and runtime_config.get("create_rc") == 0:
         section["read_by"] = "librados (rados_create + rados_conf_read_file + rados_conf_get, no connection)"
+        if runtime_config.get("read_skipped"):
+            section["read_by"] = "librados defaults (rados_create + rados_conf_get; no file handed to it)"
         values = dict(runtime_config.get("values") or {})
+        checks = runtime_config.get("checks")
         if runtime_config.get("read_rc") not in (0, None):
             section["read_rc"] = runtime_config.get("read_rc")
-    elif conf_path:
+    elif conf_path and not refusal:
         section["read_by"] = "librbd_probe's ceph.conf parser (the library was not loaded)"
-        try:
-            values = read_file_values(conf_path, order, opener)
-        except OSError as exc:
-            return dict(section, error="{}: {}".format(conf_path, exc.strerror)), ()
+        values = dict(raw)
     else:
-        section["read_by"] = "nothing: no ceph.conf found and the library was not loaded"
-    section["values"] = {k: v for k, v in sorted(values.items()) if v != ""}
-    summary, problems = analyse(section["values"], facts, library_known_mask(features_check))
+        section["read_by"] = "nothing: no ceph.conf found and the library was not loaded" if not refusal else \
+            "nothing: the ceph.conf was refused and the library was not loaded"
+        values = {}
+    if error:
+        section["error"] = error
+    section["values"] = {k: v for k, v in sorted(values.items()) if isinstance(v, str) and v != ""}
+    if sources:
+        section["keyrings_read"] = sources
+    static = not (runtime_config and runtime_config.get("create_rc") == 0)
+    summary, analysed = analyse(section["values"] if static else values, facts, library_known_mask(features_check),
+                                checks=checks, raw=None if static else raw)
     section.update(summary)
-    return section, problems
+    problems.extend(analysed)
+    return safeio.redact_tree(section, secrets), tuple(_redact_problem(p, secrets) for p in problems)
