@@ -323,7 +323,8 @@ def _features_value(text, release):
             if bad:
                 return Parsed(False, None, "unknown or internal feature bits 0x{:x}".format(bad))
             return Parsed(True, number)
-        # an overflowing number is not a number to lexical_cast: read as a (bad) name below
+        # an overflowing number is not a number to lexical_cast: read as a name, an unknown one
+        return Parsed(False, None, "a number too large for 64 bits (then read as a feature name: unknown)")
     mask = 0
     for name in value.split(","):
         name = name.strip(_C_SPACE)
@@ -818,9 +819,9 @@ def configuration(runtime_config, conf_path, conf_source, candidates, client_id=
     if refusal:
         problems.append(Problem(
             "config.file-refused", "error",
-            "{}: not read by this tool nor handed to librados; a client on this host reading it would "
-            "{}".format(refusal, "block in open() or read garbage" if "regular file" in refusal or "device" in refusal
-                        else "use it; the values shown are librados's defaults"),
+            "{}: not read by this tool nor handed to librados (the values shown are librados's defaults); "
+            "{}".format(refusal, "a client on this host opens it too, and blocks in open() until a writer comes"
+                        if "FIFO" in refusal else "a client on this host would try to read it too"),
             "replace it with a regular ceph.conf of at most {}, or name another with --conf".format(
                 safeio.human_size(safeio.LIMITS["ceph.conf"]))))
     elif parsed is None and conf_path:
