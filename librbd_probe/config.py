@@ -648,16 +648,15 @@ def parse_keyring(lines):
         if line.startswith("["):
             entity = (line[1:line.find("]")] if "]" in line else line[1:]).strip()
             continue
+        if len(line) <= 200 and " " not in line and safeio.is_cephx_key(line):
+            out.append((entity, line))              # a bare key (a keyfile); its padding has "="
+            continue
         if "=" in line:
             key, value = line.split("=", 1)
             if normalize_key(key) == "key":
                 value = value.strip().strip('"').strip()
                 if value:
                     out.append((entity, value))
-            continue
-        token = line.split()[0] if line.split() else ""
-        if safeio.is_cephx_key(token):
-            out.append((entity, token))
     return tuple(out)
 
 
