@@ -174,8 +174,9 @@ def test_live_against_the_test_cluster(keys, installed, tmp_path):
         assert admin and all(safeio.is_cephx_key(k) for k in admin)
         conf = tmp_path / "ceph.conf"
         with open(c.conf_path) as handle:
-            conf.write_text(handle.read() + u"\n[client]\nrbd default data pool = $key\nkeyring = {}\n".format(
-                c.admin_keyring))
+            # the admin key as `key` too: librados expands it into the data pool's value
+            conf.write_text(handle.read() + u"\n[client]\nrbd default data pool = $key\nkeyring = {}\nkey = {}\n"
+                            .format(c.admin_keyring, admin[0]))
         prom = tmp_path / "m.prom"
         outputs = {}
         for form in (["--json"], []):
