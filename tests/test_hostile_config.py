@@ -9,7 +9,6 @@ drift from the library.  config.parse_option must give librados's answer on ever
 import json
 import os
 import random
-import resource
 import socket
 import subprocess
 import sys
@@ -17,15 +16,14 @@ import sys
 import pytest
 
 import corpus
-from conftest import PROJECT, need, run_cli
-from librbd_probe import cli, config, safeio
+from conftest import PROJECT, run_cli
+from librbd_probe import cli, config
 from librbd_probe.errors import InputError
 
 sys.path.insert(0, os.path.join(PROJECT, "tools"))
 import config_oracle  # noqa: E402
 
 DATA = os.path.join(PROJECT, "librbd_probe", "knowledge", "data", "config_parsing.json")
-INSTALLED_LIBRADOS = "/usr/lib/x86_64-linux-gnu/librados.so.2"
 # What a fresh rados_create(NULL) handle expands metavariables to (the oracle's handle: no
 # conf file read, so no cluster name yet; the client is client.admin; no key set).
 ORACLE_HANDLE = {"cluster": "", "type": "client", "name": "client.admin", "id": "admin", "key": ""}
@@ -67,11 +65,10 @@ def test_the_table_covers_the_issue_rows():
     assert ("rbd_default_data_pool", "$key") in inputs
 
 
-def test_the_installed_librados_still_answers_the_table():
+def test_the_installed_librados_still_answers_the_table(installed):
     """The stored rows are the installed library's answers (re-asked, not trusted)."""
-    need(os.path.exists(INSTALLED_LIBRADOS), "librados2 16.2.15 not installed (apt-get install librados2)")
     doc = _doc()
-    got = config_oracle.answers(INSTALLED_LIBRADOS, doc["oracle"]["rows"])
+    got = config_oracle.answers(installed["librados"], doc["oracle"]["rows"])
     assert got == doc["oracle"]["verified"]["16.2.15"]["rows"]
     assert config_oracle.derive(got) == doc["oracle"]["verified"]["16.2.15"]["derived"]
 
