@@ -189,3 +189,17 @@ def test_live_against_the_test_cluster(keys, installed, tmp_path):
         assert_no_secret(outputs, admin)
     finally:
         c.stop()
+
+
+def test_under_a_root_the_configurations_keyrings_are_the_roots(tmp_path):
+    root = tmp_path / "root"
+    (root / "etc" / "ceph").mkdir(parents=True)
+    key = "AQBvaBFZAAAAABAA9VHgwCg3rWn8fMaX8KL01A=="
+    (root / "etc" / "ceph" / "ceph.client.admin.keyring").write_text(u"[client.admin]\nkey = not-shaped-{}\n".format(
+        "x" * 12))
+    (root / "etc" / "ceph" / "ceph.conf").write_text(u"[global]\nrbd default data pool = not-shaped-xxxxxxxxxxxx\n")
+    from librbd_probe import scan
+    report = scan.scan(root=str(root), runtime=False)
+    assert report.config["values"]["rbd_default_data_pool"] == safeio.REDACTED      # the root's default keyring
+    assert list(report.config["keyrings_read"]) == [str(root / "etc" / "ceph" / "ceph.client.admin.keyring")]
+    assert key not in json.dumps(report.to_dict())
