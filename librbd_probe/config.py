@@ -1167,6 +1167,28 @@ def raw_values(parsed, order):
     return {key: lookup(parsed, key, order) for key in KEYS if lookup(parsed, key, order) is not None}
 
 
+_KINDS = (("FIFO", "FIFO"), ("character device", "character device"), ("directory", "directory"),
+          ("socket", "socket"), ("over the limit", "17 MiB regular file"))
+
+
+def _client_on(refusal):
+    """What a client's librados does with such a file, as the verified release was seen doing
+    it (config_parsing.json file_kinds: rados_conf_read_file on a FIFO, a device, ...)."""
+    for release in reversed(verified_releases()):
+        kinds = _parsing()["oracle"]["verified"][release].get("file_kinds") or {}
+        for words, kind in _KINDS:
+            if words in refusal and kind in kinds:
+                answer = kinds[kind]
+                if answer == "blocks":
+                    return ("librados {} blocks in rados_conf_read_file on it: a client on this host hangs at "
+                            "start-up".format(release))
+                if kind.endswith("regular file"):
+                    return "librados {} reads such a file whole (rados_conf_read_file returns {})".format(release, answer)
+                return "librados {} skips it (rados_conf_read_file returns {})".format(
+                    release, "0" if answer == 0 else "-ENOENT" if answer == -errno.ENOENT else answer)
+    return "what a client's librados does with it is not verified"
+
+
 def _file_how(facts):
     """"verified" (the identified release's file grammar was checked), "assumed" (release not
     identified: the verified release's), or None (an unverified release: no claim)."""
@@ -1239,8 +1261,7 @@ def configuration(runtime_config, conf_path, conf_source, candidates, client_id=
         problems.append(Problem(
             "config.file-refused", "error",
             "{}: not read by this tool nor handed to librados (the values shown are librados's defaults); "
-            "{}".format(refusal, "a client on this host opens it too, and blocks in open() until a writer comes"
-                        if "FIFO" in refusal else "a client on this host would try to read it too"),
+            "{}".format(refusal, _client_on(refusal)),
             "replace it with a regular ceph.conf of at most {}, or name another with --conf".format(
                 safeio.human_size(safeio.LIMITS["ceph.conf"]))))
     elif parsed is None and conf_path:

@@ -286,7 +286,8 @@ def test_a_discovered_fifo_is_a_problem_and_nobody_blocks_on_it(fifo):
     for mode in (["--no-runtime"], []):
         proc, report = _report(mode, env={"CEPH_CONF": fifo}, timeout=60)
         (problem,) = _config_problems(report, "config.file-refused")
-        assert "is a FIFO" in problem["message"] and "blocks in open()" in problem["message"]
+        assert "is a FIFO" in problem["message"]
+        assert "librados 16.2.15 blocks in rados_conf_read_file on it" in problem["message"]
     assert report["config"]["read_by"].startswith("librados defaults")
 
 
@@ -360,3 +361,17 @@ def test_a_file_librados_rejects_is_a_problem(tmp_path, mode):
         assert report["config"]["values"]["rbd_default_format"] == "2"
     else:
         assert report["config"]["values"] == {}
+
+
+def test_the_installed_librados_still_treats_non_regular_files_so(installed):
+    """FIFO: blocks (the child would hang); a device: 0, skipped; a directory or socket: -ENOENT;
+    a file over this tool's 16 MiB limit: read whole."""
+    stored = _doc()["oracle"]["verified"]["16.2.15"]["file_kinds"]
+    assert config_oracle.kind_answers(installed["librados"]) == stored
+    assert stored["FIFO"] == "blocks"
+
+
+def test_refusal_messages_say_what_librados_does():
+    assert "skips it (rados_conf_read_file returns 0)" in config._client_on("ceph.conf /dev/zero: is a character device")
+    assert "reads such a file whole" in config._client_on("ceph.conf /x: 17825792 bytes, over the limit of 16 MiB")
+    assert "returns -ENOENT" in config._client_on("ceph.conf /x: is a directory")

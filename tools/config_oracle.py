@@ -107,6 +107,54 @@ def file_answers(librados, rows, timeout=30):
     return out
 
 
+KIND_CHILD = r'''
+import ctypes, sys
+lib = ctypes.CDLL(sys.argv[1])
+h_t = ctypes.c_void_p
+lib.rados_create.argtypes = [ctypes.POINTER(h_t), ctypes.c_char_p]
+lib.rados_conf_read_file.argtypes = [h_t, ctypes.c_char_p]
+handle = h_t()
+lib.rados_create(ctypes.byref(handle), None)
+sys.stdout.write(str(lib.rados_conf_read_file(handle, sys.argv[2].encode())))
+'''
+
+
+def kind_answers(librados, timeout=5):
+    """What rados_conf_read_file does with a ceph.conf that is not a regular file: its return
+    code, or "blocks" when it has not returned after ``timeout`` seconds (then killed)."""
+    import shutil
+    import socket
+    import tempfile
+    scratch = tempfile.mkdtemp(prefix="config-oracle-")
+    out = {}
+    sock = socket.socket(socket.AF_UNIX)
+    try:
+        fifo = os.path.join(scratch, "fifo.conf")
+        os.mkfifo(fifo)
+        sock_path = os.path.join(scratch, "sock.conf")
+        sock.bind(sock_path)
+        big = os.path.join(scratch, "big.conf")          # over safeio.LIMITS["ceph.conf"] (16 MiB)
+        with open(big, "w") as handle:
+            handle.write("[global]\n")
+            line = "# " + "x" * 97 + "\n"
+            handle.write(line * ((17 << 20) // len(line)))
+        for kind, path in (("FIFO", fifo), ("character device", "/dev/zero"), ("directory", scratch),
+                           ("socket", sock_path), ("17 MiB regular file", big)):
+            proc = subprocess.Popen([sys.executable, "-E", "-s", "-c", KIND_CHILD, librados, path],
+                                    stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+            try:
+                stdout, _ = proc.communicate(timeout=timeout)
+                out[kind] = int(stdout.decode() or "0")
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.communicate()
+                out[kind] = "blocks"
+    finally:
+        sock.close()
+        shutil.rmtree(scratch, ignore_errors=True)
+    return out
+
+
 def row_input(row):
     return row["input"] * row.get("repeat", 1)
 
@@ -188,6 +236,7 @@ def main(argv=None):
         entry["rows"] = got
         entry["derived"] = derive(got)
         entry["file_rows"] = file_answers(args.librados, doc["oracle"]["file_rows"])
+        entry["file_kinds"] = kind_answers(args.librados)
         with open(DATA, "w") as handle:
             handle.write(json.dumps(doc, indent=2, sort_keys=True) + "\n")
         return 0
