@@ -224,12 +224,14 @@ def main(argv=None):
         stored = verified.get(args.release, {}).get("rows")
         files = file_answers(args.librados, doc["oracle"]["file_rows"])
         if (stored != got or verified[args.release].get("derived") != derive(got)
-                or verified[args.release].get("file_rows") != files):
+                or verified[args.release].get("file_rows") != files
+                or verified[args.release].get("file_kinds") != kind_answers(args.librados)):
             for want, have in zip(stored or [], got):
                 if want != have:
                     print("differs: {!r} stored {!r}".format(have, want))
             return 1
-        print("{} rows agree with {}".format(len(got), args.librados))
+        print("{} rows, {} files and {} file kinds agree with {}".format(
+            len(got), len(files), len(verified[args.release]["file_kinds"]), args.librados))
         return 0
     if args.write:
         entry = verified.setdefault(args.release, {})
