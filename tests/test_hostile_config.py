@@ -77,6 +77,7 @@ def test_the_corpus_16_2_15_build_answers_the_same():
     path = corpus.library("16.2.15", "librados")
     doc = _doc()
     assert config_oracle.answers(path, doc["oracle"]["rows"]) == doc["oracle"]["verified"]["16.2.15"]["rows"]
+    assert config_oracle.file_answers(path, doc["oracle"]["file_rows"]) == doc["oracle"]["verified"]["16.2.15"]["file_rows"]
 
 
 @pytest.mark.parametrize("version", sorted(_doc()["oracle"]["unverified"]))
