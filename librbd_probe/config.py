@@ -14,6 +14,7 @@ Secrets: the values of key, keyfile and keyring are never shown.  The keys of ev
 the configuration names are read (``parse_keyring``, through safeio) only to be registered
 with ``safeio.add_secrets`` and redacted from the report and from everything the CLI writes.
 """
+import collections
 import errno
 import functools
 import os
@@ -117,7 +118,7 @@ class _Lines(object):
 
     def __init__(self, lines):
         self.source = iter(lines or ())
-        self.queue = []
+        self.queue = collections.deque()
         self.number = 0
         self.bad_utf8 = None
 
@@ -140,6 +141,11 @@ class _Lines(object):
                     text = _SURROGATE.sub("\ufffd", text)
                     if self.bad_utf8 is None:
                         self.bad_utf8 = self.number + 1
+            body = text[:-1] if text.endswith("\n") else text
+            if "\r" not in text and "\n" not in body:          # the common case: one line
+                if text:
+                    self.queue.append((body, len(body) != len(text)))
+                continue
             parts = _EOL.split(text)
             eols = _EOL.findall(text)
             for index, part in enumerate(parts):
@@ -152,7 +158,7 @@ class _Lines(object):
         if not self._fill():
             return None
         self.number += 1
-        return self.queue.pop(0)
+        return self.queue.popleft()
 
 
 class _Syntax(Exception):
@@ -194,7 +200,8 @@ class _Cursor(object):
         while True:
             if self.text[self.pos:] == "\\" and self.eol:
                 nxt = self.lines.next()
-                if nxt is None:
+                if nxt is None:                  # the marker took the last end of line
+                    self.text, self.eol, self.pos = "", False, 0
                     return False
                 self.text, self.eol = nxt
                 self.pos = 0
@@ -420,6 +427,9 @@ def parse_ceph_conf(lines, keep=None, verdict=None):
             break
         seen += 1
         number = reader.number
+        text = line[0]
+        if line[1] and (not text or text.lstrip(_BLANK)[:1] in ("#", ";")):
+            continue                              # an empty line or a comment line
         cur = _Cursor(reader, line)
         try:
             if _skippable(cur, current is None and not lone):
