@@ -224,6 +224,11 @@ class _Cursor(object):
 
 _ESCAPE = re.compile(r"\\(.)")
 _FAST_NAME = re.compile(r"(?:[^\]#;\\\x80-\U0010ffff]|\\.)+")
+# runs without blanks, comment starts, backslashes before the end or non-ASCII: the skipper
+# does nothing inside them
+_WORD = r"(?:[^=\[ \t#;\\\x80-\U0010ffff]|\\.|\t(?![ \t]*[#;]))"
+_KEY_CHUNK = re.compile(_WORD + r"+(?: +" + _WORD + r"+)*")
+_NAME_CHUNK = re.compile(r"(?:[^\] \t#;\\\x80-\U0010ffff]|\\.|[ \t](?![ \t]*[#;]))+")
 _FAST_KEY = re.compile(r"(?:[^=\[ #;\\\x80-\U0010ffff]|\\.)+(?: +(?:[^=\[ #;\\\x80-\U0010ffff]|\\.)+)*")
 
 
@@ -250,6 +255,11 @@ def _heading(cur):
     name = []
     while True:
         cur.skip()
+        chunk = _NAME_CHUNK.match(cur.text, cur.pos)
+        if chunk:
+            name.append(_ESCAPE.sub(r"\1", chunk.group(0)))
+            cur.pos = chunk.end()
+            continue
         char = cur.char()
         if char == "]" or not char or char in _COMMENT:
             break
@@ -294,6 +304,11 @@ def _key_val(cur):
         cur.skip()
         if cur.continued != before and raw:
             raw.append("\\\n")            # raw[] keeps the continuation: the key is another one
+        chunk = _KEY_CHUNK.match(cur.text, cur.pos)
+        if chunk:                         # word characters the loop would take one by one
+            raw.append(chunk.group(0))
+            cur.pos = chunk.end()
+            continue
         char = cur.char()
         if not char or char in "=[ " or char in _COMMENT:
             if char == " ":              # words separated by blanks: a blank run then a word
@@ -324,8 +339,8 @@ def _key_val(cur):
     return normalize_key("".join(raw)), value
 
 
-_PLAIN = re.compile(r"[^\\#;\x80-\U0010ffff]*")
-_PLAIN_QUOTED = {q: re.compile(r"[^\\#;" + q + "]*") for q in ("\"", "'")}
+_PLAIN = re.compile(r"(?:[^\\#;\x80-\U0010ffff]|\\.)*")
+_PLAIN_QUOTED = {q: re.compile(r"(?:[^\\#;" + q + r"]|\\.)*") for q in ("\"", "'")}
 
 
 def _value(cur):
@@ -341,7 +356,7 @@ def _value(cur):
             run = plain.match(cur.text, cur.pos).group(0)
             if run:
                 if size < _MAX_VALUE:
-                    out.append(run)
+                    out.append(_ESCAPE.sub(r"\1", run) if "\\" in run else run)
                     size += len(run)
                 cur.pos += len(run)
             char = cur.char()
@@ -365,7 +380,7 @@ def _value(cur):
             if run:
                 # blanks then # or ; end the value (the skipper takes them as a comment)
                 if size < _MAX_VALUE:
-                    out.append(run)
+                    out.append(_ESCAPE.sub(r"\1", run) if "\\" in run else run)
                     size += len(run)
                 cur.pos += len(run)
                 continue
