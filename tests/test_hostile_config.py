@@ -292,10 +292,14 @@ def test_a_discovered_fifo_is_a_problem_and_nobody_blocks_on_it(fifo):
     assert report["config"]["read_by"].startswith("librados defaults")
 
 
-def test_choose_conf():
+def test_choose_conf(tmp_path):
     assert config.choose_conf([("/nonexistent/a.conf", "x"), ("/dev/null", "y")])[2].endswith(
         "is a character device, not a regular file")
     assert config.choose_conf([("/nonexistent/a.conf", "x")]) == (None, None, None)
+    # a directory is passed over as librados passes over it (-ENOENT, file_kinds)
+    real = tmp_path / "b.conf"
+    real.write_text(u"[global]\n")
+    assert config.choose_conf([(str(tmp_path), "d"), (str(real), "r")]) == (str(real), "r", None)
 
 
 def test_control_characters_in_a_conf_value_stay_escaped(tmp_path):
