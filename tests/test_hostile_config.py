@@ -380,3 +380,14 @@ def test_refusal_messages_say_what_librados_does():
     assert "skips it (rados_conf_read_file returns 0)" in config._client_on("ceph.conf /dev/zero: is a character device")
     assert "reads such a file whole" in config._client_on("ceph.conf /x: 17825792 bytes, over the limit of 16 MiB")
     assert "returns -ENOENT" in config._client_on("ceph.conf /x: is a directory")
+
+
+def test_explain_origin_says_a_rejected_file_applies_nothing(tmp_path):
+    from librbd_probe import scan
+    from librbd_probe.explain import hostinfo
+    conf = tmp_path / "ceph.conf"
+    conf.write_text(u"[global]\nrbd default format = 1\nno equals here\n")
+    report = scan.scan(conf=str(conf), runtime=False)
+    origin = hostinfo.config_origin(report, {})["rbd_default_format"]
+    assert origin.startswith("the library's compiled-in default (")
+    assert "[global] sets it, but librados applies nothing of that file" in origin and "line 3" in origin
