@@ -14,7 +14,7 @@ import os
 import sys
 
 from . import __version__
-from .errors import LocateError, ProbeError, UsageError
+from .errors import InputError, LocateError, ProbeError, UsageError
 
 DEFAULT_TIMEOUT = 15.0     # seconds; probe.DEFAULT_TIMEOUT, not imported to keep start-up lean
 
@@ -124,7 +124,7 @@ def main(argv=None):
     except _ParserExit as exc:
         return exc.status
     except ProbeError as exc:
-        code = EXIT_USAGE if isinstance(exc, (UsageError, LocateError)) else EXIT_UNDETERMINED
+        code = EXIT_USAGE if isinstance(exc, (UsageError, LocateError, InputError)) else EXIT_UNDETERMINED
         _error(str(exc))
         return code
     except KeyboardInterrupt:

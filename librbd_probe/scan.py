@@ -9,8 +9,9 @@ import sys
 from . import config as config_mod
 from . import elf, identify, krbd, locate, matrix, probe
 from . import knowledge as kn
-from .errors import ElfError
-from .model import Candidate, LibraryReport, Report, RuntimeReport
+from . import safeio
+from .errors import ElfError, InputError
+from .model import Candidate, LibraryReport, Report, RuntimeReport, to_plain
 from .rootfs import Root
 
 ENV_LIBRBD = "LIBRBD_PROBE_LIBRBD"
@@ -172,8 +173,10 @@ def _defined_functions(info):
 
 
 def scan(librbd=None, librados=None, root=None, runtime=True, timeout=15.0,
-         environ=None, python=None, conf=None, client_id=None, client_name=None, sysfs="/sys"):
-    """Scan the host (or ``root``) and return a Report.  Raises LocateError for bad paths.
+         environ=None, python=None, conf=None, client_id=None, client_name=None, sysfs="/sys",
+         keyring=None):
+    """Scan the host (or ``root``) and return a Report.  Raises LocateError for bad paths,
+    InputError for a ``conf`` or ``keyring`` that is not a readable regular file within its limit.
 
     Wiring only: each step's analysis lives in its module (locate, probe, identify, matrix,
     config, krbd); this function reads what they need and hands it on.
@@ -203,11 +206,13 @@ def scan(librbd=None, librados=None, root=None, runtime=True, timeout=15.0,
     problems = locate.resolution_problems(libraries, rados_needed, fs.path, rbd_info is not None)
     problems.extend(locate.context_problems(scanner.ctx))     # ld.so.cache / ld.so.conf (issue 13)
 
-    if conf is not None:
-        locate.check_explicit(conf, "--conf")
-    conf_candidates = config_mod.search_path(conf, environ, fs)
-    conf_path, conf_source = config_mod.choose_file(conf_candidates)
-    config_request = {"path": conf_path, "id": client_id, "name": client_name, "keys": list(config_mod.KEYS)}
+    conf_candidates, conf_path, conf_source, conf_refusal, conf_parsed, conf_verdict = _client_conf(
+        conf, keyring, environ, fs, client_id, client_name)
+    # a file librados 16.2.15 aborts on is not handed to the child: the probe would die with it
+    config_request = {"path": conf_path, "read": bool(conf_path) and not conf_refusal
+                      and conf_verdict.get("status") != "aborts", "id": client_id,
+                      "name": client_name, "keys": list(config_mod.KEYS),
+                      "raw": config_mod.raw_values(conf_parsed or {}, config_mod.section_order(client_id, client_name))}
     runtime_report = _runtime(scanner, rbd_report, rados_report, runtime, timeout, python, config_request)
     problems.extend(probe.runtime_problems(runtime_report, libraries))
 
@@ -229,8 +234,13 @@ def scan(librbd=None, librados=None, root=None, runtime=True, timeout=15.0,
 
     config_section, config_problems = config_mod.configuration(
         runtime_report.config, conf_path, conf_source, conf_candidates, client_id, client_name,
-        release.facts, runtime_report.features_check)
+        release.facts, runtime_report.features_check, parsed=conf_parsed, refusal=conf_refusal,
+        environ=environ if fs.is_host else None, keyring=keyring, root=fs, verdict=conf_verdict)
     problems.extend(config_problems)
+    if runtime_report.config:
+        # the child's own config answer, as shown under "runtime": redacted like the section
+        runtime_report = runtime_report._replace(
+            config=safeio.redact_tree(to_plain(runtime_report.config), safeio.known_secrets()))
     krbd_section, krbd_problems = krbd.section(
         sysfs, fs, (config_section.get("rbd_default_features") or {}).get("value"))
     problems.extend(krbd_problems)
@@ -238,6 +248,37 @@ def scan(librbd=None, librados=None, root=None, runtime=True, timeout=15.0,
                   root=fs.path, libraries=libraries,
                   runtime=runtime_report, capabilities=capabilities, problems=tuple(problems),
                   release=release, config=config_section, krbd=krbd_section)
+
+
+def _client_conf(conf, keyring, environ, fs, client_id, client_name):
+    """(candidates, path, source, refusal, parsed, verdict) of the client's ceph.conf (config.py
+    reads; verdict: what librados 16.2.15's grammar does with the whole file).
+
+    A --conf or --keyring the user named must be a regular file within its limit (InputError:
+    exit 2); a discovered file that is not is a stated problem and nobody reads it."""
+    try:
+        if conf is not None:
+            info = safeio.check_regular(conf, "--conf")
+            if info.st_size > safeio.LIMITS["ceph.conf"]:
+                raise InputError("--conf {}: {} bytes, over the limit of {} for ceph.conf".format(
+                    safeio.one_line(conf), info.st_size, safeio.human_size(safeio.LIMITS["ceph.conf"])))
+        if keyring is not None:
+            safeio.check_regular(keyring, "--keyring")
+        candidates = config_mod.search_path(conf, environ, fs)
+        path, source, refusal = config_mod.choose_conf(candidates)
+        parsed = None
+        verdict = {}
+        if path and not refusal:
+            try:
+                parsed = config_mod.read_conf(path, verdict)
+            except InputError as exc:
+                if conf is not None:
+                    raise
+                refusal = str(exc)
+    except InputError as exc:
+        # the path may hold a key (a key in a directory name): the one line never shows it
+        raise InputError(safeio.redact(str(exc), safeio.known_secrets())) from exc
+    return candidates, path, source, refusal, parsed, verdict
 
 
 def _observation(rbd_info, rados_info, common_report, common_info, runtime_report):

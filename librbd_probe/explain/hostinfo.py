@@ -13,6 +13,8 @@ import sys
 
 from .. import config as config_mod
 from .. import knowledge as kn
+from .. import safeio
+from ..errors import ProbeError
 
 _CONFIG_LINE = re.compile(rb"^(?:CONFIG_BLK_DEV_RBD=(?P<value>[ym])|# CONFIG_BLK_DEV_RBD is not set)", re.M)
 
@@ -53,6 +55,15 @@ def _ceph_args_options(environ):
     return names
 
 
+def report_problems(report):
+    """The report's problems as dicts (a Report's records or a loaded report's dicts)."""
+    out = []
+    for problem in getattr(report, "problems", None) or ():
+        out.append(problem._asdict() if hasattr(problem, "_asdict") else dict(problem) if hasattr(problem, "keys")
+                   else {})
+    return out
+
+
 def config_origin(report, environ):
     """option -> sentence: where the client's value of each option comes from."""
     conf = report.config or {}
@@ -61,10 +72,13 @@ def config_origin(report, environ):
     sections = {}
     if path:
         try:
-            with open(path, encoding="utf-8", errors="replace") as handle:
-                sections = config_mod.parse_ceph_conf(handle)
-        except OSError:
+            # bounded and regular files only (safeio); a refused file explains nothing
+            sections = config_mod.read_conf(path)
+        except ProbeError:
             sections = {}
+    # the report's own verdict on the whole file (config.file-rejected / -aborts-librados)
+    whole = [p.get("message") for p in report_problems(report)
+             if p.get("id") in ("config.file-rejected", "config.file-aborts-librados")]
     order = [conf.get("client") or "client.admin", (conf.get("client") or "client.admin").split(".", 1)[0], "global"]
     from_env = _ceph_args_options(environ) if environ is not None else set()
     facts = (report.release or {}).get("facts") or {}
@@ -72,6 +86,9 @@ def config_origin(report, environ):
         for section in order:
             if key in sections.get(section, {}):
                 origins[key] = "set in {} [{}]".format(path, section)
+                if whole:
+                    origins[key] = ("the library's compiled-in default ({} [{}] sets it, but librados applies "
+                                    "nothing of that file: {})".format(path, section, whole[0]))
                 break
         else:
             default = (facts.get(key.replace("rbd_", "", 1)) or {}) if key in ("rbd_default_features", "rbd_default_format") else {}
@@ -84,7 +101,8 @@ def config_origin(report, environ):
         if key in from_env:
             origins[key] += ("; but CEPH_ARGS in this environment sets --{} too, and programs that parse CEPH_ARGS "
                              "(the rbd CLI, the Python binding) use its value instead".format(key.replace("_", "-")))
-    return origins
+    # a path may hold a key; every keyring secret read so far is redacted too
+    return safeio.redact_tree(origins, safeio.known_secrets())
 
 
 def gather(report, base, environ=None):

@@ -27,7 +27,7 @@ SCHEMA_VERSION = 1
 #: The data files (each with ``<name>.schema.json`` beside it).
 FILES = ("capabilities.json", "releases.json", "librbd_symbols.json", "librados_symbols.json",
          "features.json", "errors.json", "libraries.json", "ceph_features.json", "cxx_exports.json",
-         "explain.json", "symbol_versions.json")
+         "explain.json", "symbol_versions.json", "config_parsing.json")
 #: The libraries whose exported functions the knowledge base lists (``<library>_symbols.json``).
 SYMBOL_LIBRARIES = ("librbd", "librados")
 #: Per-release facts of releases.json: each ``{"value": ..., "source": ...}`` or
