@@ -98,6 +98,7 @@ def from_report_dict(doc, source, kind="report"):
         libraries[name] = out
     caps = {}
     for cap_id, cap in (doc.get("capabilities") or {}).items():
+        cap = cap or {}
         caps[cap_id] = {"status": cap.get("status"), "reason": cap.get("reason")}
     problems = [{"id": p.get("id"), "severity": p.get("severity"), "message": p.get("message")}
                 for p in doc.get("problems") or []]
