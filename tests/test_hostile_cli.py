@@ -581,6 +581,15 @@ def explain_key_in_log(tmp_path, libs, keys):
     return dict(args=["explain", "--no-runtime", "--file", _report_file(tmp_path, "log", log)])
 
 
+def explain_backtracking_lines(tmp_path, libs, keys):
+    """Lines of 60 KB that made two signatures' optional leading groups backtrack at every
+    start position (53 s for the go-ceph one, fuzz finding of h13e)."""
+    log = ("0" * 60000 + " could not determine kind of name for C.rbd_trash_remove\n"
+           + "x.so" * 15000 + ": undefined symbol: rbd_encryption_load2\n"
+           + "x/" * 30000 + "y.go:1:2: could not determine kind of name for C.rbd_x\n")
+    return dict(args=["explain", "--no-runtime", "--file", _report_file(tmp_path, "log", log)])
+
+
 def key_in_missing_path(tmp_path, libs, keys):
     return dict(args=["--no-runtime", "--librbd", "/nonexistent/" + keys[0] + "/librbd.so.1"])
 
@@ -655,6 +664,7 @@ ROWS = [
     ("explain-file-dev-zero", explain_file_dev_zero, {2}, 10, 200, dict(says="device|not a regular file")),
     ("explain-standard-input-still-read", explain_stdin, {0}, 30, 300, dict(out_says="rbd_encryption_load")),
     ("explain-log-holding-keys", explain_key_in_log, {0, 4}, 30, 300, {}),
+    ("explain-backtracking-60kb-lines", explain_backtracking_lines, {0}, 15, 300, dict(out_says="go-ceph|rbd_trash")),
     # --- output files ---------------------------------------------------------------------
     ("save-baseline-fifo", save_baseline_fifo, {2}, 10, 200, dict(says="FIFO")),
     ("fleet-html-fifo", fleet_html_fifo, {2}, 15, 200, dict(says="FIFO")),
@@ -756,3 +766,28 @@ def test_registered_keyring_secret_redacted_from_every_stream(monkeypatch, capsy
     assert secret not in captured.out and secret not in captured.err
     assert safeio.REDACTED in captured.out and safeio.REDACTED in captured.err
     assert secret not in (tmp_path / "out").read_text()
+
+
+def test_explain_patterns_stay_linear_on_long_runs():
+    """Every signature pattern of errors.json over 20 KB runs of the characters its classes
+    take, with and without its keywords after them: under 100 ms each (the fuzz contract's
+    bound), so a long line cannot make an optional leading group backtrack at every start."""
+    import json as _json
+    from librbd_probe import knowledge
+    signatures = knowledge.load("errors.json")["signatures"]
+    fills = ["x", "x/", "x.so", "0", "x ", "/", "a.go:1:1: ", "x'", "x:", "-", "a1."]
+    slow = []
+    for sig in signatures:
+        tails = [""] + [" " + k for k in (sig.get("keywords") or [])[:3]]
+        for pattern in sig["patterns"]:
+            rx = re.compile(pattern)
+            for fill in fills:
+                line = fill * (20000 // len(fill))
+                for tail in tails:
+                    start = time.monotonic()
+                    for _ in rx.finditer(line + tail):
+                        pass
+                    took = time.monotonic() - start
+                    if took > 0.1:
+                        slow.append((sig["id"], fill, tail, round(took, 3)))
+    assert not slow, slow
