@@ -210,8 +210,7 @@ def one_line(text):
 
 # A cephx key as Ceph prints it: base64 of CryptoKey::encode = u16 type, utime_t created
 # (u32 sec, u32 nsec), u16 secret length, secret (16 bytes for AES: 28 bytes, 40 characters).
-# (a "/" may precede a key: a key inside a path, /etc/x/AQ..., is still found; validated below)
-_KEY_SHAPE = re.compile(r"(?<![A-Za-z0-9+])A[A-Za-z0-9+/]{26,}={0,2}")
+_KEY_SHAPE = re.compile(r"(?<![A-Za-z0-9+/])A[A-Za-z0-9+/]{26,}={0,2}")
 REDACTED = "<redacted cephx key>"
 
 
