@@ -117,6 +117,8 @@ def check(run, codes, seconds, rss_mib, secrets=(), garbage=False, err_lines=1, 
         assert not re.search("[\x00-\x08\x0b-\x1f\x7f-\x9f\u2028\u2029]", line), ("raw control character", run)
     assert not run.err.endswith("\n\n"), run
     assert "\x1b" not in run.out, ("an ESC reached standard output", run)
+    for line in run.out.splitlines() + lines:
+        assert not line.lstrip().startswith(INJECTED), ("a line forged by a value", run)
     assert run.seconds < seconds, ("slower than the row's bound {} s".format(seconds), run)
     assert run.rss_mib < rss_mib, ("peak RSS over the row's bound {} MiB".format(rss_mib), run)
     for secret in secrets:
@@ -619,8 +621,8 @@ R = "a stated problem in the report"
 ROWS = [
     # --- the "Why" table ----------------------------------------------------------
     ("ldcache-string-offset-past-end", ldcache_offset_past_end, {0}, 10, 200, dict(problem_says="ld\\.so\\.cache")),
-    ("features-061-no-runtime", features_061, {0}, 10, 200, dict(out_says="rbd_default_features")),
-    ("features-4301-digits", features_4301_digits, {0}, 10, 200, dict(out_says="rbd_default_features")),
+    ("features-061-no-runtime", features_061, {0}, 10, 200, dict(out_says="rbd.default.features")),
+    ("features-4301-digits", features_4301_digits, {0}, 10, 200, dict(out_says="rbd.default.features")),
     ("ldsoconfd-ten-files-include-each-other", confd_include_loop, {0}, 10, 200, {}),
     ("fifo-ldcache-under-root", fifo_ldcache, {0}, 10, 200, dict(problem_says="FIFO")),
     ("fifo-ldsoconf-under-root", fifo_ldsoconf, {0}, 10, 200, dict(problem_says="FIFO")),
