@@ -604,6 +604,26 @@ def non_utf8_librbd(tmp_path, libs, keys):
     return dict(args=[b"--no-runtime", b"--librbd", os.fsencode(str(tmp_path)) + b"/lib\xff\xfe.so"])
 
 
+def _library_in_forging_directory(tmp_path, libs):
+    directory = tmp_path / ("lib\n" + INJECTED + ESC)
+    directory.mkdir()
+    _link_or_copy(libs["librbd"], str(directory / "librbd.so.1"))
+    return str(directory / "librbd.so.1")
+
+
+def forging_path_text(tmp_path, libs, keys):
+    return dict(args=["--no-runtime", "--librbd", _library_in_forging_directory(tmp_path, libs)])
+
+
+def forging_path_markdown(tmp_path, libs, keys):
+    return dict(args=["--no-runtime", "--markdown", "--librbd", _library_in_forging_directory(tmp_path, libs)])
+
+
+def forging_path_consumers(tmp_path, libs, keys):
+    path = _library_in_forging_directory(tmp_path, libs)
+    return dict(args=["consumers", "--no-runtime", "--librbd", path, path])
+
+
 def newline_conf(tmp_path, libs, keys):
     return dict(args=["--no-runtime", "--conf", str(tmp_path / "x.conf") + "\n" + INJECTED])
 
@@ -675,6 +695,9 @@ ROWS = [
     ("key-in-a-missing-path", key_in_missing_path, {2}, 10, 200, dict(says="does not exist|no such file")),
     ("esc-and-u2028-in-librbd", esc_in_librbd, {2}, 10, 200, dict(says="--librbd")),
     ("non-utf8-byte-in-librbd", non_utf8_librbd, {2}, 10, 200, dict(says="\\\\xff")),
+    ("newline-and-esc-in-a-scanned-path-text", forging_path_text, {0}, 10, 200, dict(out_says="INJECTED")),
+    ("newline-and-esc-in-a-scanned-path-markdown", forging_path_markdown, {0}, 10, 200, dict(out_says="INJECTED")),
+    ("newline-and-esc-in-a-consumer-path", forging_path_consumers, {0, 1, 3}, 15, 300, dict(out_says="INJECTED")),
     ("newline-in-conf", newline_conf, {2}, 10, 200, dict(says="--conf")),
     ("newline-in-unknown-option", newline_unknown_option, {2}, 10, 200, dict(says="unrecognized|bogus")),
     ("newline-in-require", newline_require, {2}, 10, 200, dict(says="unknown capability")),
