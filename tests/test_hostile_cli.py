@@ -496,6 +496,10 @@ def policy_with_key(tmp_path, libs, keys):
     return dict(args=["--no-runtime", "--policy", _report_file(tmp_path, "policy", keys[1] + " yes\n")])
 
 
+def policy_min_release_digits(tmp_path, libs, keys):
+    return dict(args=["--no-runtime", "--policy", _report_file(tmp_path, "policy", "min-release " + "1" * 5000 + "\n")])
+
+
 def policy_fifo(tmp_path, libs, keys):
     os.mkfifo(str(tmp_path / "policy"))
     return dict(args=["--no-runtime", "--policy", str(tmp_path / "policy")])
@@ -673,6 +677,7 @@ ROWS = [
     ("baseline-fifo", baseline_fifo, {2}, 10, 200, dict(says="FIFO")),
     ("baseline-sparse-300mib", baseline_sparse_300m, {2}, 10, 200, dict(says="limit")),
     ("policy-fifo", policy_fifo, {2}, 10, 200, dict(says="FIFO")),
+    ("policy-min-release-5000-digits", policy_min_release_digits, {2}, 10, 200, dict(says="min-release takes")),
     ("policy-echoes-a-key", policy_with_key, {2}, 10, 200, dict(says="unknown directive")),
     ("diff-old-fifo", diff_old_fifo, {2}, 10, 200, dict(says="FIFO")),
     ("diff-old-nested-100000", diff_deep, {3}, 10, 200, dict(says="nests deeper")),
