@@ -105,7 +105,7 @@ def run_cli(args, env=None, timeout=20.0, stdin=None, close_stdout=False, cwd=No
 
 
 def check(run, codes, seconds, rss_mib, secrets=(), garbage=False, err_lines=1, says=None, out_says=None,
-          problem_says=None):
+          problem_says=None, any_says=None):
     """The assertions every row shares (module docstring)."""
     assert "Traceback" not in run.err and "Traceback" not in run.out, run
     assert "internal error" not in run.err, run
@@ -130,6 +130,8 @@ def check(run, codes, seconds, rss_mib, secrets=(), garbage=False, err_lines=1, 
         assert re.search(says, run.err, re.I), ("stderr does not say {!r}".format(says), run)
     if out_says:
         assert re.search(out_says, run.out, re.I), ("stdout does not say {!r}".format(out_says), run)
+    if any_says:
+        assert re.search(any_says, run.err + run.out, re.I), ("neither stream says {!r}".format(any_says), run)
     if problem_says:
         problems = json.loads(run.out).get("problems") or []
         text = "\n".join("{} {} {}".format(p.get("id"), p.get("message"), p.get("evidence")) for p in problems)
@@ -628,6 +630,25 @@ def forging_path_consumers(tmp_path, libs, keys):
     return dict(args=["consumers", "--no-runtime", "--librbd", path, path])
 
 
+def consumers_root_with_fifos(tmp_path, libs, keys):
+    """consumers --root over a tree whose bin and lib hold a FIFO, a link to /dev/zero and a
+    sparse 1 GiB file next to a real consumer (the installed librados, which needs librbd's
+    sibling libraries): the walk opens regular files only, bounded."""
+    root = make_root(tmp_path, libs, cache=False)
+    bindir = os.path.join(root, "usr", "bin")
+    os.makedirs(bindir)
+    os.mkfifo(os.path.join(bindir, "fifo-tool"))
+    os.symlink("/dev/zero", os.path.join(bindir, "zero-tool"))
+    os.mkfifo(os.path.join(root, "usr", "lib", "x86_64-linux-gnu", "libfifo.so.1"))
+    sparse(os.path.join(bindir, "big-tool"), GiB)
+    return dict(args=["consumers", "--root", root, "--json"])
+
+
+def consumers_path_fifo(tmp_path, libs, keys):
+    os.mkfifo(str(tmp_path / "prog"))
+    return dict(args=["consumers", "--no-runtime", str(tmp_path / "prog")])
+
+
 def newline_conf(tmp_path, libs, keys):
     return dict(args=["--no-runtime", "--conf", str(tmp_path / "x.conf") + "\n" + INJECTED])
 
@@ -703,6 +724,8 @@ ROWS = [
     ("newline-and-esc-in-a-scanned-path-text", forging_path_text, {0}, 10, 200, dict(out_says="INJECTED")),
     ("newline-and-esc-in-a-scanned-path-markdown", forging_path_markdown, {0}, 10, 200, dict(out_says="INJECTED")),
     ("newline-and-esc-in-a-consumer-path", forging_path_consumers, {0, 1, 3}, 15, 300, dict(out_says="INJECTED")),
+    ("consumers-root-with-fifos-and-devices", consumers_root_with_fifos, {0, 1, 3}, 20, 200, {}),
+    ("consumers-path-fifo", consumers_path_fifo, {2, 3}, 10, 200, dict(any_says="FIFO|not a regular file")),
     ("newline-in-conf", newline_conf, {2}, 10, 200, dict(says="--conf")),
     ("newline-in-unknown-option", newline_unknown_option, {2}, 10, 200, dict(says="unrecognized|bogus")),
     ("newline-in-require", newline_require, {2}, 10, 200, dict(says="unknown capability")),
