@@ -848,3 +848,12 @@ def test_explain_patterns_stay_linear_on_long_runs():
                     if took > 0.1:
                         slow.append((sig["id"], fill, tail, round(took, 3)))
     assert not slow, slow
+
+
+def test_explain_text_with_any_lone_surrogate_never_raises(libs):
+    """explain.explain's contract (never raises) for text a caller built: a lone surrogate
+    that is no surrogateescape'd byte (U+D800) raised UnicodeEncodeError."""
+    from librbd_probe import explain, scan
+    report = scan.scan(runtime=False)
+    for text in ("\ud800 undefined symbol: rbd_x", "\udbff\udc00\udfff", "\udcff", "x\x00y"):
+        explain.explain(report, text)
