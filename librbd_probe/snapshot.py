@@ -180,6 +180,8 @@ def from_path(path):
 
 def _from_path(path):
     name = safeio.one_line(path)
+    if "\0" in os.fsdecode(path):
+        raise InputError("{}: a path cannot hold a NUL character".format(name))
     if os.path.islink(path) and not os.path.exists(path):
         raise InputError("{}: is a broken symbolic link (-> {})".format(name, safeio.one_line(os.readlink(path))))
     try:
