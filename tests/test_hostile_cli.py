@@ -662,7 +662,6 @@ def newline_require(tmp_path, libs, keys):
 
 
 # id, builder, exit codes, seconds, MiB, options (garbage, says, out_says, err_lines)
-R = "a stated problem in the report"
 ROWS = [
     # --- the issue's "Why" table ----------------------------------------------------------
     ("ldcache-string-offset-past-end", ldcache_offset_past_end, {0}, 10, 200, dict(problem_says="ld\\.so\\.cache")),
@@ -829,7 +828,6 @@ def test_explain_patterns_stay_linear_on_long_runs():
     """Every signature pattern of errors.json over 20 KB runs of the characters its classes
     take, with and without its keywords after them: under 100 ms each (the fuzz contract's
     bound), so a long line cannot make an optional leading group backtrack at every start."""
-    import json as _json
     from librbd_probe import knowledge
     signatures = knowledge.load("errors.json")["signatures"]
     fills = ["x", "x/", "x.so", "0", "x ", "/", "a.go:1:1: ", "x'", "x:", "-", "a1."]
