@@ -666,7 +666,7 @@ ROWS = [
     # --- the "Why" table ----------------------------------------------------------
     ("ldcache-string-offset-past-end", ldcache_offset_past_end, {0}, 10, 200, dict(problem_says="ld\\.so\\.cache")),
     ("features-061-no-runtime", features_061, {0}, 10, 200, dict(out_says="rbd.default.features")),
-    ("features-4301-digits", features_4301_digits, {0}, 10, 200, dict(out_says="rbd.default.features")),
+    ("features-4301-digits", features_4301_digits, {0}, 10, 200, dict(problem_says="rbd.default.features")),
     ("ldsoconfd-ten-files-include-each-other", confd_include_loop, {0}, 10, 200, {}),
     ("fifo-ldcache-under-root", fifo_ldcache, {0}, 10, 200, dict(problem_says="FIFO")),
     ("fifo-ldsoconf-under-root", fifo_ldsoconf, {0}, 10, 200, dict(problem_says="FIFO")),
