@@ -649,6 +649,16 @@ def consumers_path_fifo(tmp_path, libs, keys):
     return dict(args=["consumers", "--no-runtime", str(tmp_path / "prog")])
 
 
+def python_that_floods(tmp_path, libs, keys):
+    """--python naming a program that prints without end (yes): it filled memory until
+    MemoryError; now stopped after 1 MiB."""
+    need(shutil.which("yes"), "yes (coreutils) not found")
+    flood = tmp_path / "python3"
+    flood.write_text("#!/bin/sh\nexec {}\n".format(shutil.which("yes")))
+    flood.chmod(0o755)
+    return dict(args=["consumers", "--no-runtime", "--python", str(flood)])
+
+
 def newline_conf(tmp_path, libs, keys):
     return dict(args=["--no-runtime", "--conf", str(tmp_path / "x.conf") + "\n" + INJECTED])
 
@@ -725,6 +735,7 @@ ROWS = [
     ("newline-and-esc-in-a-consumer-path", forging_path_consumers, {0, 1, 3}, 15, 300, dict(out_says="INJECTED")),
     ("consumers-root-with-fifos-and-devices", consumers_root_with_fifos, {0, 1, 3}, 20, 200, {}),
     ("consumers-path-fifo", consumers_path_fifo, {2, 3}, 10, 200, dict(any_says="FIFO|not a regular file")),
+    ("python-that-floods-stdout", python_that_floods, {2}, 30, 200, dict(says="not a Python interpreter")),
     ("newline-in-conf", newline_conf, {2}, 10, 200, dict(says="--conf")),
     ("newline-in-unknown-option", newline_unknown_option, {2}, 10, 200, dict(says="unrecognized|bogus")),
     ("newline-in-require", newline_require, {2}, 10, 200, dict(says="unknown capability")),
