@@ -317,6 +317,14 @@ def features_4301_digits(tmp_path, libs, keys):
     return dict(args=["--no-runtime", "--conf", str(conf), "--json"])
 
 
+def conf_trailing_continuation(tmp_path, libs, keys):
+    """A ceph.conf whose last line ends in a backslash continuation (h13e's fuzz finding: the
+    7-byte file 'a = b\\' + newline made the parser loop)."""
+    conf = tmp_path / "ceph.conf"
+    conf.write_text("[client]\nrbd default features = 3\na = b\\\n")
+    return dict(args=["--no-runtime", "--conf", str(conf), "--json"])
+
+
 def _verneed_overlap(tmp_path, libs, records=20000):
     """Overlapping version-requirement records: from .gnu.version_r on (readelf's offset), into
     the bytes after it in the same PT_LOAD, ``records`` 16-byte entries that are each both an
@@ -677,6 +685,7 @@ ROWS = [
     ("ldcache-string-offset-past-end", ldcache_offset_past_end, {0}, 10, 200, dict(problem_says="ld\\.so\\.cache")),
     ("features-061-no-runtime", features_061, {0}, 10, 200, dict(out_says="rbd.default.features")),
     ("features-4301-digits", features_4301_digits, {0}, 10, 200, dict(problem_says="rbd.default.features")),
+    ("conf-last-line-backslash-continuation", conf_trailing_continuation, {0}, 10, 200, {}),
     ("ldsoconfd-ten-files-include-each-other", confd_include_loop, {0}, 10, 200, {}),
     ("fifo-ldcache-under-root", fifo_ldcache, {0}, 10, 200, dict(problem_says="FIFO")),
     ("fifo-ldsoconf-under-root", fifo_ldsoconf, {0}, 10, 200, dict(problem_says="FIFO")),
