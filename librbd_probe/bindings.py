@@ -15,7 +15,7 @@ import subprocess
 import sys
 
 from . import elf
-from .errors import ElfError, UsageError
+from .errors import ElfError, InputError, UsageError
 from .model import record
 
 MODULES = ("rbd", "rados")
@@ -65,6 +65,54 @@ class Binding(record(
         return {k: (list(v) if isinstance(v, tuple) else v) for k, v in self._asdict().items()}
 
 
+#: the answer of a real interpreter is a few KiB (its sys.path); a program named by --python that
+#: prints without end is stopped at this much, or at the timeout (memory stays bounded)
+_PROBE_OUTPUT = 1 << 20
+_PROBE_TIMEOUT = 30.0
+
+
+class _Unbounded(Exception):
+    pass
+
+
+def _run_bounded(argv, timeout, limit):
+    """(stdout, stderr tail) of ``argv``: killed past ``timeout`` s or ``limit`` bytes of stdout."""
+    import selectors
+    import time
+    proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            cwd="/")
+    out, err = bytearray(), bytearray()
+    problem = None
+    deadline = time.monotonic() + timeout
+    with selectors.DefaultSelector() as selector:
+        selector.register(proc.stdout, selectors.EVENT_READ, out)
+        selector.register(proc.stderr, selectors.EVENT_READ, err)
+        while selector.get_map() and problem is None:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                problem = "no answer within {:g} s".format(timeout)
+                break
+            for key, _ in selector.select(left):
+                data = os.read(key.fileobj.fileno(), 65536)
+                if not data:
+                    selector.unregister(key.fileobj)
+                    continue
+                key.data.extend(data)
+                if len(out) > limit:
+                    problem = "more than {} bytes on standard output".format(limit)
+                    break
+                if len(err) > limit:
+                    del err[:-65536]                    # the tail is what a message needs
+    if problem is not None:
+        proc.kill()
+    proc.stdout.close()
+    proc.stderr.close()
+    proc.wait()
+    if problem is not None:
+        raise _Unbounded(problem)
+    return bytes(out), bytes(err)
+
+
 def interpreter_info(python=None):
     """sys.path and suffixes of ``python`` (default: this interpreter), without importing rbd."""
     if python is None:
@@ -72,22 +120,26 @@ def interpreter_info(python=None):
         return Interpreter(sys.executable, list(sys.version_info[:3]), list(sys.path),
                            list(machinery.EXTENSION_SUFFIXES), list(machinery.SOURCE_SUFFIXES),
                            list(machinery.BYTECODE_SUFFIXES))
+    from .safeio import one_line
     if not os.path.exists(python):
-        raise UsageError("{}: --python does not exist".format(python))
+        raise UsageError("{}: --python does not exist".format(one_line(python)))
     if not os.access(python, os.X_OK) or os.path.isdir(python):
-        raise UsageError("{}: --python is not an executable file".format(python))
+        raise UsageError("{}: --python is not an executable file".format(one_line(python)))
     try:
-        proc = subprocess.run([python, "-c", _PROBE], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                              universal_newlines=True, timeout=30, cwd="/")
-    except (OSError, subprocess.SubprocessError) as exc:
-        raise UsageError("{}: cannot run it as a Python interpreter: {}".format(python, exc)) from exc
+        out, err = _run_bounded([python, "-c", _PROBE], _PROBE_TIMEOUT, _PROBE_OUTPUT)
+    except OSError as exc:
+        raise UsageError("{}: cannot run it as a Python interpreter: {}".format(one_line(python), one_line(exc))) from exc
+    except _Unbounded as exc:
+        raise UsageError("{}: not a Python interpreter ({})".format(one_line(python), exc)) from exc
+    stdout = out.decode("utf-8", "surrogateescape")
+    stderr = err.decode("utf-8", "replace")
     try:
-        data = json.loads(proc.stdout)
+        data = json.loads(stdout)
         return Interpreter(python, data["version"], [p for p in data["path"] if p], data["ext"],
                            data["src"], data["byte"])
     except (ValueError, KeyError, TypeError) as exc:
-        tail = (proc.stderr or "").strip().splitlines()[-1:] or ["no output"]
-        raise UsageError("{}: not a Python interpreter ({})".format(python, tail[0][:200])) from exc
+        tail = (stderr or "").strip().splitlines()[-1:] or ["no output"]
+        raise UsageError("{}: not a Python interpreter ({})".format(one_line(python), one_line(tail[0][:200]))) from exc
 
 
 def locate_module(name, interp):
@@ -172,30 +224,34 @@ def _string(node):
 
 def read_ctypes(path):
     """(probes, calls, old_format default) of a ctypes-era binding, by parsing its source."""
+    from . import safeio
     try:
-        with open(path, "rb") as handle:
-            source = handle.read()
-    except OSError as exc:
-        raise ElfError("{}: cannot be read: {}".format(path, exc.strerror or exc)) from exc
+        source = safeio.read_bytes(path, "source")       # a regular file, at most LIMITS["source"]
+    except InputError as exc:
+        raise ElfError(str(exc)) from exc
     try:
         tree = ast.parse(source, filename=path)
-    except (SyntaxError, ValueError):
+        visitor = _CtypesVisitor()
+        visitor.visit(tree)
+        return tuple(sorted(visitor.probes)), tuple(sorted(visitor.calls)), visitor.old_format
+    except (SyntaxError, ValueError, RecursionError, MemoryError):
+        # (3.6's parser answers deep nesting with MemoryError, later ones with RecursionError)
         # Python 2 sources (print statements, u'' on 3.2) still expose their names textually.
         text = source.decode("utf-8", "replace")
         probes = set(re.findall(r"hasattr\(\s*[\w.]+\s*,\s*['\"]((?:rbd|rados)_\w+)['\"]", text))
         calls = set(re.findall(r"\.((?:rbd|rados)_\w+)\s*\(", text))
         match = re.search(r"def create\(self, ioctx, name, size,[^)]*old_format=(True|False)", text)
         return tuple(sorted(probes)), tuple(sorted(calls)), ({"True": True, "False": False}[match.group(1)] if match else None)
-    visitor = _CtypesVisitor()
-    visitor.visit(tree)
-    return tuple(sorted(visitor.probes)), tuple(sorted(visitor.calls)), visitor.old_format
 
 
 def read_binding(name, path, interpreter):
     if path is None:
         return Binding(name, interpreter, None, "missing", note="not importable by this interpreter")
     if path.endswith(".py"):
-        probes, calls, old_format = read_ctypes(path)
+        try:
+            probes, calls, old_format = read_ctypes(path)
+        except ElfError as exc:
+            return Binding(name, interpreter, path, "unreadable", note=str(exc))
         if not probes and not calls:
             return Binding(name, interpreter, path, "python", old_format_default=old_format,
                            note="pure Python module that calls no rbd_/rados_ function directly")
