@@ -386,10 +386,10 @@ def _read_text(path, what):
 
 def _prepare_gates(args):
     """(baseline snapshot or None, policy or None); bad files are usage errors (exit 2)."""
-    from . import gate, snapshot
     baseline = policy = None
     if args.baseline:
         import json
+        from . import snapshot
         text = _read_text(args.baseline, "--baseline")
         try:
             doc = json.loads(text)
@@ -400,6 +400,7 @@ def _prepare_gates(args):
         except snapshot.SnapshotError as exc:
             raise UsageError(str(exc)) from exc
     if args.policy:
+        from . import gate
         policy = gate.parse_policy(_read_text(args.policy, "--policy"), args.policy)
     if args.save_baseline and os.path.isdir(args.save_baseline):
         raise UsageError("{}: --save-baseline is a directory".format(args.save_baseline))

@@ -19,10 +19,27 @@ def probe_libraries(librbd, librados, symbols, feature_masks=(), config=None,
     ``answer`` is None when nothing valid came back; with a load failure it still holds what
     the child learnt (``loaded`` False, ``loaded_objects``) and ``error`` says why.
     """
-    from . import children      # subprocess, uuid, pkgutil: only when something is really loaded
+    return start_probe(librbd, librados, symbols, feature_masks, config, timeout, python).finish()
+
+
+def start_probe(librbd, librados, symbols, feature_masks=(), config=None,
+                timeout=DEFAULT_TIMEOUT, python=None):
+    """Start the probe child now; ``.finish()`` returns what ``probe_libraries`` does.
+
+    The returned ``children.Pending`` carries ``key``: everything the child was asked, so a
+    caller can tell whether a child started early answers the question it asks later.
+    """
+    from . import children      # posix_spawn, marshal: only when something is really loaded
     request = {"librbd": librbd, "librados": librados, "symbols": sorted(symbols),
                "feature_masks": list(feature_masks), "config": config}
-    return children.run("probe", request, timeout=timeout, python=python)
+    pending = children.start("probe", request, timeout=timeout, python=python)
+    pending.key = probe_key(librbd, librados, symbols, feature_masks, config, timeout, python)
+    return pending
+
+
+def probe_key(librbd, librados, symbols, feature_masks=(), config=None, timeout=DEFAULT_TIMEOUT, python=None):
+    """What identifies one probe request (``start_probe``'s ``key``)."""
+    return repr((librbd, librados, sorted(symbols), list(feature_masks), config, timeout, python))
 
 
 def _triple(value):

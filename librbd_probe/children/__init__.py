@@ -43,6 +43,7 @@ The protocol, the same for both children:
 text on stdout) into such a record; the answer is trusted only if it is one JSON object with
 the nonce this process sent.
 """
+import atexit
 import errno
 import marshal
 import os
@@ -224,14 +225,76 @@ def run(child, request, timeout=DEFAULT_TIMEOUT, python=None, env=None, grace_on
     child gets ``grace_on_interrupt`` seconds to finish before it is killed; then the
     exception propagates.
     """
-    nonce = os.urandom(16).hex()
-    executable = python or sys.executable
-    data = envelope(child, _json_plain(dict(request, nonce=nonce)),
-                    same_interpreter=python is None or python == sys.executable)
-    # The last argument only names the child in ps(1) and /proc/<pid>/cmdline (sys.argv[1]).
-    argv = [executable] + list(FLAGS) + ["-c", BOOTSTRAP, label(child)]
-    spawn = _run_spawned if hasattr(os, "posix_spawn") else _run_popen
-    outcome = spawn(argv, data, timeout, env, grace_on_interrupt)
+    return start(child, request, timeout=timeout, python=python, env=env).finish(grace_on_interrupt)
+
+
+def start(child, request, timeout=DEFAULT_TIMEOUT, python=None, env=None):
+    """Start child ``child`` now and return a ``Pending``: ``finish()`` is ``run``'s answer.
+
+    The scan starts the probe child this way before it reads the ELF files, so the child's
+    interpreter start and dlopen overlap the static reading (``timeout`` counts from here).
+    Raises ChildError when the interpreter cannot be started at all.
+    """
+    return Pending(child, request, timeout, python, env)
+
+
+class Pending(object):
+    """A started child: ``finish(grace_on_interrupt)`` -> (answer, error); ``cancel()`` kills it.
+
+    A Pending dropped unfinished (an exception between start and finish) kills its child when it
+    is collected, and at interpreter exit at the latest: no child outlives its bound unattended.
+    """
+
+    def __init__(self, child, request, timeout, python, env):
+        self.nonce = os.urandom(16).hex()
+        self.timeout = timeout
+        data = envelope(child, _json_plain(dict(request, nonce=self.nonce)),
+                        same_interpreter=python is None or python == sys.executable)
+        # The last argument only names the child in ps(1) and /proc/<pid>/cmdline (sys.argv[1]).
+        argv = [python or sys.executable] + list(FLAGS) + ["-c", BOOTSTRAP, label(child)]
+        self._proc = None
+        self._proc = (_Spawned if hasattr(os, "posix_spawn") else _Popened)(argv, data, timeout, env)
+        _UNFINISHED[id(self)] = self._proc
+
+    def finish(self, grace_on_interrupt=0):
+        proc, self._proc = self._proc, None
+        if proc is None:
+            raise ChildError("this child was already finished or cancelled")
+        try:
+            outcome = proc.wait(grace_on_interrupt)
+        finally:
+            _UNFINISHED.pop(id(self), None)
+        return _answer(outcome, self.nonce, self.timeout)
+
+    def cancel(self):
+        """Kill the child (if still running) and reap it; its answer is never read."""
+        proc, self._proc = self._proc, None
+        _UNFINISHED.pop(id(self), None)
+        if proc is not None:
+            proc.cancel()
+
+    def __del__(self):
+        if getattr(self, "_proc", None) is not None:
+            try:
+                self.cancel()
+            except Exception:     # noqa: BLE001 - interpreter shutdown: atexit already killed it
+                pass
+
+
+_UNFINISHED = {}
+
+
+def _cancel_unfinished():
+    for proc in list(_UNFINISHED.values()):
+        proc.cancel()
+    _UNFINISHED.clear()
+
+
+atexit.register(_cancel_unfinished)
+
+
+def _answer(outcome, nonce, timeout):
+    """(answer, error) of one finished child from its (returncode, stdout, blank, stderr)."""
     if outcome is None:
         return None, error_record(
             "timeout", "the library did not answer within {:g} s (hung while loading or in a call); "
@@ -268,29 +331,39 @@ def _cannot_start(executable, exc):
     return ChildError("{}: cannot start the probe interpreter: {}".format(executable, exc))
 
 
-def _run_popen(argv, data, timeout, env, grace_on_interrupt):
-    """Python < 3.8: subprocess.  (returncode, stdout, stdout_blank, stderr) or None on timeout."""
-    import subprocess
-    try:
-        proc = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                stderr=subprocess.PIPE, start_new_session=True, env=env)
-    except OSError as exc:
-        raise _cannot_start(argv[0], exc) from exc
-    try:
-        stdout, stderr = proc.communicate(data, timeout=timeout)
-    except BaseException as exc:   # timeout, or a signal handler raising (live mode's SIGINT/SIGTERM)
-        if not isinstance(exc, subprocess.TimeoutExpired):
-            try:
-                proc.wait(timeout=grace_on_interrupt)
-            except subprocess.TimeoutExpired:
-                pass
+class _Popened(object):
+    """Python < 3.8: subprocess, started at ``wait`` (no head start).  ``wait`` returns
+    (returncode, stdout, stdout_blank, stderr), or None on timeout."""
+
+    def __init__(self, argv, data, timeout, env):
+        self.args = (argv, data, timeout, env)
+
+    def cancel(self):
+        pass
+
+    def wait(self, grace_on_interrupt):
+        import subprocess
+        argv, data, timeout, env = self.args
+        try:
+            proc = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                    stderr=subprocess.PIPE, start_new_session=True, env=env)
+        except OSError as exc:
+            raise _cannot_start(argv[0], exc) from exc
+        try:
+            stdout, stderr = proc.communicate(data, timeout=timeout)
+        except BaseException as exc:   # timeout, or a signal handler raising (live mode's SIGINT/SIGTERM)
+            if not isinstance(exc, subprocess.TimeoutExpired):
+                try:
+                    proc.wait(timeout=grace_on_interrupt)
+                except subprocess.TimeoutExpired:
+                    pass
+                _kill_group(proc.pid)
+                proc.wait()
+                raise
             _kill_group(proc.pid)
-            proc.wait()
-            raise
-        _kill_group(proc.pid)
-        proc.communicate()
-        return None
-    return proc.returncode, stdout, not stdout.strip(), stderr
+            proc.communicate()
+            return None
+        return proc.returncode, stdout, not stdout.strip(), stderr
 
 
 _READ = 1 << 16
@@ -336,97 +409,125 @@ def _reap(pid, deadline):
         delay = min(delay * 2, 0.05)
 
 
-def _run_spawned(argv, data, timeout, env, grace_on_interrupt):
-    """posix_spawn + poll: (returncode, stdout, stdout_blank, stderr) or None on timeout."""
-    import select
-    fds = []
-    try:
-        in_r, in_w = os.pipe()
-        fds += [in_r, in_w]
-        out_r, out_w = os.pipe()
-        fds += [out_r, out_w]
-        err_r, err_w = os.pipe()
-        fds += [err_r, err_w]
-        if min(fds) <= 2:        # a dup2 onto itself would keep close-on-exec: subprocess copes
-            raise _LowDescriptor()
-        actions = [(os.POSIX_SPAWN_DUP2, in_r, 0), (os.POSIX_SPAWN_DUP2, out_w, 1),  # novermin
-                   (os.POSIX_SPAWN_DUP2, err_w, 2)]  # novermin
-        actions += [(os.POSIX_SPAWN_CLOSE, fd) for fd in _inherited_fds()]  # novermin
-        pid = os.posix_spawn(argv[0], argv, os.environ if env is None else env, file_actions=actions,  # novermin
-                             setsid=True, setsigdef=(signal.SIGPIPE, signal.SIGXFSZ))
-    except OSError as exc:
-        for fd in fds:
+class _Spawned(object):
+    """posix_spawn at once (as much of the request written as the pipe takes), then ``wait``
+    serves the pipes with poll: (returncode, stdout, stdout_blank, stderr), or None on timeout."""
+
+    def __init__(self, argv, data, timeout, env):
+        self.popen = None
+        fds = []
+        try:
+            in_r, in_w = os.pipe()
+            fds += [in_r, in_w]
+            out_r, out_w = os.pipe()
+            fds += [out_r, out_w]
+            err_r, err_w = os.pipe()
+            fds += [err_r, err_w]
+            if min(fds) <= 2:        # a dup2 onto itself would keep close-on-exec: subprocess copes
+                raise _LowDescriptor()
+            actions = [(os.POSIX_SPAWN_DUP2, in_r, 0), (os.POSIX_SPAWN_DUP2, out_w, 1),  # novermin
+                       (os.POSIX_SPAWN_DUP2, err_w, 2)]  # novermin
+            actions += [(os.POSIX_SPAWN_CLOSE, fd) for fd in _inherited_fds()]  # novermin
+            self.pid = os.posix_spawn(argv[0], argv, os.environ if env is None else env,  # novermin
+                                      file_actions=actions, setsid=True,
+                                      setsigdef=(signal.SIGPIPE, signal.SIGXFSZ))
+        except OSError as exc:
+            for fd in fds:
+                os.close(fd)
+            raise _cannot_start(argv[0], exc) from exc
+        except _LowDescriptor:                      # this process runs with 0, 1 or 2 closed
+            for fd in fds:
+                os.close(fd)
+            self.popen = _Popened(argv, data, timeout, env)
+            return
+        for fd in (in_r, out_w, err_w):
             os.close(fd)
-        raise _cannot_start(argv[0], exc) from exc
-    except _LowDescriptor:                          # this process runs with 0, 1 or 2 closed
-        for fd in fds:
-            os.close(fd)
-        return _run_popen(argv, data, timeout, env, grace_on_interrupt)
-    for fd in (in_r, out_w, err_w):
-        os.close(fd)
-    open_fds = {in_w, out_r, err_r}
-    returncode = None
-    try:
-        deadline = time.monotonic() + timeout
+        self.deadline = time.monotonic() + timeout
+        self.returncode = None
+        self.in_w, self.out_r, self.err_r = in_w, out_r, err_r
+        self.open_fds = {in_w, out_r, err_r}
+        self.data, self.offset = memoryview(data), 0
         os.set_blocking(in_w, False)
-        poller = select.poll()
-        poller.register(in_w, select.POLLOUT)
-        poller.register(out_r, select.POLLIN)
-        poller.register(err_r, select.POLLIN)
-        view, offset = memoryview(data), 0
-        stdout, stdout_size, stdout_blank = [], 0, True
-        stderr, stderr_size = [], 0
-        while open_fds:
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                break
-            for fd, event in poller.poll(max(1, int(remaining * 1000 + 1))):
-                if fd == in_w:
-                    try:
-                        offset += os.write(in_w, view[offset:offset + _READ])
-                    except BlockingIOError:
-                        continue
-                    except OSError:                 # EPIPE: the child stopped reading
-                        offset = len(data)
-                    if offset >= len(data):
-                        poller.unregister(in_w)
-                        os.close(in_w)
-                        open_fds.discard(in_w)
-                    continue
-                chunk = os.read(fd, _READ)
-                if not chunk:
-                    poller.unregister(fd)
-                    os.close(fd)
-                    open_fds.discard(fd)
-                elif fd == out_r:
-                    stdout_blank = stdout_blank and not chunk.strip()
-                    if stdout_size <= _MAX_OUTPUT:  # memory bounded; the rest is read and dropped
-                        stdout.append(chunk)
-                        stdout_size += len(chunk)
-                else:
-                    stderr.append(chunk)
-                    stderr_size += len(chunk)
-                    while stderr_size > 2 * _STDERR_KEPT and len(stderr) > 1:
-                        stderr_size -= len(stderr.pop(0))
-        if not open_fds:
-            returncode = _reap(pid, deadline)
-        if returncode is None:                      # the timeout
-            _kill_group(pid)
-            returncode = _reap(pid, None)
-            return None
-        return returncode, b"".join(stdout), stdout_blank, b"".join(stderr)[-_STDERR_KEPT:]
-    except BaseException:   # a signal handler raising (live mode's SIGINT/SIGTERM) while waiting
-        if returncode is None:
-            try:
-                returncode = _reap(pid, time.monotonic() + grace_on_interrupt)
-            finally:
-                if returncode is None:
-                    _kill_group(pid)
-                    _reap(pid, None)
-        raise
-    finally:
-        for fd in open_fds:
+        self._write()
+
+    def _write(self):
+        try:
+            self.offset += os.write(self.in_w, self.data[self.offset:self.offset + _READ])
+        except BlockingIOError:
+            return
+        except OSError:                 # EPIPE: the child stopped reading
+            self.offset = len(self.data)
+        if self.offset >= len(self.data):
+            self._close(self.in_w)
+
+    def _close(self, fd):
+        if fd in self.open_fds:
+            self.open_fds.discard(fd)
             os.close(fd)
+
+    def cancel(self):
+        if self.popen is not None:
+            return
+        try:
+            if self.returncode is None:
+                _kill_group(self.pid)
+                self.returncode = _reap(self.pid, None)
+        finally:
+            for fd in list(self.open_fds):
+                self._close(fd)
+
+    def wait(self, grace_on_interrupt):
+        if self.popen is not None:
+            return self.popen.wait(grace_on_interrupt)
+        import select
+        try:
+            poller = select.poll()
+            if self.in_w in self.open_fds:
+                poller.register(self.in_w, select.POLLOUT)
+            poller.register(self.out_r, select.POLLIN)
+            poller.register(self.err_r, select.POLLIN)
+            stdout, stdout_size, stdout_blank = [], 0, True
+            stderr, stderr_size = [], 0
+            while self.open_fds:
+                remaining = self.deadline - time.monotonic()
+                if remaining <= 0:
+                    break
+                for fd, _ in poller.poll(max(1, int(remaining * 1000 + 1))):
+                    if fd == self.in_w:
+                        self._write()
+                        if fd not in self.open_fds:
+                            poller.unregister(fd)
+                        continue
+                    chunk = os.read(fd, _READ)
+                    if not chunk:
+                        poller.unregister(fd)
+                        self._close(fd)
+                    elif fd == self.out_r:
+                        stdout_blank = stdout_blank and not chunk.strip()
+                        if stdout_size <= _MAX_OUTPUT:  # memory bounded; the rest is read and dropped
+                            stdout.append(chunk)
+                            stdout_size += len(chunk)
+                    else:
+                        stderr.append(chunk)
+                        stderr_size += len(chunk)
+                        while stderr_size > 2 * _STDERR_KEPT and len(stderr) > 1:
+                            stderr_size -= len(stderr.pop(0))
+            if not self.open_fds:
+                self.returncode = _reap(self.pid, self.deadline)
+            if self.returncode is None:                      # the timeout
+                self.cancel()
+                return None
+            return self.returncode, b"".join(stdout), stdout_blank, b"".join(stderr)[-_STDERR_KEPT:]
+        except BaseException:   # a signal handler raising (live mode's SIGINT/SIGTERM) while waiting
+            if self.returncode is None:
+                try:
+                    self.returncode = _reap(self.pid, time.monotonic() + grace_on_interrupt)
+                finally:
+                    self.cancel()
+            raise
+        finally:
+            for fd in list(self.open_fds):
+                self._close(fd)
 
 
 def _kill_group(pid):
