@@ -118,11 +118,14 @@ def found_libraries(cli, env):
     return [libs["librbd"]["realpath"], libs["librados"]["realpath"]]
 
 
-def _outputs(run_cli, corpus_root):
-    cases = [["--no-runtime", "--json"], ["--no-runtime"], ["--json"], ["--no-runtime", "--markdown"]]
-    if corpus_root:
-        cases.append(["--root", corpus_root, "--json"])
-        cases.append(["--root", corpus_root])
+def _outputs(run_cli, corpus_roots):
+    lib = "/usr/lib/x86_64-linux-gnu/"
+    cases = [["--no-runtime", "--json"], ["--no-runtime"], ["--json"], [], ["--no-runtime", "--markdown"],
+             ["--json", "--librbd", lib + "librbd.so.1", "--librados", lib + "librados.so.2"],
+             ["--json", "--librbd", "/nonexistent/librbd.so.1"], ["--json", "--require", "create.format2"]]
+    for root in corpus_roots:
+        cases.append(["--root", root, "--json"])
+        cases.append(["--root", root])
     out = {}
     for args in cases:
         proc = run_cli(args)
@@ -130,15 +133,11 @@ def _outputs(run_cli, corpus_root):
     return out
 
 
-def _corpus_root():
+def _corpus_roots():
+    """The unpacked Debian builds of the corpus (tests/corpus.py's layout), those present."""
     base = os.path.expanduser(os.environ.get("LIBRBD_PROBE_CORPUS", "~/.cache/librbd_probe/corpus"))
-    if not os.path.isdir(base):
-        return None
-    for name in sorted(os.listdir(base)):
-        root = os.path.join(base, name)
-        if name.startswith("18.2") and os.path.isdir(root):
-            return root
-    return None
+    roots = [os.path.join(base, "debian", name, "root") for name in ("14.2.21_amd64", "18.2.7_amd64", "16.2.15_arm64")]
+    return [root for root in roots if os.path.isdir(root)]
 
 
 def compare_reports(rev, python, env):
@@ -148,7 +147,7 @@ def compare_reports(rev, python, env):
         archive = subprocess.run(["git", "-C", PROJECT, "archive", rev, "librbd_probe"],
                                  stdout=subprocess.PIPE, check=True).stdout
         subprocess.run(["tar", "-x", "-C", old], input=archive, check=True)
-        corpus = _corpus_root()
+        corpus = _corpus_roots()
         results = []
         for tree in (old, PROJECT):
             def run_cli(args, tree=tree):
@@ -177,8 +176,8 @@ def main():
 
     if args.compare_with:
         problems, cases, corpus = compare_reports(args.compare_with, args.python, env)
-        print("reports vs {}: {} cases ({}){}".format(
-            args.compare_with, len(cases), "; ".join(cases), "" if corpus else "; no corpus root found"))
+        print("reports vs {}: {} cases, {} corpus roots{}".format(
+            args.compare_with, len(cases), len(corpus), "" if corpus else " (no corpus found)"))
         for line in problems:
             print("  DIFFERS: " + line)
         print("reports byte-identical: {}".format("PASS" if not problems else "MISS"))

@@ -19,27 +19,36 @@ def probe_libraries(librbd, librados, symbols, feature_masks=(), config=None,
     ``answer`` is None when nothing valid came back; with a load failure it still holds what
     the child learnt (``loaded`` False, ``loaded_objects``) and ``error`` says why.
     """
-    return start_probe(librbd, librados, symbols, feature_masks, config, timeout, python).finish()
-
-
-def start_probe(librbd, librados, symbols, feature_masks=(), config=None,
-                timeout=DEFAULT_TIMEOUT, python=None):
-    """Start the probe child now; ``.finish()`` returns what ``probe_libraries`` does.
-
-    The returned ``children.Pending`` carries ``key``: everything the child was asked, so a
-    caller can tell whether a child started early answers the question it asks later.
-    """
     from . import children      # posix_spawn, marshal: only when something is really loaded
     request = {"librbd": librbd, "librados": librados, "symbols": sorted(symbols),
                "feature_masks": list(feature_masks), "config": config}
-    pending = children.start("probe", request, timeout=timeout, python=python)
-    pending.key = probe_key(librbd, librados, symbols, feature_masks, config, timeout, python)
+    return children.run("probe", request, timeout=timeout, python=python)
+
+
+def start_probe(librbd, librados, timeout=DEFAULT_TIMEOUT, python=None):
+    """Start the probe child now, for these files only (it dlopens them while the caller reads
+    the rest); ``finish_probe`` sends the whole request and returns what ``probe_libraries`` does.
+
+    The returned ``children.Pending`` carries ``key``: what the child was started for (the
+    files, timeout and interpreter), so a caller can tell whether it fits the probe it makes.
+    """
+    from . import children      # posix_spawn, marshal: only when something is really loaded
+    pending = children.start("probe", {"librbd": librbd, "librados": librados}, timeout=timeout,
+                             python=python, preload=True)
+    pending.key = probe_key(librbd, librados, timeout, python)
     return pending
 
 
-def probe_key(librbd, librados, symbols, feature_masks=(), config=None, timeout=DEFAULT_TIMEOUT, python=None):
-    """What identifies one probe request (``start_probe``'s ``key``)."""
-    return repr((librbd, librados, sorted(symbols), list(feature_masks), config, timeout, python))
+def probe_key(librbd, librados, timeout=DEFAULT_TIMEOUT, python=None):
+    """What a started probe child was started for (``start_probe``'s ``key``)."""
+    return (librbd, librados, timeout, python)
+
+
+def finish_probe(pending, librbd, librados, symbols, feature_masks=(), config=None):
+    """(answer, error) of a child from ``start_probe`` for the whole request."""
+    request = {"librbd": librbd, "librados": librados, "symbols": sorted(symbols),
+               "feature_masks": list(feature_masks), "config": config}
+    return pending.finish(rest=request)
 
 
 def _triple(value):

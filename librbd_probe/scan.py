@@ -175,8 +175,7 @@ def scan(librbd=None, librados=None, root=None, runtime=True, timeout=15.0,
     librados = librados or environ.get(ENV_LIBRADOS) or None
     fs = Root(root)                                   # LocateError when not a directory
     scanner = _Scanner(fs, environ)
-    scanner.early = _start_early_probe(scanner, librbd, librados, runtime, timeout, python, conf, environ,
-                                       client_id, client_name)
+    scanner.early = _start_early_probe(scanner, librbd, librados, runtime, timeout, python)
 
     rbd_report, rbd_info = scanner.library(
         "librbd", kn.soname("librbd"), "librbd.so", librbd,
@@ -282,28 +281,29 @@ def _runtime(scanner, rbd_report, rados_report, runtime, timeout, python, config
         if lib.found and scanner.host_arch and (lib.elf_class, lib.arch) != scanner.host_arch:
             return RuntimeReport(attempted=False, skipped="{} is {}-bit {}, this interpreter is {}-bit {}: read statically, not loaded".format(
                 os.path.basename(lib.path), lib.elf_class, lib.arch, scanner.host_arch[0], scanner.host_arch[1]))
-    args = (rbd_report.path, rados_report.path if rados_report.chosen_by == "explicit" else None,
-            matrix.known_symbol_names(), [f.mask for f in kn.features()], config_request, timeout, python)
+    rados_path = rados_report.path if rados_report.chosen_by == "explicit" else None
+    args = (rbd_report.path, rados_path, matrix.known_symbol_names(), [f.mask for f in kn.features()], config_request)
     early, scanner.early = scanner.early, None
-    if early is not None and early.key == probe.probe_key(*args):
-        answer, error = early.finish()
+    if early is not None and early.key == probe.probe_key(rbd_report.path, rados_path, timeout, python):
+        answer, error = probe.finish_probe(early, *args)
     else:
         if early is not None:
             early.cancel()
-        answer, error = probe.probe_libraries(*args)
+        answer, error = probe.probe_libraries(*args, timeout=timeout, python=python)
     return probe.runtime_report(answer, error)
 
 
-def _start_early_probe(scanner, librbd, librados, runtime, timeout, python, conf, environ, client_id, client_name):
-    """Start the probe child before the static reading, for the library the scan will choose.
+def _start_early_probe(scanner, librbd, librados, runtime, timeout, python):
+    """Start the probe child before the static reading, for the files the scan will choose.
 
     Start-up (bench/bench_startup.py): the child's interpreter start and dlopen then overlap
-    this process's ELF reading, identification and matrix (2 cores: about 20 ms less per run).
-    The guess uses the scan's own functions and ``_runtime`` checks it: a child asked anything
-    else than what the scan asks (``probe.probe_key``) is killed unread and the probe runs
-    again, and one the scan does not need (static, unreadable or foreign librbd) is killed, so
-    the report is the same either way.  Nothing is started for --no-runtime or --root, or
-    when a path given cannot be used (the scan reports that).
+    this process's ELF reading and identification (on a second core).  The child is told the
+    files only and dlopens them as its run would; the whole request follows from ``_runtime``
+    once the scan made it.  ``_runtime`` checks the guess (``probe.probe_key``): a child
+    started for other files is killed unread and the probe runs again, and one the scan does
+    not need (an unreadable or foreign librbd) is killed, so the report is the same either
+    way.  Nothing is started for --no-runtime or --root, or when a path given cannot be used
+    (the scan reports that).
     """
     if not runtime or not scanner.fs.is_host:
         return None
@@ -320,12 +320,6 @@ def _start_early_probe(scanner, librbd, librados, runtime, timeout, python, conf
         if librados:
             locate.check_explicit(librados, "--librados")
             rados_path = os.path.abspath(librados)
-        if conf is not None:
-            locate.check_explicit(conf, "--conf")
-        # the same request as scan() builds
-        conf_path, _ = config_mod.choose_file(config_mod.search_path(conf, environ, scanner.fs))
-        config_request = {"path": conf_path, "id": client_id, "name": client_name, "keys": list(config_mod.KEYS)}
-        return probe.start_probe(rbd_path, rados_path, matrix.known_symbol_names(),
-                                 [f.mask for f in kn.features()], config_request, timeout, python)
+        return probe.start_probe(rbd_path, rados_path, timeout, python)
     except (ProbeError, OSError, ValueError):
         return None                     # the scan meets the same problem and reports it

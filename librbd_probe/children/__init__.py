@@ -72,7 +72,7 @@ BOOTSTRAP = (
     "import sys\n"
     "sys.path[:] = [p for p in sys.path if p not in ('', '.')]\n"
     "import marshal\n"
-    "envelope = marshal.loads(sys.stdin.buffer.read())\n"
+    "envelope = marshal.load(sys.stdin.buffer)\n"
     "for name, code in envelope['modules']:\n"
     "    module = type(sys)(name)\n"
     "    module.__file__ = '<librbd_probe child module ' + name + '>'\n"
@@ -228,14 +228,16 @@ def run(child, request, timeout=DEFAULT_TIMEOUT, python=None, env=None, grace_on
     return start(child, request, timeout=timeout, python=python, env=env).finish(grace_on_interrupt)
 
 
-def start(child, request, timeout=DEFAULT_TIMEOUT, python=None, env=None):
+def start(child, request, timeout=DEFAULT_TIMEOUT, python=None, env=None, preload=False):
     """Start child ``child`` now and return a ``Pending``: ``finish()`` is ``run``'s answer.
 
-    The scan starts the probe child this way before it reads the ELF files, so the child's
-    interpreter start and dlopen overlap the static reading (``timeout`` counts from here).
-    Raises ChildError when the interpreter cannot be started at all.
+    With ``preload``, ``request`` is only what the child can do before the rest is known (the
+    probe child: dlopen the libraries, as its run would); ``finish(rest=...)`` sends the
+    whole request.  The scan starts the probe child this way before it reads the ELF files,
+    so the child's interpreter start and dlopen overlap the static reading (``timeout`` counts
+    from here).  Raises ChildError when the interpreter cannot be started at all.
     """
-    return Pending(child, request, timeout, python, env)
+    return Pending(child, request, timeout, python, env, preload)
 
 
 class Pending(object):
@@ -245,22 +247,31 @@ class Pending(object):
     is collected, and at interpreter exit at the latest: no child outlives its bound unattended.
     """
 
-    def __init__(self, child, request, timeout, python, env):
+    def __init__(self, child, request, timeout, python, env, preload=False):
         self.nonce = os.urandom(16).hex()
         self.timeout = timeout
-        data = envelope(child, _json_plain(dict(request, nonce=self.nonce)),
-                        same_interpreter=python is None or python == sys.executable)
+        self.preload = preload
+        self._envelope = lambda req: envelope(child, _json_plain(dict(req, nonce=self.nonce)),
+                                              same_interpreter=python is None or python == sys.executable)
         # The last argument only names the child in ps(1) and /proc/<pid>/cmdline (sys.argv[1]).
         argv = [python or sys.executable] + list(FLAGS) + ["-c", BOOTSTRAP, label(child)]
         self._proc = None
-        self._proc = (_Spawned if hasattr(os, "posix_spawn") else _Popened)(argv, data, timeout, env)
+        if hasattr(os, "posix_spawn"):
+            first = dict(request, preload=True) if preload else request
+            self._proc = _Spawned(argv, self._envelope(first), timeout, env, more=preload)
+        else:                           # started at finish(), with the whole request
+            self._proc = _Popened(argv, None if preload else self._envelope(request), timeout, env)
         _UNFINISHED[id(self)] = self._proc
 
-    def finish(self, grace_on_interrupt=0):
+    def finish(self, grace_on_interrupt=0, rest=None):
+        """Wait for the answer; a ``preload`` start sends ``rest`` (the whole request) first."""
         proc, self._proc = self._proc, None
         if proc is None:
             raise ChildError("this child was already finished or cancelled")
         try:
+            if self.preload:
+                proc.complete(lambda: self._envelope(rest),
+                              lambda: marshal.dumps(_json_plain(dict(rest, nonce=self.nonce)), _MARSHAL_DATA_VERSION))
             outcome = proc.wait(grace_on_interrupt)
         finally:
             _UNFINISHED.pop(id(self), None)
@@ -336,14 +347,18 @@ class _Popened(object):
     (returncode, stdout, stdout_blank, stderr), or None on timeout."""
 
     def __init__(self, argv, data, timeout, env):
-        self.args = (argv, data, timeout, env)
+        self.argv, self.data, self.timeout, self.env = argv, data, timeout, env
 
     def cancel(self):
         pass
 
+    def complete(self, whole, rest):
+        """A ``preload`` start: nothing was started yet; the whole request goes at ``wait``."""
+        self.data = whole()
+
     def wait(self, grace_on_interrupt):
         import subprocess
-        argv, data, timeout, env = self.args
+        argv, data, timeout, env = self.argv, self.data, self.timeout, self.env
         try:
             proc = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                                     stderr=subprocess.PIPE, start_new_session=True, env=env)
@@ -413,7 +428,7 @@ class _Spawned(object):
     """posix_spawn at once (as much of the request written as the pipe takes), then ``wait``
     serves the pipes with poll: (returncode, stdout, stdout_blank, stderr), or None on timeout."""
 
-    def __init__(self, argv, data, timeout, env):
+    def __init__(self, argv, data, timeout, env, more=False):
         self.popen = None
         fds = []
         try:
@@ -438,7 +453,7 @@ class _Spawned(object):
         except _LowDescriptor:                      # this process runs with 0, 1 or 2 closed
             for fd in fds:
                 os.close(fd)
-            self.popen = _Popened(argv, data, timeout, env)
+            self.popen = _Popened(argv, None if more else data, timeout, env)
             return
         for fd in (in_r, out_w, err_w):
             os.close(fd)
@@ -446,18 +461,28 @@ class _Spawned(object):
         self.returncode = None
         self.in_w, self.out_r, self.err_r = in_w, out_r, err_r
         self.open_fds = {in_w, out_r, err_r}
-        self.data, self.offset = memoryview(data), 0
+        self.data, self.offset, self.more = data, 0, more
         os.set_blocking(in_w, False)
         self._write()
 
-    def _write(self):
-        try:
-            self.offset += os.write(self.in_w, self.data[self.offset:self.offset + _READ])
-        except BlockingIOError:
+    def complete(self, whole, rest):
+        """The rest of the request (after a ``more`` start); stdin is closed once it is written."""
+        if self.popen is not None:
+            self.popen.complete(whole, rest)
             return
-        except OSError:                 # EPIPE: the child stopped reading
-            self.offset = len(self.data)
-        if self.offset >= len(self.data):
+        self.data, self.offset, self.more = self.data[self.offset:] + rest(), 0, False
+        if self.in_w in self.open_fds:
+            self._write()
+
+    def _write(self):
+        if self.offset < len(self.data):
+            try:
+                self.offset += os.write(self.in_w, self.data[self.offset:self.offset + _READ])
+            except BlockingIOError:
+                return
+            except OSError:                 # EPIPE: the child stopped reading
+                self.offset, self.more = len(self.data), False
+        if self.offset >= len(self.data) and not self.more:
             self._close(self.in_w)
 
     def _close(self, fd):

@@ -100,8 +100,13 @@ def rc_error(kind, stage, call, rc, **extra):
     return error(kind, text, stage=stage, rc=rc, errno=name, **extra)
 
 
-def serve(run, request):
-    """Answer ``run(request)`` (a payload dict, optionally with "error") and exit."""
+def serve(run, request, preload=None):
+    """Answer ``run(request)`` (a payload dict, optionally with "error") and exit.
+
+    A child started before the parent knew the whole request (``children.start(preload=True)``)
+    gets ``{"preload": true, ...}`` first: ``preload(request)`` does what it can (the probe
+    child: dlopen, in its run's order), then the whole request is read from stdin.
+    """
     out_fd = os.dup(1)
     os.dup2(2, 1)
     try:
@@ -110,6 +115,11 @@ def serve(run, request):
     except (ImportError, ValueError, OSError):
         pass
     try:
+        if request.get("preload"):
+            if preload is not None:
+                preload(request)
+            import marshal
+            request = marshal.load(sys.stdin.buffer)
         result = run(request)
     except Exception as exc:  # noqa: BLE001 - the one broad except: it becomes a JSON error record
         result = {"error": error("exception", "{}: {}".format(type(exc).__name__, exc)[:2000])}

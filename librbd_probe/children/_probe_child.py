@@ -192,5 +192,17 @@ def run(request):
     return result
 
 
+def _preload(request):
+    """Started before the parent knew the whole request: dlopen what ``run`` will, in its
+    order (its own dlopen then finds them loaded: same handles, constructors run once)."""
+    try:
+        if request.get("librados"):
+            ctypes.CDLL(request["librados"], mode=ctypes.RTLD_GLOBAL)
+        if request.get("librbd"):
+            ctypes.CDLL(request["librbd"], mode=ctypes.RTLD_GLOBAL)
+    except OSError:
+        pass                          # run meets the same error and reports it
+
+
 def main(request):
-    _child_io.serve(run, request)
+    _child_io.serve(run, request, preload=_preload)
