@@ -60,9 +60,9 @@ def test_static_json_imports_only_what_it_needs(installed):  # noqa: F811
     code, mods = _modules(["--no-runtime", "--json"])
     assert code == 0
     assert not mods & _NEVER_STATIC, sorted(mods & _NEVER_STATIC)
-    if sys.version_info >= (3, 7):                     # 3.6's argparse imports textwrap itself
+    if sys.version_info >= (3, 7):                     # 3.6's argparse/gettext import them themselves
         assert "textwrap" not in mods                  # only the text table wraps
-    assert "locale" not in mods                        # argparse's parser (gettext) is never built
+        assert "locale" not in mods                    # argparse's parser (gettext) is never built
 
 
 def test_static_text_imports_only_what_it_needs(installed):  # noqa: F811
