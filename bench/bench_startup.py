@@ -7,8 +7,13 @@
    them);
 2. runtime run: ``librbd-probe --json`` (the isolated child loads the libraries) against a bare
    ``python3 -c "import ctypes; ctypes.CDLL('librbd.so.1')"`` in a fresh interpreter;
-3. for scale (no target): ``python3 -c pass``, ``python3 -I -S -c pass``, the text default of
-   the static scan, and ``python -m librbd_probe`` (runpy) on the same venv.
+3. for scale (no target): ``python -c pass``, ``python -I -S -c pass``, the text default of
+   the static scan, and ``python -m librbd_probe`` (runpy) on the same venv; the bare commands
+   also with /usr/bin/python3 itself (its system site-packages run first).
+
+The bare peers run the venv's interpreter (``--python`` without the system site-packages): what
+an operator's venv runs; on a host whose system site has costly .pth files (this machine's has a
+sandbox hook) /usr/bin/python3 itself starts slower, which would flatter the ratio.
 
 Every command is started with posix_spawn (as bench/bench.py does); the runs of all commands
 are interleaved round-robin (one run of each per round, the order rotated every round) so a load
@@ -198,10 +203,11 @@ def main():
             "static_json": cli + ["--no-runtime", "--json"],
             "readelf": ["readelf", "-W", "--dyn-syms", "-V", "-d"] + paths,
             "runtime_json": cli + ["--json"],
-            "bare_cdll": [args.python, "-c", CDLL_SNIPPET],
-            "bare_pass": [args.python, "-c", "pass"],
-            "bare_pass_IS": [args.python, "-I", "-S", "-c", "pass"],
-            "venv_pass": [vpython, "-c", "pass"],
+            "bare_cdll": [vpython, "-c", CDLL_SNIPPET],
+            "sys_cdll": [args.python, "-c", CDLL_SNIPPET],
+            "bare_pass": [vpython, "-c", "pass"],
+            "bare_pass_IS": [vpython, "-I", "-S", "-c", "pass"],
+            "sys_pass": [args.python, "-c", "pass"],
             "static_text": cli + ["--no-runtime"],
             "static_json_m": [vpython, "-m", "librbd_probe", "--no-runtime", "--json"],
         }
@@ -211,7 +217,9 @@ def main():
             shutil.rmtree(tmp, ignore_errors=True)
 
     ms = {k: v * 1e3 for k, v in t.items()}
-    print("interpreter: {} (venv base and bare peers); venv: {}".format(args.python, venv if args.venv else "temporary"))
+    print("interpreter: {} (the venv's base); venv: {}".format(args.python, venv if args.venv else "temporary"))
+    print("peers: 'python' is the venv's interpreter: /usr/bin/python3 without the system site-packages, whose")
+    print("  .pth files (on this machine a sandbox hook importing tempfile, typing, random) an operator's host lacks")
     print("files: {}".format(", ".join(paths)))
     print("median of {} interleaved runs each (posix_spawn):".format(args.runs))
     labels = [
@@ -220,10 +228,11 @@ def main():
         ("static_json_m", "python -m librbd_probe --no-runtime --json"),
         ("readelf", "readelf -W --dyn-syms -V -d (both files)"),
         ("runtime_json", "librbd-probe --json (runtime child)"),
-        ("bare_cdll", "python3 -c \"import ctypes; ctypes.CDLL('librbd.so.1')\""),
-        ("bare_pass", "python3 -c pass"),
-        ("bare_pass_IS", "python3 -I -S -c pass"),
-        ("venv_pass", "venv python -c pass"),
+        ("bare_cdll", "python -c \"import ctypes; ctypes.CDLL('librbd.so.1')\""),
+        ("bare_pass", "python -c pass"),
+        ("bare_pass_IS", "python -I -S -c pass"),
+        ("sys_cdll", "/usr/bin/python3 -c \"import ctypes; ...CDLL\" (system site)"),
+        ("sys_pass", "/usr/bin/python3 -c pass (system site)"),
     ]
     for key, text in labels:
         print("  {:52s} {:8.1f} ms".format(text, ms[key]))

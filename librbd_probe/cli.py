@@ -209,9 +209,11 @@ def _error(message):
 
 
 def _main(argv):
-    from . import render, scan
-
     args = _parse_scan_args(argv)
+    if not args.no_runtime and not args.root:
+        from . import probe             # the probe child's interpreter starts while the scan is imported
+        probe.prestart(args.timeout)
+    from . import render, scan
     from . import knowledge as kn
     known = {c.id for c in kn.capabilities()} | {"feature." + f.name for f in kn.features()}
     unknown = [r for r in args.require if r not in known]

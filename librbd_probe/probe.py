@@ -33,10 +33,21 @@ def start_probe(librbd, librados, timeout=DEFAULT_TIMEOUT, python=None):
     files, timeout and interpreter), so a caller can tell whether it fits the probe it makes.
     """
     from . import children      # posix_spawn, marshal: only when something is really loaded
-    pending = children.start("probe", {"librbd": librbd, "librados": librados}, timeout=timeout,
-                             python=python, preload=True)
+    files = {"librbd": librbd, "librados": librados}
+    pending = children.take_prestarted("probe", timeout, python)
+    if pending is None:
+        pending = children.start("probe", files, timeout=timeout, python=python, preload=True)
+    else:
+        pending.send(files)
     pending.key = probe_key(librbd, librados, timeout, python)
     return pending
+
+
+def prestart(timeout=DEFAULT_TIMEOUT, python=None):
+    """Start the probe child's interpreter now, before anything is known (the command line,
+    before it imports the scan); ``start_probe`` then hands it the files."""
+    from . import children
+    children.prestart("probe", timeout, python)
 
 
 def probe_key(librbd, librados, timeout=DEFAULT_TIMEOUT, python=None):

@@ -232,8 +232,8 @@ def start(child, request, timeout=DEFAULT_TIMEOUT, python=None, env=None, preloa
     """Start child ``child`` now and return a ``Pending``: ``finish()`` is ``run``'s answer.
 
     With ``preload``, ``request`` is only what the child can do before the rest is known (the
-    probe child: dlopen the libraries, as its run would); ``finish(rest=...)`` sends the
-    whole request.  The scan starts the probe child this way before it reads the ELF files,
+    probe child: dlopen the libraries, as its run would; ``{}``: nothing yet, the interpreter
+    starts), ``send(part)`` adds to it and ``finish(rest=...)`` sends the whole request.  The scan starts the probe child this way before it reads the ELF files,
     so the child's interpreter start and dlopen overlap the static reading (``timeout`` counts
     from here).  Raises ChildError when the interpreter cannot be started at all.
     """
@@ -262,6 +262,14 @@ class Pending(object):
         else:                           # started at finish(), with the whole request
             self._proc = _Popened(argv, None if preload else self._envelope(request), timeout, env)
         _UNFINISHED[id(self)] = self._proc
+
+    def send(self, part):
+        """One more partial record for a ``preload`` start (ignored by Python < 3.8's Popen,
+        which is started at ``finish`` with the whole request)."""
+        if self._proc is None or not self.preload:
+            raise ChildError("send() needs a running child started with preload=True")
+        self._proc.send(lambda: marshal.dumps(_json_plain(dict(part, preload=True, nonce=self.nonce)),
+                                              _MARSHAL_DATA_VERSION))
 
     def finish(self, grace_on_interrupt=0, rest=None):
         """Wait for the answer; a ``preload`` start sends ``rest`` (the whole request) first."""
@@ -293,6 +301,32 @@ class Pending(object):
 
 
 _UNFINISHED = {}
+_PRESTARTED = {}
+_PRESTARTED_KEYS = {}
+
+
+def prestart(child, timeout=DEFAULT_TIMEOUT, python=None):
+    """Start ``child`` with nothing to do yet (``start(child, {}, preload=True)``), for a later
+    ``take_prestarted``: the command line does this before it imports the scan, so the child's
+    interpreter start overlaps them.  Never raises (the later start reports a failure)."""
+    if child in _PRESTARTED or not hasattr(os, "posix_spawn"):
+        return
+    try:
+        _PRESTARTED[child] = start(child, {}, timeout=timeout, python=python, preload=True)
+        _PRESTARTED_KEYS[child] = (timeout, python)
+    except (ChildError, OSError, ValueError):
+        pass
+
+
+def take_prestarted(child, timeout=DEFAULT_TIMEOUT, python=None):
+    """The child ``prestart`` started, if it was for this timeout and interpreter (else it is
+    killed), or None."""
+    pending = _PRESTARTED.pop(child, None)
+    key = _PRESTARTED_KEYS.pop(child, None)
+    if pending is not None and key != (timeout, python):
+        pending.cancel()
+        return None
+    return pending
 
 
 def _cancel_unfinished():
@@ -355,6 +389,9 @@ class _Popened(object):
     def complete(self, whole, rest):
         """A ``preload`` start: nothing was started yet; the whole request goes at ``wait``."""
         self.data = whole()
+
+    def send(self, part):
+        pass
 
     def wait(self, grace_on_interrupt):
         import subprocess
@@ -470,7 +507,15 @@ class _Spawned(object):
         if self.popen is not None:
             self.popen.complete(whole, rest)
             return
-        self.data, self.offset, self.more = self.data[self.offset:] + rest(), 0, False
+        self._append(rest(), more=False)
+
+    def send(self, part):
+        """A further partial record (after a ``more`` start); stdin stays open."""
+        if self.popen is None:
+            self._append(part(), more=True)
+
+    def _append(self, data, more):
+        self.data, self.offset, self.more = self.data[self.offset:] + data, 0, more
         if self.in_w in self.open_fds:
             self._write()
 

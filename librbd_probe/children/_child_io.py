@@ -104,8 +104,9 @@ def serve(run, request, preload=None):
     """Answer ``run(request)`` (a payload dict, optionally with "error") and exit.
 
     A child started before the parent knew the whole request (``children.start(preload=True)``)
-    gets ``{"preload": true, ...}`` first: ``preload(request)`` does what it can (the probe
-    child: dlopen, in its run's order), then the whole request is read from stdin.
+    gets partial records ``{"preload": true, ...}`` first, each followed by another on stdin:
+    ``preload(record)`` does what it can with each (the probe child: dlopen the files named, in
+    its run's order); the last record is the whole request.
     """
     out_fd = os.dup(1)
     os.dup2(2, 1)
@@ -115,7 +116,7 @@ def serve(run, request, preload=None):
     except (ImportError, ValueError, OSError):
         pass
     try:
-        if request.get("preload"):
+        while request.get("preload"):
             if preload is not None:
                 preload(request)
             import marshal
