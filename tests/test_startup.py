@@ -207,3 +207,51 @@ def test_child_dumps_on_a_real_answer(installed):  # noqa: F811
                                           feature_masks=[1, 1 << 40], config={"path": None, "keys": ["rbd_default_features"]})
     assert error is None and answer["loaded"]
     assert _child_io.dumps(answer) == json.dumps(answer, sort_keys=True)
+
+
+# --- the probe child started before the scan reads anything -------------------------------
+
+def test_scan_uses_the_child_started_early(installed, monkeypatch):  # noqa: F811
+    _need_posix_spawn()
+    from librbd_probe import probe, scan
+
+    def second_child(*args, **kwargs):
+        raise AssertionError("a second probe child was started")
+    early = scan.scan(librbd=installed["librbd"])
+    monkeypatch.setattr(probe, "probe_libraries", second_child)
+    again = scan.scan(librbd=installed["librbd"])
+    probe.prestart(15.0)
+    prestarted = scan.scan(librbd=installed["librbd"])
+    assert early.runtime.loaded and early.runtime.error is None
+    assert again.to_dict() == early.to_dict() == prestarted.to_dict()
+
+
+def test_a_child_started_for_other_files_is_replaced(installed, tmp_path, monkeypatch):  # noqa: F811
+    _need_posix_spawn()
+    from librbd_probe import children, probe, scan
+    reference = scan.scan(librbd=installed["librbd"])
+    started = []
+
+    def wrong_guess(scanner, librbd, librados, runtime, timeout, python):
+        started.append(probe.start_probe(str(tmp_path / "librbd.so.1"), None, timeout, python))
+        return started[-1]
+    monkeypatch.setattr(scan, "_start_early_probe", wrong_guess)
+    replaced = scan.scan(librbd=installed["librbd"])
+    assert started and started[0]._proc is None        # killed unread
+    assert replaced.to_dict() == reference.to_dict() and replaced.runtime.loaded
+    probe.prestart(7.0)                                # another timeout: killed, not used
+    monkeypatch.undo()
+    other = scan.scan(librbd=installed["librbd"])
+    assert "probe" not in children._PRESTARTED
+    assert other.to_dict() == reference.to_dict()
+
+
+def test_an_unused_prestarted_child_is_killed_at_exit(installed):  # noqa: F811
+    _need_posix_spawn()
+    code = ("import sys; from librbd_probe import probe, children; probe.prestart(60.0); "
+            "print(children._PRESTARTED['probe']._proc.pid); sys.stdout.flush()")
+    env = dict(os.environ, PYTHONPATH=PROJECT + os.pathsep + os.environ.get("PYTHONPATH", ""))
+    proc = subprocess.run([sys.executable, "-c", code], stdout=subprocess.PIPE, universal_newlines=True,
+                          env=env, timeout=60, check=True)
+    pid = int(proc.stdout.strip())
+    assert not os.path.exists("/proc/{}".format(pid))  # killed and reaped by the parent's atexit
