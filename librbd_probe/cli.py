@@ -204,6 +204,27 @@ def main(argv=None):
         raise
 
 
+def run_and_exit(argv=None):
+    """The command's process entry (scripts/librbd-probe, ``python -m librbd_probe``): ``main``,
+    then the process ends without the interpreter's tear-down, which frees every module and
+    object one by one (3-5 ms of a 40 ms static scan: bench/bench_startup.py).  Standard output
+    and error are flushed and the atexit functions run first (a child still running is killed),
+    so nothing written or started is lost; if a flush fails, the interpreter's own exit handles
+    it as it always did."""
+    code = main(argv)
+    code = 0 if code is None else code
+    try:
+        sys.stdout.flush()
+        sys.stderr.flush()
+        import atexit
+        atexit._run_exitfuncs()
+        sys.stdout.flush()
+        sys.stderr.flush()
+    except Exception:                   # noqa: BLE001 - the normal exit reports it
+        sys.exit(code)
+    os._exit(code)
+
+
 def _error(message):
     sys.stderr.write("{}: error: {}\n".format(PROG, message))
 

@@ -246,10 +246,12 @@ def test_a_child_started_for_other_files_is_replaced(installed, tmp_path, monkey
     assert other.to_dict() == reference.to_dict()
 
 
-def test_an_unused_prestarted_child_is_killed_at_exit(installed):  # noqa: F811
+@pytest.mark.parametrize("end", ["", "from librbd_probe import cli; cli.run_and_exit(['--version'])"],
+                         ids=["interpreter exit", "run_and_exit"])
+def test_an_unused_prestarted_child_is_killed_at_exit(installed, end):  # noqa: F811
     _need_posix_spawn()
     code = ("import sys; from librbd_probe import probe, children; probe.prestart(60.0); "
-            "print(children._PRESTARTED['probe']._proc.pid); sys.stdout.flush()")
+            "print(children._PRESTARTED['probe']._proc.pid); sys.stdout.flush(); " + end)
     env = dict(os.environ, PYTHONPATH=PROJECT + os.pathsep + os.environ.get("PYTHONPATH", ""))
     proc = subprocess.run([sys.executable, "-c", code], stdout=subprocess.PIPE, universal_newlines=True,
                           env=env, timeout=60, check=True)
