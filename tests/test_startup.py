@@ -255,5 +255,5 @@ def test_an_unused_prestarted_child_is_killed_at_exit(installed, end):  # noqa: 
     env = dict(os.environ, PYTHONPATH=PROJECT + os.pathsep + os.environ.get("PYTHONPATH", ""))
     proc = subprocess.run([sys.executable, "-c", code], stdout=subprocess.PIPE, universal_newlines=True,
                           env=env, timeout=60, check=True)
-    pid = int(proc.stdout.strip())
+    pid = int(proc.stdout.split()[0])
     assert not os.path.exists("/proc/{}".format(pid))  # killed and reaped by the parent's atexit
