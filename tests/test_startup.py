@@ -69,6 +69,14 @@ def test_static_text_imports_only_what_it_needs(installed):  # noqa: F811
     code, mods = _modules(["--no-runtime"])
     assert code == 0
     assert not mods & _NEVER_STATIC, sorted(mods & _NEVER_STATIC)
+    assert "json" not in mods                          # the data files go through _jsonload
+
+
+def test_default_run_writes_text_without_json(installed):  # noqa: F811
+    _need_posix_spawn()
+    code, mods = _modules([])
+    assert code == 0 and "librbd_probe.children" in mods
+    assert not mods & (_NEVER | {"json"}), sorted(mods & (_NEVER | {"json"}))
 
 
 def test_runtime_parent_never_imports_subprocess_or_ctypes(installed):  # noqa: F811
@@ -257,3 +265,32 @@ def test_an_unused_prestarted_child_is_killed_at_exit(installed, end):  # noqa: 
                           env=env, timeout=60, check=True)
     pid = int(proc.stdout.split()[0])
     assert not os.path.exists("/proc/{}".format(pid))  # killed and reaped by the parent's atexit
+
+
+# --- knowledge files and child answers decoded without importing json ----------------------
+
+def test_jsonload_equals_json_loads_on_every_data_file():
+    from librbd_probe import _jsonload
+    data = os.path.join(PROJECT, "librbd_probe", "knowledge", "data")
+    names = sorted(n for n in os.listdir(data) if n.endswith(".json"))
+    assert len(names) >= 20
+    for name in names:
+        with open(os.path.join(data, name), encoding="utf-8") as handle:
+            text = handle.read()
+        assert _jsonload.loads(text) == json.loads(text), name
+
+
+@pytest.mark.parametrize("text", [
+    "", " ", "{", "[1,]", "{\"a\": 1} x", "nul", "\"\x01\"", "01", "[1] [2]", "\ufeff{}", "{\"a\":1,\"a\":2}",
+    "  [NaN, Infinity, -Infinity, 1e999, -0, 1.5E-3]  \n", "\"\\ud800\"", "[" * 100000, "{\"k\": [true, false, null]}",
+    "\t\r\n 7 \t\r\n", "\u00a0[]",
+])
+def test_jsonload_equals_json_loads_on_odd_text(text):
+    from librbd_probe import _jsonload
+
+    def outcome(loads):
+        try:
+            return "ok", repr(loads(text))           # repr: NaN != NaN
+        except (ValueError, RecursionError) as exc:
+            return type(exc).__name__, str(exc)
+    assert outcome(_jsonload.loads) == outcome(json.loads)

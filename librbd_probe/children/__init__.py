@@ -350,10 +350,10 @@ def _answer(outcome, nonce, timeout):
         return None, error_record(
             "crash", "the child crashed with {} while loading or calling the library".format(name),
             signal=name, stderr=_stderr_tail(stderr))
-    import json
+    from .._jsonload import loads
     try:
-        answer = json.loads(stdout[:_MAX_OUTPUT].decode("utf-8"))
-    except (ValueError, UnicodeDecodeError):
+        answer = loads(stdout[:_MAX_OUTPUT].decode("utf-8"))
+    except (ValueError, UnicodeDecodeError, RecursionError):     # RecursionError: "[[[[..." garbage
         answer = None
     if not isinstance(answer, dict) or answer.get("nonce") != nonce:
         message = ("the child exited with status {} without a valid answer".format(returncode)
