@@ -302,8 +302,10 @@ def _start_early_probe(scanner, librbd, librados, runtime, timeout, python):
     once the scan made it.  ``_runtime`` checks the guess (``probe.probe_key``): a child
     started for other files is killed unread and the probe runs again, and one the scan does
     not need (an unreadable or foreign librbd) is killed, so the report is the same either
-    way.  Nothing is started for --no-runtime or --root, or when a path given cannot be used
-    (the scan reports that).
+    way.  Nothing is started for --no-runtime or --root, when a path given cannot be used (the
+    scan reports that) or is not a shared object of this machine's architecture.  A librbd whose
+    header is sound but whose tables the ELF reader rejects is dlopened by this child (and killed
+    when the scan skips the runtime probe), where it used to be left unloaded.
     """
     if not runtime or not scanner.fs.is_host:
         return None
@@ -311,6 +313,8 @@ def _start_early_probe(scanner, librbd, librados, runtime, timeout, python):
         if librbd:
             locate.check_explicit(librbd, "--librbd")
             rbd_path = os.path.abspath(librbd)
+            if not scanner.accept(rbd_path)[0]:
+                return None             # not a shared object of this machine: never loaded early
         else:
             chosen, _ = locate.choose(locate.search_order(kn.soname("librbd"), scanner.ctx), scanner.accept)
             if chosen is None:
