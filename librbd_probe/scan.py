@@ -34,13 +34,13 @@ class _Scanner(object):
     """Holds what one scan has read, so no file is parsed twice."""
 
     def __init__(self, fs, environ):
+        self.early = None           # a probe child started before the static reading (_start_early_probe)
         self.fs = fs
         self.ctx = locate.search_context(fs, environ)
         self.host_arch = _interpreter_arch() if fs.is_host else None
         self.headers = {}
         self.listings = {}
         self.realpaths = {}
-        self.early = None           # a probe child started before the static reading (_start_early_probe)
 
     def realpath(self, path):
         """Root.realpath, once per path (every candidate is resolved several times)."""
