@@ -9,7 +9,7 @@ import sys
 from . import config as config_mod
 from . import elf, identify, krbd, locate, matrix, probe
 from . import knowledge as kn
-from .errors import ElfError, ProbeError
+from .errors import ElfError
 from .model import Candidate, LibraryReport, Report, RuntimeReport
 from .rootfs import Root
 
@@ -307,6 +307,7 @@ def _start_early_probe(scanner, librbd, librados, runtime, timeout, python):
     header is sound but whose tables the ELF reader rejects is dlopened by this child (and killed
     when the scan skips the runtime probe), where it used to be left unloaded.
     """
+    from .errors import ProbeError
     if not runtime or not scanner.fs.is_host:
         return None
     try:
