@@ -210,7 +210,14 @@ def run_and_exit(argv=None):
     object one by one (3-5 ms of a 40 ms static scan: bench/bench_startup.py).  Standard output
     and error are flushed and the atexit functions run first (a child still running is killed),
     so nothing written or started is lost; if a flush fails, the interpreter's own exit handles
-    it as it always did."""
+    it as it always did.
+
+    The cyclic garbage collector runs after 20,000 net allocations instead of 700: a scan then
+    collects never instead of 17 times (2-3 ms); it still collects on long runs (explain over a
+    large log), only less often.
+    """
+    import gc
+    gc.set_threshold(20000, 10, 10)
     code = main(argv)
     code = 0 if code is None else code
     try:
