@@ -31,7 +31,10 @@ process group the same way.
 The protocol, the same for both children:
 
 - request (stdin, ``marshal``): ``{"modules": [[name, code or source], ...], "main": name,
-  "request": {..., "nonce": hex}}``;
+  "request": {..., "nonce": hex}}``; a child started early (``start(preload=True)``: the
+  scan starts the probe child before it reads the ELF files, the command line even before it
+  imports the scan) gets ``"request": {"preload": true, ...}``, then more such records (the
+  files to dlopen), then the whole request, each one ``marshal`` record of plain data;
 - answer (the child's saved stdout, one JSON object): ``{"nonce": hex, "error": null |
   ERROR, ...payload}``; a payload may accompany an error (what was learnt before it);
 - ERROR, the one error-record shape everywhere (children, ``run``, probe, live):

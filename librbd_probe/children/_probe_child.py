@@ -1,7 +1,7 @@
 """The probe child: load the Ceph libraries, ask them, answer with one JSON object.
 
 Runs alone in a child interpreter started by ``librbd_probe.children.run("probe", ...)``
-(``python -E -s -c <bootstrap>``, sources and request on stdin; protocol in
+(``python -I -S -c <bootstrap>``, code or sources and request on stdin; protocol in
 ``librbd_probe/children/__init__.py``).  It never imports the librbd_probe package: whatever
 a hostile or broken library does here (crash in a constructor, hang, print to stdout, exit)
 stays in this process.  It never connects to a cluster.
