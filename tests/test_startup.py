@@ -13,7 +13,7 @@ import sys
 
 import pytest
 
-from conftest import PROJECT, installed  # noqa: F401 - fixture
+from conftest import PROJECT
 from librbd_probe import cli
 from librbd_probe.children import _child_io
 
@@ -56,7 +56,7 @@ def _need_posix_spawn():
         pytest.skip("Python < 3.8 starts the child with subprocess")
 
 
-def test_static_json_imports_only_what_it_needs(installed):  # noqa: F811
+def test_static_json_imports_only_what_it_needs(installed):
     code, mods = _modules(["--no-runtime", "--json"])
     assert code == 0
     assert not mods & _NEVER_STATIC, sorted(mods & _NEVER_STATIC)
@@ -65,21 +65,21 @@ def test_static_json_imports_only_what_it_needs(installed):  # noqa: F811
         assert "locale" not in mods                    # argparse's parser (gettext) is never built
 
 
-def test_static_text_imports_only_what_it_needs(installed):  # noqa: F811
+def test_static_text_imports_only_what_it_needs(installed):
     code, mods = _modules(["--no-runtime"])
     assert code == 0
     assert not mods & _NEVER_STATIC, sorted(mods & _NEVER_STATIC)
     assert "json" not in mods                          # the data files go through _jsonload
 
 
-def test_default_run_writes_text_without_json(installed):  # noqa: F811
+def test_default_run_writes_text_without_json(installed):
     _need_posix_spawn()
     code, mods = _modules([])
     assert code == 0 and "librbd_probe.children" in mods
     assert not mods & (_NEVER | {"json"}), sorted(mods & (_NEVER | {"json"}))
 
 
-def test_runtime_parent_never_imports_subprocess_or_ctypes(installed):  # noqa: F811
+def test_runtime_parent_never_imports_subprocess_or_ctypes(installed):
     _need_posix_spawn()
     code, mods = _modules(["--json"])
     assert code == 0
@@ -87,7 +87,7 @@ def test_runtime_parent_never_imports_subprocess_or_ctypes(installed):  # noqa: 
     assert not mods & _NEVER, sorted(mods & _NEVER)
 
 
-def test_probe_child_starts_without_json_or_re(installed):  # noqa: F811
+def test_probe_child_starts_without_json_or_re(installed):
     """The child's own imports, with -X importtime on its real argv and envelope."""
     if sys.version_info < (3, 7):
         pytest.skip("-X importtime is Python 3.7+")
@@ -209,7 +209,7 @@ def test_child_dumps_writes_what_json_dumps_writes():
             _child_io.dumps(bad)
 
 
-def test_child_dumps_on_a_real_answer(installed):  # noqa: F811
+def test_child_dumps_on_a_real_answer(installed):
     from librbd_probe import probe, matrix
     answer, error = probe.probe_libraries(installed["librbd"], None, matrix.known_symbol_names(),
                                           feature_masks=[1, 1 << 40], config={"path": None, "keys": ["rbd_default_features"]})
@@ -219,7 +219,7 @@ def test_child_dumps_on_a_real_answer(installed):  # noqa: F811
 
 # --- the probe child started before the scan reads anything -------------------------------
 
-def test_scan_uses_the_child_started_early(installed, monkeypatch):  # noqa: F811
+def test_scan_uses_the_child_started_early(installed, monkeypatch):
     _need_posix_spawn()
     from librbd_probe import probe, scan
 
@@ -234,7 +234,7 @@ def test_scan_uses_the_child_started_early(installed, monkeypatch):  # noqa: F81
     assert again.to_dict() == early.to_dict() == prestarted.to_dict()
 
 
-def test_a_child_started_for_other_files_is_replaced(installed, tmp_path, monkeypatch):  # noqa: F811
+def test_a_child_started_for_other_files_is_replaced(installed, tmp_path, monkeypatch):
     _need_posix_spawn()
     from librbd_probe import children, probe, scan
     reference = scan.scan(librbd=installed["librbd"])
@@ -256,7 +256,7 @@ def test_a_child_started_for_other_files_is_replaced(installed, tmp_path, monkey
 
 @pytest.mark.parametrize("end", ["", "from librbd_probe import cli; cli.run_and_exit(['--version'])"],
                          ids=["interpreter exit", "run_and_exit"])
-def test_an_unused_prestarted_child_is_killed_at_exit(installed, end):  # noqa: F811
+def test_an_unused_prestarted_child_is_killed_at_exit(installed, end):
     _need_posix_spawn()
     code = ("import sys; from librbd_probe import probe, children; probe.prestart(60.0); "
             "print(children._PRESTARTED['probe']._proc.pid); sys.stdout.flush(); " + end)
