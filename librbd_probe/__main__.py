@@ -1,3 +1,3 @@
-from .cli import run_and_exit
+from ._entry import main
 
-run_and_exit()
+main()

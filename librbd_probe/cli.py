@@ -14,6 +14,7 @@ import os
 import sys
 
 from . import __version__
+from ._plainargs import plain_scan_args
 from .errors import LocateError, ProbeError, UsageError
 
 DEFAULT_TIMEOUT = 15.0     # seconds; probe.DEFAULT_TIMEOUT, not imported to keep start-up lean
@@ -115,69 +116,11 @@ def build_parser():
     return parser
 
 
-# The scan's options in their plain forms, parsed without building the argparse parser (its
-# ~30 add_argument calls and gettext's locale look-ups are 1.5 ms of every run: bench/
-# bench_startup.py).  option -> (dest, kind); kind: flag (store_true), value (store), append,
-# seconds (_positive_float).  tests/test_startup.py checks this table against build_parser()
-# and the results against argparse's on many command lines.
-_PLAIN_OPTIONS = {
-    "--librbd": ("librbd", "value"), "--librados": ("librados", "value"), "--root": ("root", "value"),
-    "--no-runtime": ("no_runtime", "flag"), "--timeout": ("timeout", "seconds"), "--conf": ("conf", "value"),
-    "--id": ("client_id", "value"), "--name": ("client_name", "value"), "--sysfs": ("sysfs", "value"),
-    "--live": ("live", "flag"), "--keyring": ("keyring", "value"), "--pool": ("pool", "value"),
-    "--namespace": ("namespace", "value"), "--data-pool": ("data_pool", "value"), "--dry-run": ("dry_run", "flag"),
-    "--trial-timeout": ("trial_timeout", "seconds"), "--census": ("census", "flag"), "--json": ("json", "flag"),
-    "--markdown": ("markdown", "flag"), "--require": ("require", "append"), "--baseline": ("baseline", "value"),
-    "--policy": ("policy", "value"), "--save-baseline": ("save_baseline", "value"),
-    "--prometheus": ("prometheus", "value"),
-}
-_PLAIN_DEFAULTS = {"timeout": DEFAULT_TIMEOUT, "sysfs": "/sys", "pool": "rbd", "trial_timeout": 30.0}
-_PLAIN_EXCLUSIVE = (("json", "markdown"), ("client_id", "client_name"))
-
-
-class _PlainArgs(object):
-    """The parsed scan options (argparse.Namespace's attributes)."""
-
-    def __init__(self, values):
-        self.__dict__.update(values)
-
-
 def _parse_scan_args(argv):
     """``build_parser().parse_args(argv)``, without building the parser when every argument is
-    a plain form (``--option VALUE`` with a value not starting with ``-``, flags, each option
-    spelt in full).  Anything else (abbreviations, ``--opt=value``, ``--help``, an error) goes to
-    argparse, which parses or rejects it with its usual message."""
-    values = {dest: _PLAIN_DEFAULTS.get(dest, False if kind == "flag" else None)
-              for dest, kind in _PLAIN_OPTIONS.values()}
-    values["require"] = []
-    seen = set()
-    index = 0
-    while index < len(argv):
-        spec = _PLAIN_OPTIONS.get(argv[index])
-        if spec is None:
-            return build_parser().parse_args(argv)
-        dest, kind = spec
-        seen.add(dest)
-        if kind == "flag":
-            values[dest] = True
-            index += 1
-            continue
-        value = argv[index + 1] if index + 1 < len(argv) else ""
-        if not value or value.startswith("-"):
-            return build_parser().parse_args(argv)
-        if kind == "seconds":
-            try:
-                value = _positive_float(value)
-            except argparse.ArgumentTypeError:
-                return build_parser().parse_args(argv)
-        if kind == "append":
-            values[dest].append(value)
-        else:
-            values[dest] = value
-        index += 2
-    if any(a in seen and b in seen for a, b in _PLAIN_EXCLUSIVE):
-        return build_parser().parse_args(argv)
-    return _PlainArgs(values)
+    a plain form (``_plainargs``); anything else (abbreviations, ``--opt=value``, ``--help``,
+    an error) goes to argparse, which parses or rejects it with its usual message."""
+    return plain_scan_args(argv) or build_parser().parse_args(argv)
 
 
 def main(argv=None):

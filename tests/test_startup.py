@@ -14,7 +14,7 @@ import sys
 import pytest
 
 from conftest import PROJECT
-from librbd_probe import cli
+from librbd_probe import _plainargs, cli
 from librbd_probe.children import _child_io
 
 # Run a command in a fresh interpreter and print the modules it imported (before anything of
@@ -129,18 +129,19 @@ def _parser_options():
 
 def test_plain_table_matches_the_parser():
     parser, options = _parser_options()
-    assert set(cli._PLAIN_OPTIONS) == set(options)
+    assert set(_plainargs.PLAIN_OPTIONS) == set(options)
     for option, action in options.items():
-        dest, kind = cli._PLAIN_OPTIONS[option]
+        dest, kind = _plainargs.PLAIN_OPTIONS[option]
         assert dest == action.dest, option
         expected = ("flag" if action.const is True and action.nargs == 0 else
                     "append" if action.__class__.__name__ == "_AppendAction" else
                     "seconds" if action.type is cli._positive_float else "value")
         assert kind == expected, option
-        default = cli._PLAIN_DEFAULTS.get(dest, False if kind == "flag" else [] if kind == "append" else None)
+        default = _plainargs.PLAIN_DEFAULTS.get(dest, False if kind == "flag" else [] if kind == "append" else None)
         assert default == action.default, option
+    assert _plainargs.PLAIN_DEFAULTS["timeout"] == cli.DEFAULT_TIMEOUT
     groups = {frozenset(a.dest for a in g._group_actions) for g in parser._mutually_exclusive_groups}
-    assert groups == {frozenset(pair) for pair in cli._PLAIN_EXCLUSIVE}
+    assert groups == {frozenset(pair) for pair in _plainargs.PLAIN_EXCLUSIVE}
 
 
 _CASES = [
@@ -175,7 +176,7 @@ def test_plain_parse_equals_argparse(argv):
 
 
 def test_plain_parse_random_command_lines():
-    options = sorted(cli._PLAIN_OPTIONS)
+    options = sorted(_plainargs.PLAIN_OPTIONS)
     values = ["x", "/p", "3", "0.5", "-3", "", "--json", "a b", "0", "inf"]
     rng = random.Random(13)
     for _ in range(400):
