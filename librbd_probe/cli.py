@@ -14,7 +14,6 @@ import os
 import sys
 
 from . import __version__
-from ._plainargs import plain_scan_args
 from .errors import LocateError, ProbeError, UsageError
 
 DEFAULT_TIMEOUT = 15.0     # seconds; probe.DEFAULT_TIMEOUT, not imported to keep start-up lean
@@ -120,6 +119,7 @@ def _parse_scan_args(argv):
     """``build_parser().parse_args(argv)``, without building the parser when every argument is
     a plain form (``_plainargs``); anything else (abbreviations, ``--opt=value``, ``--help``,
     an error) goes to argparse, which parses or rejects it with its usual message."""
+    from ._plainargs import plain_scan_args
     return plain_scan_args(argv) or build_parser().parse_args(argv)
 
 
