@@ -22,9 +22,10 @@ setup(
     package_data={"librbd_probe.knowledge": ["data/*.json"], "librbd_probe.schemas": ["*.json"]},
     python_requires=">=3.6",
     install_requires=[],
-    entry_points={"console_scripts": ["librbd-probe = librbd_probe.cli:main"],
-                  # issue 11: @pytest.mark.librbd(requires=[...]) for downstream test suites
-                  "pytest11": ["librbd_probe = librbd_probe.pytest_plugin"]},
+    # the command is a plain script (scripts/librbd-probe says why), not a console_scripts entry
+    scripts=["scripts/librbd-probe"],
+    # issue 11: @pytest.mark.librbd(requires=[...]) for downstream test suites
+    entry_points={"pytest11": ["librbd_probe = librbd_probe.pytest_plugin"]},
     classifiers=[
         "Programming Language :: Python :: 3",
         "Programming Language :: Python :: 3.6",

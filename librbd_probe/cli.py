@@ -122,6 +122,14 @@ def build_parser():
     return parser
 
 
+def _parse_scan_args(argv):
+    """``build_parser().parse_args(argv)``, without building the parser when every argument is
+    a plain form (``_plainargs``); anything else (abbreviations, ``--opt=value``, ``--help``,
+    an error) goes to argparse, which parses or rejects it with its usual message."""
+    from ._plainargs import plain_scan_args
+    return plain_scan_args(argv) or build_parser().parse_args(argv)
+
+
 def main(argv=None):
     code = _guarded(sys.argv[1:] if argv is None else list(argv))
     try:
@@ -212,6 +220,34 @@ def _write(text, stream=None):
     (stream or sys.stdout).write(_clean(text))
 
 
+def run_and_exit(argv=None):
+    """The command's process entry (scripts/librbd-probe, ``python -m librbd_probe``): ``main``,
+    then the process ends without the interpreter's tear-down, which frees every module and
+    object one by one (3-5 ms of a 40 ms static scan: bench/bench_startup.py).  Standard output
+    and error are flushed and the atexit functions run first (a child still running is killed),
+    so nothing written or started is lost; if a flush fails, the interpreter's own exit handles
+    it as it always did.
+
+    The cyclic garbage collector runs after 20,000 net allocations instead of 700: a scan then
+    collects never instead of 17 times (2-3 ms); it still collects on long runs (explain over a
+    large log), only less often.
+    """
+    import gc
+    gc.set_threshold(20000, 10, 10)
+    code = main(argv)
+    code = 0 if code is None else code
+    try:
+        sys.stdout.flush()
+        sys.stderr.flush()
+        import atexit
+        atexit._run_exitfuncs()
+        sys.stdout.flush()
+        sys.stderr.flush()
+    except Exception:                   # noqa: BLE001 - the normal exit reports it
+        sys.exit(code)
+    os._exit(code)
+
+
 def _error(message):
     """One line on standard error, whatever the message holds (a path, a value from a file)."""
     from . import safeio
@@ -249,10 +285,11 @@ def _write_file(path, text, what):
 
 
 def _main(argv):
+    args = _parse_scan_args(argv)
+    if not args.no_runtime and not args.root:
+        from . import probe             # the probe child's interpreter starts while the scan is imported
+        probe.prestart(args.timeout)
     from . import render, scan
-
-    parser = build_parser()
-    args = parser.parse_args(argv)
     from . import knowledge as kn
     known = {c.id for c in kn.capabilities()} | {"feature." + f.name for f in kn.features()}
     unknown = [r for r in args.require if r not in known]
@@ -271,7 +308,8 @@ def _main(argv):
         check_path(args.prometheus)
     report = scan.scan(librbd=args.librbd, librados=args.librados, root=args.root,
                        runtime=not args.no_runtime, timeout=args.timeout, conf=args.conf,
-                       client_id=args.client_id, client_name=args.client_name, sysfs=args.sysfs)
+                       client_id=args.client_id, client_name=args.client_name, sysfs=args.sysfs,
+                       keyring=args.keyring)
     if args.live:
         report = _with_live(report, args)
     if args.json:

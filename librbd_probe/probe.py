@@ -19,10 +19,47 @@ def probe_libraries(librbd, librados, symbols, feature_masks=(), config=None,
     ``answer`` is None when nothing valid came back; with a load failure it still holds what
     the child learnt (``loaded`` False, ``loaded_objects``) and ``error`` says why.
     """
-    from . import children      # subprocess, uuid, pkgutil: only when something is really loaded
+    from . import children      # posix_spawn, marshal: only when something is really loaded
     request = {"librbd": librbd, "librados": librados, "symbols": sorted(symbols),
                "feature_masks": list(feature_masks), "config": config}
     return children.run("probe", request, timeout=timeout, python=python)
+
+
+def start_probe(librbd, librados, timeout=DEFAULT_TIMEOUT, python=None):
+    """Start the probe child now, for these files only (it dlopens them while the caller reads
+    the rest); ``finish_probe`` sends the whole request and returns what ``probe_libraries`` does.
+
+    The returned ``children.Pending`` carries ``key``: what the child was started for (the
+    files, timeout and interpreter), so a caller can tell whether it fits the probe it makes.
+    """
+    from . import children      # posix_spawn, marshal: only when something is really loaded
+    files = {"librbd": librbd, "librados": librados}
+    pending = children.take_prestarted("probe", timeout, python)
+    if pending is None:
+        pending = children.start("probe", files, timeout=timeout, python=python, preload=True)
+    else:
+        pending.send(files)
+    pending.key = probe_key(librbd, librados, timeout, python)
+    return pending
+
+
+def prestart(timeout=DEFAULT_TIMEOUT, python=None):
+    """Start the probe child's interpreter now, before anything is known (the command line,
+    before it imports the scan); ``start_probe`` then hands it the files."""
+    from . import children
+    children.prestart("probe", timeout, python)
+
+
+def probe_key(librbd, librados, timeout=DEFAULT_TIMEOUT, python=None):
+    """What a started probe child was started for (``start_probe``'s ``key``)."""
+    return (librbd, librados, timeout, python)
+
+
+def finish_probe(pending, librbd, librados, symbols, feature_masks=(), config=None):
+    """(answer, error) of a child from ``start_probe`` for the whole request."""
+    request = {"librbd": librbd, "librados": librados, "symbols": sorted(symbols),
+               "feature_masks": list(feature_masks), "config": config}
+    return pending.finish(rest=request)
 
 
 def _triple(value):

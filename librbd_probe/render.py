@@ -1,6 +1,4 @@
 """Turn a report into text (80 columns), JSON or Markdown.  Decides nothing."""
-import json
-
 from . import knowledge as kn
 from .model import to_plain
 from .rootfs import Root
@@ -11,6 +9,7 @@ WIDTH = 80
 
 def to_json(data):
     """Canonical JSON: sorted keys, 2-space indent, final newline; same bytes for same input."""
+    import json                 # only --json writes it: the text report never imports json
     return json.dumps(to_plain(data), indent=2, sort_keys=True) + "\n"
 
 

@@ -35,6 +35,7 @@ class _Scanner(object):
     """Holds what one scan has read, so no file is parsed twice."""
 
     def __init__(self, fs, environ):
+        self.early = None           # a probe child started before the static reading (_start_early_probe)
         self.fs = fs
         self.ctx = locate.search_context(fs, environ)
         self.host_arch = _interpreter_arch() if fs.is_host else None
@@ -186,6 +187,7 @@ def scan(librbd=None, librados=None, root=None, runtime=True, timeout=15.0,
     librados = librados or environ.get(ENV_LIBRADOS) or None
     fs = Root(root)                                   # LocateError when not a directory
     scanner = _Scanner(fs, environ)
+    scanner.early = _start_early_probe(scanner, librbd, librados, runtime, timeout, python)
 
     rbd_report, rbd_info = scanner.library(
         "librbd", kn.soname("librbd"), "librbd.so", librbd,
@@ -214,6 +216,8 @@ def scan(librbd=None, librados=None, root=None, runtime=True, timeout=15.0,
                       "name": client_name, "keys": list(config_mod.KEYS),
                       "raw": config_mod.raw_values(conf_parsed or {}, config_mod.section_order(client_id, client_name))}
     runtime_report = _runtime(scanner, rbd_report, rados_report, runtime, timeout, python, config_request)
+    if scanner.early is not None:       # started for a probe the scan did not make: killed unread
+        scanner.early.cancel()
     problems.extend(probe.runtime_problems(runtime_report, libraries))
 
     release, release_problems = identify.identify(
@@ -331,8 +335,50 @@ def _runtime(scanner, rbd_report, rados_report, runtime, timeout, python, config
         if lib.found and scanner.host_arch and (lib.elf_class, lib.arch) != scanner.host_arch:
             return RuntimeReport(attempted=False, skipped="{} is {}-bit {}, this interpreter is {}-bit {}: read statically, not loaded".format(
                 os.path.basename(lib.path), lib.elf_class, lib.arch, scanner.host_arch[0], scanner.host_arch[1]))
-    answer, error = probe.probe_libraries(
-        rbd_report.path, rados_report.path if rados_report.chosen_by == "explicit" else None,
-        matrix.known_symbol_names(), feature_masks=[f.mask for f in kn.features()], config=config_request,
-        timeout=timeout, python=python)
+    rados_path = rados_report.path if rados_report.chosen_by == "explicit" else None
+    args = (rbd_report.path, rados_path, matrix.known_symbol_names(), [f.mask for f in kn.features()], config_request)
+    early, scanner.early = scanner.early, None
+    if early is not None and early.key == probe.probe_key(rbd_report.path, rados_path, timeout, python):
+        answer, error = probe.finish_probe(early, *args)
+    else:
+        if early is not None:
+            early.cancel()
+        answer, error = probe.probe_libraries(*args, timeout=timeout, python=python)
     return probe.runtime_report(answer, error)
+
+
+def _start_early_probe(scanner, librbd, librados, runtime, timeout, python):
+    """Start the probe child before the static reading, for the files the scan will choose.
+
+    Start-up (bench/bench_startup.py): the child's interpreter start and dlopen then overlap
+    this process's ELF reading and identification (on a second core).  The child is told the
+    files only and dlopens them as its run would; the whole request follows from ``_runtime``
+    once the scan made it.  ``_runtime`` checks the guess (``probe.probe_key``): a child
+    started for other files is killed unread and the probe runs again, and one the scan does
+    not need (an unreadable or foreign librbd) is killed, so the report is the same either
+    way.  Nothing is started for --no-runtime or --root, when a path given cannot be used (the
+    scan reports that) or is not a shared object of this machine's architecture.  A librbd whose
+    header is sound but whose tables the ELF reader rejects is dlopened by this child (and killed
+    when the scan skips the runtime probe), where it used to be left unloaded.
+    """
+    from .errors import ProbeError
+    if not runtime or not scanner.fs.is_host:
+        return None
+    try:
+        if librbd:
+            locate.check_explicit(librbd, "--librbd")
+            rbd_path = os.path.abspath(librbd)
+            if not scanner.accept(rbd_path)[0]:
+                return None             # not a shared object of this machine: never loaded early
+        else:
+            chosen, _ = locate.choose(locate.search_order(kn.soname("librbd"), scanner.ctx), scanner.accept)
+            if chosen is None:
+                return None
+            rbd_path = chosen.path
+        rados_path = None
+        if librados:
+            locate.check_explicit(librados, "--librados")
+            rados_path = os.path.abspath(librados)
+        return probe.start_probe(rbd_path, rados_path, timeout, python)
+    except (ProbeError, OSError, ValueError):
+        return None                     # the scan meets the same problem and reports it

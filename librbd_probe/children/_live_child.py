@@ -3,7 +3,7 @@
 Actions (request "action"): "facts" (daemon versions and OSD map flags), "trial" (create one
 scratch image with one create path, read back what it got, remove it), "cleanup" (remove
 scratch images by the rules the parent sends).  Started like the probe child by
-``librbd_probe.children.run("live", ...)`` (``python -E -s -c <bootstrap>``; protocol in
+``librbd_probe.children.run("live", ...)`` (``python -I -S -c <bootstrap>``; protocol in
 ``librbd_probe/children/__init__.py``): it never imports the package, answers on the saved
 stdout with the parent's nonce, reports failures as the one error-record shape, and only
 ever removes images whose names the parent listed or that match the exact scratch pattern.

@@ -1,7 +1,7 @@
 """The probe child: load the Ceph libraries, ask them, answer with one JSON object.
 
 Runs alone in a child interpreter started by ``librbd_probe.children.run("probe", ...)``
-(``python -E -s -c <bootstrap>``, sources and request on stdin; protocol in
+(``python -I -S -c <bootstrap>``, code or sources and request on stdin; protocol in
 ``librbd_probe/children/__init__.py``).  It never imports the librbd_probe package: whatever
 a hostile or broken library does here (crash in a constructor, hang, print to stdout, exit)
 stays in this process.  It never connects to a cluster.
@@ -247,5 +247,17 @@ def run(request):
     return result
 
 
+def _preload(request):
+    """Started before the parent knew the whole request: dlopen what ``run`` will, in its
+    order (its own dlopen then finds them loaded: same handles, constructors run once)."""
+    try:
+        if request.get("librados"):
+            ctypes.CDLL(request["librados"], mode=ctypes.RTLD_GLOBAL)
+        if request.get("librbd"):
+            ctypes.CDLL(request["librbd"], mode=ctypes.RTLD_GLOBAL)
+    except OSError:
+        pass                          # run meets the same error and reports it
+
+
 def main(request):
-    _child_io.serve(run, request)
+    _child_io.serve(run, request, preload=_preload)

@@ -14,12 +14,12 @@ read-only mappings.  Every module asks the questions here; nothing re-derives th
 A malformed file is a packaging bug and raises KnowledgeBaseError naming the file.
 """
 import functools
-import json
 import os
 import re
 import sys
 import types
 
+from .._jsonload import loads as _json_loads
 from ..errors import KnowledgeBaseError
 from ..model import record
 
@@ -152,7 +152,7 @@ def load(name):
     if raw is None:
         raise KnowledgeBaseError("data/{}: not shipped with the package".format(name))
     try:
-        doc = json.loads(raw.decode("utf-8"))
+        doc = _json_loads(raw.decode("utf-8"))
     except ValueError as exc:
         raise KnowledgeBaseError("data/{}: invalid JSON: {}".format(name, exc)) from exc
     if not isinstance(doc, dict) or doc.get("schema_version") != SCHEMA_VERSION:
