@@ -91,6 +91,17 @@ def check_regular(path, what=""):
     return info
 
 
+def is_null_device(path):
+    """True when ``path`` is the null device (/dev/null or another node of it): always empty,
+    never blocks.  ``--conf /dev/null`` is Ceph's own idiom for "no configuration"."""
+    try:
+        info = os.stat(path)
+        null = os.stat(os.devnull)
+    except (OSError, ValueError, TypeError):
+        return False
+    return stat.S_ISCHR(info.st_mode) and stat.S_ISCHR(null.st_mode) and info.st_rdev == null.st_rdev
+
+
 def _limit_of(what, limit):
     if limit is None:
         limit = LIMITS.get(what)

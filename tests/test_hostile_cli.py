@@ -33,6 +33,8 @@ import time
 
 import pytest
 
+import peakrss
+
 from conftest import INSTALLED, PROJECT, need
 
 MiB = 1 << 20
@@ -68,10 +70,21 @@ def run_cli(args, env=None, timeout=20.0, stdin=None, close_stdout=False, cwd=No
     if env:
         full_env.update(env)
     argv = [sys.executable, "-m", "librbd_probe"] + list(args)
+    rss_fd, rss_path = tempfile.mkstemp(prefix="librbd-probe-rss-")
+    os.close(rss_fd)
+    try:
+        return _run_measured(argv, full_env, timeout, stdin, close_stdout, cwd, rss_path)
+    finally:
+        os.unlink(rss_path)
+
+
+def _run_measured(argv, full_env, timeout, stdin, close_stdout, cwd, rss_path):
+    # through tests/peakrss.py's launcher: ru_maxrss of a child spawned by pytest itself would
+    # include pytest's own size (vfork + exec), hundreds of MiB late in a full run
     with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
         stdin_arg = subprocess.DEVNULL if stdin is None else subprocess.PIPE
         start = time.monotonic()
-        proc = subprocess.Popen(argv, stdin=stdin_arg, stdout=subprocess.PIPE if close_stdout else out,
+        proc = subprocess.Popen(peakrss.launcher_argv(rss_path, argv), stdin=stdin_arg, stdout=subprocess.PIPE if close_stdout else out,
                                 stderr=err, env=full_env, start_new_session=True, cwd=cwd or PROJECT)
         if close_stdout:
             proc.stdout.close()             # the reader went away before the first write (| head)
@@ -101,7 +114,7 @@ def run_cli(args, env=None, timeout=20.0, stdin=None, close_stdout=False, cwd=No
         out.seek(0)
         err.seek(0)
         return Run(code, out.read().decode("utf-8", "replace"), err.read().decode("utf-8", "replace"),
-                   seconds, rusage.ru_maxrss)
+                   seconds, peakrss.read_report(rss_path) or rusage.ru_maxrss)
 
 
 def check(run, codes, seconds, rss_mib, secrets=(), garbage=False, err_lines=1, says=None, out_says=None,
