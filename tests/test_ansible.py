@@ -175,7 +175,7 @@ def test_failed_and_unreachable_hosts_are_recorded(fleet):
     with open(os.path.join(fleet.reports, "con04.failed.json")) as handle:
         con04 = json.load(handle)
     assert con04["rc"] == 2 and con04["host"] == "con04"
-    assert con04["stderr"].count("\n") == 1 and "--conf does not exist" in con04["stderr"]
+    assert con04["stderr"].count("\n") == 1 and "--conf" in con04["stderr"] and "no such file" in con04["stderr"]
     with open(os.path.join(fleet.reports, "con05.failed.json")) as handle:
         con05 = json.load(handle)
     assert con05["rc"] is None and "Connection refused" in con05["msg"]
