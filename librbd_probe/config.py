@@ -1151,27 +1151,7 @@ READ_KEYS = frozenset(KEYS + SECRET_KEYS)
 def _byte_lines(path, what, max_line=64 << 10):
     """Lines of a regular file as bytes (librados checks UTF-8 on the bytes), each at most
     ``max_line`` (the rest of a longer line is dropped): memory stays at one line."""
-    handle, size = safeio.open_regular(path, what)
-    left = size
-    with handle:
-        while left > 0:
-            try:
-                raw = handle.readline(min(max_line, left))
-            except OSError as exc:
-                raise InputError("{} {}: {}".format(what, safeio.one_line(path), safeio.os_reason(exc))) from exc
-            if not raw:
-                break
-            left -= len(raw)
-            if len(raw) >= max_line and not raw.endswith(b"\n"):
-                while left > 0:
-                    more = handle.readline(min(max_line, left))
-                    if not more:
-                        break
-                    left -= len(more)
-                    if more.endswith(b"\n"):
-                        raw += b"\n"
-                        break
-            yield raw
+    return safeio.iter_byte_lines(path, what, None, max_line, overlong=b"")
 
 
 def read_conf(path, verdict=None):

@@ -151,30 +151,38 @@ def read_text(path, what="", limit=None, encoding="utf-8", errors="replace"):
     return read_bytes(path, what, limit).decode(encoding, errors)
 
 
-def iter_lines(path, what="", limit=None, max_line=64 << 10, encoding="utf-8"):
-    """Text lines of a regular file, each at most ``max_line`` bytes (the rest of a longer line
-    is dropped and the line ends with ``...``); memory stays at one line."""
+def iter_byte_lines(path, what="", limit=None, max_line=64 << 10, overlong=b"..."):
+    """Lines of a regular file as bytes, each at most ``max_line`` bytes: the rest of a longer
+    line is dropped and ``overlong`` marks the cut (its newline, if it had one, is kept); memory
+    stays at one line."""
     handle, size = open_regular(path, what, limit)
     left = size
     with handle:
         while left > 0:
             try:
                 raw = handle.readline(min(max_line, left))
+                if not raw:
+                    break
+                left -= len(raw)
+                if len(raw) >= max_line and not raw.endswith(b"\n"):
+                    raw += overlong
+                    while left > 0:                   # skip the rest of an overlong line
+                        more = handle.readline(min(max_line, left))
+                        if not more:
+                            break
+                        left -= len(more)
+                        if more.endswith(b"\n"):
+                            raw += b"\n"
+                            break
             except OSError as exc:
                 raise InputError("{}: {}".format(_label(what, path), os_reason(exc))) from exc
-            if not raw:
-                break
-            left -= len(raw)
-            if len(raw) >= max_line and not raw.endswith(b"\n"):
-                while left > 0:                       # skip the rest of an overlong line
-                    more = handle.readline(min(max_line, left))
-                    if not more:
-                        break
-                    left -= len(more)
-                    if more.endswith(b"\n"):
-                        break
-                raw = raw + b"..."
-            yield raw.decode(encoding, "replace")
+            yield raw
+
+
+def iter_lines(path, what="", limit=None, max_line=64 << 10, encoding="utf-8"):
+    """``iter_byte_lines`` decoded (undecodable bytes replaced)."""
+    for raw in iter_byte_lines(path, what, limit, max_line):
+        yield raw.decode(encoding, "replace")
 
 
 def human_size(n):
