@@ -631,7 +631,11 @@ def _signature(target, exc, tb_exc=None):
         if os.sep + "librbd_probe" + os.sep in filename:
             # file and function, not the line: the same bug keeps its name while the file changes
             where = "{}:{}".format(os.path.relpath(filename, ROOT), frame.f_code.co_name)
-    return type(exc).__name__, where
+    cls = type(exc)
+    name = cls.__name__ if cls.__module__ in ("builtins", "exceptions") else cls.__module__ + "." + cls.__name__
+    # the message without its numbers and quoted parts tells two bugs of one function apart
+    shape = re.sub(r"'[^']*'|\"[^\"]*\"|\d+", "", str(exc).split("\n")[0])[:60].strip()
+    return name, where + (" (" + shape + ")" if shape else "")
 
 
 def _last_line(exc):
@@ -888,10 +892,10 @@ def save_findings(figures, briefs=BRIEFS, log=None):
                         handle.write("# Fuzz findings (helper h13e, tools/fuzz.py)\n\n"
                                      "Replay one: `python3 tools/fuzz.py --target T --replay PATH` "
                                      "(prints the traceback).\n\n")
-                    handle.write("- target `{}` (owner {}), contract: {}; {} ({}x in {} inputs); reproducer "
+                    handle.write("- target `{}` (owner {}), contract: {}; {} in `{}` ({}x in {} inputs); reproducer "
                                  "`{}` ({} bytes; also tests/data/fuzz/crashes/{}/{}); last line: `{}`\n".format(
                                      target.name, target.owner, target.contract, finding["kind"],
-                                     finding["count"], figures["runs"], paths[0] if paths else "?", len(data),
+                                     finding["where"], finding["count"], figures["runs"], paths[0] if paths else "?", len(data),
                                      target.name, fname, finding["last_line"].replace("`", "'")))
         saved.append(finding)
         if log:
