@@ -1176,7 +1176,8 @@ def _real_keyrings(log=print):
 
 
 # --- command line ----------------------------------------------------------------------------
-def _atheris(name, runs, argv):
+def _atheris(name, runs, argv, json_path=None):
+    import atexit
     import atheris                                             # only in an interpreter that has it
     with atheris.instrument_imports():
         import librbd_probe.elf                                # noqa: F401
@@ -1192,16 +1193,37 @@ def _atheris(name, runs, argv):
         print("{}: skipped: {}".format(name, reason))
         return 0
     install_watchdog()
+    limit_address_space()
     counter = [0]
+    figures = {"target": name, "owner": target.owner, "contract": target.contract,
+               "engine": "atheris (coverage-guided, libFuzzer)", "runs": 0, "outside_contract": 0,
+               "slowest_ms": 0.0}
+    started = time.time()
+
+    def summary():
+        figures["runs"] = counter[0]
+        figures["seconds"] = round(time.time() - started, 1)
+        figures["inputs_per_s"] = round(counter[0] / max(time.time() - started, 1e-9), 1)
+        figures["peak_rss_mib"] = round(_maxrss() / 1048576.0, 1)
+        figures["slowest_ms"] = round(figures["slowest_ms"], 2)
+        if json_path:
+            with open(json_path, "w") as handle:
+                json.dump(figures, handle, indent=1, sort_keys=True)
+        sys.stderr.write("atheris {}: {}\n".format(name, json.dumps(figures, sort_keys=True)))
+
+    atexit.register(summary)
 
     def one(data):
         counter[0] += 1
         finding, elapsed = check_one(target, bytes(data))
         if finding is None and elapsed > TIME_BOUND:
-            again = min(check_one(target, bytes(data))[1] for _ in range(3))
-            if again > TIME_BOUND:
-                finding = {"kind": "slow", "last_line": "{:.0f} ms".format(again * 1000)}
+            elapsed = min(check_one(target, bytes(data))[1] for _ in range(3))
+            if elapsed > TIME_BOUND:
+                finding = {"kind": "slow", "last_line": "{:.0f} ms".format(elapsed * 1000)}
+        figures["slowest_ms"] = max(figures["slowest_ms"], elapsed * 1000)
         if finding:
+            figures["outside_contract"] += 1
+            figures["finding"] = finding
             raise RuntimeError("{} outside the contract ({}): {}".format(name, target.contract, finding["last_line"]))
 
     corpus = os.path.join(shm_dir(), "atheris-" + name)
@@ -1211,7 +1233,7 @@ def _atheris(name, runs, argv):
             with open(os.path.join(corpus, "seed{}".format(i)), "wb") as handle:
                 handle.write(data)
     args = [sys.argv[0], corpus, "-atheris_runs={}".format(runs), "-max_len={}".format(MAX_LEN), "-timeout=5",
-            "-rss_limit_mb=2048", "-print_final_stats=1"] + list(argv)
+            "-rss_limit_mb=0", "-artifact_prefix=" + corpus + "-crash-"] + list(argv)
     atheris.Setup(args, one)
     atheris.Fuzz()
     return 0
@@ -1241,7 +1263,7 @@ def main(argv=None):
         make_seeds(log)
         return 0
     if args.engine == "atheris":
-        return _atheris(names[0], args.runs, rest)
+        return _atheris(names[0], args.runs, rest, args.json)
     if args.replay:
         results = replay(names[0], args.replay, verbose=not args.quiet)
         print(json.dumps(results, indent=1, sort_keys=True))
