@@ -15,7 +15,7 @@ import subprocess
 import sys
 
 from . import elf
-from .errors import ElfError, UsageError
+from .errors import ElfError, InputError, UsageError
 from .model import record
 
 MODULES = ("rbd", "rados")
@@ -72,22 +72,25 @@ def interpreter_info(python=None):
         return Interpreter(sys.executable, list(sys.version_info[:3]), list(sys.path),
                            list(machinery.EXTENSION_SUFFIXES), list(machinery.SOURCE_SUFFIXES),
                            list(machinery.BYTECODE_SUFFIXES))
+    from .safeio import one_line
     if not os.path.exists(python):
-        raise UsageError("{}: --python does not exist".format(python))
+        raise UsageError("{}: --python does not exist".format(one_line(python)))
     if not os.access(python, os.X_OK) or os.path.isdir(python):
-        raise UsageError("{}: --python is not an executable file".format(python))
+        raise UsageError("{}: --python is not an executable file".format(one_line(python)))
     try:
         proc = subprocess.run([python, "-c", _PROBE], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                              universal_newlines=True, timeout=30, cwd="/")
+                              timeout=30, cwd="/")
     except (OSError, subprocess.SubprocessError) as exc:
-        raise UsageError("{}: cannot run it as a Python interpreter: {}".format(python, exc)) from exc
+        raise UsageError("{}: cannot run it as a Python interpreter: {}".format(one_line(python), one_line(exc))) from exc
+    stdout = proc.stdout.decode("utf-8", "surrogateescape")
+    stderr = proc.stderr.decode("utf-8", "replace")
     try:
-        data = json.loads(proc.stdout)
+        data = json.loads(stdout)
         return Interpreter(python, data["version"], [p for p in data["path"] if p], data["ext"],
                            data["src"], data["byte"])
     except (ValueError, KeyError, TypeError) as exc:
-        tail = (proc.stderr or "").strip().splitlines()[-1:] or ["no output"]
-        raise UsageError("{}: not a Python interpreter ({})".format(python, tail[0][:200])) from exc
+        tail = (stderr or "").strip().splitlines()[-1:] or ["no output"]
+        raise UsageError("{}: not a Python interpreter ({})".format(one_line(python), one_line(tail[0][:200]))) from exc
 
 
 def locate_module(name, interp):
@@ -172,30 +175,34 @@ def _string(node):
 
 def read_ctypes(path):
     """(probes, calls, old_format default) of a ctypes-era binding, by parsing its source."""
+    from . import safeio
     try:
-        with open(path, "rb") as handle:
-            source = handle.read()
-    except OSError as exc:
-        raise ElfError("{}: cannot be read: {}".format(path, exc.strerror or exc)) from exc
+        source = safeio.read_bytes(path, "source")       # a regular file, at most LIMITS["source"]
+    except InputError as exc:
+        raise ElfError(str(exc)) from exc
     try:
         tree = ast.parse(source, filename=path)
-    except (SyntaxError, ValueError):
+        visitor = _CtypesVisitor()
+        visitor.visit(tree)
+        return tuple(sorted(visitor.probes)), tuple(sorted(visitor.calls)), visitor.old_format
+    except (SyntaxError, ValueError, RecursionError, MemoryError):
+        # (3.6's parser answers deep nesting with MemoryError, later ones with RecursionError)
         # Python 2 sources (print statements, u'' on 3.2) still expose their names textually.
         text = source.decode("utf-8", "replace")
         probes = set(re.findall(r"hasattr\(\s*[\w.]+\s*,\s*['\"]((?:rbd|rados)_\w+)['\"]", text))
         calls = set(re.findall(r"\.((?:rbd|rados)_\w+)\s*\(", text))
         match = re.search(r"def create\(self, ioctx, name, size,[^)]*old_format=(True|False)", text)
         return tuple(sorted(probes)), tuple(sorted(calls)), ({"True": True, "False": False}[match.group(1)] if match else None)
-    visitor = _CtypesVisitor()
-    visitor.visit(tree)
-    return tuple(sorted(visitor.probes)), tuple(sorted(visitor.calls)), visitor.old_format
 
 
 def read_binding(name, path, interpreter):
     if path is None:
         return Binding(name, interpreter, None, "missing", note="not importable by this interpreter")
     if path.endswith(".py"):
-        probes, calls, old_format = read_ctypes(path)
+        try:
+            probes, calls, old_format = read_ctypes(path)
+        except ElfError as exc:
+            return Binding(name, interpreter, path, "unreadable", note=str(exc))
         if not probes and not calls:
             return Binding(name, interpreter, path, "python", old_format_default=old_format,
                            note="pure Python module that calls no rbd_/rados_ function directly")

@@ -6,6 +6,9 @@ Exit codes (also in README.md):
   2  usage error: bad option, or a path given on the command line that cannot be used
   3  could not determine: no librbd found, librbd unreadable, or the runtime probe failed
   4  explain: the text matched no known error signature
+  3  also: an internal error (a bug: one line "internal error: ..."; LIBRBD_PROBE_DEBUG=1 shows
+     the traceback instead)
+  141 standard output closed early (``| head``): nothing more is written
 consumers: 0 all satisfied, 1 a consumer lacks functions, 3 a consumer or the library unreadable.
 fleet: 0 every host uniform and at target, 1 a host flagged, 2 bad input, 3 no host scanned.
 """
@@ -14,7 +17,7 @@ import os
 import sys
 
 from . import __version__
-from .errors import LocateError, ProbeError, UsageError
+from .errors import InputError, LocateError, ProbeError, UsageError
 
 DEFAULT_TIMEOUT = 15.0     # seconds; probe.DEFAULT_TIMEOUT, not imported to keep start-up lean
 
@@ -42,8 +45,12 @@ class _Parser(argparse.ArgumentParser):
 
     def exit(self, status=0, message=None):
         if message:
-            sys.stderr.write(message)
+            _write(message, sys.stderr)
         raise _ParserExit(int(status or 0))
+
+    def _print_message(self, message, file=None):
+        if message:
+            _write(message, file or sys.stderr)
 
     def _get_formatter(self):
         # argparse builds a formatter for every add_argument(); without an explicit width it
@@ -124,23 +131,105 @@ def main(argv=None):
     except _ParserExit as exc:
         return exc.status
     except ProbeError as exc:
-        code = EXIT_USAGE if isinstance(exc, (UsageError, LocateError)) else EXIT_UNDETERMINED
+        code = EXIT_USAGE if isinstance(exc, (UsageError, LocateError, InputError)) else EXIT_UNDETERMINED
         _error(str(exc))
         return code
     except KeyboardInterrupt:
         _error("interrupted")
         return 130
+    except BrokenPipeError:
+        return _stdout_gone()
     except Exception as exc:
         # live mode's SIGINT/SIGTERM arrive here after its scratch images were removed
         from .live import Interrupted
         if isinstance(exc, Interrupted):
             _error("interrupted by {}; scratch images of this run were removed".format(exc))
             return 128 + exc.signum
-        raise
+        return _internal_error(exc)
+
+
+#: the reader of standard output went away (``librbd-probe --json | head``): 128 + SIGPIPE, silent.
+EXIT_STDOUT_GONE = 141
+
+
+def _stdout_gone():
+    """Point fd 1 at /dev/null so the interpreter's final flush does not print a second error."""
+    try:
+        null = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(null, sys.stdout.fileno())
+        os.close(null)
+    except (OSError, ValueError, AttributeError):
+        pass
+    return EXIT_STDOUT_GONE
+
+
+def _internal_error(exc):
+    """An exception no input should cause: a bug.  One line and exit 3, unless
+    LIBRBD_PROBE_DEBUG=1 asks for the traceback (README "Exit codes")."""
+    if os.environ.get("LIBRBD_PROBE_DEBUG") == "1":
+        raise exc
+    where = ""
+    tb = exc.__traceback__
+    while tb is not None and tb.tb_next is not None:
+        tb = tb.tb_next
+    if tb is not None:
+        where = " at {}:{}".format(os.path.basename(tb.tb_frame.f_code.co_filename), tb.tb_lineno)
+    _error("internal error: {}: {}{} (a bug of librbd-probe {}: please report it; LIBRBD_PROBE_DEBUG=1 "
+           "shows the traceback)".format(type(exc).__name__, str(exc)[:500], where, __version__))
+    return EXIT_UNDETERMINED
+
+
+def _clean(text):
+    """Text as it may leave the process: cephx keys (their shape, and every keyring secret read
+    so far: safeio.known_secrets) redacted, control characters escaped except newline and tab
+    (so no value from a file or a name can move the cursor, colour the terminal or forge a line
+    of its own inside a line)."""
+    from . import safeio
+    text = safeio.redact(text, safeio.known_secrets())
+    if not safeio.needs_escape(text, keep="\n\t"):
+        return text
+    return "\n".join("\t".join(safeio.one_line(part) for part in line.split("\t")) for line in text.split("\n"))
+
+
+def _write(text, stream=None):
+    """The one writer of everything the CLI prints: standard output unless ``stream``."""
+    (stream or sys.stdout).write(_clean(text))
 
 
 def _error(message):
-    sys.stderr.write("{}: error: {}\n".format(PROG, message))
+    """One line on standard error, whatever the message holds (a path, a value from a file)."""
+    from . import safeio
+    _write("{}: error: {}\n".format(PROG, safeio.one_line(message)), sys.stderr)
+
+
+def _check_output(path, what):
+    """Refuse, before scanning, an output FILE that exists and is not a regular file (a FIFO
+    would block the write, a device would be written to or, by --prometheus' rename, replaced)."""
+    from . import safeio
+    try:
+        info = os.stat(path)
+    except OSError:
+        return                          # created on write; an unwritable directory fails then
+    problem = safeio.kind_problem(info.st_mode)
+    if problem:
+        raise UsageError("{}: {} {}".format(safeio.one_line(path), what, problem))
+
+
+def _write_file(path, text, what):
+    """Write ``text`` (through the CLI's cleaning) to the regular file ``path``; never blocks."""
+    _check_output(path, what)
+    from . import safeio
+    flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_NOCTTY", 0) \
+        | getattr(os, "O_CLOEXEC", 0)
+    try:
+        fd = os.open(path, flags, 0o666)
+        with os.fdopen(fd, "w", encoding="utf-8", errors="backslashreplace") as handle:
+            if safeio.kind_problem(os.fstat(handle.fileno()).st_mode):
+                raise OSError(0, "not a regular file")
+            handle.write(_clean(text))
+    except OSError as exc:
+        raise UsageError("{}: {} cannot be written: {}".format(
+            safeio.one_line(path), what, exc.strerror or exc)) from exc
 
 
 def _main(argv):
@@ -170,16 +259,16 @@ def _main(argv):
     if args.live:
         report = _with_live(report, args)
     if args.json:
-        sys.stdout.write(render.to_json(report.to_dict()))
+        _write(render.to_json(report.to_dict()))
     elif args.markdown:
-        sys.stdout.write(render.report_markdown(report))
+        _write(render.report_markdown(report))
     else:
-        sys.stdout.write(render.report_text(report))
+        _write(render.report_text(report))
     code = exit_code(report, args.require)
     if args.prometheus:
         import time
         from .prometheus import write_textfile
-        write_textfile(args.prometheus, report.to_dict(), time.time(), exit_code=code)
+        write_textfile(args.prometheus, report.to_dict(), time.time(), exit_code=code, clean=_clean)
     if code == EXIT_UNDETERMINED:
         _error(undetermined_reason(report))
     elif code == EXIT_REQUIREMENT:
@@ -310,9 +399,9 @@ def _explain(argv):
     finally:
         source.close()
     if args.json:
-        sys.stdout.write(render.to_json(result.to_dict()))
+        _write(render.to_json(result.to_dict()))
     else:
-        sys.stdout.write(render.explain_text(result))
+        _write(render.explain_text(result))
     return EXIT_OK if result.matched else EXIT_NO_MATCH
 
 
@@ -344,12 +433,12 @@ def _consumers(argv):
     results = consumers.check_all(report, args.paths, pythons=args.python or None, root=args.root)
     if args.json:
         from .model import SCHEMA_VERSION
-        sys.stdout.write(render.to_json({"schema_version": SCHEMA_VERSION,
+        _write(render.to_json({"schema_version": SCHEMA_VERSION,
                                          "libraries": {k: v.realpath for k, v in report.libraries.items()},
                                          "release": report.release,
                                          "consumers": [c.to_dict() for c in results]}))
     else:
-        sys.stdout.write(render.consumers_text(report, results))
+        _write(render.consumers_text(report, results))
     if any(c.error for c in results) or (not args.paths and not report.libraries["librbd"].found):
         return EXIT_UNDETERMINED
     return EXIT_REQUIREMENT if any(c.loads is False for c in results) else EXIT_OK
@@ -374,35 +463,42 @@ def _add_gate_options(group):
                             "a baseline for --baseline that stays usable once the scanned tree is gone")
 
 
+def _read_named(path, what):
+    """The bytes of a saved input named on the command line (--baseline, --policy, --consumer):
+    a regular file of at most safeio.LIMITS["report"], never opened when it is not one."""
+    from . import safeio
+    if not os.path.lexists(path):
+        raise UsageError("{}: {} does not exist".format(safeio.one_line(path), what))
+    return safeio.read_bytes(path, what, limit=safeio.LIMITS["report"])
+
+
 def _read_text(path, what):
-    from .locate import check_explicit
-    check_explicit(path, what)
+    from . import safeio
+    data = _read_named(path, what)
     try:
-        with open(path, "rb") as handle:
-            return handle.read().decode("utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise UsageError("{}: {} cannot be read: {}".format(path, what, getattr(exc, "strerror", None) or exc)) from exc
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise UsageError("{}: {} is not UTF-8 text (byte 0x{:02x} at offset {})".format(
+            safeio.one_line(path), what, data[exc.start], exc.start)) from exc
 
 
 def _prepare_gates(args):
     """(baseline snapshot or None, policy or None); bad files are usage errors (exit 2)."""
-    from . import gate, snapshot
+    from . import gate, safeio, savedjson, snapshot
     baseline = policy = None
     if args.baseline:
-        import json
-        text = _read_text(args.baseline, "--baseline")
-        try:
-            doc = json.loads(text)
-        except ValueError as exc:
-            raise UsageError("{}: --baseline is not JSON: {}".format(args.baseline, exc)) from exc
+        doc = savedjson.loads(_read_named(args.baseline, "--baseline"), args.baseline, "--baseline",
+                              UsageError, not_json="is not JSON")
         try:
             baseline = snapshot.from_report_dict(doc, args.baseline)
         except snapshot.SnapshotError as exc:
             raise UsageError(str(exc)) from exc
     if args.policy:
-        policy = gate.parse_policy(_read_text(args.policy, "--policy"), args.policy)
+        policy = gate.parse_policy(_read_text(args.policy, "--policy"), safeio.one_line(args.policy))
     if args.save_baseline and os.path.isdir(args.save_baseline):
-        raise UsageError("{}: --save-baseline is a directory".format(args.save_baseline))
+        raise UsageError("{}: --save-baseline is a directory".format(safeio.one_line(args.save_baseline)))
+    if args.save_baseline:
+        _check_output(args.save_baseline, "--save-baseline")
     return (baseline, policy, args.save_baseline) if (baseline or policy or args.save_baseline) else None
 
 
@@ -411,11 +507,7 @@ def _run_gates(gates, report):
     from . import gate, render, snapshot
     baseline, policy, save = gates
     if save:
-        try:
-            with open(save, "w") as handle:
-                handle.write(render.to_json(snapshot.report_document(report)))
-        except OSError as exc:
-            raise UsageError("{}: --save-baseline cannot be written: {}".format(save, exc.strerror or exc)) from exc
+        _write_file(save, render.to_json(snapshot.report_document(report)), "--save-baseline")
     current = snapshot.from_report(report)
     lines = []
     if baseline is not None:
@@ -443,22 +535,31 @@ def _diff_parser():
     return parser
 
 
+#: the part of a 'consumers --json' report that diff --consumer reads (savedjson.problem)
+_CONSUMERS_SHAPE = {"consumers": [{"path": str, "needs": [str]}]}
+
+
 def _diff_consumers(paths):
-    import json
-    from . import elf
-    from .locate import check_explicit
+    from . import elf, safeio, savedjson
     out = []
     for path in paths:
-        check_explicit(path, "--consumer")
-        with open(path, "rb") as handle:
+        if not os.path.lexists(path):
+            raise UsageError("{}: --consumer does not exist".format(safeio.one_line(path)))
+        handle, _size = safeio.open_regular(path, "--consumer", limit=None)
+        with handle:
             head = handle.read(4)
         if head != b"\x7fELF":
+            not_report = "{}: --consumer is neither an ELF file nor a 'consumers --json' report".format(
+                safeio.one_line(path))
             try:
-                doc = json.loads(_read_text(path, "--consumer"))
-                out.extend({"path": c["path"], "needs": list(c["needs"])} for c in doc["consumers"])
-            except (ValueError, KeyError, TypeError) as exc:
-                raise UsageError("{}: --consumer is neither an ELF file nor a 'consumers --json' report".format(
-                    path)) from exc
+                doc = savedjson.loads(_read_named(path, "--consumer"), path, "--consumer", UsageError)
+            except UsageError as exc:
+                raise UsageError("{} ({})".format(not_report, str(exc).split(": ", 1)[-1])) from exc
+            wrong = savedjson.problem(doc, _CONSUMERS_SHAPE)
+            if wrong or "consumers" not in doc:
+                raise UsageError("{} ({})".format(not_report, wrong or "no 'consumers'"))
+            out.extend({"path": c.get("path"), "needs": list(c.get("needs") or ())} for c in doc["consumers"]
+                       if c.get("path"))
             continue
         from . import knowledge
         info = elf.read_elf(path, symbols=True, name_filter=knowledge.api_prefixes_bytes())
@@ -475,11 +576,11 @@ def _diff(argv):
     consumers = _diff_consumers(args.consumer)
     result = diff.compare(snapshot.from_path(args.old), snapshot.from_path(args.new), consumers)
     if args.json:
-        sys.stdout.write(render.to_json(result))
+        _write(render.to_json(result))
     elif args.markdown:
-        sys.stdout.write(diff.to_markdown(result))
+        _write(diff.to_markdown(result))
     else:
-        sys.stdout.write(diff.to_text(result))
+        _write(diff.to_text(result))
     if result["exit_code"] == diff.EXIT_UNDETERMINED:
         _error("; ".join(result["changes"]["unknown"]))
     return result["exit_code"]
@@ -528,9 +629,9 @@ def _symbols(argv):
     if report.root and source.startswith(report.root.rstrip("/") + "/"):
         source = source[len(report.root.rstrip("/")):]
     if args.plain:
-        sys.stdout.write(symbols_file.plain_list(info.symbols, lib.soname, release, source))
+        _write(symbols_file.plain_list(info.symbols, lib.soname, release, source))
     else:
-        sys.stdout.write(symbols_file.dpkg_symbols(info.symbols, lib.soname, package, release, source,
+        _write(symbols_file.dpkg_symbols(info.symbols, lib.soname, package, release, source,
                                                    build_depends=args.build_depends))
     return EXIT_OK
 
@@ -543,9 +644,9 @@ def _schema(argv):
     from . import schemas
     if args.name is None:
         for name in schemas.names():
-            sys.stdout.write(name + "\n")
+            _write(name + "\n")
     else:
-        sys.stdout.write(schemas.text(args.name))
+        _write(schemas.text(args.name))
     return EXIT_OK
 
 
@@ -578,24 +679,22 @@ def _fleet(argv):
     parser = _fleet_parser()
     args = parser.parse_args(argv)
     from . import fleet, render_fleet
+    if args.html and args.html != "-":
+        _check_output(args.html, "--html")
     result = fleet.aggregate(fleet.load_inputs(args.reports), target_release=args.target_release)
     if args.html:
         page = render_fleet.fleet_html(result)
         if args.html == "-":
-            sys.stdout.write(page)
+            _write(page)
         else:
-            try:
-                with open(args.html, "w", encoding="utf-8") as handle:
-                    handle.write(page)
-            except OSError as exc:
-                raise UsageError("{}: --html cannot be written: {}".format(args.html, exc.strerror or exc)) from exc
-            sys.stdout.write(render_fleet.fleet_text(result))
+            _write_file(args.html, page, "--html")
+            _write(render_fleet.fleet_text(result))
     elif args.json:
-        sys.stdout.write(render_fleet.to_json(result))
+        _write(render_fleet.to_json(result))
     elif args.markdown:
-        sys.stdout.write(render_fleet.fleet_markdown(result))
+        _write(render_fleet.fleet_markdown(result))
     else:
-        sys.stdout.write(render_fleet.fleet_text(result))
+        _write(render_fleet.fleet_text(result))
     if all(h.status == "failed" for h in result.hosts):
         _error("no host could be scanned")
         return EXIT_UNDETERMINED

@@ -3,19 +3,35 @@
 Values are read in the child by librados itself (rados_create + rados_conf_read_file +
 rados_conf_get, never rados_connect).  When nothing can be loaded (static mode, foreign
 architecture) ``parse_ceph_conf`` reads the file the way src/common/ConfUtils.cc does, and the
-report says so.  Secrets (key, keyring contents) are never read nor printed.
+report says so.
+
+Values are judged as librados judges them (``parse_option``: the rules of
+knowledge/data/config_parsing.json, checked against a real librados 16.2.15 by
+tools/config_oracle.py): a value librados rejects is a ``config.rejected-value`` problem, never an
+exception.  Nothing here calls ``int()`` on unbounded text.
+
+Secrets: the values of key, keyfile and keyring are never shown.  The keys of every keyring
+the configuration names are read (``parse_keyring``, through safeio) only to be registered
+with ``safeio.add_secrets`` and redacted from the report and from everything the CLI writes.
 """
 import errno
+import functools
 import os
 import re
 
 from . import knowledge as kn
+from . import safeio
+from .errors import InputError
 from .model import Problem
 from .rootfs import Root
 
-#: Options this tool reads; never add "key", "keyfile" or "keyring".
+#: Options this tool reports; never add "key", "keyfile" or "keyring".
 KEYS = ("rbd_default_features", "rbd_default_format", "rbd_default_stripe_unit",
         "rbd_default_stripe_count", "rbd_default_data_pool")
+#: Options whose values are, or name, secrets: read to redact, never reported.
+SECRET_KEYS = ("key", "keyfile", "keyring")
+#: What is shown of a raw value in a message (a 4,301-digit value stays readable).
+_SHOW = 64
 
 
 def search_path(explicit=None, environ=None, root=None, cwd=None, cluster="ceph"):
@@ -51,28 +67,66 @@ def choose_file(candidates):
     return None, None
 
 
+def choose_conf(candidates):
+    """(path, source, refusal) of the file a client would read: the first candidate that
+    exists.  ``refusal`` is the one-line reason when that file cannot be read safely (a FIFO,
+    a device, a directory, over safeio.LIMITS["ceph.conf"]): then nothing is read from it, by
+    this process nor by librados in the child (a FIFO would block the client in open())."""
+    for path, source in candidates:
+        if not os.path.lexists(path):
+            continue
+        try:
+            info = safeio.check_regular(path, "ceph.conf")
+        except InputError as exc:
+            if not os.path.exists(path):                 # a dangling link: librados skips it too
+                continue
+            return path, source, str(exc)
+        if info.st_size > safeio.LIMITS["ceph.conf"]:
+            return path, source, "ceph.conf {}: {} bytes, over the limit of {}".format(
+                safeio.one_line(path), info.st_size, safeio.human_size(safeio.LIMITS["ceph.conf"]))
+        return path, source, None
+    return None, None, None
+
+
 def normalize_key(key):
     # ConfUtils treats spaces, underscores and runs of them alike: "rbd default features".
     return re.sub(r"[\s_]+", "_", key.strip().lower())
 
 
-def parse_ceph_conf(lines):
-    """{section: {normalized key: value}} from ceph.conf lines (ini with ; and # comments)."""
-    sections = {}
-    current = sections.setdefault("global", {})
-    for raw in lines:
-        line = raw.strip()
+def _text(line):
+    if isinstance(line, str):
+        return line
+    if isinstance(line, (bytes, bytearray)):
+        return bytes(line).decode("utf-8", "replace")
+    return str(line)
+
+
+def parse_ceph_conf(lines, keep=None):
+    """{section: {normalized key: value}} from ceph.conf lines (ini with ; and # comments).
+
+    ``keep``: the normalized keys to keep (None: all); other keys cost no memory, so a huge
+    file streamed line by line (safeio.iter_lines) stays at one line.  Never raises.
+    """
+    sections = {"global": {}}
+    current = "global"
+    for raw in lines or ():
+        line = _text(raw).strip()
         if not line or line[0] in "#;":
             continue
         if line.startswith("["):
             name = line[1:line.find("]")] if "]" in line else line[1:]
-            current = sections.setdefault(name.strip(), {})
+            current = name.strip()
+            if keep is None:
+                sections.setdefault(current, {})
             continue
         if "=" not in line:
             continue
         key, value = line.split("=", 1)
+        key = normalize_key(key)
+        if keep is not None and key not in keep:
+            continue
         value = re.split(r"\s[#;]", value, maxsplit=1)[0].strip().strip('"')
-        current[normalize_key(key)] = value
+        sections.setdefault(current, {})[key] = value
     return sections
 
 
@@ -91,26 +145,232 @@ def lookup(sections, key, order):
     return None
 
 
+def _bounded_int(digits, base=10):
+    """int() of a digit string, or None when it has more than 20 significant digits (never the
+    interpreter's int-string limit, never quadratic time: 4,301 digits of garbage stay garbage)."""
+    significant = digits.lstrip("0") or "0"
+    limit = 20 if base == 10 else 16
+    if len(significant) > limit:
+        return None
+    return int(significant, base)
+
+
 def parse_features(value):
     """``"61"`` or ``"layering,exclusive-lock"`` -> (mask, unknown names); mask None if empty.
 
-    librbd accepts a number or comma-separated names (src/common/options: rbd_default_features,
-    librbd::util::get_rbd_default_features); names are looked up in the knowledge layer.
+    The tolerant reading used for releases whose own parse was not verified (decimal with
+    leading zeros, 0x hex, names through the knowledge layer); ``parse_option`` is librados
+    16.2.15's own.  A number too long to be a 64-bit mask counts as an unknown name.
     """
     text = (value or "").strip()
-    if re.match(r"^(0x[0-9a-fA-F]+|\d+)$", text):
-        return int(text, 0), ()
     if not text:
         return None, ()
+    match = re.match(r"^(?:0[xX]([0-9a-fA-F]+)|(\d+))$", text)
+    if match:
+        number = _bounded_int(match.group(1), 16) if match.group(1) else _bounded_int(match.group(2))
+        if number is not None and number < 1 << 64:
+            return number, ()
+        return None, (_show(text),)
     mask = 0
     unknown = []
     for part in filter(None, (p.strip() for p in text.split(","))):
         feature = kn.feature(part)
         if feature is None:
-            unknown.append(part)
+            unknown.append(_show(part))
         else:
             mask |= feature.mask
     return mask, tuple(unknown)
+
+
+def _show(text):
+    """A raw value as a message shows it: one line, at most _SHOW characters."""
+    text = safeio.one_line(text)
+    return text if len(text) <= _SHOW else "{}... ({} characters)".format(text[:_SHOW], len(text))
+
+
+# ---------------------------------------------------------------------------------------
+# librados's own parse (knowledge/data/config_parsing.json; verified releases only)
+
+class Parsed(tuple):
+    """(accepted, value, reason): ``value`` is what librados stores (int, or str for a pool),
+    ``reason`` why it rejects (None when accepted)."""
+    __slots__ = ()
+
+    def __new__(cls, accepted, value=None, reason=None):
+        return tuple.__new__(cls, (accepted, value, reason))
+
+    accepted = property(lambda self: self[0])
+    value = property(lambda self: self[1])
+    reason = property(lambda self: self[2])
+
+
+@functools.lru_cache(maxsize=None)
+def _parsing():
+    return kn.load("config_parsing.json")
+
+
+def verified_releases():
+    """The releases whose parse a real librados confirmed (config_parsing.json)."""
+    return tuple(sorted(_parsing()["oracle"]["verified"], key=kn.version_key))
+
+
+def option_rule(option):
+    """The parse rule of ``option`` ("features", "uint", "size", "pool") or None."""
+    entry = _parsing()["options"].get(option)
+    return entry["rule"] if entry else None
+
+
+def kept_value(option, release="16.2.15"):
+    """What librados keeps when it rejects a value of ``option`` (the default), as a string."""
+    verified = _parsing()["oracle"]["verified"].get(release) or {}
+    return (verified.get("derived") or {}).get("kept_on_reject", {}).get(option)
+
+
+_INT64_MAX = (1 << 63) - 1
+_UINT64_MAX = (1 << 64) - 1
+_C_SPACE = " \t\n\v\f\r"
+
+
+def _strict_strtoll(text):
+    """strict_strtoll(text, 10) of src/common/strtol.cc: strtoll (leading C white space, a sign,
+    decimal digits) that must consume the whole text and not overflow. (value, error)."""
+    body = text.lstrip(_C_SPACE)
+    sign = 1
+    if body[:1] in ("+", "-"):
+        sign = -1 if body[0] == "-" else 1
+        body = body[1:]
+    digits = len(body) - len(body.lstrip("0123456789"))
+    if digits == 0:
+        return None, "expected an integer"
+    if digits != len(body):
+        return None, "expected an integer (garbage after the number)"
+    number = _bounded_int(body)
+    if number is None or sign * number > _INT64_MAX or sign * number < -_INT64_MAX - 1:
+        return None, "out of range for a 64-bit integer"
+    return sign * number, None
+
+
+def _si_uint(text):
+    """strict_si_cast<uint64_t> (TYPE_UINT): a decimal, optionally times 10^3..10^18 for a final
+    K/M/G/T/P/E; a final B is not stripped (so "1B" is rejected)."""
+    if not text:
+        return Parsed(False, None, "no value")
+    power = 0
+    body = text
+    if body.strip("0123456789+-"):
+        unit = text[-1]
+        powers = {"K": 3, "M": 6, "G": 9, "T": 12, "P": 15, "E": 18}
+        if unit in powers:
+            power = powers[unit]
+            body = text[:-1]
+        elif unit != "B":
+            return Parsed(False, None, "unit prefix not recognized")
+    number, error = _strict_strtoll(body)
+    if error:
+        return Parsed(False, None, error)
+    if number < 0:
+        return Parsed(False, None, "negative")
+    if number > _UINT64_MAX // 10 ** power:
+        return Parsed(False, None, "out of range")
+    return Parsed(True, number * 10 ** power)
+
+
+def _iec_uint(text):
+    """strict_iecstrtoll (TYPE_SIZE): a decimal, then a unit of at most two characters whose
+    first is K/M/G/T/P/E (2^10..2^60) or B; "Bi" and three-character units ("MiB") rejected."""
+    if not text:
+        return Parsed(False, None, "no value")
+    shift = 0
+    body = text
+    stop = len(text) - len(text.lstrip("0123456789+-"))
+    if stop < len(text):
+        body, unit = text[:stop], text[stop:]
+        if unit[-1] == "i" and unit[0] == "B":
+            return Parsed(False, None, "illegal prefix \"Bi\"")
+        if len(unit) > 2:
+            return Parsed(False, None, "illegal prefix (longer than 2 characters)")
+        shifts = {"K": 10, "M": 20, "G": 30, "T": 40, "P": 50, "E": 60, "B": 0}
+        if unit[0] not in shifts:
+            return Parsed(False, None, "unit prefix not recognized")
+        shift = shifts[unit[0]]
+    number, error = _strict_strtoll(body)
+    if error:
+        return Parsed(False, None, error)
+    if number < 0:
+        return Parsed(False, None, "negative")
+    if number > _UINT64_MAX >> shift:
+        return Parsed(False, None, "too large")
+    return Parsed(True, number << shift)
+
+
+def _features_value(text, release):
+    """librbd::rbd_features_from_string (src/librbd/Features.cc) with the validator of
+    rbd_default_features: trimmed; empty is the default mask; a number (boost::lexical_cast
+    <uint64_t>: decimal, leading zeros, a sign; "-N" wraps) must have only bits the release
+    accepts as a number; else comma-separated names, each trimmed and known, their bits
+    added (so a repeated name adds twice)."""
+    derived = (_parsing()["oracle"]["verified"][release].get("derived") or {})["features"]
+    value = text.strip(_C_SPACE)
+    if not value:
+        return Parsed(True, derived["empty"])
+    body = value[1:] if value[:1] in ("+", "-") else value
+    if re.match(r"^[0-9]+$", body):
+        number = _bounded_int(body)
+        if number is not None and number <= _UINT64_MAX:
+            if value[0] == "-":
+                number = (-number) & _UINT64_MAX
+            bad = number & ~derived["numeric_bits"]
+            if bad:
+                return Parsed(False, None, "unknown or internal feature bits 0x{:x}".format(bad))
+            return Parsed(True, number)
+        # an overflowing number is not a number to lexical_cast: read as a name, an unknown one
+        return Parsed(False, None, "a number too large for 64 bits (then read as a feature name: unknown)")
+    mask = 0
+    for name in value.split(","):
+        name = name.strip(_C_SPACE)
+        bit = derived["names"].get(name)
+        if bit is None:
+            return Parsed(False, None, "not a feature mask nor a list of feature names: unknown feature {!r}".format(
+                _show(name)))
+        mask += bit
+    return Parsed(True, mask)
+
+
+_META = re.compile(r"\$(?:\{([A-Za-z_][A-Za-z0-9_]*)\}|([A-Za-z_][A-Za-z0-9_]*))")
+
+
+def expand_meta(text, variables):
+    """``$name`` / ``${name}`` replaced as md_config_t expands them for string options: the
+    metavariables (cluster, type, name, id) and other options' values given in ``variables``;
+    an unknown name stays as written.  One pass, bounded by the text (no recursion)."""
+    if "$" not in text:
+        return text
+
+    def one(match):
+        name = match.group(1) or match.group(2)
+        value = variables.get(name)
+        return match.group(0) if value is None else value
+    return _META.sub(one, text)
+
+
+def parse_option(option, text, release="16.2.15", variables=None):
+    """How librados ``release`` takes ``text`` for ``option`` (a value as ConfUtils hands it:
+    trimmed, unquoted).  ``variables``: metavariables for string options (``expand_meta``).
+    None when the option or the release has no verified rule.  Never raises."""
+    rule = option_rule(option)
+    if rule is None or release not in _parsing()["oracle"]["verified"]:
+        return None
+    text = _text(text)
+    if rule == "pool" and variables:
+        text = expand_meta(text, variables)
+    if rule == "features":
+        return _features_value(text, release)
+    if rule == "uint":
+        return _si_uint(text)
+    if rule == "size":
+        return _iec_uint(text)
+    # pool: the validator resets a name with @ or / to "" and accepts (returns 0)
+    return Parsed(True, "" if ("@" in text or "/" in text) else text)
 
 
 def _fact(facts, key):
@@ -151,28 +411,116 @@ def _first_release_for(names):
     return kn.release_label(max(firsts, key=kn.version_key))
 
 
-def analyse(values, facts, library_known_mask=None):
+_FIXES = {
+    "features": "write a decimal mask (61 is layering, exclusive-lock, object-map, fast-diff, deep-flatten) or "
+                "comma-separated feature names as `rbd help create` lists them",
+    "uint": "write a plain decimal number (a final K, M, G, T, P or E multiplies by a power of ten)",
+    "size": "write a number of bytes, optionally followed by K, M, G, T, P or E (or Ki, Mi, ...: powers of two)",
+    "pool": "write a pool name without @ or /",
+}
+
+
+def _judge(option, raw, facts, checks):
+    """(Parsed or None, how, release): how librados takes ``raw`` for ``option``.
+
+    how: "library" (the loaded librados answered rados_conf_set in the child), "verified" (the
+    identified release's parse was verified), "assumed" (release not identified: the verified
+    release's rule), None (an identified release whose parse nobody verified: no claim)."""
+    check = (checks or {}).get(option)
+    if hasattr(check, "get") and isinstance(check.get("rc"), int):      # a dict or a frozen mapping
+        stored = check.get("stored")
+        accepted = check["rc"] == 0
+        value = None
+        if accepted and isinstance(stored, str):
+            value = stored if option_rule(option) == "pool" else _bounded_int(stored) if stored.isdigit() else None
+        reason = None
+        if not accepted:
+            reason = "rados_conf_set returned {}".format("-EINVAL" if check["rc"] == -errno.EINVAL else check["rc"])
+            ours = parse_option(option, raw, verified_releases()[-1]) if verified_releases() else None
+            if ours is not None and not ours.accepted:
+                reason += ": {}".format(ours.reason)
+        return Parsed(accepted, value, reason), "library", stored if not accepted else None
+    versions = tuple(getattr(facts, "versions", None) or ())
+    verified = verified_releases()
+    if versions and all(v in verified for v in versions):
+        release, how = versions[0], "verified"
+    elif not versions and verified:
+        release, how = verified[-1], "assumed"
+    else:
+        return None, None, None
+    parsed = parse_option(option, raw, release)
+    if how == "assumed" and option_rule(option) == "features" and parsed is not None and not parsed.accepted:
+        # which bits and names a release takes differs by release: with the release unknown,
+        # only a value no release reads as a mask or as names is claimed to be rejected
+        mask, bad = parse_features(raw)
+        if mask is not None and not bad:
+            return None, None, None
+    return parsed, how, release
+
+
+def _rejected_problem(option, raw, parsed, how, release):
+    name = option.replace("_", " ")
+    if how == "library":
+        who, kept, severity = "the loaded librados", release, "error"
+    elif how == "verified":
+        who, kept, severity = "librados {}".format(release), kept_value(option, release), "error"
+    else:
+        who, kept, severity = ("librados {} (the release this parse was verified on; this library's release "
+                               "was not identified)".format(release)), kept_value(option, release), "warning"
+    message = "{} = {}: {} rejects it ({}){}".format(
+        name, _show(raw), who, parsed.reason,
+        "; the client keeps {} ({})".format(name, kept) if kept is not None else "")
+    evidence = (_parsing()["options"][option]["source"],)
+    if how != "library":
+        evidence += ("checked against the real librados {}: tools/config_oracle.py, "
+                     "knowledge/data/config_parsing.json".format(release),)
+    return Problem("config.rejected-value", severity, message, _FIXES.get(option_rule(option)), evidence)
+
+
+def analyse(values, facts, library_known_mask=None, checks=None, raw=None):
     """What the configuration asks for, and whether this library can honour it (pure).
 
     ``values`` are option strings as librados returned them (or as parsed here); ``facts``
     are the identified release's (``Identification.facts``, whose ``versions`` select the
-    per-release effects).  Returns (summary dict, tuple of Problem).
+    per-release effects).  ``raw``: the values as written in the file (default ``values``),
+    judged as librados parses them; ``checks``: the loaded library's own answers
+    (rados_conf_set per raw value, from the child).  Returns (summary dict, tuple of Problem).
+    Never raises.
     """
+    values = values or {}
+    raw = values if raw is None else raw
     summary = {}
     problems = []
+    judged = {}
+    for option in KEYS:
+        if raw.get(option) is None:
+            continue
+        parsed, how, release = _judge(option, _text(raw[option]), facts, checks)
+        judged[option] = (parsed, how)
+        if parsed is not None and not parsed.accepted:
+            problems.append(_rejected_problem(option, _text(raw[option]), parsed, how, release))
+    static = raw is values
     all_mask, all_source = _fact(facts, "rbd_features_all")
     if library_known_mask is not None:
         all_mask, all_source = library_known_mask, "the library's own rbd_features_to_string answers"
-    raw = values.get("rbd_default_features")
-    if raw is not None:
-        mask, bad_names = parse_features(raw)
-        entry = {"raw": raw, "value": mask, "names": _names(mask) if mask is not None else [],
-                 "unparsed_names": list(bad_names)}
+    text = values.get("rbd_default_features")
+    if text is not None:
+        text = _text(text)
+        parsed, how = judged.get("rbd_default_features", (None, None)) if static else (None, None)
+        if parsed is not None:
+            mask, bad_names = (parsed.value, ()) if parsed.accepted else (None, ())
+        else:
+            mask, bad_names = parse_features(text)
+        entry = {"raw": _show(text) if len(text) > _SHOW else text, "value": mask,
+                 "names": _names(mask) if mask is not None else [], "unparsed_names": list(bad_names)}
+        if parsed is not None:
+            entry["accepted"] = parsed.accepted
         summary["rbd_default_features"] = entry
         if bad_names:
             problems.append(Problem(
                 "config.feature-names", "error",
-                "rbd default features = {} names features this tool does not know: {}".format(raw, ", ".join(bad_names)),
+                "rbd default features = {} names features this tool does not know: {}".format(
+                    _show(text), ", ".join(bad_names)),
                 "use the numeric mask or the names from `rbd help create`"))
         if mask is not None and all_mask is not None:
             unknown = mask & ~all_mask
@@ -186,7 +534,7 @@ def analyse(values, facts, library_known_mask=None):
                     "rbd default features = {} asks for {} (0x{:x}), which this librbd does not know: every "
                     "create without explicit features fails with -ENOSYS (\"librbd does not support requested "
                     "features\"), which the Python binding raises as `FunctionNotSupported: error creating "
-                    "image`".format(raw, ", ".join(names), unknown),
+                    "image`".format(_show(text), ", ".join(names), unknown),
                     "upgrade the client (librbd1/librados2) to {} or later, or set `rbd default features = {}` "
                     "({}) in the client's ceph.conf".format(
                         upgrade or "a release that knows them", known_part,
@@ -195,14 +543,17 @@ def analyse(values, facts, library_known_mask=None):
         elif mask is not None:
             entry["unknown_to_library"] = None
         if mask is not None:
-            problems.extend(_dependency_problems(raw, mask, tuple(getattr(facts, "versions", None) or ())))
+            problems.extend(_dependency_problems(_show(text), mask, tuple(getattr(facts, "versions", None) or ())))
     fmt_raw = values.get("rbd_default_format")
     if fmt_raw is not None:
-        try:
-            fmt = int(fmt_raw)
-        except ValueError:
-            fmt = None
-        summary["rbd_default_format"] = {"raw": fmt_raw, "value": fmt}
+        fmt_raw = _text(fmt_raw)
+        parsed, how = judged.get("rbd_default_format", (None, None)) if static else (None, None)
+        if parsed is not None:
+            fmt = parsed.value if parsed.accepted else None
+        else:
+            stripped = fmt_raw.strip()
+            fmt = _bounded_int(stripped) if re.match(r"^[0-9]+$", stripped) else None
+        summary["rbd_default_format"] = {"raw": _show(fmt_raw) if len(fmt_raw) > _SHOW else fmt_raw, "value": fmt}
         policy, policy_source = _fact(facts, "format1_create")
         if fmt == 1 and policy and policy.startswith("refused"):
             problems.append(Problem(
@@ -282,46 +633,231 @@ def _dependency_problems(raw, mask, versions):
     return problems
 
 
-def read_file_values(path, order, opener=open):
+# ---------------------------------------------------------------------------------------
+# keyrings and secrets
+
+def parse_keyring(lines):
+    """((entity, key), ...) of a plain-text keyring (ini: ``[client.admin]`` then ``key = AQ...``,
+    src/auth/KeyRing.cc decode_plaintext) or of a keyfile (the bare key).  Never raises."""
+    out = []
+    entity = ""
+    for raw in lines or ():
+        line = _text(raw).strip()
+        if not line or line[0] in "#;":
+            continue
+        if line.startswith("["):
+            entity = (line[1:line.find("]")] if "]" in line else line[1:]).strip()
+            continue
+        if "=" in line:
+            key, value = line.split("=", 1)
+            if normalize_key(key) == "key":
+                value = value.strip().strip('"').strip()
+                if value:
+                    out.append((entity, value))
+            continue
+        token = line.split()[0] if line.split() else ""
+        if safeio.is_cephx_key(token):
+            out.append((entity, token))
+    return tuple(out)
+
+
+def _split_paths(text):
+    # KeyRing::from_ceph_context: get_str_list(conf->keyring) splits on ";,= \t"
+    return [p for p in re.split(r"[;,=\s]+", text or "") if p]
+
+
+def cluster_of(conf_path):
+    """The cluster name librados derives from the conf file's name ("ceph" for ceph.conf)."""
+    base = os.path.basename(conf_path or "")
+    return base[:-len(".conf")] if base.endswith(".conf") and len(base) > 5 else "ceph"
+
+
+def ceph_args_secrets(environ):
+    """(secrets, keyring paths, keyfile paths) CEPH_ARGS names (--key, --keyring / -k, --keyfile;
+    any token shaped like a cephx key)."""
+    tokens = (environ or {}).get("CEPH_ARGS", "").split()
+    secrets, keyrings, keyfiles = set(), [], []
+    wanted = {"--key": secrets, "--keyring": keyrings, "-k": keyrings, "--keyfile": keyfiles}
+    for index, token in enumerate(tokens):
+        name, eq, value = token.partition("=")
+        name = name.replace("_", "-")
+        if name in wanted:
+            if not eq:
+                value = tokens[index + 1] if index + 1 < len(tokens) else ""
+            target = wanted[name]
+            if isinstance(target, set):
+                target.add(value)
+            else:
+                target.extend(_split_paths(value))
+        if safeio.is_cephx_key(value or token):
+            secrets.add(value or token)
+    return secrets, keyrings, keyfiles
+
+
+def _read_secret_file(path, kind, problems):
+    """The keys of keyring/keyfile ``path`` (a set); a hostile file (FIFO, device, over
+    LIMITS["keyring"]) is a problem and is not read; a missing or unreadable one is skipped as
+    librados skips it."""
+    try:
+        os.stat(path)
+    except (OSError, ValueError):
+        return set()
+    try:
+        safeio.check_regular(path, kind)
+        keys = set(k for _entity, k in parse_keyring(safeio.iter_lines(path, kind, safeio.LIMITS["keyring"])))
+    except InputError as exc:
+        text = str(exc)
+        if "permission denied" in text or "no such file" in text:
+            return set()
+        problems.append(Problem(
+            "config.keyring-refused", "warning",
+            "{}: not read, so its keys are redacted from the output only by their shape".format(text),
+            "make {} a regular file of at most {}".format(safeio.one_line(path), safeio.human_size(safeio.LIMITS["keyring"]))))
+        return set()
+    if kind == "keyfile" and not keys:
+        try:
+            whole = safeio.read_text(path, kind, safeio.LIMITS["keyring"]).strip()
+        except InputError:
+            whole = ""
+        keys = set(t for t in [whole] + whole.split() if t)
+    return keys
+
+
+def collect_secrets(parsed, order, conf_path=None, environ=None, client_name=None, runtime_config=None,
+                    keyring=None):
+    """(secrets, sources, problems): every key the configuration names and every key of every
+    keyring and keyfile it names (the client's keyring/keyfile options or librados's default
+    keyring list, CEPH_ARGS, ``keyring``, the paths librados itself expanded in the child),
+    registered with safeio.add_secrets so no output of this process shows them."""
+    secrets = set()
+    problems = []
+    for values in (parsed or {}).values():
+        if values.get("key"):
+            secrets.add(values["key"])
+        for value in values.values():
+            if safeio.is_cephx_key(value):
+                secrets.add(value)
+    name = client_name or order[0]
+    variables = {"cluster": cluster_of(conf_path), "name": name, "type": name.split(".", 1)[0],
+                 "id": name.split(".", 1)[-1]}
+    keyring_text = lookup(parsed or {}, "keyring", order)
+    if keyring_text is None:
+        keyring_text = _parsing()["keyring_default"]["value"]
+    keyrings = _split_paths(expand_meta(keyring_text, variables))
+    keyfiles = _split_paths(expand_meta(lookup(parsed or {}, "keyfile", order) or "", variables))
+    env_secrets, env_keyrings, env_keyfiles = ceph_args_secrets(environ)
+    secrets |= env_secrets
+    keyrings += env_keyrings
+    keyfiles += env_keyfiles
+    if keyring:
+        keyrings.append(keyring)
+    runtime_config = runtime_config or {}
+    keyrings += _split_paths(runtime_config.get("keyring") if isinstance(runtime_config.get("keyring"), str) else "")
+    keyfiles += _split_paths(runtime_config.get("keyfile") if isinstance(runtime_config.get("keyfile"), str) else "")
+    sources = []
+    for kind, paths in (("keyring", keyrings), ("keyfile", keyfiles)):
+        for path in paths:
+            if path in sources:
+                continue
+            found = _read_secret_file(path, kind, problems)
+            if found:
+                sources.append(path)
+                secrets |= found
+    secrets = set(s for s in secrets if isinstance(s, str) and len(s) >= 8)
+    safeio.add_secrets(secrets)
+    return secrets, sources, problems
+
+
+def _redact_problem(problem, secrets):
+    return problem._replace(message=safeio.redact(problem.message, secrets),
+                            fix=safeio.redact(problem.fix, secrets) if problem.fix else problem.fix,
+                            evidence=tuple(safeio.redact(e, secrets) for e in problem.evidence))
+
+
+# ---------------------------------------------------------------------------------------
+# reading the file
+
+#: The keys read from a ceph.conf: what is reported, and what names or holds secrets.
+READ_KEYS = frozenset(KEYS + SECRET_KEYS)
+
+
+def read_conf(path):
+    """{section: {key: value}} of READ_KEYS in ceph.conf ``path``, streamed through safeio
+    (memory: one line; regular files only; at most LIMITS["ceph.conf"]).  Raises InputError."""
+    return parse_ceph_conf(safeio.iter_lines(path, "ceph.conf"), keep=READ_KEYS)
+
+
+def read_file_values(path, order, opener=None):
     """{key: value} of KEYS from ceph.conf ``path`` for the client sections ``order``.
 
-    Raises OSError when the file cannot be read.
+    Raises InputError when the file cannot be read.
     """
-    with opener(path, encoding="utf-8", errors="replace") as handle:
-        parsed = parse_ceph_conf(handle)
-    values = {}
-    for key in KEYS:
-        value = lookup(parsed, key, order)
-        if value is not None:
-            values[key] = value
-    return values
+    parsed = read_conf(path)
+    return {key: lookup(parsed, key, order) for key in KEYS if lookup(parsed, key, order) is not None}
+
+
+def raw_values(parsed, order):
+    """{key: value as written} of KEYS for the client's sections."""
+    return {key: lookup(parsed, key, order) for key in KEYS if lookup(parsed, key, order) is not None}
 
 
 def configuration(runtime_config, conf_path, conf_source, candidates, client_id=None, client_name=None,
-                  facts=None, features_check=None, opener=open):
-    """The report's config section and its problems.
+                  facts=None, features_check=None, parsed=None, refusal=None, environ=None, keyring=None):
+    """The report's config section and its problems (secrets redacted, and registered).
 
     ``runtime_config`` is what the probe child read through librados (its "config" answer)
-    or None; without it the file is parsed here (``opener`` reads it) and the section says so.
+    or None; without it the file is parsed here and the section says so.  ``parsed``: the
+    file as ``read_conf`` read it (read here when None); ``refusal``: why the file a client
+    would read was not read (``choose_conf``); ``environ``: for CEPH_ARGS; ``keyring``: a
+    keyring the user named.
     """
     order = section_order(client_id, client_name)
     section = {"file": conf_path, "found_via": conf_source, "searched": [p for p, _ in candidates],
                "client": order[0], "read_by": None, "values": {}}
-    values = {}
+    problems = []
+    error = None
+    if refusal:
+        problems.append(Problem(
+            "config.file-refused", "error",
+            "{}: not read by this tool nor handed to librados (the values shown are librados's defaults); "
+            "{}".format(refusal, "a client on this host opens it too, and blocks in open() until a writer comes"
+                        if "FIFO" in refusal else "a client on this host would try to read it too"),
+            "replace it with a regular ceph.conf of at most {}, or name another with --conf".format(
+                safeio.human_size(safeio.LIMITS["ceph.conf"]))))
+    elif parsed is None and conf_path:
+        try:
+            parsed = read_conf(conf_path)
+        except InputError as exc:
+            error = str(exc)
+    parsed = parsed or {}
+    secrets, sources, secret_problems = collect_secrets(parsed, order, conf_path, environ, client_name,
+                                                        runtime_config, keyring)
+    problems.extend(secret_problems)
+    raw = raw_values(parsed, order)
+    checks = None
     if runtime_config and runtime_config.get("create_rc") == 0:
         section["read_by"] = "librados (rados_create + rados_conf_read_file + rados_conf_get, no connection)"
+        if runtime_config.get("read_skipped"):
+            section["read_by"] = "librados defaults (rados_create + rados_conf_get; no file handed to it)"
         values = dict(runtime_config.get("values") or {})
+        checks = runtime_config.get("checks")
         if runtime_config.get("read_rc") not in (0, None):
             section["read_rc"] = runtime_config.get("read_rc")
-    elif conf_path:
+    elif conf_path and not refusal:
         section["read_by"] = "librbd_probe's ceph.conf parser (the library was not loaded)"
-        try:
-            values = read_file_values(conf_path, order, opener)
-        except OSError as exc:
-            return dict(section, error="{}: {}".format(conf_path, exc.strerror)), ()
+        values = dict(raw)
     else:
-        section["read_by"] = "nothing: no ceph.conf found and the library was not loaded"
-    section["values"] = {k: v for k, v in sorted(values.items()) if v != ""}
-    summary, problems = analyse(section["values"], facts, library_known_mask(features_check))
+        section["read_by"] = "nothing: no ceph.conf found and the library was not loaded" if not refusal else \
+            "nothing: the ceph.conf was refused and the library was not loaded"
+        values = {}
+    if error:
+        section["error"] = error
+    section["values"] = {k: v for k, v in sorted(values.items()) if isinstance(v, str) and v != ""}
+    if sources:
+        section["keyrings_read"] = sources
+    static = not (runtime_config and runtime_config.get("create_rc") == 0)
+    summary, analysed = analyse(section["values"] if static else values, facts, library_known_mask(features_check),
+                                checks=checks, raw=None if static else raw)
     section.update(summary)
-    return section, problems
+    problems.extend(analysed)
+    return safeio.redact_tree(section, secrets), tuple(_redact_problem(p, secrets) for p in problems)

@@ -344,7 +344,10 @@ def check_path(path, kind, ctx, preload=(), cache=None, index=None):
     undefined = [s for s in info.symbols if not s.defined and s.binding != "LOCAL" and is_ceph_symbol(s.name)]
     needs = tuple(sorted({s.name for s in undefined if s.binding != "WEAK"}))
     weak = tuple(sorted({s.name for s in undefined if s.binding == "WEAK"}))
-    unbound = loader.resolve(closure, cache=cache)
+    try:
+        unbound = loader.resolve(closure, cache=cache)
+    except ElfError as exc:           # a library of the closure whose symbol tables are corrupt
+        return Consumer(path, kind or "given", error=str(exc))
     ceph_objects = [o for o in closure.objects[1:] if is_ceph_library(o.soname or o.name)]
     ceph_paths = tuple(o.path for o in ceph_objects)
     missing, versions, other, host = [], [], [], []

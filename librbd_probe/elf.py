@@ -68,10 +68,20 @@ _WIDE_HASH_MACHINES = (EM_S390, EM_ALPHA)
 # Sanity bounds: more than this many dynamic symbols or program headers is corruption here.
 _MAX_SYMBOLS = 4000000
 _MAX_PHNUM = 4096
+# Dynamic entries read before a DT_NULL (real libraries have under 100; glibc walks to DT_NULL).
+_MAX_DYNAMIC = 65536
+# Tables are read in pieces of about this size: memory follows what is parsed, not a claim.
+_CHUNK = 64 * 1024
+# Bytes scanned for symbol names and dynamic strings, at most this many times the string
+# table plus the floor (ld merges tails, so names may share bytes, but not without end).
+_NAME_BUDGET_FACTOR = 8
+_NAME_BUDGET_FLOOR = 1 << 20
 # Version tables, notes and PT_INTERP are small; a larger claim is corruption.
 _MAX_SMALL_TABLE = 1 << 20
-# String tables at least this large are mapped, not copied, when no symbols are wanted.
+# String tables at least this large are mapped, not copied, when no symbols are wanted, and
+# any larger than _MAX_COPY always (memory is then the pages touched, not the table's size).
 _MAP_THRESHOLD = 256 * 1024
+_MAX_COPY = 32 * 1024 * 1024
 
 _NATIVE_LITTLE = sys.byteorder == "little"
 
@@ -100,8 +110,9 @@ class ElfInfo(record(
         "ElfInfo",
         "path size elf_class byte_order machine machine_code file_type soname "
         "needed runpath rpath build_id interpreter symbols version_definitions "
-        "version_requirements has_section_headers marked_strings version_flags",
-        (None, (), (), (), None, None, (), (), (), False, (), ()))):
+        "version_requirements has_section_headers marked_strings version_flags "
+        "load_segments has_dynamic symbol_count notes",
+        (None, (), (), (), None, None, (), (), (), False, (), (), None, None, None, ()))):
     """What the dynamic loader and a symbol lookup see of one ELF file."""
     # Fields (immutable):
     #   path: str
@@ -123,6 +134,11 @@ class ElfInfo(record(
     #   has_section_headers: bool = False
     #   marked_strings: Tuple[str, ...] = ()  # dynamic strings with a requested prefix (read_elf markers=)
     #   version_flags: Tuple[int, ...] = ()   # vd_flags of each version definition (VER_FLG_BASE, ...)
+    #   load_segments: Optional[int] = None   # PT_LOAD entries (None: program headers not read)
+    #   has_dynamic: Optional[bool] = None    # a PT_DYNAMIC segment (None: not read)
+    #   symbol_count: Optional[int] = None    # dynamic symbol table entries, the null one
+    #                                         #   included (None: symbols not read)
+    #   notes: Tuple[str, ...] = ()           # header claims the reader bounded (one line each)
     __slots__ = ()
 
 
@@ -194,7 +210,15 @@ class _File(object):
         if offset < 0 or length < 0 or offset + length > self.size:
             raise ElfError("{}: truncated or corrupt: {} needs bytes {}..{} but the file has {}".format(
                 self.path, what, offset, offset + length, self.size))
-        return _Window(mmap.mmap(self.fd, 0, access=mmap.ACCESS_READ), offset, length)
+        if length == 0:
+            return b""
+        # Only the window is mapped (a whole 1 GiB file would be 1 GiB of address space).
+        start = offset - offset % mmap.ALLOCATIONGRANULARITY
+        try:
+            mapping = mmap.mmap(self.fd, length + offset - start, access=mmap.ACCESS_READ, offset=start)
+        except (OSError, ValueError) as exc:
+            raise ElfError("{}: cannot map {}: {}".format(self.path, what, exc)) from exc
+        return _Window(mapping, offset - start, length)
 
     def close(self):
         os.close(self.fd)
@@ -217,6 +241,12 @@ class _Window(object):
     def __getitem__(self, item):
         start, stop, _ = item.indices(self.length)
         return self.mapping[self.offset + start:self.offset + stop]
+
+    def startswith(self, prefixes, start=0):
+        if not 0 <= start < self.length:
+            return False
+        longest = max(len(p) for p in prefixes) if isinstance(prefixes, tuple) else len(prefixes)
+        return self[start:start + longest].startswith(prefixes)
 
 
 class _Layout(object):
@@ -277,6 +307,10 @@ class _Parser(object):
         self.copy_strtab = copy_strtab
         self.tags = {}
         self.strtab = b""
+        self.has_dynamic = False
+        self.notes = []
+        self.string_cache = {}
+        self.string_budget = 0
 
     def close(self):
         self.f.close()
@@ -309,8 +343,10 @@ class _Parser(object):
     def program_headers(self):
         L = self.layout
         e_phoff, e_phentsize, e_phnum = self.e_phoff, self.e_phentsize, self.e_phnum
-        if e_phnum > _MAX_PHNUM or (e_phnum and e_phentsize < L.phdr.size):
-            raise self.corrupt("program header table (e_phnum {}, e_phentsize {})".format(e_phnum, e_phentsize))
+        if e_phnum > _MAX_PHNUM or (e_phnum and e_phentsize != L.phdr.size):
+            # glibc's _dl_map_object_from_fd: "ELF file's phentsize not the expected size"
+            raise self.corrupt("program header table (e_phnum {}, e_phentsize {}; an Elf{}_Phdr is {} bytes)".format(
+                e_phnum, e_phentsize, self.elf_class, L.phdr.size))
         table = self.f.read(e_phoff, e_phnum * e_phentsize, "program headers") if e_phnum else b""
         self.segments = [L.phdr_fields(L.phdr.unpack_from(table, i * e_phentsize)) for i in range(e_phnum)]
         self.loads = [s for s in self.segments if s[0] == PT_LOAD]
@@ -334,39 +370,82 @@ class _Parser(object):
         raise self.corrupt("{} address 0x{:x} (outside every PT_LOAD segment)".format(what, vaddr))
 
     def dynamic(self):
-        """self.tags = {tag: [values]} from PT_DYNAMIC; empty for files without one."""
+        """self.tags = {tag: [values]} from PT_DYNAMIC; empty for files without one.
+
+        Read in pieces up to DT_NULL, as the loader walks it: p_filesz is a claim (it may say
+        a gigabyte in a sparse file), so memory follows the entries, never the claim."""
         L = self.layout
         for p_type, p_offset, _, p_filesz, _ in self.segments:
             if p_type != PT_DYNAMIC:
                 continue
-            data = self.f.read(p_offset, p_filesz - p_filesz % L.dyn.size, "PT_DYNAMIC")
+            self.has_dynamic = True
             tags = self.tags
-            for tag, value in L.dyn.iter_unpack(data):
-                if tag == DT_NULL:
-                    break
-                if tag in tags:
-                    tags[tag].append(value)
-                else:
-                    tags[tag] = [value]
+            entries = 0
+            limit = p_filesz - p_filesz % L.dyn.size
+            pos = 0
+            step = 64 * L.dyn.size
+            done = False
+            while pos < limit and not done:
+                data = self.f.read(p_offset + pos, min(step, limit - pos), "PT_DYNAMIC")
+                pos += len(data)
+                step = min(step * 4, _CHUNK)
+                for tag, value in L.dyn.iter_unpack(data):
+                    if tag == DT_NULL:
+                        done = True
+                        break
+                    entries += 1
+                    if entries > _MAX_DYNAMIC:
+                        raise self.corrupt("PT_DYNAMIC: more than {} entries without a DT_NULL".format(_MAX_DYNAMIC))
+                    if tag in tags:
+                        tags[tag].append(value)
+                    else:
+                        tags[tag] = [value]
             break
-        if DT_STRTAB in self.tags:
+        if DT_STRTAB in self.tags and self.loads:
             size = self.tag(DT_STRSZ, 0)
             if size > self.f.size:
                 raise self.corrupt("DT_STRSZ {} (the file has {} bytes)".format(size, self.f.size))
-            offset = self.offset_of(self.tags[DT_STRTAB][0], "DT_STRTAB")
-            if size >= _MAP_THRESHOLD and not self.copy_strtab:
+            vaddr = self.tags[DT_STRTAB][0]
+            offset = self.offset_of(vaddr, "DT_STRTAB")
+            room = self.room(vaddr)
+            if size > room:
+                # The loader maps PT_LOAD segments only (and never reads DT_STRSZ to find a
+                # name): a table claimed past its segment holds no more than the segment does.
+                self.notes.append("DT_STRSZ {} runs past its PT_LOAD segment: read to the segment's end "
+                                  "({} bytes), as the loader maps it".format(size, room))
+                size = room
+            if size >= _MAP_THRESHOLD and (not self.copy_strtab or size > _MAX_COPY):
                 # libceph-common's table is 1.5 MB: map it instead of copying it when only a
-                # few strings are wanted.
+                # few strings are wanted (memory is then the pages touched).
                 self.strtab = self.f.map(offset, size, "dynamic string table")
             else:
                 self.strtab = self.f.read(offset, size, "dynamic string table")
+            self.string_budget = _NAME_BUDGET_FACTOR * size + _NAME_BUDGET_FLOOR
+
+    def room(self, vaddr):
+        """Bytes of file image from ``vaddr`` to the end of its PT_LOAD segment (0: none)."""
+        for _, p_offset, p_vaddr, p_filesz, _ in self.loads:
+            if p_vaddr <= vaddr < p_vaddr + p_filesz:
+                return max(0, min(p_vaddr + p_filesz - vaddr, self.f.size - (vaddr - p_vaddr + p_offset)))
+        return 0
 
     def tag(self, tag, default=None):
         values = self.tags.get(tag)
         return values[0] if values else default
 
     def string(self, offset):
-        return _cstr(self.strtab, offset, self.path, "dynamic")
+        """The dynamic string at ``offset``; each offset read once, the bytes scanned budgeted
+        (65,536 DT_NEEDED entries at the start of a NUL-free megabyte must not cost 64 GB)."""
+        cache = self.string_cache
+        if offset in cache:
+            return cache[offset]
+        value = _cstr(self.strtab, offset, self.path, "dynamic")
+        self.string_budget -= len(value) + 1
+        if self.string_budget < 0:
+            raise self.corrupt("dynamic strings (more string bytes read than {} times the string table: "
+                               "offsets overlap)".format(_NAME_BUDGET_FACTOR))
+        cache[offset] = value
+        return value
 
     def strings(self, tag):
         return tuple(self.string(v) for v in self.tags.get(tag, ()))
@@ -403,12 +482,20 @@ class _Parser(object):
         """[(sh_name, sh_type, sh_offset, sh_size, sh_entsize)], or [] when stripped or unusable
         (section headers are optional for the loader: gABI "Sections")."""
         L = self.layout
-        if not self.e_shoff or not self.e_shnum or self.e_shentsize < L.shdr.size:
+        if not self.e_shoff or not self.e_shnum:
+            return []
+        if self.e_shentsize != L.shdr.size:
+            # The loader never reads them; readelf warns ("The e_shentsize field in the ELF
+            # header is larger than the size of an ELF section header") and shows garbage.
+            # 65535 entries of up to 64 KiB would be a 4 GiB claim: not read at all.
+            self.notes.append("section headers ignored: e_shentsize {} is not the {} bytes of an Elf{}_Shdr "
+                              "(e_shnum {})".format(self.e_shentsize, L.shdr.size, self.elf_class, self.e_shnum))
             return []
         if self.e_shoff + self.e_shnum * self.e_shentsize > self.f.size:
             # Stripping zeroes e_shoff/e_shnum; a table that runs past the end is a cut-off file.
             raise ElfError("{}: truncated or corrupt: section headers need bytes {}..{} but the file has {}".format(
                 self.path, self.e_shoff, self.e_shoff + self.e_shnum * self.e_shentsize, self.f.size))
+        # At most 65535 x 64 bytes (4 MiB), and inside the file (checked above).
         data = self.f.read(self.e_shoff, self.e_shnum * self.e_shentsize, "section headers")
         out = []
         for i in range(self.e_shnum):
@@ -425,9 +512,17 @@ class _Parser(object):
     def symbol_count(self, sections):
         """Entries in the dynamic symbol table: from SHT_DYNSYM when section headers exist
         (what readelf uses), else from the hash table the loader itself uses."""
-        for _, sh_type, _, sh_size, sh_entsize in sections:
+        for _, sh_type, sh_offset, sh_size, sh_entsize in sections:
             if sh_type == SHT_DYNSYM and sh_entsize:
-                return sh_size // sh_entsize
+                count = sh_size // sh_entsize
+                if count <= _MAX_SYMBOLS and sh_offset + sh_size <= self.f.size:
+                    return count
+                # The loader never reads section headers: a claim past the file falls back
+                # to the hash table it uses.
+                self.notes.append("SHT_DYNSYM claims {} entries ({} bytes from offset {}, the file has {}): "
+                                  "counted through the hash table instead".format(
+                                      count, sh_size, sh_offset, self.f.size))
+                break
         if DT_HASH in self.tags:
             # gABI "Hash Table": nbucket, nchain; nchain equals the number of symbols.  64-bit
             # s390 and Alpha use 8-byte hash words (binutils' hash_entry_size), all others 4.
@@ -444,28 +539,42 @@ class _Parser(object):
         # no symbol count: take the highest bucket start, then walk its chain to the entry
         # whose low bit is set (the end-of-chain marker).  Symbols below symoffset are the
         # unhashed ones (undefined references), so with empty buckets the count is symoffset.
+        # Buckets and chain are read in pieces inside the table's PT_LOAD segment: nbuckets
+        # is a claim, and the chain's end is found by looking.
         f, L = self.f, self.layout
-        off = self.offset_of(self.tags[DT_GNU_HASH][0], "DT_GNU_HASH", 16)
+        vaddr = self.tags[DT_GNU_HASH][0]
+        off = self.offset_of(vaddr, "DT_GNU_HASH", 16)
+        room = self.room(vaddr)
         nbuckets, symoffset, bloom_size, _ = L.gnu_hash.unpack(f.read(off, 16, "DT_GNU_HASH"))
         word = 8 if self.elf_class == 64 else 4
         if nbuckets > _MAX_SYMBOLS or bloom_size > _MAX_SYMBOLS or symoffset > _MAX_SYMBOLS:
             raise self.corrupt("DT_GNU_HASH header")
+        if 16 + bloom_size * word + 4 * nbuckets > room:
+            raise self.corrupt("DT_GNU_HASH (nbuckets {}, bloom size {}: {} bytes, its PT_LOAD segment holds {})".format(
+                nbuckets, bloom_size, 16 + bloom_size * word + 4 * nbuckets, room))
         buckets_off = off + 16 + bloom_size * word
-        buckets = array.array("I", f.read(buckets_off, 4 * nbuckets, "DT_GNU_HASH buckets"))
-        if (self.byte_order == "little") != _NATIVE_LITTLE:
-            buckets.byteswap()
-        last = max(buckets) if buckets else 0
+        swap = (self.byte_order == "little") != _NATIVE_LITTLE
+        last = 0
+        for first in range(0, nbuckets, _CHUNK // 4):
+            n = min(_CHUNK // 4, nbuckets - first)
+            buckets = array.array("I", f.read(buckets_off + 4 * first, 4 * n, "DT_GNU_HASH buckets"))
+            if swap:
+                buckets.byteswap()
+            last = max(last, max(buckets))
         if last < symoffset:
             return symoffset
+        if last > _MAX_SYMBOLS:
+            raise self.corrupt("DT_GNU_HASH bucket {} (more than {} symbols)".format(last, _MAX_SYMBOLS))
         chains_off = buckets_off + 4 * nbuckets + 4 * (last - symoffset)
+        chains_end = off + room
         index = last
         chunk = 64
         while True:
-            length = min(4 * chunk, f.size - chains_off)
+            length = min(4 * chunk, chains_end - chains_off)
             if length < 4:
                 raise ElfError("{}: truncated DT_GNU_HASH chain".format(self.path))
             words = array.array("I", f.read(chains_off, length - length % 4, "DT_GNU_HASH chain"))
-            if (self.byte_order == "little") != _NATIVE_LITTLE:
+            if swap:
                 words.byteswap()
             for value in words:
                 if value & 1:
@@ -474,7 +583,7 @@ class _Parser(object):
             if index > _MAX_SYMBOLS:
                 raise self.corrupt("DT_GNU_HASH chain")
             chains_off += 4 * len(words)
-            chunk *= 4
+            chunk = min(chunk * 4, _CHUNK // 4)
 
     def _region(self, vaddr, what):
         """Bytes from ``vaddr`` to the end of its PT_LOAD segment's file image (capped).
@@ -493,7 +602,13 @@ class _Parser(object):
 
         LSB "Symbol Versioning": Elf_Verdef records linked by vd_next, each with vd_cnt
         Elf_Verdaux (the first names the version, the rest its parents); Elf_Verneed records
-        linked by vn_next, each with vn_cnt Elf_Vernaux whose vna_other is the versym index."""
+        linked by vn_next, each with vn_cnt Elf_Vernaux whose vna_other is the versym index.
+
+        The walk is linear in the table: offsets only move forward by at least a record
+        (records do not overlap), and the Elf_Vernaux steps of all requirements together are
+        at most the records the table can hold (1,000 requirements sharing one 65,535-entry
+        chain would otherwise be 65 million steps).  glibc's _dl_check_map_versions follows
+        vn_next/vna_next to 0 with no such bound."""
         L = self.layout
         defs, def_names, def_flags, needs, reqs = {}, [], [], {}, []
         if DT_VERDEF in self.tags:
@@ -502,6 +617,8 @@ class _Parser(object):
             for _ in range(min(self.tag(DT_VERDEFNUM, 0), 65535)):
                 _, vd_flags, vd_ndx, vd_cnt, _, vd_aux, vd_next = self._unpack(L.verdef, data, pos, "verdef")
                 if vd_cnt:
+                    # (ld may let two definitions share one Elf_Verdaux: libjansson's base
+                    # and its only version have the same name.)
                     vda_name, _ = self._unpack(L.verdaux, data, pos + vd_aux, "verdaux")
                     name = self.string(vda_name)
                     defs[vd_ndx & VERSYM_VERSION] = name
@@ -509,26 +626,39 @@ class _Parser(object):
                     def_flags.append(vd_flags)
                 if not vd_next:
                     break
+                if vd_next < L.verdef.size:
+                    raise self.corrupt("verdef record at +{} (vd_next {} overlaps it)".format(pos, vd_next))
                 pos += vd_next
         if DT_VERNEED in self.tags:
             data = self._region(self.tags[DT_VERNEED][0], "DT_VERNEED")
             pos = 0
+            # Records do not overlap, so the table holds at most this many: more steps than
+            # that means chains shared between requirements (each walked again and again).
+            steps = len(data) // L.vernaux.size + 1
             for _ in range(min(self.tag(DT_VERNEEDNUM, 0), 65535)):
                 _, vn_cnt, vn_file, vn_aux, vn_next = self._unpack(L.verneed, data, pos, "verneed")
                 filename = self.string(vn_file)
                 names = []
                 aux = pos + vn_aux
-                for _ in range(min(vn_cnt, 65535)):
+                for _ in range(vn_cnt):
+                    steps -= 1
+                    if steps < 0:
+                        raise self.corrupt("version requirements: more Elf_Vernaux steps than the table holds "
+                                           "records (chains shared between requirements, vn_cnt {})".format(vn_cnt))
                     _, _, vna_other, vna_name, vna_next = self._unpack(L.vernaux, data, aux, "vernaux")
                     name = self.string(vna_name)
                     needs[vna_other & VERSYM_VERSION] = (name, filename)
                     names.append(name)
                     if not vna_next:
                         break
+                    if vna_next < L.vernaux.size:
+                        raise self.corrupt("vernaux record at +{} (vna_next {} overlaps it)".format(aux, vna_next))
                     aux += vna_next
                 reqs.append((filename, tuple(names)))
                 if not vn_next:
                     break
+                if vn_next < L.verneed.size:
+                    raise self.corrupt("verneed record at +{} (vn_next {} overlaps it)".format(pos, vn_next))
                 pos += vn_next
         return defs, tuple(def_names), tuple(def_flags), needs, tuple(reqs)
 
@@ -544,7 +674,11 @@ class _Parser(object):
 
     def symbols(self, count, name_filter, defs, needs, defined_only=False):
         """Dynamic symbols 1..count-1 (entry 0 is the reserved null symbol), nameless ones
-        (section symbols) left out, as Symbol records."""
+        (section symbols) left out, as Symbol records.
+
+        The table is read in pieces (memory follows the records kept, not the count claimed),
+        and the bytes scanned for names are budgeted: names that all start inside one long
+        NUL-free run would otherwise cost count x run."""
         if count <= 1 or DT_SYMTAB not in self.tags:
             return ()
         L = self.layout
@@ -555,48 +689,21 @@ class _Parser(object):
             raise self.corrupt("dynamic symbol count {} (entries of {} bytes, file of {})".format(
                 count, entsize, self.f.size))
         off = self.offset_of(self.tags[DT_SYMTAB][0], "DT_SYMTAB", count * entsize)
-        data = self.f.read(off, count * entsize, "dynamic symbol table")
         versym = None
         if DT_VERSYM in self.tags:
             voff = self.offset_of(self.tags[DT_VERSYM][0], "DT_VERSYM", 2 * count)
             versym = self._column(self.f.read(voff, 2 * count, "DT_VERSYM"), "H", "DT_VERSYM")
         strtab = self.strtab
 
-        if isinstance(name_filter, tuple):
-            # Only the st_name column is looked at for every entry: pulled out with an array
-            # slice, each name tested with bytes.startswith(tuple, offset) in C.  (Names are
-            # tested at their offset, not searched for: ld merges string tails in .dynstr.)
-            names = self._column(data, "I", "dynamic symbol table")[::entsize // 4]
-            startswith = strtab.startswith
-            indices = [i for i, name in enumerate(names) if i and name and startswith(name_filter, name)]
-            name_filter = None
-        elif entsize == L.sym.size:
-            indices = None
-        else:
-            indices = range(1, count)
-
-        if indices is None:
-            # The common case: every entry, unpacked in C by iter_unpack.
-            rows = L.sym.iter_unpack(memoryview(data)[entsize:])
-            versions = versym[1:] if versym is not None else None
-        else:
-            unpack = L.sym.unpack_from
-            rows = [unpack(data, i * entsize) for i in indices]
-            versions = [versym[i] for i in indices] if versym is not None else None
-        if self.elf_class == 32:
-            # Elf32_Sym is (st_name, st_value, st_size, st_info, st_other, st_shndx).
-            rows = ((n, i, o, x, v, s) for n, v, s, i, o, x in rows)
-
         # Each distinct versym value resolves once, for a defined and an undefined symbol:
         # a defined symbol's index names a version definition, an undefined one's a
         # requirement's vna_other (readelf falls back to the requirements for a defined
         # symbol whose index has no definition: copy-relocated data in executables).
-        if versions is None:
-            versions = itertools.repeat(0)
+        if versym is None:
             resolved_defined = resolved_undefined = {0: _NO_VERSION}
         else:
             resolved_defined, resolved_undefined = {}, {}
-            for raw in set(versions):
+            for raw in set(versym):
                 ndx = raw & VERSYM_VERSION
                 hidden = bool(raw & VERSYM_HIDDEN)
                 resolved_defined[raw] = resolved_undefined[raw] = (None, hidden, None)
@@ -608,27 +715,69 @@ class _Parser(object):
                         if ndx not in needs:
                             resolved_undefined[raw] = (defs[ndx], hidden, None)
 
+        prefixes = name_filter if isinstance(name_filter, tuple) else None
+        if prefixes is not None:
+            name_filter = None
         # Names: one decode of an all-ASCII table (every C and mangled C++ name) and str
         # slices after, else a decode per name.
         text = None
-        if name_filter is None and indices is None and not isinstance(strtab, _Window):
+        if name_filter is None and prefixes is None and not isinstance(strtab, _Window):
             try:
                 text = strtab.decode("ascii")
             except UnicodeDecodeError:
                 text = None
         find, nul = (text.find, "\0") if text is not None else (strtab.find, b"\0")
+        budget = [_NAME_BUDGET_FACTOR * len(strtab) + _NAME_BUDGET_FLOOR]
 
+        out = []
+        step = max(1, _CHUNK * 4 // entsize)             # about 256 KiB of entries per read
+        for first in range(0, count, step):
+            n = min(step, count - first)
+            data = self.f.read(off + first * entsize, n * entsize, "dynamic symbol table")
+            skip = 1 if first == 0 else 0                # entry 0: the null symbol
+            if prefixes is not None:
+                # Only the st_name column is looked at for every entry: pulled out with an
+                # array slice, each name tested with bytes.startswith(tuple, offset) in C.
+                # (Names are tested at their offset, not searched for: ld merges string tails.)
+                names = self._column(data, "I", "dynamic symbol table")[::entsize // 4]
+                startswith = strtab.startswith
+                indices = [i for i, name in enumerate(names) if i >= skip and name and startswith(prefixes, name)]
+            elif entsize == L.sym.size:
+                indices = None
+            else:
+                indices = range(skip, n)
+            if indices is None:
+                # The common case: every entry, unpacked in C by iter_unpack.
+                rows = L.sym.iter_unpack(memoryview(data)[skip * entsize:])
+                versions = versym[first + skip:first + n] if versym is not None else itertools.repeat(0)
+            else:
+                unpack = L.sym.unpack_from
+                rows = [unpack(data, i * entsize) for i in indices]
+                versions = [versym[first + i] for i in indices] if versym is not None else itertools.repeat(0)
+            if self.elf_class == 32:
+                # Elf32_Sym is (st_name, st_value, st_size, st_info, st_other, st_shndx).
+                rows = ((n_, i, o, x, v, s_) for n_, v, s_, i, o, x in rows)
+            self._records(rows, versions, strtab, text, find, nul, name_filter, defined_only,
+                          resolved_defined, resolved_undefined, budget, out)
+        return tuple(out)
+
+    def _records(self, rows, versions, strtab, text, find, nul, name_filter, defined_only,
+                 resolved_defined, resolved_undefined, budget, out):
         info_names = _INFO_NAMES
         new = tuple.__new__
         cls = Symbol
-        out = []
         append = out.append
+        left = budget[0]
         for (st_name, st_info, st_other, st_shndx, st_value, st_size), raw in zip(rows, versions):
             if not st_name or (defined_only and not st_shndx):
                 continue
             end = find(nul, st_name)
             if end < 0:
                 raise self.corrupt("symbol name offset {} (string table of {} bytes)".format(st_name, len(strtab)))
+            left -= end - st_name
+            if left < 0:
+                raise self.corrupt("dynamic symbol names (more name bytes than {} times the string table: "
+                                   "names overlap)".format(_NAME_BUDGET_FACTOR))
             if name_filter is not None and not name_filter(strtab[st_name:end]):
                 continue
             if text is not None:
@@ -642,7 +791,7 @@ class _Parser(object):
                 version, hidden, version_file = resolved_undefined[raw]
             append(new(cls, (name, st_shndx != SHN_UNDEF, kind, binding, STV_NAMES[st_other & 3],
                              st_value, st_size, version, hidden, version_file)))
-        return tuple(out)
+        budget[0] = left
 
 
 def _marked(strtab, prefixes):
@@ -682,17 +831,25 @@ def _read(path, with_symbols, name_filter, markers=(), defined_only=False, ident
         parser.program_headers()
         parser.dynamic()
         sections = parser.section_headers()
+        common.update(load_segments=len(parser.loads), has_dynamic=parser.has_dynamic)
+        if not parser.loads:
+            # Nothing is mapped, so no dynamic address means anything (glibc: "object file
+            # has no loadable segments"); the caller decides what such a file is.
+            return ElfInfo(has_section_headers=bool(sections), symbol_count=0 if with_symbols else None,
+                           notes=tuple(parser.notes), **common)
         symbols = def_names = def_flags = reqs = ()
+        count = None
         if with_symbols:
             defs, def_names, def_flags, needs, reqs = parser.versions()
-            symbols = parser.symbols(parser.symbol_count(sections), name_filter, defs, needs, defined_only)
+            count = parser.symbol_count(sections) if DT_SYMTAB in parser.tags else 0
+            symbols = parser.symbols(count, name_filter, defs, needs, defined_only)
         return ElfInfo(
             soname=(parser.strings(DT_SONAME) or (None,))[0], needed=parser.strings(DT_NEEDED),
             runpath=_split_path(parser.strings(DT_RUNPATH)), rpath=_split_path(parser.strings(DT_RPATH)),
             build_id=parser.build_id(), interpreter=parser.interpreter(), symbols=symbols,
             version_definitions=def_names, version_requirements=reqs, has_section_headers=bool(sections),
             marked_strings=_marked(parser.strtab, markers) if markers else (), version_flags=def_flags,
-            **common)
+            symbol_count=count, notes=tuple(parser.notes), **common)
     except struct.error as exc:
         raise ElfError("{}: corrupt ELF structure: {}".format(path, exc)) from exc
     except (OverflowError, MemoryError, ValueError) as exc:
@@ -874,8 +1031,9 @@ def sweep_dynamic(path, markers):
             ph = lambda raw: (raw[0], raw[1], raw[2], raw[4])      # noqa: E731
         else:
             raise ElfError("{}: unsupported ELF class {}".format(path, head[4]))
-        if e_phnum > _MAX_PHNUM or (e_phnum and e_phentsize < phdr.size):
-            raise ElfError("{}: corrupt program header table".format(path))
+        if e_phnum > _MAX_PHNUM or (e_phnum and e_phentsize != phdr.size):
+            raise ElfError("{}: corrupt program header table (e_phnum {}, e_phentsize {})".format(
+                path, e_phnum, e_phentsize))
         size = e_phnum * e_phentsize
         table = head[e_phoff:e_phoff + size] if e_phoff + size <= len(head) else os.pread(fd, size, e_phoff)
         if len(table) < size:
@@ -890,33 +1048,60 @@ def sweep_dynamic(path, markers):
                 dynamic = (p_offset, p_filesz)
         if dynamic is None:
             return ((), False, None)
-        data = os.pread(fd, dynamic[1] - dynamic[1] % dyn.size, dynamic[0])
         needed = []
         strtab = strsz = soname = None
-        for tag, value in dyn.iter_unpack(data):
-            if tag == DT_NULL:
+        # PT_DYNAMIC's p_filesz and DT_STRSZ are claims: the entries are read in pieces up to
+        # DT_NULL and the string table no further than its PT_LOAD segment and the file.
+        limit = dynamic[1] - dynamic[1] % dyn.size
+        pos, step, done, entries = 0, 64 * dyn.size, False, 0
+        while pos < limit and not done:
+            data = os.pread(fd, min(step, limit - pos), dynamic[0] + pos)
+            if len(data) < dyn.size:
                 break
-            if tag == DT_NEEDED:
-                needed.append(value)
-            elif tag == DT_SONAME:
-                soname = value
-            elif tag == DT_STRTAB:
-                strtab = value
-            elif tag == DT_STRSZ:
-                strsz = value
+            data = data[:len(data) - len(data) % dyn.size]
+            pos += len(data)
+            step = min(step * 4, _CHUNK)
+            for tag, value in dyn.iter_unpack(data):
+                entries += 1
+                if tag == DT_NULL:
+                    done = True
+                    break
+                if entries > _MAX_DYNAMIC:
+                    raise ElfError("{}: corrupt PT_DYNAMIC: more than {} entries without a DT_NULL".format(
+                        path, _MAX_DYNAMIC))
+                if tag == DT_NEEDED:
+                    needed.append(value)
+                elif tag == DT_SONAME:
+                    soname = value
+                elif tag == DT_STRTAB:
+                    strtab = value
+                elif tag == DT_STRSZ:
+                    strsz = value
         if strtab is None or strsz is None:
             return ((), False, None)
         offset = None
         for p_vaddr, p_filesz, p_offset in loads:
             if p_vaddr <= strtab < p_vaddr + p_filesz:
                 offset = strtab - p_vaddr + p_offset
+                strsz = min(strsz, p_vaddr + p_filesz - strtab)
                 break
         if offset is None:
             raise ElfError("{}: DT_STRTAB outside every PT_LOAD segment".format(path))
-        strings = os.pread(fd, strsz, offset)
+        size = os.fstat(fd).st_size
+        strsz = max(0, min(strsz, size - offset, _MAX_COPY))
+        strings = os.pread(fd, strsz, offset) if strsz else b""
+        cache = {}
+        budget = [_NAME_BUDGET_FACTOR * len(strings) + _NAME_BUDGET_FLOOR]
+
         def text(value):
-            stop = strings.find(b"\0", value)
-            return strings[value:stop if stop >= 0 else len(strings)].decode("utf-8", "surrogateescape")
+            if value not in cache:
+                stop = strings.find(b"\0", value)
+                raw = strings[value:stop if stop >= 0 else len(strings)]
+                budget[0] -= len(raw) + 1
+                if budget[0] < 0:
+                    raise ElfError("{}: corrupt dynamic strings (DT_NEEDED offsets overlap)".format(path))
+                cache[value] = raw.decode("utf-8", "surrogateescape")
+            return cache[value]
         names = [text(value) for value in needed]
         marked = False
         for prefix in markers:
@@ -997,25 +1182,32 @@ def read_relocations(path):
             if not size:
                 continue
             off = parser.offset_of(vaddr, "relocations", size)
-            data = parser.f.read(off, size, "relocations")
-            for pos in range(0, size - size % entsize, entsize):
-                info = fmt.unpack_from(data, pos)[1]
-                if mips64:
-                    kind, index = (info >> 56) & 0xFF, info & 0xFFFFFFFF   # MIPS64 r_info layout
-                elif wide:
-                    kind, index = info & 0xFFFFFFFF, info >> 32
-                else:
-                    kind, index = info & 0xFF, info >> 8
-                if not index or kind == 0:
-                    continue
-                name = name_of(index)
-                referenced.add(name)
-                if kind == r_copy:
-                    copies.add(name)
-                if is_plt:
-                    plt.add(name)
+            total = size - size % entsize
+            step = max(1, _CHUNK * 4 // entsize) * entsize     # read in pieces of about 256 KiB
+            for first in range(0, total, step):
+                data = parser.f.read(off + first, min(step, total - first), "relocations")
+                for pos in range(0, len(data), entsize):
+                    info = fmt.unpack_from(data, pos)[1]
+                    if mips64:
+                        kind, index = (info >> 56) & 0xFF, info & 0xFFFFFFFF   # MIPS64 r_info layout
+                    elif wide:
+                        kind, index = info & 0xFFFFFFFF, info >> 32
+                    else:
+                        kind, index = info & 0xFF, info >> 8
+                    if not index or kind == 0:
+                        continue
+                    name = name_of(index)
+                    referenced.add(name)
+                    if kind == r_copy:
+                        copies.add(name)
+                    if is_plt:
+                        plt.add(name)
         return Relocations(frozenset(referenced), frozenset(copies), frozenset(plt))
     except struct.error as exc:
         raise ElfError("{}: corrupt ELF structure: {}".format(path, exc)) from exc
+    except (OverflowError, MemoryError, ValueError) as exc:
+        if isinstance(exc, ElfError):
+            raise
+        raise ElfError("{}: corrupt ELF structure ({})".format(path, exc or type(exc).__name__)) from exc
     finally:
         parser.close()

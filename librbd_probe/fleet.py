@@ -10,12 +10,13 @@ contrib/ansible (layout: /work/briefs/h12-contract.md, README "Fleet"), or the J
 Ansible's ``json`` stdout callback prints.
 """
 import collections
-import json
 import os
 import re
 
-from .errors import UsageError
+from . import safeio, savedjson
+from .errors import InputError, UsageError
 from .model import record
+from .savedjson import NONE, Map
 
 SCHEMA_VERSION = 1
 SCAN_TASK = "librbd-probe scan"          # the task name in contrib/ansible's role
@@ -337,16 +338,51 @@ def _host_row(item, kn, majority, targets, by_address):
 
 
 # --- I/O edge: reading what was collected -------------------------------------------------
+_STR = (str, NONE)
+_STRS = ([str], NONE)
+_ANY = (str, int, float, bool, dict, list, NONE)
+#: the fields of a scan report that slim() keeps and aggregate() reads (savedjson.problem)
+REPORT_SHAPE = {
+    "schema_version": (int, float, str, NONE),
+    "mode": _STR,
+    "libraries": (dict, NONE),
+    "release": ({"version": _STR, "min": _STR, "before": _STR, "codename": _STR, "confidence": _STR}, NONE),
+    "capabilities": (Map(({"status": _STR}, NONE)), NONE),
+    "problems": ([{"id": _STR, "severity": _STR, "message": _STR, "fix": _STR}], NONE),
+    "config": ({"file": _STR, "client": _STR,
+                "rbd_default_features": ({"value": (int, str, NONE), "names": _STRS,
+                                          "unknown_to_library": _STRS}, NONE)}, NONE),
+    "live": ({"cluster": ({"require_min_compat_client": _STR,
+                           "versions": ({"overall": (Map(_ANY), NONE)}, NONE)}, NONE),
+              "census": ({"clients": ([{"address": _STR, "entity": _STR, "text": _STR,
+                                        "decoded": ({"release": _STR, "relation": _STR}, NONE)}], NONE)},
+                         NONE)}, NONE),
+}
+#: a collection failure record (contrib/ansible's <host>.failed.json)
+FAILURE_SHAPE = {"host": str, "rc": (int, str, NONE), "stderr": _STR, "msg": _STR, "error": _STR}
+#: contrib/ansible's _hosts.json index
+INDEX_SHAPE = {"hosts": (Map(({"addresses": ([_ANY], NONE), "ansible_host": _STR, "rc": (int, str, NONE)}, NONE)),
+                         NONE)}
+#: Ansible's json stdout callback
+ANSIBLE_SHAPE = {"plays": ([{"tasks": ([{"task": ({"name": _STR}, NONE),
+                                         "hosts": (Map(({"stdout": _STR, "stderr": _STR, "msg": _STR,
+                                                         "rc": (int, str, NONE)}, NONE)), NONE)}], NONE)}], NONE)}
+
+
 def _read_json(path, what):
+    """The JSON document of ``path``: UsageError (one line) when it cannot be read or parsed."""
     try:
-        with open(path, "rb") as handle:
-            data = handle.read()
-    except OSError as exc:
-        raise UsageError("{}: {} cannot be read: {}".format(path, what, exc.strerror or exc)) from exc
-    try:
-        return json.loads(data.decode("utf-8"))
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise UsageError("{}: {} is not valid JSON ({})".format(path, what, str(exc).split(":")[0])) from exc
+        return savedjson.read(path, what, error=UsageError)
+    except InputError as exc:           # not a regular file, over the size limit, unreadable
+        raise UsageError(str(exc)) from exc
+
+
+def _shaped(doc, shape, source, what):
+    """``doc`` when it has ``shape``; else UsageError naming the first field that does not."""
+    wrong = savedjson.problem(doc, shape)
+    if wrong:
+        raise UsageError("{}: {} of the wrong shape: {}".format(safeio.one_line(source), what, wrong))
+    return doc
 
 
 def slim(report):
@@ -366,6 +402,14 @@ def _is_report(doc):
     return isinstance(doc, dict) and "schema_version" in doc and "libraries" in doc and "capabilities" in doc
 
 
+def _report_problem(doc):
+    """None for a usable report, else why not (one phrase)."""
+    if not _is_report(doc):
+        return "not a librbd-probe report"
+    wrong = savedjson.problem(doc, REPORT_SHAPE)
+    return "a librbd-probe report of the wrong shape: {}".format(wrong) if wrong else None
+
+
 def _addresses(entry):
     out = []
     for text in (entry or {}).get("addresses") or ():
@@ -379,17 +423,19 @@ def _addresses(entry):
 def from_ansible_json(doc, origin):
     """Ansible's json stdout callback -> HostInputs of the task named 'librbd-probe scan'."""
     out = []
+    _shaped(doc, ANSIBLE_SHAPE, origin, "Ansible json output")
     for play in doc.get("plays") or ():
         for task in play.get("tasks") or ():
             # a role prefixes its tasks' names: "librbd_probe : librbd-probe scan"
             if not ((task.get("task") or {}).get("name") or "").endswith(SCAN_TASK):
                 continue
             for host, result in sorted((task.get("hosts") or {}).items()):
+                result = result or {}
                 report, failure = None, None
                 try:
-                    parsed = json.loads(result.get("stdout") or "")
-                    report = slim(parsed) if _is_report(parsed) else None
-                except ValueError:
+                    parsed = savedjson.loads(result.get("stdout") or "", origin, "stdout of " + host, UsageError)
+                    report = slim(parsed) if _report_problem(parsed) is None else None
+                except UsageError:
                     report = None
                 if report is None:
                     failure = {"rc": result.get("rc"), "stderr": result.get("stderr") or "",
@@ -404,19 +450,24 @@ def from_ansible_json(doc, origin):
 def _from_directory(path):
     index = {}
     index_path = os.path.join(path, "_hosts.json")
-    if os.path.exists(index_path):
-        doc = _read_json(index_path, "the host index")
-        index = doc.get("hosts") or {} if isinstance(doc, dict) else {}
+    if os.path.lexists(index_path):
+        doc = _shaped(_read_json(index_path, "the host index"), INDEX_SHAPE, index_path, "the host index")
+        index = {k: v or {} for k, v in (doc.get("hosts") or {}).items()} if isinstance(doc, dict) else {}
     out = []
-    names = sorted(os.listdir(path))
+    try:
+        names = sorted(os.listdir(path))
+    except OSError as exc:
+        raise UsageError("{}: {}".format(safeio.one_line(path), safeio.os_reason(exc, path))) from exc
     for name in names:
         full = os.path.join(path, name)
-        if not name.endswith(".json") or name.startswith("_") or not os.path.isfile(full):
+        # every *.json entry is read, so that one that is not a regular file (a FIFO, a
+        # directory) is that host's failure, said, and never opened
+        if not name.endswith(".json") or name.startswith("_"):
             continue
         if name.endswith(".failed.json"):
             host = name[:-len(".failed.json")]
             try:
-                failure = _read_json(full, "failure record")
+                failure = _shaped(_read_json(full, "failure record"), FAILURE_SHAPE, full, "failure record")
             except UsageError as exc:
                 failure = {"error": str(exc)}
             out.append(HostInput(name=host, report=None, failure=failure, addresses=_addresses(index.get(host)),
@@ -430,8 +481,9 @@ def _from_directory(path):
             out.append(HostInput(name=host, report=None, failure={"error": str(exc)},
                                  addresses=_addresses(index.get(host)), origin=full))
             continue
-        if not _is_report(doc):
-            out.append(HostInput(name=host, report=None, failure={"error": "{}: not a librbd-probe report".format(full)},
+        why = _report_problem(doc)
+        if why:
+            out.append(HostInput(name=host, report=None, failure={"error": "{}: {}".format(safeio.one_line(full), why)},
                                  addresses=_addresses(index.get(host)), origin=full))
             continue
         out.append(HostInput(name=host, report=slim(doc), addresses=_addresses(index.get(host)), origin=full))
@@ -449,29 +501,34 @@ def load_inputs(paths):
         raise UsageError("give report files, a directory of reports, or Ansible's JSON output")
     out = []
     for path in paths:
+        name = safeio.one_line(path)
         if not os.path.exists(path):
-            raise UsageError("{}: does not exist".format(path))
+            raise UsageError("{}: does not exist".format(name))
         if os.path.isdir(path):
             found = _from_directory(path)
             if not found:
-                raise UsageError("{}: no *.json reports in this directory".format(path))
+                raise UsageError("{}: no *.json reports in this directory".format(name))
             out.extend(found)
             continue
         doc = _read_json(path, "report")
         base = os.path.basename(path)
         stem = base[:-5] if base.endswith(".json") else base
         if _is_report(doc):
+            why = _report_problem(doc)
+            if why:
+                raise UsageError("{}: {}".format(name, why))
             out.append(HostInput(name=stem, report=slim(doc), origin=path))
         elif isinstance(doc, dict) and "plays" in doc:
             out.extend(from_ansible_json(doc, path))
         elif isinstance(doc, dict) and doc.get("collect_schema") and "host" in doc:
-            out.append(HostInput(name=doc["host"], report=None, failure=doc, origin=path))
+            out.append(HostInput(name=doc["host"], report=None,
+                                 failure=_shaped(doc, FAILURE_SHAPE, path, "collection failure record"), origin=path))
         else:
             raise UsageError("{}: not a librbd-probe report, a collection failure record or Ansible json output"
-                             .format(path))
+                             .format(name))
     names = collections.Counter(i.name for i in out)
     twice = sorted(n for n, c in names.items() if c > 1)
     if twice:
         raise UsageError("host {} given more than once ({})".format(
-            twice[0], ", ".join(i.origin for i in out if i.name == twice[0])))
+            safeio.one_line(twice[0]), ", ".join(safeio.one_line(i.origin) for i in out if i.name == twice[0])))
     return out

@@ -14,6 +14,7 @@ import zlib
 
 from . import knowledge as kn
 from .model import Problem, record
+from .safeio import one_line
 
 #: Upstream order of version strings (vendor suffixes order as their upstream version).
 version_key = kn.version_key
@@ -22,8 +23,8 @@ version_key = kn.version_key
 class Observation(record(
         "Observation",  # pragma: no mutate (the record's type name)
         "librbd_functions librados_functions rbd_version rados_version "
-        "version_string version_source release_name git_sha common_soname",
-        (None, None, None, None, None, None, None, None, None))):
+        "version_string version_source release_name git_sha common_soname unusable elf_notes",
+        (None, None, None, None, None, None, None, None, None, (), ()))):
     # Fields (immutable):
     #   librbd_functions: Optional[frozenset] = None
     #   librados_functions: Optional[frozenset] = None
@@ -34,6 +35,8 @@ class Observation(record(
     #   release_name: Optional[str] = None  # e.g. "pacific" (ceph_release_to_str)
     #   git_sha: Optional[str] = None  # from the ceph_ver__<sha> symbol
     #   common_soname: Optional[str] = None  # DT_SONAME of the libceph-common librados needs
+    #   unusable: Tuple[Tuple[str, str, str], ...] = ()  # (library, path, unusable_reason())
+    #   elf_notes: Tuple[Tuple[str, str, str], ...] = ()  # (library, path, note): bounded header claims
     __slots__ = ()
 
 
@@ -188,9 +191,49 @@ def _triple(value):
     return ".".join(map(str, value)) if value else None
 
 
+def unusable_reason(info):
+    """Why an ELF file chosen as a library cannot be one, or None when it can.
+
+    ``info``: an elf.ElfInfo.  Garbage is never success: a valid ELF header over zeros, a
+    file without PT_LOAD or PT_DYNAMIC (the loader refuses both) or a dynamic symbol table
+    with nothing in it would otherwise read as a library that exports nothing, every
+    capability ``no``; it is ``unknown`` with this reason instead.
+    """
+    if info.load_segments == 0:
+        return ("no loadable segments (no PT_LOAD program header; the loader refuses it: "
+                "\"object file has no loadable segments\")")
+    if info.has_dynamic is False:
+        return ("no dynamic section (no PT_DYNAMIC program header; the loader refuses it: "
+                "\"object file has no dynamic section\")")
+    if info.symbol_count is not None and info.symbol_count <= 1:
+        return "no dynamic symbols (its dynamic symbol table holds no entry past the null one): it exports nothing"
+    return None
+
+
 def identify(obs):
     """Return (Identification, problems tuple) for an Observation."""
-    return _identify(obs)
+    broken = [reason for library, _, reason in obs.unusable or () if library == "librbd"]
+    if broken:
+        # Nothing of this librbd can be trusted; the libraries found around it (librados,
+        # libceph-common) are not evidence of what it is.
+        ident, problems = _identify(Observation())
+        ident = ident._replace(evidence=("librbd is not a usable shared library: " + broken[0],) + ident.evidence)
+    else:
+        ident, problems = _identify(obs)
+    extra = []
+    for library, path, reason in obs.unusable or ():
+        extra.append(Problem(
+            "library.unusable-elf", "error",
+            "{} ({}) is not a usable shared library: {}".format(library, one_line(path), reason),
+            "reinstall the package that owns the file: it is damaged or not a library",
+            (one_line(path), reason)))
+    for library, path, note in obs.elf_notes or ():
+        extra.append(Problem(
+            "library.elf-claim-bounded", "warning",
+            "{} ({}): a header field claims more than its segment or the file holds; read as the loader would: {}".format(
+                library, one_line(path), note),
+            "the file is damaged: reinstall the package that owns it", (one_line(path), note)))
+    return ident, tuple(extra) + problems
 
 
 def _identify(obs):

@@ -6,40 +6,58 @@ separate from the pure parsing (``parse_mask``) and analysis (``analyse``); ``se
 puts them together for the scan.
 """
 import os
+import re
 import sys
 
 from . import knowledge as kn
+from . import safeio
+from .errors import InputError
 from .model import Problem
 from .rootfs import Root
 
 SUPPORTED = "bus/rbd/supported_features"
 
 
+# What drivers/block/rbd.c writes: "0x%llx\n".  Decimal is accepted too; nothing else (int()
+# alone would take "0x_3d", Unicode digits or thousands of digits).
+_MASK = re.compile(r"\A(?:0[xX][0-9a-fA-F]{1,16}|[0-9]{1,20})\Z")
+
+
 def parse_mask(text):
-    """'0x3d\\n' -> 61; None when it is not a number."""
-    try:
-        return int(text.strip(), 0)
-    except ValueError:
+    """'0x3d\\n' -> 61; None when it is not a number the kernel would write."""
+    if not isinstance(text, str):
         return None
+    text = text.strip()
+    if not _MASK.match(text):
+        return None
+    value = int(text, 16) if text[:2] in ("0x", "0X") else int(text, 10)
+    return value if value < 1 << 64 else None
 
 
 def read_supported(sysfs="/sys"):
-    """(mask or None, reason when None)."""
+    """(mask or None, reason when None).  The file is read through safeio (a regular file of
+    at most LIMITS["sysfs"] bytes; a FIFO or device put in its place is never opened)."""
     if not sys.platform.startswith("linux"):
         return None, "not Linux: there is no kernel RBD client"
     path = os.path.join(sysfs, SUPPORTED)
+    shown = safeio.one_line(path)
     try:
-        with open(path) as handle:
-            text = handle.read(256)
+        os.stat(path)
     except FileNotFoundError:
         if os.path.isdir(os.path.join(sysfs, "bus", "rbd")):
-            return None, "{} is missing: the rbd module predates Linux 4.11's supported_features".format(path)
-        return None, "the rbd kernel module is not loaded ({} absent; modprobe rbd)".format(os.path.join(sysfs, "bus", "rbd"))
+            return None, "{} is missing: the rbd module predates Linux 4.11's supported_features".format(shown)
+        return None, "the rbd kernel module is not loaded ({} absent; modprobe rbd)".format(
+            safeio.one_line(os.path.join(sysfs, "bus", "rbd")))
     except OSError as exc:
-        return None, "{}: {}".format(path, exc.strerror or exc)
+        return None, "{}: {}".format(shown, safeio.os_reason(exc, path))
+    try:
+        text = safeio.read_text(path, "sysfs")
+    except InputError as exc:
+        return None, safeio.one_line(str(exc))
     mask = parse_mask(text)
     if mask is None:
-        return None, "{}: unexpected content {!r}".format(path, text[:40])
+        return None, "{}: unexpected content {}".format(
+            shown, safeio.one_line(repr(text[:40])))
     return mask, None
 
 

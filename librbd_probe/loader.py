@@ -31,7 +31,7 @@ The closure is data (``Closure``); ``resolve`` is the pure half.
 """
 import os
 
-from . import elf, locate
+from . import elf, locate, safeio
 from .rootfs import Root
 from .errors import ElfError
 from .model import record
@@ -122,6 +122,9 @@ def build_closure(main_path, ctx, preload=(), read=elf.read_header):
     itself cannot be read.
     """
     rootmap = Root(ctx.root)
+    problem = _not_regular(main_path)
+    if problem:
+        raise ElfError("{}: {}".format(safeio.one_line(rootmap.target(main_path)), problem))
     main_info = read(main_path)
     infos = {main_path: main_info}
     main = Loaded(os.path.basename(main_path), main_path, rootmap.target(main_path), None, "main",
@@ -142,7 +145,17 @@ def build_closure(main_path, ctx, preload=(), read=elf.read_header):
 
     remember(main, main_info)
     for path in preload:
-        info = read(path)
+        problem = _not_regular(path)
+        if problem:
+            skipped.append("{}: {} (cannot be preloaded: ignored)".format(safeio.one_line(rootmap.target(path)),
+                                                                         problem))
+            continue
+        try:
+            info = read(path)
+        except ElfError as exc:
+            skipped.append("{}: {} (cannot be preloaded: ignored)".format(safeio.one_line(rootmap.target(path)),
+                                                                         safeio.one_line(str(exc))))
+            continue
         problem = _identity_mismatch(info, main_info) or _osabi_problem(path)
         if problem:
             # ld.so: "object '...' from LD_PRELOAD cannot be preloaded (...): ignored."
@@ -182,10 +195,17 @@ def build_closure(main_path, ctx, preload=(), read=elf.read_header):
                 if real in by_real:
                     chosen = (cand, None, by_real[real])
                     break
+                problem = _not_regular(real)
+                if problem:
+                    # never opened: a FIFO in a --root would block open() (ld.so's own open
+                    # would too); the search goes on as after any file that cannot be used
+                    rejected.append("{}: {}".format(safeio.one_line(rootmap.target(cand.path)), problem))
+                    continue
                 try:
                     info = read(real)
                 except ElfError as exc:
-                    rejected.append("{}: {}".format(rootmap.target(cand.path), exc))
+                    rejected.append("{}: {}".format(safeio.one_line(rootmap.target(cand.path)),
+                                                    safeio.one_line(str(exc))))
                     continue
                 problem = _identity_mismatch(info, main_info) or _osabi_problem(real)
                 if problem:
@@ -215,6 +235,17 @@ def build_closure(main_path, ctx, preload=(), read=elf.read_header):
             chains[real] = (() if info.runpath else tuple(_expanded(info.rpath, obj.target))) + tuple(rpath)
             queue.append(obj)
     return Closure(main, tuple(objects), tuple(missing), tuple(skipped), infos)
+
+
+def _not_regular(path):
+    """Why ``path`` is not read as a library (a FIFO, device, directory, missing), else None.
+
+    A stat only (safeio.kind_problem), so nothing that is not a regular file is ever opened."""
+    try:
+        info = os.stat(path)
+    except (OSError, ValueError) as exc:
+        return safeio.os_reason(exc, path) if isinstance(exc, OSError) else "not a valid path"
+    return safeio.kind_problem(info.st_mode)
 
 
 def _expanded(entries, target_path):

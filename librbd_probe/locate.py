@@ -22,24 +22,36 @@ import struct
 import sys
 
 from . import knowledge as kn
-from .errors import LocateError
+from . import safeio
+from .errors import InputError, LocateError, ProbeError
 from .model import Problem, record
 from .rootfs import Root
 
-# glibc's ld.so.cache, new format (elf/cache.c, sysdeps/generic/dl-cache.h).
+# glibc's ld.so.cache (elf/cache.c writes it, elf/dl-cache.c reads it; layouts in
+# sysdeps/generic/dl-cache.h).  Three layouts: the new format alone, the old one alone, and the
+# old one followed by the new one (what ldconfig -c compat wrote for years).
 _CACHE_MAGIC_NEW = b"glibc-ld.so.cache1.1"
 _CACHE_MAGIC_OLD = b"ld.so-1.7.0"
-_CACHE_NEW_HEADER = struct.Struct("<20sII")          # magic+version, nlibs, len_strings
-_CACHE_NEW_HEADER_SIZE = 48                           # + flags, padding, extension offset, unused[3]
+_CACHE_NEW_HEADER_SIZE = 48          # magic+version, nlibs, len_strings, flags, pad, ext, unused[3]
+_CACHE_OLD_HEADER_SIZE = 16          # magic (11 bytes, padded), nlibs
 _CACHE_NEW_ENTRY = struct.Struct("<iIIIQ")            # flags, key, value, osversion, hwcap
-_CACHE_OLD_ENTRY = struct.Struct("<iII")
+_CACHE_OLD_ENTRY = struct.Struct("<iII")               # flags, key, value
+_CACHE_FLAGS_AT = 28                 # cache_file_new.flags: endianness in the low two bits
+_ENDIAN_LITTLE = 2                   # cache_file_new_flags_endian_little (dl-cache.h)
+# glibc compares and copies the strings as C strings; no path ldconfig writes is longer than
+# PATH_MAX, so a string is taken up to 4,096 bytes (memory per lookup stays small whatever the file).
+_CACHE_STRING_MAX = 4096
 
+
+class LdCacheError(ProbeError, ValueError):
+    """An ld.so.cache that glibc's loader would not use (bad magic, table past the end,
+    wrong byte order), in one line."""
 
 
 class SearchContext(record(
         "SearchContext",
-        "root ld_library_path cache conf_dirs default_dirs cache_error",
-        (None,))):
+        "root ld_library_path cache conf_dirs default_dirs cache_error problems",
+        (None, ()))):
     """Everything the search depends on, read once per run."""
     # Fields (immutable):
     #   root: rootfs.Root  # Root(None) for the host (None is accepted and means the host)
@@ -48,6 +60,7 @@ class SearchContext(record(
     #   conf_dirs: Tuple[str, ...]
     #   default_dirs: Tuple[str, ...]
     #   cache_error: Optional[str] = None
+    #   problems: Tuple[Problem, ...] = ()   # what was wrong with ld.so.cache / ld.so.conf
     __slots__ = ()
 
 
@@ -68,75 +81,219 @@ def _root(ctx):
 def parse_ld_so_cache(data):
     """Return ``[(soname, path), ...]`` from the bytes of an ld.so.cache, in file order.
 
-    Handles the new format alone and the old format followed by the new one (what
-    ldconfig wrote for years).  Raises ValueError on anything else.
+    Reads every layout ldconfig writes.  Raises only LdCacheError (one line), for a file the
+    loader would not use at all; an entry whose strings lie outside the file is left out, as
+    the loader never returns it (``LdCache.damage`` counts them).
     """
-    offset = 0
-    if data.startswith(_CACHE_MAGIC_OLD):
-        nlibs = struct.unpack_from("<I", data, 12)[0]
-        offset = 16 + nlibs * _CACHE_OLD_ENTRY.size
-        offset = (offset + 7) & ~7           # the new table is aligned like its uint64 members
-        if not data.startswith(_CACHE_MAGIC_NEW, offset):
-            strings = 16 + nlibs * _CACHE_OLD_ENTRY.size
-            return _parse_old_cache(data, nlibs, strings)
-    if not data.startswith(_CACHE_MAGIC_NEW, offset):
-        raise ValueError("not a glibc ld.so.cache")
-    _, nlibs, _ = _CACHE_NEW_HEADER.unpack_from(data, offset)
-    base = offset + _CACHE_NEW_HEADER_SIZE
-    table = data[base:base + nlibs * _CACHE_NEW_ENTRY.size]
-    if len(table) != nlibs * _CACHE_NEW_ENTRY.size:
-        raise ValueError("truncated ld.so.cache")
-    strings = {}
+    return LdCache(data).entries()
 
-    def text(at):
-        # New-format string offsets count from the new header (the file's start for a pure
-        # new-format cache, the aligned table after the old one in ldconfig -c compat; glibc
-        # elf/dl-cache.c uses cache_new as the strings' base); sonames repeat (one entry per
-        # hwcap/arch), so each string is decoded once.
-        if at not in strings:
-            strings[at] = _cstring(data, offset + at)
-        return strings[at]
 
-    return [(text(key), text(value)) for _, key, value, _, _ in _CACHE_NEW_ENTRY.iter_unpack(table)]
+def _signed(byte):
+    return byte - 256 if byte > 127 else byte       # char is signed on x86 (the C comparison)
+
+
+def _wrap32(value):
+    value &= 0xffffffff
+    return value - (1 << 32) if value & 0x80000000 else value
+
+
+def _libcmp(p1, p2):
+    """glibc's ``_dl_cache_libcmp`` on two byte strings (no NUL inside): digit runs compare
+    as numbers (``libx.so.10`` after ``libx.so.9``), the rest byte by byte.  The table is
+    sorted by it and the loader's binary search relies on that order."""
+    i = j = 0
+    n1, n2 = len(p1), len(p2)
+    while i < n1:
+        c1 = p1[i]
+        c2 = p2[j] if j < n2 else 0
+        if 48 <= c1 <= 57:
+            if not 48 <= c2 <= 57:
+                return 1
+            v1 = v2 = 0
+            while i < n1 and 48 <= p1[i] <= 57:
+                v1 = _wrap32(v1 * 10 + p1[i] - 48)     # C int arithmetic, never a huge number
+                i += 1
+            while j < n2 and 48 <= p2[j] <= 57:
+                v2 = _wrap32(v2 * 10 + p2[j] - 48)
+                j += 1
+            if v1 != v2:
+                return v1 - v2
+        elif 48 <= c2 <= 57:
+            return -1
+        elif c1 != c2:
+            return _signed(c1) - _signed(c2)
+        else:
+            i += 1
+            j += 1
+    return -_signed(p2[j]) if j < n2 else 0
 
 
 class LdCache(object):
-    """The bytes of an ld.so.cache, searched by name without decoding every entry.
+    """The bytes of an ld.so.cache, searched by name the way glibc's loader searches it.
 
-    A scan asks for three sonames; decoding all ~1,000 strings of a typical cache would cost
-    more than the rest of the lookup.  ``entries()`` gives the full parse when wanted.
+    The header is checked as ``_dl_load_cache_lookup`` (elf/dl-cache.c, glibc 2.36) checks it:
+    the magic, then that the entry table fits in the file ("check for corruption, avoiding
+    overflow"), then the byte order flag; a file failing these is not used at all
+    (LdCacheError here; the loader then goes on with the default directories, elf/dl-load.c
+    ``_dl_map_object`` "Finally, try the default path").  A lookup is glibc's ``search_cache``:
+    a binary search with ``_dl_cache_libcmp``; a key offset outside the string table met on the
+    way ends the lookup with nothing ("make sure string table indices are not bogus"), an entry
+    whose value is outside is skipped.  So a truncated or damaged cache gives the answers the
+    real loader gets from it (checked against the real ld.so in tests/test_hostile_locate.py).
+
+    A scan asks for three sonames; nothing is decoded beyond the entries the search visits.
+    ``entries()`` gives the full list, ``damage()`` what is wrong inside an accepted file.
     """
 
     def __init__(self, data):
+        data = bytes(data)
         self.data = data
-        self.offset = 0
-        if data.startswith(_CACHE_MAGIC_OLD):
+        size = len(data)
+        entry = _CACHE_NEW_ENTRY
+        if data.startswith(_CACHE_MAGIC_NEW):
+            if size <= _CACHE_NEW_HEADER_SIZE:
+                raise LdCacheError("truncated ld.so.cache")
+            nlibs = struct.unpack_from("<I", data, 20)[0]
+            if (size - _CACHE_NEW_HEADER_SIZE) // entry.size < nlibs:
+                raise LdCacheError("truncated ld.so.cache")
+            self._check_endian(0)
+            table, strings = _CACHE_NEW_HEADER_SIZE, 0
+        elif data.startswith(_CACHE_MAGIC_OLD):
+            if size <= _CACHE_OLD_HEADER_SIZE:
+                raise LdCacheError("truncated ld.so.cache")
             nlibs = struct.unpack_from("<I", data, 12)[0]
-            self.offset = (16 + nlibs * _CACHE_OLD_ENTRY.size + 7) & ~7
-        if not data.startswith(_CACHE_MAGIC_NEW, self.offset):
-            self.table = None
-            self._entries = parse_ld_so_cache(data)        # old format only: parse it all
-            return
-        _, nlibs, _ = _CACHE_NEW_HEADER.unpack_from(data, self.offset)
-        base = self.offset + _CACHE_NEW_HEADER_SIZE
-        self.table = data[base:base + nlibs * _CACHE_NEW_ENTRY.size]
-        if len(self.table) != nlibs * _CACHE_NEW_ENTRY.size:
-            raise ValueError("truncated ld.so.cache")
+            if (size - _CACHE_OLD_HEADER_SIZE) // _CACHE_OLD_ENTRY.size < nlibs:
+                raise LdCacheError("truncated ld.so.cache")
+            old_end = _CACHE_OLD_HEADER_SIZE + nlibs * _CACHE_OLD_ENTRY.size
+            new = (old_end + 7) & ~7           # ALIGN_CACHE: the new table is 8-byte aligned
+            if size >= new + _CACHE_NEW_HEADER_SIZE and data.startswith(_CACHE_MAGIC_NEW, new):
+                self._check_endian(new)
+                nlibs = struct.unpack_from("<I", data, new + 20)[0]
+                # glibc 2.36 does not check this table against the file size (it would read
+                # past the mapping); a table that does not fit is refused here.
+                if (size - new - _CACHE_NEW_HEADER_SIZE) // entry.size < nlibs:
+                    raise LdCacheError("truncated ld.so.cache (the new-format table after the old one)")
+                table, strings = new + _CACHE_NEW_HEADER_SIZE, new
+            else:
+                entry, table, strings = _CACHE_OLD_ENTRY, _CACHE_OLD_HEADER_SIZE, old_end
+        else:
+            raise LdCacheError("not a glibc ld.so.cache")
+        # New-format string offsets count from the new header (the file's start for a pure
+        # new-format cache, the aligned table after the old one in compat files: glibc uses
+        # cache_new as the strings' base); old-format ones from the end of the old table.
+        self.nlibs = nlibs
+        self._entry = entry
+        self._table = table
+        self._strings = strings
         self._entries = None
 
+    def _check_endian(self, header):
+        flags = self.data[header + _CACHE_FLAGS_AT]
+        # cache_file_new_matches_endian: 0 (unknown) or this host's order (little-endian: this
+        # reader, like the x86-64/arm64 loaders it stands for, reads little-endian tables).
+        if flags != 0 and (flags & 3) != _ENDIAN_LITTLE:
+            raise LdCacheError("ld.so.cache has the wrong byte order (flags 0x{:x}; a big-endian "
+                               "target's cache)".format(flags))
+
+    def _record(self, index):
+        return self._entry.unpack_from(self.data, self._table + index * self._entry.size)
+
+    def _string(self, offset, need_nul=False):
+        """The C string at a string-table offset, or None when the offset is outside the file
+        (glibc's _dl_cache_verify_ptr) or, with ``need_nul``, no NUL ends it within bounds.
+        Without ``need_nul`` an unterminated string ends at the end of the file, as the loader
+        reads it from its mapping (the rest of the last page is zeros)."""
+        start = self._strings + offset
+        if start >= len(self.data):
+            return None
+        end = self.data.find(b"\0", start, start + _CACHE_STRING_MAX)
+        if end < 0:
+            if need_nul:
+                return None
+            end = min(len(self.data), start + _CACHE_STRING_MAX)
+        return self.data[start:end]
+
+    def _search(self, name):
+        """Indexes of the entries glibc's search_cache walks for ``name`` (bytes)."""
+        left, right = 0, self.nlibs - 1
+        while left <= right:
+            middle = (left + right) // 2
+            key = self._string(self._record(middle)[1])
+            if key is None:
+                return []                            # a bogus index: the lookup ends, no answer
+            cmp = _libcmp(name, key)
+            if cmp == 0:
+                first = middle
+                while first > 0:
+                    before = self._string(self._record(first - 1)[1])
+                    if before is None or _libcmp(name, before) != 0:
+                        break
+                    first -= 1
+                out = [first]
+                index = first + 1
+                while index <= right:
+                    after = self._string(self._record(index)[1])
+                    if after is None or _libcmp(name, after) != 0:
+                        break
+                    out.append(index)
+                    index += 1
+                return out
+            if cmp < 0:                 # ldconfig sorts the table in descending libcmp order
+                left = middle + 1
+            else:
+                right = middle - 1
+        return []
+
     def lookup(self, soname):
-        """Paths the cache lists for ``soname``, in cache order."""
-        if self.table is None:
-            return [path for name, path in self._entries if name == soname]
-        key = soname.encode("utf-8", "surrogateescape") + b"\0"
-        starts, base = self.data.startswith, self.offset
-        return [_cstring(self.data, base + value) for _, k, value, _, _ in _CACHE_NEW_ENTRY.iter_unpack(self.table)
-                if starts(key, base + k)]
+        """Paths the cache gives for ``soname``, in cache order (every arch/hwcap entry; the
+        caller's accept test skips the ones of another machine as the loader's flags test does)."""
+        name = soname.encode("utf-8", "surrogateescape").split(b"\0", 1)[0]
+        out = []
+        for index in self._search(name):
+            value = self._string(self._record(index)[2])
+            if value is not None:
+                out.append(value.decode("utf-8", "surrogateescape"))
+        return out
 
     def entries(self):
+        """Every usable (soname, path) in file order (entries with an offset outside the file
+        left out, as the loader skips them)."""
         if self._entries is None:
-            self._entries = parse_ld_so_cache(self.data)
+            out = []
+            for index in range(self.nlibs):
+                record_ = self._record(index)
+                key = self._string(record_[1])
+                value = self._string(record_[2])
+                if key is not None and value is not None:
+                    out.append((key.decode("utf-8", "surrogateescape"), value.decode("utf-8", "surrogateescape")))
+            self._entries = out
         return self._entries
+
+    def damage(self):
+        """One line on what is wrong inside a cache the loader accepts, or None.
+
+        Counts entries whose name or path lies outside the file (a truncated or overwritten
+        table): the loader skips those, and a lookup that meets one on its binary search finds
+        nothing at all.  Costs one pass over the table (about 50 microseconds for 600 entries).
+        """
+        limit = len(self.data) - self._strings
+        table = self.data[self._table:self._table + self.nlibs * self._entry.size]
+        bad = []
+        highest = -1
+        for index, record_ in enumerate(self._entry.iter_unpack(table)):
+            if record_[1] >= limit or record_[2] >= limit:
+                bad.append(index)
+            else:
+                highest = max(highest, record_[1], record_[2])
+        problems = []
+        if bad:
+            problems.append("{} of {} entries point outside the file (first: entry {}); the loader skips "
+                            "them and a lookup meeting one finds nothing".format(len(bad), self.nlibs, bad[0]))
+        if highest >= 0 and self.data.find(b"\0", self._strings + highest) < 0:
+            # every string at a lower offset ends at a NUL before it or runs into this one, so
+            # the string that starts last is the only one that can lack an end
+            problems.append("the last string runs to the end of the file without a NUL (truncated)")
+        return "; ".join(problems) or None
 
 
 class _ListCache(object):
@@ -152,49 +309,85 @@ class _ListCache(object):
         return self._entries
 
 
-def _parse_old_cache(data, nlibs, strings):
-    entries = []
-    for i in range(nlibs):
-        _, key, value = _CACHE_OLD_ENTRY.unpack_from(data, 16 + i * _CACHE_OLD_ENTRY.size)
-        entries.append((_cstring(data, strings + key), _cstring(data, strings + value)))
-    return entries
-
-
 def _cstring(data, offset):
-    end = data.index(b"\0", offset)
-    return data[offset:end].decode("utf-8", "surrogateescape")
+    """The NUL-terminated string at ``offset`` (to the end of ``data`` without one)."""
+    end = data.find(b"\0", offset)
+    return data[offset:end if end >= 0 else len(data)].decode("utf-8", "surrogateescape")
 
 
-def _ldconfig_cache():
-    """Fallback when the cache file cannot be parsed: ask ``ldconfig -p`` (C locale)."""
+def _ldconfig_cache(limit=200000):
+    """Fallback when this reader fails on a cache (a bug here, not a cache the loader refuses):
+    ask ``ldconfig -p`` (C locale).  At most ``limit`` lines are read: ldconfig -p trusts the
+    header's count and prints on past the table of a corrupt file."""
     import subprocess  # only on this rare path: keeps the static scan's start-up short
     env = dict(os.environ, LC_ALL="C")
     for ldconfig in ("/sbin/ldconfig", "/usr/sbin/ldconfig", "ldconfig"):
         try:
-            out = subprocess.run([ldconfig, "-p"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                                 env=env, universal_newlines=True, timeout=10).stdout
-        except (OSError, subprocess.SubprocessError):
+            proc = subprocess.Popen([ldconfig, "-p"], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+                                    stdin=subprocess.DEVNULL, env=env)
+        except OSError:
             continue
         entries = []
-        for line in out.splitlines():
-            match = re.match(r"\s+(\S+) \(.*\) => (\S+)$", line)
-            if match:
-                entries.append((match.group(1), match.group(2)))
-        return entries
+        try:
+            for count, raw in enumerate(proc.stdout):
+                if count >= limit:
+                    break
+                match = re.match(r"\s+(\S+) \(.*\) => (\S+)$", raw.decode("utf-8", "surrogateescape").rstrip("\n"))
+                if match:
+                    entries.append((match.group(1), match.group(2)))
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+            proc.stdout.close()
+            proc.wait()
+        return entries if proc.returncode == 0 else []
     return []
 
 
+def _is_directive(line, word, fold=False):
+    """ldconfig's test (elf/ldconfig.c parse_conf): the word, then a blank (space or tab)."""
+    head = line[:len(word)]
+    return (head.lower() if fold else head) == word and line[len(word):len(word) + 1] in (" ", "\t")
+
+
 def parse_ld_so_conf(lines, include_resolver):
-    """Directories named by ld.so.conf lines; ``include`` globs go through include_resolver."""
+    """Directories named by ld.so.conf lines; ``include`` globs go through include_resolver.
+
+    Never raises: a line that is not text is decoded with replacement, and a resolver that
+    fails (an ``OSError``, ``ValueError`` or ``ProbeError``) contributes nothing.  Directives as
+    glibc's ldconfig reads them (elf/ldconfig.c parse_conf): ``#`` ends a line, ``include``
+    and (case-insensitive, ignored) ``hwcap`` must be followed by a blank.  Only ldconfig reads
+    this file; the loader at run time reads ld.so.cache alone (elf/dl-load.c), so these
+    directories are shown as candidates, never chosen.  Directory lines are split on
+    ``:``/``,``/blanks as ldconfig did before glibc 2.34 (later ones take the whole line as one
+    directory): a superset of candidates either way.
+    """
     dirs = []
-    for raw in lines:
+    try:
+        iterator = iter(lines)
+    except TypeError:
+        return dirs
+    while True:
+        try:
+            raw = next(iterator)
+        except StopIteration:
+            break
+        except (OSError, ValueError, ProbeError):
+            break                          # a reader that fails mid-file: what was read counts
+        if isinstance(raw, bytes):
+            raw = raw.decode("utf-8", "replace")
+        elif not isinstance(raw, str):
+            continue
         line = raw.split("#", 1)[0].strip()
         if not line:
             continue
-        if line.startswith("include ") or line.startswith("include\t"):
-            for pattern in line.split()[1:]:
-                dirs.extend(include_resolver(pattern))
-        elif line.startswith("hwcap "):
+        if _is_directive(line, "include"):
+            for pattern in line[8:].split():
+                try:
+                    dirs.extend(include_resolver(pattern))
+                except (OSError, ValueError, ProbeError):
+                    continue
+        elif _is_directive(line, "hwcap", fold=True):
             continue                      # obsolete directive, ignored by modern ldconfig
         else:
             for item in re.split(r"[:,\s]+", line):
@@ -203,43 +396,131 @@ def parse_ld_so_conf(lines, include_resolver):
     return dirs
 
 
-def _read_conf_dirs(root, conf="/etc/ld.so.conf", depth=0):
-    """ld.so.conf's directories; ``root`` is a Root and ``conf`` a target path."""
-    try:
-        with root.open(conf, encoding="utf-8", errors="replace") as handle:
-            lines = handle.readlines()
-    except OSError:
-        return []
+# Bounds of the include graph.  ldconfig itself keeps no visited set (parse_conf_include calls
+# parse_conf for every glob match, again and again in a cycle, until fopen fails with EMFILE);
+# this reader reads each file once (by real path), de-duplicates glob matches, and stops at
+# these bounds with a stated problem.  Real configurations: one level, a few dozen files.
+MAX_CONF_DEPTH = 32
+MAX_CONF_FILES = 1024
+MAX_CONF_DIRS = 100000
 
-    def include(pattern):
-        if depth > 8:
+
+class _ConfReader(object):
+    """ld.so.conf and its includes, read inside a Root, every file through safeio."""
+
+    def __init__(self, root):
+        self.root = root
+        self.visited = set()          # host real paths read (or refused) once
+        self.skipped = []             # "target path: reason"
+        self.files = 0
+        self.stopped = None
+
+    def skip(self, target, reason):
+        if len(self.skipped) < 20:
+            self.skipped.append("{}: {}".format(safeio.one_line(target), reason))
+        elif len(self.skipped) == 20:
+            self.skipped.append("... (more skipped)")
+
+    def read(self, conf, depth=0):
+        """Directories of target file ``conf`` and what it includes."""
+        real = self.root.realpath(self.root.host(conf))
+        if real in self.visited:
+            return []                 # read once: a cycle or a diamond adds nothing new
+        self.visited.add(real)
+        if self.files >= MAX_CONF_FILES:
+            self.stopped = self.stopped or "more than {} configuration files".format(MAX_CONF_FILES)
             return []
-        if not pattern.startswith("/"):
-            pattern = os.path.join(os.path.dirname(conf), pattern)
-        out = []
-        for match in _glob_files(root.host(pattern)):
-            out.extend(_read_conf_dirs(root, root.target(match), depth + 1))
-        return out
+        self.files += 1
+        try:
+            info = os.stat(real)
+        except FileNotFoundError:
+            return []                 # ldconfig: a missing file is skipped without a word (ENOENT)
+        except OSError as exc:
+            self.skip(conf, safeio.os_reason(exc, real))
+            return []
+        problem = safeio.kind_problem(info.st_mode)
+        if problem:
+            # never opened: a FIFO would block open() (ldconfig's fopen blocks on one), a
+            # device could stream for ever
+            self.skip(conf, problem)
+            return []
 
-    return parse_ld_so_conf(lines, include)
+        def include(pattern):
+            if depth + 1 > MAX_CONF_DEPTH:
+                self.stopped = self.stopped or "includes nested deeper than {} levels".format(MAX_CONF_DEPTH)
+                return []
+            if not pattern.startswith("/"):
+                # ldconfig: relative to the including file's directory (with -r it refuses a
+                # relative include outright; here it is taken the same way inside the root)
+                pattern = os.path.join(os.path.dirname(conf), pattern)
+            out = []
+            for match in self.glob(pattern):
+                out.extend(self.read(match, depth + 1))
+                if len(out) > MAX_CONF_DIRS:
+                    break
+            return out
+
+        try:
+            lines = safeio.iter_lines(real, "ld.so.conf")
+            return parse_ld_so_conf(_guarded(lines, self, conf), include)[:MAX_CONF_DIRS]
+        except InputError as exc:       # raised before the first line: too big, swapped file
+            self.skip(conf, _reason(exc, "ld.so.conf", real))
+            return []
+
+    def glob(self, pattern):
+        """Target paths matching an include pattern, sorted and de-duplicated (glob64 order)."""
+        directory, name = os.path.split(pattern)
+        if any(c in directory for c in "*?["):
+            matches = [self.root.target(p) for p in self.root.glob(pattern)]
+        elif not any(c in name for c in "*?["):
+            matches = [pattern]
+        else:
+            import fnmatch
+            try:
+                # the directory resolved inside the root: /etc/ld.so.conf.d -> /x stays in it
+                entries = os.listdir(self.root.realpath(self.root.host(directory or "/")))
+            except OSError:
+                return []
+            matches = [os.path.join(directory, e) for e in entries
+                       if fnmatch.fnmatch(e, name) and not e.startswith(".")]
+        return sorted(set(matches))
 
 
-def _glob_files(pattern):
-    """glob.glob for ld.so.conf's ``include dir/*.conf`` (wildcards in the last part only).
+def _reason(exc, what, path):
+    """An InputError's reason without its "what path: " prefix (the caller names the file)."""
+    text = str(exc)
+    prefix = "{} {}: ".format(what, safeio.one_line(path))
+    return text[len(prefix):] if text.startswith(prefix) else text
 
-    The glob module costs a measurable share of the command line's start-up; ld.so.conf
-    includes only ever put the wildcard in the file name.
-    """
-    import fnmatch
-    directory, name = os.path.split(pattern)
-    if any(c in directory for c in "*?["):
-        import glob
-        return sorted(glob.glob(pattern))
+
+def _guarded(lines, reader, conf):
+    """iter_lines, with an error in the middle of the file recorded and ending the file."""
     try:
-        entries = os.listdir(directory or ".")
-    except OSError:
-        return []
-    return sorted(os.path.join(directory, e) for e in entries if fnmatch.fnmatch(e, name) and not e.startswith("."))
+        for line in lines:
+            yield line
+    except InputError as exc:
+        reader.skip(conf, _reason(exc, "ld.so.conf", conf))
+
+
+def _read_conf_dirs(root, conf="/etc/ld.so.conf"):
+    """(ld.so.conf's directories, problems); ``root`` is a Root and ``conf`` a target path."""
+    reader = _ConfReader(root)
+    dirs = reader.read(conf)
+    problems = []
+    if reader.skipped or reader.stopped:
+        evidence = tuple(reader.skipped)
+        if reader.stopped:
+            evidence += ("stopped: {}".format(reader.stopped),)
+        problems.append(Problem(
+            "locate.ld-so-conf-skipped", "info",
+            "{}: {} configuration file(s) of its include graph skipped{}; their directories are not "
+            "listed as ld.so.conf candidates".format(
+                conf, len([s for s in reader.skipped if not s.startswith("... ")]),
+                " (stopped: {})".format(reader.stopped) if reader.stopped else ""),
+            "ldconfig warns about these too (\"ignoring configuration file that cannot be opened\"); "
+            "replace them with regular files or remove the include",
+            evidence))
+    return dirs, problems
 
 
 def _multiarch_triplets(root):
@@ -278,21 +559,66 @@ def search_context(root=None, environ=None):
     for triplet in triplets:
         default_dirs += ["/lib/" + triplet, "/usr/lib/" + triplet]
     default_dirs += ["/lib", "/usr/lib"]
-    cache = _ListCache(())
-    cache_error = None
-    cache_path = root.realpath(root.host("/etc/ld.so.cache"))
-    try:
-        with open(cache_path, "rb") as handle:
-            cache = LdCache(handle.read())
-    except FileNotFoundError:
-        cache_error = "no ld.so.cache"
-    except (OSError, ValueError, struct.error) as exc:
-        cache_error = "{}: unreadable ({}); used ldconfig -p".format(cache_path, exc)
-        if root.is_host:
-            cache = _ListCache(_ldconfig_cache())
+    cache, cache_error, problems = _read_cache(root, default_dirs)
+    conf_dirs, conf_problems = _read_conf_dirs(root)
     return SearchContext(root=root, ld_library_path=ld_library_path, cache=cache,
-                         conf_dirs=tuple(_read_conf_dirs(root)), default_dirs=tuple(default_dirs),
-                         cache_error=cache_error)
+                         conf_dirs=tuple(conf_dirs), default_dirs=tuple(default_dirs),
+                         cache_error=cache_error, problems=tuple(problems + conf_problems))
+
+
+_CACHE_FIX = ("rebuild it with ldconfig{} (the loader ignores a cache it cannot use and searches only "
+              "the default directories: {})")
+
+
+def _read_cache(root, default_dirs=()):
+    """(cache, cache_error, problems) of the target's /etc/ld.so.cache.
+
+    The file is read through safeio (a regular file, at most LIMITS["ld.so.cache"], never a
+    FIFO opened: the loader's own open() of a FIFO cache would block).  A cache the loader
+    would not use is replaced by an empty one, so the search goes on with the default
+    directories, as elf/dl-load.c does when _dl_load_cache_lookup finds nothing; the reason is
+    a stated problem either way.
+    """
+    target = "/etc/ld.so.cache"
+    cache_path = root.realpath(root.host(target))
+    shown = safeio.one_line(cache_path)
+    fix = _CACHE_FIX.format(" -r ROOT" if not root.is_host else "",
+                            ", ".join(default_dirs) or "/lib, /usr/lib")
+    try:
+        data = safeio.read_bytes(cache_path, "ld.so.cache")
+    except InputError as exc:
+        if isinstance(exc.__cause__, FileNotFoundError) and not os.path.islink(cache_path):
+            return _ListCache(()), "no ld.so.cache", []
+        reason = _reason(exc, "ld.so.cache", cache_path)
+        return _ListCache(()), "{}: {}".format(shown, reason), [Problem(
+            "locate.ldcache-unreadable", "warning",
+            "{} cannot be read ({}); the search goes on without it".format(shown, reason), fix,
+            ("path {}".format(shown), "reason {}".format(reason)))]
+    try:
+        cache = LdCache(data)
+        damage = cache.damage()
+    except LdCacheError as exc:
+        reason = safeio.one_line(str(exc))
+        return _ListCache(()), "{}: {}".format(shown, reason), [Problem(
+            "locate.ldcache-corrupt", "warning",
+            "{} is not a cache the loader can use ({}); the search goes on with the default "
+            "directories".format(shown, reason), fix,
+            ("path {}".format(shown), "reason {}".format(reason), "size {} bytes".format(len(data))))]
+    except (ValueError, struct.error) as exc:
+        # a failure of this reader, not of the file: ldconfig -p reads it for us on the host
+        cache_error = "{}: unreadable ({}); used ldconfig -p".format(shown, safeio.one_line(str(exc)))
+        return (_ListCache(_ldconfig_cache()) if root.is_host else _ListCache(())), cache_error, []
+    if damage is None:
+        return cache, None, []
+    return cache, "{}: {}".format(shown, damage), [Problem(
+        "locate.ldcache-corrupt", "warning",
+        "{} is damaged: {}".format(shown, damage), fix,
+        ("path {}".format(shown), "reason {}".format(damage), "size {} bytes".format(len(data))))]
+
+
+def context_problems(ctx):
+    """Problems of the search context itself (ld.so.cache, ld.so.conf): a tuple of Problem."""
+    return tuple(getattr(ctx, "problems", ()) or ())
 
 
 def expand_origin(entry, origin_dir):
@@ -411,14 +737,53 @@ def file_version(realpath, soname):
     return None
 
 
+# What a user-named path must be, by the option that named it (the wording of the errors).
+_EXPLICIT_KINDS = {
+    "--conf": "configuration file",
+    "--keyring": "keyring file",
+    "consumer": "program or library file",
+    "--consumer": "program, library or JSON file",
+    "--baseline": "JSON report file",
+    "--policy": "policy file",
+}
+
+
+def _explicit_kind(what):
+    kind = _EXPLICIT_KINDS.get(what)
+    if kind:
+        return kind
+    return "library file" if "librbd" in what.lower() or "librados" in what.lower() else "file"
+
+
 def check_explicit(path, what):
-    """Validate a user-given library path; raise LocateError with a one-line reason."""
+    """Validate a user-given path; raise LocateError with a one-line reason.
+
+    ``what`` names the option or variable (``--librbd``, ``LIBRBD_PROBE_LIBRBD``, ``--conf``);
+    the path, the option and a link target are escaped (safeio.one_line), so a newline in a
+    value cannot start a second line.  A FIFO, socket or device is refused without opening it.
+    """
+    shown, label = safeio.one_line(path), safeio.one_line(what)
+    kind = _explicit_kind(what)
+    if "\0" in os.fsdecode(path):
+        # Python 3.6's os.path.islink/exists raise ValueError on it instead of answering
+        raise LocateError("{}: {}: not a valid path (NUL byte)".format(shown, label))
     if os.path.islink(path) and not os.path.exists(path):
-        raise LocateError("{}: {} is a broken symbolic link (-> {})".format(path, what, os.readlink(path)))
-    if not os.path.exists(path):
-        raise LocateError("{}: {} does not exist".format(path, what))
+        try:
+            link = os.readlink(path)
+        except OSError:
+            link = "?"
+        raise LocateError("{}: {} is a broken symbolic link (-> {})".format(shown, label, safeio.one_line(link)))
+    try:
+        info = os.stat(path)
+    except FileNotFoundError:
+        raise LocateError("{}: {} does not exist".format(shown, label))
+    except OSError as exc:
+        raise LocateError("{}: {}: {}".format(shown, label, safeio.os_reason(exc, path)))
     if os.path.isdir(path):
-        raise LocateError("{}: {} is a directory, not a library file".format(path, what))
+        raise LocateError("{}: {} is a directory, not a {}".format(shown, label, kind))
+    problem = safeio.kind_problem(info.st_mode)
+    if problem:
+        raise LocateError("{}: {} {}".format(shown, label, problem))
     return path
 
 

@@ -17,8 +17,8 @@ from .model import Capability, Problem, record
 class Evidence(record(
         "Evidence",  # pragma: no mutate (the record's type name)
         "librbd_found librbd_name librbd_realpath librbd_symbols librbd_needed "
-        "runtime unreadable_reason",
-        (None,))):
+        "runtime unreadable_reason unusable_reason",
+        (None, None))):
     """What the lower layers observed, in the shape the matrix needs."""
     # Fields (immutable):
     #   librbd_found: bool
@@ -28,6 +28,7 @@ class Evidence(record(
     #   librbd_needed: Tuple[str, ...]
     #   runtime: RuntimeReport  # .loaded, .symbols {name: {found, owner}}, .features_check {mask: {rc}}
     #   unreadable_reason: Optional[str] = None
+    #   unusable_reason: Optional[str] = None  # identify.unusable_reason(): an ELF file, not a library
     __slots__ = ()
 
 
@@ -116,6 +117,8 @@ def _no_librbd(evidence):
     """The reason every row is unknown, or None when librbd was found and read."""
     if not evidence.librbd_found:
         return "no librbd found on this host"
+    if evidence.unusable_reason:
+        return "{} is not a usable shared library: {}".format(evidence.librbd_name, evidence.unusable_reason)
     if evidence.librbd_symbols is None:
         return "librbd could not be read: {}".format(evidence.unreadable_reason or "unknown error")
     return None

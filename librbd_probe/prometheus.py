@@ -168,30 +168,49 @@ def render(report, timestamp, exit_code=None):
     return fam.text()
 
 
+def _one(text):
+    from .safeio import one_line
+    return one_line(text)
+
+
 def check_path(path):
-    """Refuse, before scanning, a --prometheus FILE that cannot be written (one-line UsageError)."""
+    """Refuse, before scanning, a --prometheus FILE that cannot be written (one-line UsageError).
+
+    An existing FILE must be a regular file: the write renames a temporary file over it, which
+    would replace a device node (``/dev/null`` as root) or a FIFO instead of writing to it."""
+    from .safeio import kind_problem, one_line
     directory = os.path.dirname(os.path.abspath(path))
     if os.path.isdir(path):
-        raise UsageError("{}: --prometheus is a directory".format(path))
+        raise UsageError("{}: --prometheus is a directory".format(one_line(path)))
     if not os.path.isdir(directory):
-        raise UsageError("{}: --prometheus directory {} does not exist".format(path, directory))
+        raise UsageError("{}: --prometheus directory {} does not exist".format(one_line(path), one_line(directory)))
     if not os.access(directory, os.W_OK | os.X_OK):
-        raise UsageError("{}: --prometheus directory {} is not writable".format(path, directory))
+        raise UsageError("{}: --prometheus directory {} is not writable".format(one_line(path), one_line(directory)))
+    try:
+        mode = os.stat(path).st_mode
+    except OSError:
+        return
+    problem = kind_problem(mode)
+    if problem:
+        raise UsageError("{}: --prometheus {} (it would be replaced, not written to)".format(one_line(path), problem))
 
 
-def write_textfile(path, report, timestamp, exit_code=None):
+def write_textfile(path, report, timestamp, exit_code=None, clean=None):
     """Write ``render(...)`` to ``path`` atomically: a hidden temporary file in the same
-    directory (not ``*.prom``, so the collector ignores it), fsync, then rename over ``path``."""
+    directory (not ``*.prom``, so the collector ignores it), fsync, then rename over ``path``.
+    ``clean``: the CLI's output filter (secrets redacted, control characters escaped)."""
     import tempfile
     check_path(path)
     text = render(report, timestamp, exit_code=exit_code)
+    if clean is not None:
+        text = clean(text)
     directory = os.path.dirname(os.path.abspath(path))
     try:
         fd, temp = tempfile.mkstemp(dir=directory, prefix="." + os.path.basename(path) + ".", suffix=".tmp")
     except OSError as exc:
-        raise UsageError("{}: --prometheus cannot be written: {}".format(path, exc.strerror or exc)) from exc
+        raise UsageError("{}: --prometheus cannot be written: {}".format(_one(path), exc.strerror or exc)) from exc
     try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+        with os.fdopen(fd, "w", encoding="utf-8", errors="backslashreplace") as handle:
             handle.write(text)
             handle.flush()
             os.fsync(handle.fileno())
@@ -202,5 +221,5 @@ def write_textfile(path, report, timestamp, exit_code=None):
             os.unlink(temp)
         except OSError:
             pass
-        raise UsageError("{}: --prometheus cannot be written: {}".format(path, exc.strerror or exc)) from exc
+        raise UsageError("{}: --prometheus cannot be written: {}".format(_one(path), exc.strerror or exc)) from exc
     return text

@@ -112,7 +112,7 @@ def fleet_text(fleet):
             for item in host.cluster_view:
                 lines.extend(_wrap("{}: {}".format(host.name, item), "  "))
         for client in fleet.unmatched_clients:
-            lines.extend(_wrap("no scanned host: " + (client.get("text") or client.get("entity")), "  "))
+            lines.extend(_wrap("no scanned host: " + (client.get("text") or client.get("entity") or "a client"), "  "))
     return "\n".join(lines) + "\n"
 
 
@@ -272,7 +272,7 @@ def fleet_html(fleet):
             for item in host.cluster_view:
                 out.append('<li>{}: {}</li>'.format(_e(host.name), _e(item)))
         for client in fleet.unmatched_clients:
-            out.append('<li>no scanned host: {}</li>'.format(_e(client.get("text") or client.get("entity"))))
+            out.append('<li>no scanned host: {}</li>'.format(_e(client.get("text") or client.get("entity") or "a client")))
         out.append('</ul>')
     out.append('<script>' + _SCRIPT + '</script></body></html>')
     return "\n".join(out) + "\n"

@@ -250,3 +250,29 @@ def redact_tree(value, secrets=()):
         return type(value)(redact_tree(v, secrets) for v in value) if isinstance(value, list) \
             else tuple(redact_tree(v, secrets) for v in value)
     return value
+
+
+# Process-wide registry of the secrets read so far (the keys of the keyrings a configuration
+# names): the CLI's one writer redacts them from everything it prints or writes, behind the
+# report-level redaction.  Contract: /work/briefs/s15/requests-h13d.md (added by h13d).
+_SECRETS = set()
+
+
+def add_secrets(secrets):
+    """Remember secrets (keyring keys) so every later output of this process redacts them."""
+    for secret in secrets:
+        if isinstance(secret, str) and len(secret) >= 8:
+            _SECRETS.add(secret)
+
+
+def known_secrets():
+    """The secrets added so far (a frozenset)."""
+    return frozenset(_SECRETS)
+
+
+def needs_escape(text, keep=""):
+    """True when ``one_line`` would change ``text`` in a character other than those of ``keep``."""
+    for match in _CONTROL.finditer(text):
+        if match.group(0) not in keep:
+            return True
+    return False

@@ -9,7 +9,8 @@ import sys
 from . import config as config_mod
 from . import elf, identify, krbd, locate, matrix, probe
 from . import knowledge as kn
-from .errors import ElfError
+from . import safeio
+from .errors import ElfError, InputError
 from .model import Candidate, LibraryReport, Report, RuntimeReport
 from .rootfs import Root
 
@@ -40,6 +41,8 @@ class _Scanner(object):
         self.headers = {}
         self.listings = {}
         self.realpaths = {}
+        self.unusable = []              # (library, path, reason): ELF files that are not libraries
+        self.elf_notes = []             # (library, path, note): header claims the reader bounded
 
     def realpath(self, path):
         """Root.realpath, once per path (every candidate is resolved several times)."""
@@ -128,6 +131,13 @@ class _Scanner(object):
         except ElfError as exc:
             return LibraryReport(name=name, found=True, path=path, realpath=real, chosen_by=source,
                                  candidates=candidates, size=_size(real), error=str(exc)), None
+        self.elf_notes.extend((name, real, note) for note in info.notes)
+        unusable = identify.unusable_reason(info)
+        if unusable:
+            self.unusable.append((name, real, unusable))
+            return LibraryReport(name=name, found=True, path=path, realpath=real, chosen_by=source,
+                                 candidates=candidates, size=info.size,
+                                 error="{}: not a usable shared library: {}".format(real, unusable)), None
         functions = [s for s in info.symbols if _exported_function(s, hidden_too=True)]
         base = info.version_definitions[0] if info.version_definitions and info.version_flags and (
             info.version_flags[0] & elf.VER_FLG_BASE) else None
@@ -163,8 +173,10 @@ def _defined_functions(info):
 
 
 def scan(librbd=None, librados=None, root=None, runtime=True, timeout=15.0,
-         environ=None, python=None, conf=None, client_id=None, client_name=None, sysfs="/sys"):
-    """Scan the host (or ``root``) and return a Report.  Raises LocateError for bad paths.
+         environ=None, python=None, conf=None, client_id=None, client_name=None, sysfs="/sys",
+         keyring=None):
+    """Scan the host (or ``root``) and return a Report.  Raises LocateError for bad paths,
+    InputError for a ``conf`` or ``keyring`` that is not a readable regular file within its limit.
 
     Wiring only: each step's analysis lives in its module (locate, probe, identify, matrix,
     config, krbd); this function reads what they need and hands it on.
@@ -192,17 +204,19 @@ def scan(librbd=None, librados=None, root=None, runtime=True, timeout=15.0,
                                                      markers=(b"ceph_ver__",))
     libraries = {"librbd": rbd_report, "librados": rados_report, "libceph-common": common_report}
     problems = locate.resolution_problems(libraries, rados_needed, fs.path, rbd_info is not None)
+    problems.extend(locate.context_problems(scanner.ctx))     # ld.so.cache / ld.so.conf (issue 13)
 
-    if conf is not None:
-        locate.check_explicit(conf, "--conf")
-    conf_candidates = config_mod.search_path(conf, environ, fs)
-    conf_path, conf_source = config_mod.choose_file(conf_candidates)
-    config_request = {"path": conf_path, "id": client_id, "name": client_name, "keys": list(config_mod.KEYS)}
+    conf_candidates, conf_path, conf_source, conf_refusal, conf_parsed = _client_conf(
+        conf, keyring, environ, fs, client_id, client_name)
+    config_request = {"path": conf_path, "read": bool(conf_path) and not conf_refusal, "id": client_id,
+                      "name": client_name, "keys": list(config_mod.KEYS),
+                      "raw": config_mod.raw_values(conf_parsed or {}, config_mod.section_order(client_id, client_name))}
     runtime_report = _runtime(scanner, rbd_report, rados_report, runtime, timeout, python, config_request)
     problems.extend(probe.runtime_problems(runtime_report, libraries))
 
     release, release_problems = identify.identify(
-        _observation(rbd_info, rados_info, common_report, common_info, runtime_report))
+        _observation(rbd_info, rados_info, common_report, common_info, runtime_report)._replace(
+            unusable=tuple(scanner.unusable), elf_notes=tuple(scanner.elf_notes)))
     problems.extend(release_problems)
     evidence = matrix.Evidence(
         librbd_found=rbd_report.found,
@@ -211,13 +225,15 @@ def scan(librbd=None, librados=None, root=None, runtime=True, timeout=15.0,
         librbd_symbols=_defined_functions(rbd_info),
         librbd_needed=rbd_report.needed,
         runtime=runtime_report,
-        unreadable_reason=rbd_report.error)
+        unreadable_reason=rbd_report.error,
+        unusable_reason=next((r for lib, _, r in scanner.unusable if lib == "librbd"), None))
     capabilities, cap_problems = matrix.build(evidence, release, environ)
     problems.extend(cap_problems)
 
     config_section, config_problems = config_mod.configuration(
         runtime_report.config, conf_path, conf_source, conf_candidates, client_id, client_name,
-        release.facts, runtime_report.features_check)
+        release.facts, runtime_report.features_check, parsed=conf_parsed, refusal=conf_refusal,
+        environ=environ if fs.is_host else None, keyring=keyring)
     problems.extend(config_problems)
     krbd_section, krbd_problems = krbd.section(
         sysfs, fs, (config_section.get("rbd_default_features") or {}).get("value"))
@@ -226,6 +242,31 @@ def scan(librbd=None, librados=None, root=None, runtime=True, timeout=15.0,
                   root=fs.path, libraries=libraries,
                   runtime=runtime_report, capabilities=capabilities, problems=tuple(problems),
                   release=release, config=config_section, krbd=krbd_section)
+
+
+def _client_conf(conf, keyring, environ, fs, client_id, client_name):
+    """(candidates, path, source, refusal, parsed) of the client's ceph.conf (config.py reads).
+
+    A --conf or --keyring the user named must be a regular file within its limit (InputError:
+    exit 2); a discovered file that is not is a stated problem and nobody reads it."""
+    if conf is not None:
+        info = safeio.check_regular(conf, "--conf")
+        if info.st_size > safeio.LIMITS["ceph.conf"]:
+            raise InputError("--conf {}: {} bytes, over the limit of {} for ceph.conf".format(
+                safeio.one_line(conf), info.st_size, safeio.human_size(safeio.LIMITS["ceph.conf"])))
+    if keyring is not None:
+        safeio.check_regular(keyring, "--keyring")
+    candidates = config_mod.search_path(conf, environ, fs)
+    path, source, refusal = config_mod.choose_conf(candidates)
+    parsed = None
+    if path and not refusal:
+        try:
+            parsed = config_mod.read_conf(path)
+        except InputError as exc:
+            if conf is not None:
+                raise
+            refusal = str(exc)
+    return candidates, path, source, refusal, parsed
 
 
 def _observation(rbd_info, rados_info, common_report, common_info, runtime_report):

@@ -17,12 +17,13 @@ A snapshot is a dict (JSON-ready, so a test can build one by hand)::
 ``name`` (unversioned, "Base" in dpkg's words) or ``name@NODE`` (a GNU symbol version), or
 None when they could not be read: unknown, never an empty list.
 """
-import json
+import errno
 import os
 
-from . import elf
+from . import elf, safeio, savedjson
 from . import knowledge as kn
-from .errors import ElfError, LocateError, ProbeError, UsageError
+from .errors import ElfError, InputError, LocateError, ProbeError, UsageError
+from .savedjson import NONE, Map
 
 LIBRARY_NAMES = ("librbd", "librados")
 _LIBRARY_KEYS = ("found", "soname", "arch", "needed", "runpath", "rpath", "version_definitions", "build_id")
@@ -30,6 +31,21 @@ _LIBRARY_KEYS = ("found", "soname", "arch", "needed", "runpath", "rpath", "versi
 
 class SnapshotError(ProbeError, ValueError):
     """A side of a comparison could not be read (exit 3 in ``diff``)."""
+
+
+_STR = (str, NONE)
+_STRS = ([str], NONE)
+#: the fields of a saved report that the snapshot, ``diff`` and the gates read (savedjson.problem)
+REPORT_SHAPE = {
+    "schema_version": (int, float, str, NONE),
+    "root": _STR,
+    "libraries": Map(({"found": (bool, int, NONE), "path": _STR, "realpath": _STR, "soname": _STR, "arch": _STR,
+                       "needed": _STRS, "runpath": _STRS, "rpath": _STRS, "version_definitions": _STRS,
+                       "build_id": _STR, "functions": _STRS}, NONE)),
+    "capabilities": (Map(({"status": _STR, "reason": _STR}, NONE)), NONE),
+    "problems": ([{"id": _STR, "severity": _STR, "message": _STR}], NONE),
+    "release": ({"version": _STR, "min": _STR, "before": _STR, "codename": _STR}, NONE),
+}
 
 
 def function_key(symbol):
@@ -61,11 +77,15 @@ def from_report_dict(doc, source, kind="report"):
     (``libraries.<name>.functions``, written by the scan), else -- a report of an older
     librbd-probe -- from the library file it names when that file is still there with the
     same build id (said in ``functions_from``), else they are unknown (None)."""
+    name = safeio.one_line(source)
     if not isinstance(doc, dict) or not isinstance(doc.get("libraries"), dict) or "capabilities" not in doc:
-        raise SnapshotError("{}: not a librbd-probe JSON report (no 'libraries'/'capabilities')".format(source))
-    if doc.get("schema_version") != 1:
-        raise SnapshotError("{}: report schema_version {!r}, this librbd-probe reads 1".format(
-            source, doc.get("schema_version")))
+        raise SnapshotError("{}: not a librbd-probe JSON report (no 'libraries'/'capabilities')".format(name))
+    if doc.get("schema_version") != 1 or isinstance(doc.get("schema_version"), bool):
+        raise SnapshotError("{}: report schema_version {}, this librbd-probe reads 1".format(
+            name, safeio.one_line(repr(doc.get("schema_version")))[:40]))
+    wrong = savedjson.problem(doc, REPORT_SHAPE)
+    if wrong:
+        raise SnapshotError("{}: not a librbd-probe JSON report: {}".format(name, wrong))
     libraries = {}
     for name in LIBRARY_NAMES:
         lib = doc["libraries"].get(name) or {"found": False}
@@ -78,6 +98,7 @@ def from_report_dict(doc, source, kind="report"):
         libraries[name] = out
     caps = {}
     for cap_id, cap in (doc.get("capabilities") or {}).items():
+        cap = cap or {}
         caps[cap_id] = {"status": cap.get("status"), "reason": cap.get("reason")}
     problems = [{"id": p.get("id"), "severity": p.get("severity"), "message": p.get("message")}
                 for p in doc.get("problems") or []]
@@ -147,28 +168,42 @@ def from_path(path):
     LocateError (usage, exit 2) when the path cannot be used at all; SnapshotError or
     ElfError (exit 3) when it cannot be read as what it looks like.
     """
+    try:
+        return _from_path(path)
+    except (UsageError, InputError, SnapshotError):
+        raise
+    except LocateError as exc:
+        raise InputError(str(exc)) from exc
+    except ProbeError as exc:           # ElfError of a library side, a scan's own errors
+        raise SnapshotError(safeio.one_line(str(exc))) from exc
+
+
+def _from_path(path):
+    name = safeio.one_line(path)
     if os.path.islink(path) and not os.path.exists(path):
-        raise LocateError("{}: is a broken symbolic link (-> {})".format(path, os.readlink(path)))
-    if not os.path.exists(path):
-        raise LocateError("{}: does not exist".format(path))
+        raise InputError("{}: is a broken symbolic link (-> {})".format(name, safeio.one_line(os.readlink(path))))
+    try:
+        info = os.stat(path)
+    except OSError as exc:
+        reason = "does not exist" if exc.errno == errno.ENOENT else safeio.os_reason(exc, path)
+        raise InputError("{}: {}".format(name, reason)) from exc
     if os.path.isdir(path):
         snap = _with_kind(from_report(_scan(root=path), source=path), "root")
         if not any(lib.get("found") for lib in snap["libraries"].values()):
-            raise SnapshotError("{}: no librbd.so.1 or librados.so.2 under this root".format(path))
+            raise SnapshotError("{}: no librbd.so.1 or librados.so.2 under this root".format(name))
         return snap
-    try:
-        with open(path, "rb") as handle:
+    problem = safeio.kind_problem(info.st_mode)
+    if problem:
+        raise InputError("{}: {}".format(name, problem))
+    handle, _size = safeio.open_regular(path, "", limit=None)
+    with handle:
+        try:
             head = handle.read(4)
-    except OSError as exc:
-        raise SnapshotError("{}: cannot be read: {}".format(path, exc.strerror or exc)) from exc
+        except OSError as exc:
+            raise SnapshotError("{}: cannot be read: {}".format(name, safeio.os_reason(exc))) from exc
     if head == b"\x7fELF":
         return _from_library(path)
-    try:
-        with open(path, "rb") as handle:
-            doc = json.loads(handle.read().decode("utf-8"))
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise SnapshotError("{}: neither an ELF library, a directory nor a JSON report ({})".format(
-            path, str(exc).split("\n")[0])) from exc
+    doc = savedjson.read(path, "", error=SnapshotError, not_json="neither an ELF library, a directory nor a JSON report")
     return from_report_dict(doc, path)
 
 
@@ -198,4 +233,4 @@ def _from_library(path):
                "functions": api_functions(info), "functions_from": path}
         return {"source": path, "kind": "library", "release": None, "capabilities": {}, "problems": [],
                 "libraries": {"librbd": _absent(), "librados": lib}}
-    raise UsageError("{}: soname {} is neither librbd nor librados".format(path, soname))
+    raise UsageError("{}: soname {} is neither librbd nor librados".format(safeio.one_line(path), safeio.one_line(soname)))

@@ -191,7 +191,7 @@ def test_configuration_parsed_here(tmp_path):
                                  "rbd_default_format": "1"}
     assert _ids(problems) == ["config.format1-refused"]
     section, problems = config.configuration({"create_rc": -errno.EINVAL}, str(tmp_path / "gone.conf"), "--conf", [])
-    assert section["error"].endswith("No such file or directory") and problems == ()
+    assert section["error"].endswith("gone.conf: no such file") and problems == ()     # safeio's one line
     section, _ = config.configuration(None, None, None, [])
     assert section["read_by"].startswith("nothing") and section["values"] == {}
 
@@ -332,7 +332,7 @@ def test_configuration_details(tmp_path):
     section, _ = config.configuration(None, str(tmp_path / "missing.conf"), "--conf", [])
     assert section == {"file": str(tmp_path / "missing.conf"), "found_via": "--conf", "searched": [],
                        "client": "client.admin", "read_by": "librbd_probe's ceph.conf parser (the library was not loaded)",
-                       "values": {}, "error": "{}: No such file or directory".format(tmp_path / "missing.conf")}
+                       "values": {}, "error": "ceph.conf {}: no such file".format(tmp_path / "missing.conf")}
 
 
 def test_search_path_uses_the_process_environment(monkeypatch):

@@ -38,7 +38,7 @@ def test_read_supported(tmp_path, content, bus, mask, reason):
 def test_read_supported_errors(tmp_path, monkeypatch):
     sysfs = _sysfs(tmp_path)
     (tmp_path / "bus" / "rbd" / "supported_features").mkdir()
-    assert krbd.read_supported(sysfs) == (None, "{}/bus/rbd/supported_features: Is a directory".format(sysfs))
+    assert krbd.read_supported(sysfs) == (None, "sysfs {}/bus/rbd/supported_features: is a directory".format(sysfs))
     monkeypatch.setattr(krbd.sys, "platform", "darwin")
     assert krbd.read_supported(sysfs) == (None, "not Linux: there is no kernel RBD client")
 

@@ -133,23 +133,76 @@ def _read_config(librados, request):
         return out
     try:
         path = conf.get("path")
-        # NULL means librados's own search: $CEPH_CONF, /etc/ceph/ceph.conf, ~/.ceph/ceph.conf,
-        # ./ceph.conf (src/common/config.cc) -- exactly what the host's clients do.
-        rc = read_file(handle, path.encode() if path else None)
-        out["read_rc"] = rc
+        # Only the file the parent chose and checked (a regular file within its size limit) is
+        # handed over, never NULL: librados's own search would open a FIFO at
+        # /etc/ceph/ceph.conf and block, or read a file of any size whole.
+        if path and conf.get("read", True):
+            out["read_rc"] = read_file(handle, path.encode("utf-8", "surrogateescape"))
+        else:
+            out["read_skipped"] = True
+        secrets = _secrets(conf_get, handle)
         for key in conf.get("keys", []):
             if key.replace(" ", "_") in _SECRET_KEYS:
                 out["errors"][key] = "refused: secret"
                 continue
-            buf = ctypes.create_string_buffer(4096)
-            rc = conf_get(handle, key.encode(), buf, ctypes.c_size_t(len(buf)))
+            rc, value = _get(conf_get, handle, key)
             if rc == 0:
-                out["values"][key] = buf.value.decode("utf-8", "replace")
+                out["values"][key] = _redacted(value, secrets)
             else:
                 out["errors"][key] = rc
+        # the paths librados itself expanded ($cluster, $name): the parent reads their keys to
+        # redact them (paths, not secrets)
+        for key in ("keyring", "keyfile"):
+            rc, value = _get(conf_get, handle, key)
+            if rc == 0:
+                out[key] = _redacted(value, secrets)
     finally:
         shutdown(handle)
+    if conf.get("raw"):
+        out["checks"] = _check_values(create, conf_get, shutdown, librados, conf["raw"], client_id)
     return out
+
+
+def _get(conf_get, handle, key):
+    buf = ctypes.create_string_buffer(65536)
+    rc = conf_get(handle, key.encode(), buf, ctypes.c_size_t(len(buf)))
+    return rc, buf.value.decode("utf-8", "replace") if rc == 0 else None
+
+
+def _secrets(conf_get, handle):
+    """The key librados holds (the `key` option, expanded): replaced in every value returned,
+    so `rbd default data pool = $key` never carries it out of this process."""
+    rc, value = _get(conf_get, handle, "key")
+    return [value] if rc == 0 and value and len(value) >= 8 else []
+
+
+def _redacted(value, secrets):
+    for secret in secrets:
+        value = value.replace(secret, "<redacted cephx key>")
+    return value
+
+
+def _check_values(create, conf_get, shutdown, librados, raw, client_id):
+    """The library's own verdict on each value as written in the file: rados_conf_set on a
+    fresh handle, then rados_conf_get (what it stores; on rejection, what it keeps)."""
+    try:
+        conf_set = _ctypes_api.bind(librados, "rados_conf_set")
+    except AttributeError:
+        return None
+    checks = {}
+    for key, text in sorted(raw.items()):
+        if key.replace(" ", "_") in _SECRET_KEYS or not isinstance(text, str):
+            continue
+        handle = ctypes.c_void_p()
+        if create(ctypes.byref(handle), client_id.encode() if client_id else None) < 0:
+            return checks
+        try:
+            rc = conf_set(handle, key.encode(), text.encode("utf-8", "surrogateescape"))
+            get_rc, stored = _get(conf_get, handle, key)
+            checks[key] = {"rc": rc, "stored": stored if get_rc == 0 else None}
+        finally:
+            shutdown(handle)
+    return checks
 
 
 def run(request):

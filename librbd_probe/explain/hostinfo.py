@@ -13,6 +13,8 @@ import sys
 
 from .. import config as config_mod
 from .. import knowledge as kn
+from .. import safeio
+from ..errors import ProbeError
 
 _CONFIG_LINE = re.compile(rb"^(?:CONFIG_BLK_DEV_RBD=(?P<value>[ym])|# CONFIG_BLK_DEV_RBD is not set)", re.M)
 
@@ -61,9 +63,9 @@ def config_origin(report, environ):
     sections = {}
     if path:
         try:
-            with open(path, encoding="utf-8", errors="replace") as handle:
-                sections = config_mod.parse_ceph_conf(handle)
-        except OSError:
+            # bounded and regular files only (safeio); a refused file explains nothing
+            sections = config_mod.read_conf(path)
+        except ProbeError:
             sections = {}
     order = [conf.get("client") or "client.admin", (conf.get("client") or "client.admin").split(".", 1)[0], "global"]
     from_env = _ceph_args_options(environ) if environ is not None else set()
@@ -84,7 +86,8 @@ def config_origin(report, environ):
         if key in from_env:
             origins[key] += ("; but CEPH_ARGS in this environment sets --{} too, and programs that parse CEPH_ARGS "
                              "(the rbd CLI, the Python binding) use its value instead".format(key.replace("_", "-")))
-    return origins
+    # a path may hold a key; every keyring secret read so far is redacted too
+    return safeio.redact_tree(origins, safeio.known_secrets())
 
 
 def gather(report, base, environ=None):

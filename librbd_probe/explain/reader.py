@@ -2,8 +2,10 @@
 
 Rotated logs compressed with gzip, xz or bzip2 are recognised by their magic bytes (not by
 the file name) and decompressed with the standard library while they are read.  Nothing is
-capped: a file of any size is read to its end; a compressed stream that ends early (a log
-still being written) is read as far as it goes and says so in a notice.
+capped: a file of any size is read to its end (memory stays at two chunks); a compressed stream
+that ends early (a log still being written) is read as far as it goes and says so in a notice.
+A log given by path must be a regular file (``safeio``: a FIFO or device is refused with one
+line, never opened); standard input may be anything.
 """
 import bz2
 import gzip
@@ -12,7 +14,8 @@ import lzma
 import os
 import zlib
 
-from ..errors import UsageError
+from .. import safeio
+from ..errors import InputError, UsageError
 
 #: bytes per read; the matcher keeps at most two chunks (plus one carried partial line).
 CHUNK_SIZE = 1 << 20
@@ -49,7 +52,8 @@ class Source(object):
                 self.notices.append("the {} stream of {} is corrupt after this point ({}): the rest was "
                                     "not read".format(self.compression, self.name, exc))
                 return b""
-            raise UsageError("{}: cannot be read: {}".format(self.name, getattr(exc, "strerror", None) or exc)) from exc
+            raise UsageError("{}: cannot be read: {}".format(
+                safeio.one_line(self.name), safeio.one_line(getattr(exc, "strerror", None) or exc))) from exc
 
     def peek(self):
         """The first chunk (read once), to check the input before the host scan starts."""
@@ -125,15 +129,16 @@ def _decompressing(name, raw, owned):
 
 def open_path(path):
     """A Source for a log file (plain or compressed); UsageError with one line when it cannot be."""
+    name = safeio.one_line(path)
     if not os.path.exists(path):
-        raise UsageError("{}: --file does not exist".format(path))
+        raise UsageError("{}: --file does not exist".format(name))
     if os.path.isdir(path):
-        raise UsageError("{}: --file is a directory".format(path))
+        raise UsageError("{}: --file is a directory".format(name))
     try:
-        handle = open(path, "rb")
-    except OSError as exc:
-        raise UsageError("{}: --file cannot be read: {}".format(path, exc.strerror or exc)) from exc
-    return _checked(_decompressing(path, handle, [handle]))
+        handle, _size = safeio.open_regular(path, "--file", limit=None)    # logs of any size
+    except InputError as exc:
+        raise UsageError(str(exc)) from exc
+    return _checked(_decompressing(name, handle, [handle]))
 
 
 def open_stream(stream, name="standard input"):
@@ -143,7 +148,7 @@ def open_stream(stream, name="standard input"):
     except (OSError, ValueError) as exc:
         if isinstance(exc, UsageError):
             raise
-        raise UsageError("{} cannot be read: {}".format(name, exc)) from exc
+        raise UsageError("{} cannot be read: {}".format(safeio.one_line(name), safeio.one_line(exc))) from exc
 
 
 def open_text(text, name="argument"):
@@ -157,13 +162,14 @@ def _checked(source):
         head = source.peek()[:_HEAD]
     except (OSError, EOFError, lzma.LZMAError, zlib.error) as exc:
         source.close()
-        raise UsageError("{}: not a readable {} stream: {}".format(source.name, source.compression or "text", exc)) from exc
+        raise UsageError("{}: not a readable {} stream: {}".format(
+            safeio.one_line(source.name), source.compression or "text", safeio.one_line(exc))) from exc
     if not head.strip():
         source.close()
-        raise UsageError("{}: empty input, nothing to explain".format(source.name))
+        raise UsageError("{}: empty input, nothing to explain".format(safeio.one_line(source.name)))
     if b"\x00" in head or _mostly_binary(head):
         source.close()
-        raise UsageError("{}: binary data, not a text log".format(source.name))
+        raise UsageError("{}: binary data, not a text log".format(safeio.one_line(source.name)))
     return source
 
 

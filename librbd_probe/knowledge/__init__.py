@@ -27,7 +27,7 @@ SCHEMA_VERSION = 1
 #: The data files (each with ``<name>.schema.json`` beside it).
 FILES = ("capabilities.json", "releases.json", "librbd_symbols.json", "librados_symbols.json",
          "features.json", "errors.json", "libraries.json", "ceph_features.json", "cxx_exports.json",
-         "explain.json", "symbol_versions.json")
+         "explain.json", "symbol_versions.json", "config_parsing.json")
 #: The libraries whose exported functions the knowledge base lists (``<library>_symbols.json``).
 SYMBOL_LIBRARIES = ("librbd", "librados")
 #: Per-release facts of releases.json: each ``{"value": ..., "source": ...}`` or
@@ -185,6 +185,7 @@ def _entries(name, key, kind=list):
 # Versions
 
 _VERSION = re.compile(r"\s*(?:\d+:)?[vV]?(\d+(?:\.\d+)*)")
+_MAX_PARTS, _MAX_PART_DIGITS = 16, 18
 
 
 @functools.lru_cache(maxsize=4096)  # pragma: no mutate (cache size: speed only)
@@ -199,7 +200,10 @@ def version_key(text):
     match = _VERSION.match(str(text))
     if not match:
         return (-1,)
-    return tuple(int(part) for part in match.group(1).split("."))
+    parts = match.group(1).split(".")
+    if len(parts) > _MAX_PARTS or any(len(part) > _MAX_PART_DIGITS for part in parts):
+        return (-1,)            # no version: a saved report or log holding 5,000 digits (int's limit)
+    return tuple(int(part) for part in parts)
 
 
 def upstream_version(text):

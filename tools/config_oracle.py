@@ -1,0 +1,140 @@
+#!/usr/bin/env python3
+"""Ask a real librados how it parses ceph.conf values: the oracle of config.parse_option.
+
+For every row of ``librbd_probe/knowledge/data/config_parsing.json`` ("oracle" -> rows of
+(option, input)) a child interpreter loads librados.so.2 with ctypes and, on a fresh handle
+each time (never rados_connect), calls rados_create + rados_conf_set(option, input) +
+rados_conf_get(option): ``accepted`` is rc == 0, ``stored`` what librados answers afterwards
+(for a rejected value: the value it kept, the default).
+
+Usage:
+  python3 tools/config_oracle.py [--librados PATH] [--release 16.2.15] [--write | --check]
+Without --write/--check it prints the answers as JSON.  --write stores them as the verified
+rows of that release (canonical JSON); --check exits 1 when the library disagrees with the file.
+A corpus build is loaded with LD_LIBRARY_PATH set to its own directories; builds whose
+dependencies are not installed here fail to load and are reported as such (never guessed).
+"""
+import argparse
+import json
+import os
+import subprocess
+import sys
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+DATA = os.path.join(os.path.dirname(HERE), "librbd_probe", "knowledge", "data", "config_parsing.json")
+
+CHILD = r'''
+import ctypes, json, sys
+rows = json.loads(sys.stdin.read())
+lib = ctypes.CDLL(sys.argv[1])
+h_t = ctypes.c_void_p
+lib.rados_create.argtypes = [ctypes.POINTER(h_t), ctypes.c_char_p]
+lib.rados_create.restype = ctypes.c_int
+lib.rados_conf_set.argtypes = [h_t, ctypes.c_char_p, ctypes.c_char_p]
+lib.rados_conf_set.restype = ctypes.c_int
+lib.rados_conf_get.argtypes = [h_t, ctypes.c_char_p, ctypes.c_char_p, ctypes.c_size_t]
+lib.rados_conf_get.restype = ctypes.c_int
+lib.rados_shutdown.argtypes = [h_t]
+lib.rados_shutdown.restype = None
+out = []
+for option, text in rows:
+    handle = h_t()
+    rc = lib.rados_create(ctypes.byref(handle), None)
+    if rc < 0:
+        out.append({"error": "rados_create %d" % rc}); continue
+    set_rc = lib.rados_conf_set(handle, option.encode(), text.encode("utf-8", "surrogateescape"))
+    buf = ctypes.create_string_buffer(65536)
+    get_rc = lib.rados_conf_get(handle, option.encode(), buf, len(buf))
+    out.append({"set_rc": set_rc, "get_rc": get_rc, "stored": buf.value.decode("utf-8", "replace")})
+    lib.rados_shutdown(handle)
+sys.stdout.write(json.dumps(out))
+'''
+
+
+def row_input(row):
+    return row["input"] * row.get("repeat", 1)
+
+
+def ask(librados, rows, timeout=120):
+    """[{"set_rc", "get_rc", "stored"}] from the real library, or raise RuntimeError."""
+    env = dict(os.environ)
+    real = librados
+    if "/" in librados:                  # a file (a corpus build): its own directories first
+        real = os.path.realpath(librados)
+        libdir = os.path.dirname(real)
+        env["LD_LIBRARY_PATH"] = ":".join(p for p in (libdir, os.path.join(libdir, "ceph"), env.get("LD_LIBRARY_PATH"))
+                                          if p)
+    proc = subprocess.Popen([sys.executable, "-E", "-s", "-c", CHILD, real], stdin=subprocess.PIPE,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
+    out, err = proc.communicate(json.dumps([[r["option"], row_input(r)] for r in rows]).encode(), timeout=timeout)
+    if proc.returncode != 0:
+        last = (err.decode("utf-8", "replace").strip().splitlines() or ["exit {}".format(proc.returncode)])[-1]
+        raise RuntimeError("{} does not load here: {}".format(librados, last))
+    return json.loads(out.decode())
+
+
+def answers(librados, rows):
+    """The rows with ``accepted`` and ``stored`` as this library gives them."""
+    result = []
+    for row, got in zip(rows, ask(librados, rows)):
+        entry = {k: v for k, v in row.items() if k in ("option", "input", "repeat")}
+        entry["accepted"] = got["set_rc"] == 0
+        entry["stored"] = got["stored"]
+        result.append(entry)
+    return result
+
+
+def derive(rows):
+    """What the rows establish, in the form config.parse_option asks: per option the value kept
+    when a value is rejected (the default), and for rbd_default_features the names accepted
+    (with their bits), the bits accepted as a number, the value of an empty setting."""
+    out = {"kept_on_reject": {}, "features": {"names": {}, "numeric_bits": 0}}
+    for row in rows:
+        option, text = row["option"], row["input"] * row.get("repeat", 1)
+        if not row["accepted"]:
+            out["kept_on_reject"].setdefault(option, row["stored"])
+        if option != "rbd_default_features" or not row["accepted"]:
+            continue
+        if text == "":
+            out["features"]["empty"] = int(row["stored"])
+        elif text.isdigit() and len(text) < 20 and int(text) and not int(text) & (int(text) - 1):
+            out["features"]["numeric_bits"] |= int(text)
+        elif text.replace("-", "").isalpha():
+            out["features"]["names"][text] = int(row["stored"])
+    return out
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--librados", default="librados.so.2")
+    parser.add_argument("--release", default="16.2.15")
+    parser.add_argument("--write", action="store_true")
+    parser.add_argument("--check", action="store_true")
+    args = parser.parse_args(argv)
+    with open(DATA) as handle:
+        doc = json.load(handle)
+    verified = doc["oracle"]["verified"]
+    rows = doc["oracle"]["rows"]
+    got = answers(args.librados, rows)
+    if args.check:
+        stored = verified.get(args.release, {}).get("rows")
+        if stored != got or verified[args.release].get("derived") != derive(got):
+            for want, have in zip(stored or [], got):
+                if want != have:
+                    print("differs: {!r} stored {!r}".format(have, want))
+            return 1
+        print("{} rows agree with {}".format(len(got), args.librados))
+        return 0
+    if args.write:
+        entry = verified.setdefault(args.release, {})
+        entry["rows"] = got
+        entry["derived"] = derive(got)
+        with open(DATA, "w") as handle:
+            handle.write(json.dumps(doc, indent=2, sort_keys=True) + "\n")
+        return 0
+    print(json.dumps(got, indent=1))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
