@@ -250,16 +250,21 @@ class CephConfTarget(Target):
         self.orders = (config.section_order(), config.section_order("fuzz"), config.section_order(None, "client.x"))
 
     def run(self, data):
+        # as config.configuration does: the whole file, and the file as read_conf keeps it
         config = self.config
-        sections = config.parse_ceph_conf(_lines(data))
-        for order in self.orders:
-            values = {}
-            for key in config.KEYS:
-                value = config.lookup(sections, key, order)
-                if value is not None:
-                    values[key] = value
-            config.analyse(values, self.facts, self.known)
-            config.analyse(values, None)
+        lines = _lines(data)
+        keep = getattr(config, "READ_KEYS", None)
+        for sections in (config.parse_ceph_conf(lines),) + ((config.parse_ceph_conf(lines, keep=keep),) if keep else ()):
+            for order in self.orders:
+                values = {}
+                for key in config.KEYS:
+                    value = config.lookup(sections, key, order)
+                    if value is not None:
+                        values[key] = value
+                config.analyse(values, self.facts, self.known)
+                config.analyse(values, None)
+                if keep:                       # a runtime answer judged against the file's raw text
+                    config.analyse(values, self.facts, self.known, raw=values)
 
 
 class KeyringTarget(Target):
