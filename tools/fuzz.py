@@ -1252,6 +1252,8 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--target", default="all", help="one of {} or all".format(", ".join(TARGET_NAMES)))
     parser.add_argument("--runs", type=int, default=2000, help="inputs per target")
+    parser.add_argument("--runs-of", action="append", default=[], metavar="TARGET=N",
+                        help="inputs for one target (overrides --runs for it)")
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--engine", choices=("stdlib", "atheris"), default="stdlib")
     parser.add_argument("--json", help="write the figures here")
@@ -1275,7 +1277,8 @@ def main(argv=None):
         return 0 if all(r.get("ok") is not False for r in results) else 1
     out = []
     for name in names:
-        figures = campaign(name, args.runs, args.seed, log)
+        runs = dict((k, int(v)) for k, _, v in (item.partition("=") for item in args.runs_of)).get(name, args.runs)
+        figures = campaign(name, runs, args.seed, log)
         if args.save and figures.get("findings"):
             save_findings(figures, log=log)
         out.append(_public(figures))
