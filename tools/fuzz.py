@@ -5,7 +5,8 @@ Targets (each states the exceptions its contract allows; anything else is a find
 
     elf       elf.read_elf / read_relocations / sweep_dynamic on a tmpfs file   -> ElfError
     ldcache   locate.parse_ld_so_cache / LdCache(data).lookup                   -> ElfError, LdCacheError
-    ldconf    locate.parse_ld_so_conf, includes served from a dict              -> nothing
+    ldconf    locate.parse_ld_so_conf, includes served from a dict, and the real
+              include reader (locate._read_conf_dirs) on the same files in a tmpfs root -> nothing
     cephconf  config.parse_ceph_conf + config.analyse                           -> nothing
     keyring   config.parse_keyring                                              -> nothing
     explain   explain.explain(report of this host, text)                        -> nothing
@@ -196,8 +197,29 @@ class LdConfTarget(Target):
               b"../", b"//", b"\0")
 
     def setup(self):
-        from librbd_probe import locate
+        from librbd_probe import locate, rootfs
         self.locate = locate
+        # the real include reader (locate._read_conf_dirs: files read through safeio inside a
+        # Root) on the same files written into a tmpfs root, when this version has it
+        self.reader = getattr(locate, "_read_conf_dirs", None)
+        self.root_dir = os.path.join(shm_dir(), "ldconf-root")
+        self.rootfs = rootfs
+
+    def _write_root(self, files):
+        etc = os.path.join(self.root_dir, "etc")
+        confd = os.path.join(etc, "ld.so.conf.d")
+        if not os.path.isdir(confd):
+            os.makedirs(confd)
+        for directory in (etc, confd):
+            for entry in os.listdir(directory):
+                if entry != "ld.so.conf.d":
+                    os.unlink(os.path.join(directory, entry))
+        for name, body in list(files.items())[:16]:
+            base = re.sub(r"[^A-Za-z0-9._-]", "_", os.path.basename(name))[:64].lstrip(".") or "x.conf"
+            where = etc if name == "/etc/ld.so.conf" else os.path.join(
+                etc, "ld.so.conf.d" if "ld.so.conf.d" in name else "")
+            with open(os.path.join(where, base if name != "/etc/ld.so.conf" else "ld.so.conf"), "wb") as handle:
+                handle.write(body)
 
     def run(self, data):
         parts = data.split(FILE_MARK)
@@ -205,6 +227,9 @@ class LdConfTarget(Target):
         for part in parts[1:]:
             name, _, body = part.partition(b"\n")
             files[name.decode("utf-8", "replace").strip()] = body
+        if self.reader is not None:
+            self._write_root(files)
+            self.reader(self.rootfs.Root(self.root_dir))
         parse = self.locate.parse_ld_so_conf
         parsed = set()
 
