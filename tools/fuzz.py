@@ -99,6 +99,10 @@ def shm_dir():
     path = os.path.join(base, "librbd-probe-fuzz-{}".format(os.getpid()))
     if not os.path.isdir(path):
         os.mkdir(path)
+        owner = os.getpid()
+        import atexit
+        # removed by the process that made it (forked workers leave with os._exit)
+        atexit.register(lambda: os.getpid() == owner and shutil.rmtree(path, ignore_errors=True))
     return path
 
 
