@@ -279,21 +279,24 @@ class CephConfTarget(Target):
         self.orders = (config.section_order(), config.section_order("fuzz"), config.section_order(None, "client.x"))
 
     def run(self, data):
-        # as config.configuration does: the whole file, and the file as read_conf keeps it
+        # as config.configuration does: the file as read_conf keeps it, analysed for the
+        # identified release (static: values as written; runtime: raw values judged) and for
+        # none; the whole file's sections for two other clients
         config = self.config
         lines = _lines(data)
         keep = getattr(config, "READ_KEYS", None)
-        for sections in (config.parse_ceph_conf(lines),) + ((config.parse_ceph_conf(lines, keep=keep),) if keep else ()):
-            for order in self.orders:
+        full = config.parse_ceph_conf(lines)
+        kept = config.parse_ceph_conf(lines, keep=keep) if keep else full
+        for sections, orders in ((kept, self.orders[:1]), (full, self.orders[1:])):
+            for order in orders:
                 values = {}
                 for key in config.KEYS:
                     value = config.lookup(sections, key, order)
                     if value is not None:
                         values[key] = value
                 config.analyse(values, self.facts, self.known)
-                config.analyse(values, None)
-                if keep:                       # a runtime answer judged against the file's raw text
-                    config.analyse(values, self.facts, self.known, raw=values)
+                if keep:
+                    config.analyse(values, None, raw=values)
 
 
 class KeyringTarget(Target):
@@ -802,6 +805,19 @@ def fork_chunk(target, mutator, start, stop):
                           "index": index}]}
 
 
+def _commit():
+    """The fuzzed tree's commit (with "+dirty" when librbd_probe/ has uncommitted changes)."""
+    try:
+        head = subprocess.run(["git", "-C", ROOT, "rev-parse", "--short=12", "HEAD"], stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE, universal_newlines=True, timeout=10).stdout.strip()
+        dirty = subprocess.run(["git", "-C", ROOT, "status", "--porcelain", "--", "librbd_probe"],
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, universal_newlines=True,
+                               timeout=10).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return (head + "+dirty" if dirty else head) or None
+
+
 def campaign(name, runs, seed, log=None):
     """Every input 0..runs-1 of ``name``; the target's figures and distinct findings."""
     target = make_target(name)
@@ -812,7 +828,7 @@ def campaign(name, runs, seed, log=None):
     seeds = load_seeds(name)
     mutator = Mutator(target, seeds, seed)
     figures = {"target": name, "owner": target.owner, "contract": target.contract, "engine": "stdlib mutator",
-               "seed": seed, "seeds": len(seeds), "runs": 0, "outside_contract": 0, "distinct": 0,
+               "seed": seed, "seeds": len(seeds), "commit": _commit(), "runs": 0, "outside_contract": 0, "distinct": 0,
                "slowest_ms": 0.0, "slowest_index": None, "slowest_wall_ms": 0.0, "peak_mib": 0.0}
     distinct = {}
     start_time = time.time()
