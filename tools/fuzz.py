@@ -1045,6 +1045,16 @@ def make_seeds(log=print):
         if os.path.exists(path):
             with open(path, "rb") as handle:
                 put("elf", "head4k-" + os.path.basename(path), handle.read(4096))
+    # the real librbd/librados (16.2.15 amd64 installed, 16.2.15 arm64 of the corpus) re-laid
+    # small: real header, dynamic tables, versions and the first relocations (derive_small_elf)
+    arm64 = os.path.expanduser("~/.cache/librbd_probe/corpus/debian/16.2.15_arm64/root/usr/lib/aarch64-linux-gnu")
+    for label, path in (("amd64", "/usr/lib/x86_64-linux-gnu/librbd.so.1"),
+                        ("amd64", "/usr/lib/x86_64-linux-gnu/librados.so.2"),
+                        ("arm64", os.path.join(arm64, "librbd.so.1")),
+                        ("arm64", os.path.join(arm64, "librados.so.2"))):
+        if os.path.exists(path):
+            with open(path, "rb") as handle:
+                put("elf", "relaid-{}-{}".format(label, os.path.basename(path)), derive_small_elf(handle.read()))
     Sym = elfwriter.Sym
     syms = [Sym("rbd_open", version="LIBRBD_1"), Sym("rbd_close"), Sym("rados_connect", defined=False,
                                                                           version="LIBRADOS_14.2.0")]
@@ -1150,6 +1160,63 @@ def make_seeds(log=print):
         put("report", "ansible-callback-json.json", json.dumps(doc, indent=1, sort_keys=True).encode())
     log("seeds written: " + json.dumps({k: len(v) for k, v in written.items()}))
     return written
+
+
+DT_RELA, DT_RELASZ, DT_JMPREL, DT_PLTRELSZ, DT_RELACOUNT = 7, 8, 23, 2, 0x6FFFFFF9
+
+
+def derive_small_elf(data, keep_rela=4096):
+    """A small seed re-laid from a real 64-bit little-endian shared library: its first PT_LOAD
+    cut after the dynamic tables (GNU hash, dynsym, dynstr, versym, verdef, verneed: real
+    bytes at their real offsets), then its real PT_DYNAMIC and the first ``keep_rela`` bytes of
+    its RELA tables appended, the dynamic entries and program headers pointed at the new
+    places, the other segments made PT_NULL and the section headers dropped."""
+    e_phoff, = struct.unpack_from("<Q", data, 32)
+    e_phentsize, e_phnum = struct.unpack_from("<HH", data, 54)
+    phdrs = [list(struct.unpack_from("<IIQQQQQQ", data, e_phoff + i * e_phentsize)) for i in range(e_phnum)]
+    load0 = next(p for p in phdrs if p[0] == 1 and p[2] == 0 and p[3] == 0)
+    dyn_ph = next(p for p in phdrs if p[0] == 2)
+    dyn = data[dyn_ph[2]:dyn_ph[2] + dyn_ph[5]]
+    tags = [list(struct.unpack_from("<qQ", dyn, i)) for i in range(0, len(dyn) - 15, 16)]
+    tag = dict((t, v) for t, v in tags)
+    table_ends = [tag[t] for t in (0x6FFFFEF5, 6, 5, 0x6FFFFFF0, 0x6FFFFFFC, 0x6FFFFFFE) if t in tag]
+    cut = max(table_ends) + 4096          # past the last table's start; versions are small
+    if DT_RELA in tag:
+        cut = min(cut, tag[DT_RELA])
+    cut = min(cut, load0[5])
+    out = bytearray(data[:cut])
+    pieces = {}
+    for start_tag, size_tag in ((DT_RELA, DT_RELASZ), (DT_JMPREL, DT_PLTRELSZ)):
+        if start_tag in tag and size_tag in tag:
+            size = min(tag[size_tag], keep_rela) // 24 * 24
+            while len(out) % 8:
+                out.append(0)
+            pieces[start_tag] = (len(out), size)
+            out += data[tag[start_tag]:tag[start_tag] + size]
+    while len(out) % 8:
+        out.append(0)
+    dyn_at = len(out)
+    for entry in tags:
+        if entry[0] in pieces:
+            entry[1] = pieces[entry[0]][0]
+        elif entry[0] == DT_RELASZ and DT_RELA in pieces:
+            entry[1] = pieces[DT_RELA][1]
+        elif entry[0] == DT_PLTRELSZ and DT_JMPREL in pieces:
+            entry[1] = pieces[DT_JMPREL][1]
+        elif entry[0] == DT_RELACOUNT and DT_RELA in pieces:
+            entry[1] = min(entry[1], pieces[DT_RELA][1] // 24)
+        out += struct.pack("<qQ", *entry)
+    for i, ph in enumerate(phdrs):
+        if ph is load0:
+            ph[5] = ph[6] = len(out)
+        elif ph is dyn_ph:
+            ph[2] = ph[3] = ph[4] = dyn_at
+        elif ph[0] not in (4, 0x6474E551):     # PT_NOTE (inside the cut) and PT_GNU_STACK stay
+            ph[0] = 0
+        struct.pack_into("<IIQQQQQQ", out, e_phoff + i * e_phentsize, *ph)
+    struct.pack_into("<Q", out, 40, 0)                          # e_shoff
+    struct.pack_into("<HH", out, 60, 0, 0)                      # e_shnum, e_shstrndx
+    return bytes(out)
 
 
 SAMPLE_CONF = b"""[global]
