@@ -1370,6 +1370,24 @@ def _atheris(name, runs, argv, json_path=None):
     return 0
 
 
+def table(paths):
+    """Markdown rows of the README's figures table from campaign JSON files."""
+    rows = ["| target | owner | contract | inputs | outside the contract (distinct) | slowest input, CPU ms (wall) "
+            "| peak memory growth, MiB | inputs/s | commit |", "|---|---|---|---:|---:|---:|---:|---:|---|"]
+    for path in paths:
+        with open(path) as handle:
+            doc = json.load(handle)
+        for f in doc if isinstance(doc, list) else [doc]:
+            if f.get("skipped"):
+                rows.append("| {} | {} | | skipped: {} | | | | | |".format(f["target"], f["owner"], f["skipped"]))
+                continue
+            rows.append("| {} | {} | {} | {:,} | {} ({}) | {:.2f} ({:.0f}) | {} | {:,.0f} | {} |".format(
+                f["target"], f["owner"], f.get("contract", ""), f["runs"], f.get("outside_contract", 0),
+                f.get("distinct", len(f.get("findings") or ())), f.get("slowest_ms", 0.0), f.get("slowest_wall_ms", 0.0),
+                f.get("peak_mib", f.get("peak_rss_mib")), f.get("inputs_per_s", 0), f.get("commit") or ""))
+    return "\n".join(rows)
+
+
 def _public(figures):
     return {k: v for k, v in figures.items() if not k.startswith("_")}
 
@@ -1388,10 +1406,14 @@ def main(argv=None):
                             BRIEFS))
     parser.add_argument("--replay", nargs="+", metavar="PATH", help="check saved inputs (files or directories)")
     parser.add_argument("--make-seeds", action="store_true", help="rebuild tests/data/fuzz/seeds from real files")
+    parser.add_argument("--table", nargs="+", metavar="JSON", help="print the README table of campaign JSON files")
     parser.add_argument("--quiet", action="store_true")
     args, rest = parser.parse_known_args(argv)
     log = (lambda text: None) if args.quiet else (lambda text: sys.stderr.write(text + "\n"))
     names = TARGET_NAMES if args.target == "all" else [args.target]
+    if args.table:
+        print(table(args.table))
+        return 0
     if args.make_seeds:
         make_seeds(log)
         return 0
