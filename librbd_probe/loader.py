@@ -159,7 +159,8 @@ def build_closure(main_path, ctx, preload=(), read=elf.read_header):
         problem = _identity_mismatch(info, main_info) or _osabi_problem(path)
         if problem:
             # ld.so: "object '...' from LD_PRELOAD cannot be preloaded (...): ignored."
-            skipped.append("{}: {} (cannot be preloaded: ignored)".format(rootmap.target(path), problem[0]))
+            skipped.append("{}: {} (cannot be preloaded: ignored)".format(safeio.one_line(rootmap.target(path)),
+                                                                         problem[0]))
             continue
         obj = Loaded(os.path.basename(path), path, rootmap.target(path), main.target, "preload",
                      info.soname, info.elf_class, info.byte_order, info.machine)
@@ -209,7 +210,7 @@ def build_closure(main_path, ctx, preload=(), read=elf.read_header):
                     continue
                 problem = _identity_mismatch(info, main_info) or _osabi_problem(real)
                 if problem:
-                    rejected.append("{}: {}".format(rootmap.target(cand.path), problem[0]))
+                    rejected.append("{}: {}".format(safeio.one_line(rootmap.target(cand.path)), problem[0]))
                     if problem[1]:
                         fatal = rejected[-1]
                         break

@@ -157,7 +157,7 @@ class LdCache(object):
             if (size - _CACHE_NEW_HEADER_SIZE) // entry.size < nlibs:
                 raise LdCacheError("truncated ld.so.cache")
             self._check_endian(0)
-            table, strings = _CACHE_NEW_HEADER_SIZE, 0
+            table, strings, limit = _CACHE_NEW_HEADER_SIZE, 0, size
         elif data.startswith(_CACHE_MAGIC_OLD):
             if size <= _CACHE_OLD_HEADER_SIZE:
                 raise LdCacheError("truncated ld.so.cache")
@@ -169,13 +169,14 @@ class LdCache(object):
             if size >= new + _CACHE_NEW_HEADER_SIZE and data.startswith(_CACHE_MAGIC_NEW, new):
                 self._check_endian(new)
                 nlibs = struct.unpack_from("<I", data, new + 20)[0]
-                # glibc 2.36 does not check this table against the file size (it would read
-                # past the mapping); a table that does not fit is refused here.
-                if (size - new - _CACHE_NEW_HEADER_SIZE) // entry.size < nlibs:
-                    raise LdCacheError("truncated ld.so.cache (the new-format table after the old one)")
-                table, strings = new + _CACHE_NEW_HEADER_SIZE, new
+                # glibc 2.36 checks neither this table against the file size nor its string
+                # offsets against more than the whole file's size: what lies past the end is
+                # read from the mapping (zeros to the end of the page).  This reader does the
+                # same (zeros past the end) and damage() says so.
+                table, strings, limit = new + _CACHE_NEW_HEADER_SIZE, new, size
             else:
                 entry, table, strings = _CACHE_OLD_ENTRY, _CACHE_OLD_HEADER_SIZE, old_end
+                limit = size - old_end
         else:
             raise LdCacheError("not a glibc ld.so.cache")
         # New-format string offsets count from the new header (the file's start for a pure
@@ -185,6 +186,8 @@ class LdCache(object):
         self._entry = entry
         self._table = table
         self._strings = strings
+        self._limit = limit              # glibc's string_table_size: offsets below it are "valid"
+        self._zero = (0,) * len(entry.unpack(b"\0" * entry.size))
         self._entries = None
 
     def _check_endian(self, header):
@@ -196,16 +199,25 @@ class LdCache(object):
                                "target's cache)".format(flags))
 
     def _record(self, index):
-        return self._entry.unpack_from(self.data, self._table + index * self._entry.size)
+        at = self._table + index * self._entry.size
+        if at + self._entry.size > len(self.data):
+            return self._zero            # past the end of the file: zeros in the loader's mapping
+        return self._entry.unpack_from(self.data, at)
+
+    def _present(self):
+        """How many entries lie wholly inside the file (all but in a truncated compat file)."""
+        return max(0, min(self.nlibs, (len(self.data) - self._table) // self._entry.size))
 
     def _string(self, offset, need_nul=False):
         """The C string at a string-table offset, or None when the offset is outside the file
         (glibc's _dl_cache_verify_ptr) or, with ``need_nul``, no NUL ends it within bounds.
         Without ``need_nul`` an unterminated string ends at the end of the file, as the loader
         reads it from its mapping (the rest of the last page is zeros)."""
+        if offset >= self._limit:
+            return None                  # _dl_cache_verify_ptr fails
         start = self._strings + offset
         if start >= len(self.data):
-            return None
+            return b""                   # past the end of the file: zeros in the loader's mapping
         end = self.data.find(b"\0", start, start + _CACHE_STRING_MAX)
         if end < 0:
             if need_nul:
@@ -215,9 +227,12 @@ class LdCache(object):
 
     def _search(self, name):
         """Indexes of the entries glibc's search_cache walks for ``name`` (bytes)."""
-        left, right = 0, self.nlibs - 1
+        left, right = 0, _wrap32(self.nlibs - 1)       # C ints, as in search_cache
         while left <= right:
-            middle = (left + right) // 2
+            total = _wrap32(left + right)
+            middle = -(-total // 2) if total < 0 else total // 2
+            if middle < 0:
+                return []                # the real loader would read before its table
             key = self._string(self._record(middle)[1])
             if key is None:
                 return []                            # a bogus index: the lookup ends, no answer
@@ -260,7 +275,7 @@ class LdCache(object):
         left out, as the loader skips them)."""
         if self._entries is None:
             out = []
-            for index in range(self.nlibs):
+            for index in range(self._present()):
                 record_ = self._record(index)
                 key = self._string(record_[1])
                 value = self._string(record_[2])
@@ -277,7 +292,8 @@ class LdCache(object):
         nothing at all.  Costs one pass over the table (about 50 microseconds for 600 entries).
         """
         limit = len(self.data) - self._strings
-        table = self.data[self._table:self._table + self.nlibs * self._entry.size]
+        present = self._present()
+        table = self.data[self._table:self._table + present * self._entry.size]
         bad = []
         highest = -1
         for index, record_ in enumerate(self._entry.iter_unpack(table)):
@@ -286,6 +302,9 @@ class LdCache(object):
             else:
                 highest = max(highest, record_[1], record_[2])
         problems = []
+        if present < self.nlibs:
+            problems.append("the new-format table claims {} entries, {} fit in the file (truncated); the "
+                            "loader reads on past the end".format(self.nlibs, present))
         if bad:
             problems.append("{} of {} entries point outside the file (first: entry {}); the loader skips "
                             "them and a lookup meeting one finds nothing".format(len(bad), self.nlibs, bad[0]))
@@ -309,12 +328,6 @@ class _ListCache(object):
         return self._entries
 
 
-def _cstring(data, offset):
-    """The NUL-terminated string at ``offset`` (to the end of ``data`` without one)."""
-    end = data.find(b"\0", offset)
-    return data[offset:end if end >= 0 else len(data)].decode("utf-8", "surrogateescape")
-
-
 def _ldconfig_cache(limit=200000):
     """Fallback when this reader fails on a cache (a bug here, not a cache the loader refuses):
     ask ``ldconfig -p`` (C locale).  At most ``limit`` lines are read: ldconfig -p trusts the
@@ -328,9 +341,11 @@ def _ldconfig_cache(limit=200000):
         except OSError:
             continue
         entries = []
+        cut = False
         try:
             for count, raw in enumerate(proc.stdout):
                 if count >= limit:
+                    cut = True
                     break
                 match = re.match(r"\s+(\S+) \(.*\) => (\S+)$", raw.decode("utf-8", "surrogateescape").rstrip("\n"))
                 if match:
@@ -340,7 +355,7 @@ def _ldconfig_cache(limit=200000):
                 proc.kill()
             proc.stdout.close()
             proc.wait()
-        return entries if proc.returncode == 0 else []
+        return entries if proc.returncode == 0 and not cut else []
     return []
 
 
@@ -350,17 +365,22 @@ def _is_directive(line, word, fold=False):
     return (head.lower() if fold else head) == word and line[len(word):len(word) + 1] in (" ", "\t")
 
 
+_C_SPACE = " \t\n\v\f\r"            # C isspace() in the C locale
+
+
 def parse_ld_so_conf(lines, include_resolver):
     """Directories named by ld.so.conf lines; ``include`` globs go through include_resolver.
 
     Never raises: a line that is not text is decoded with replacement, and a resolver that
-    fails (an ``OSError``, ``ValueError`` or ``ProbeError``) contributes nothing.  Directives as
-    glibc's ldconfig reads them (elf/ldconfig.c parse_conf): ``#`` ends a line, ``include``
-    and (case-insensitive, ignored) ``hwcap`` must be followed by a blank.  Only ldconfig reads
+    fails (an ``OSError``, ``ValueError`` or ``ProbeError``) contributes nothing.  Lines are
+    read as glibc's ldconfig reads them (elf/ldconfig.c ``parse_conf`` and ``add_dir_1``, the
+    same from 2.17 to 2.36): ``#`` ends a line, leading blanks are skipped, ``include`` and
+    (case-insensitive, ignored) ``hwcap`` must be followed by a blank, include patterns are
+    split on spaces and tabs; any other line is ONE directory, cut at a ``=`` (the old
+    ``dir=libc6`` type suffix), trailing whitespace and slashes removed (so ``/`` is dropped,
+    as 2.36 drops it).  Only ldconfig reads
     this file; the loader at run time reads ld.so.cache alone (elf/dl-load.c), so these
-    directories are shown as candidates, never chosen.  Directory lines are split on
-    ``:``/``,``/blanks as ldconfig did before glibc 2.34 (later ones take the whole line as one
-    directory): a superset of candidates either way.
+    directories are shown as candidates, never chosen.
     """
     dirs = []
     try:
@@ -378,21 +398,25 @@ def parse_ld_so_conf(lines, include_resolver):
             raw = raw.decode("utf-8", "replace")
         elif not isinstance(raw, str):
             continue
-        line = raw.split("#", 1)[0].strip()
+        if raw.endswith("\n"):
+            raw = raw[:-1]                # getline's newline (a "\r" stays, as in ldconfig)
+        line = raw.split("#", 1)[0].lstrip(_C_SPACE)
         if not line:
             continue
         if _is_directive(line, "include"):
-            for pattern in line[8:].split():
+            for pattern in re.split("[ \t]+", line[8:]):
+                if not pattern:
+                    continue
                 try:
                     dirs.extend(include_resolver(pattern))
                 except (OSError, ValueError, ProbeError):
                     continue
         elif _is_directive(line, "hwcap", fold=True):
-            continue                      # obsolete directive, ignored by modern ldconfig
+            continue                      # "hwcap directive ignored" (glibc 2.37 and later)
         else:
-            for item in re.split(r"[:,\s]+", line):
-                if item:
-                    dirs.append(item)
+            path = line.split("=", 1)[0].rstrip(_C_SPACE).rstrip("/")
+            if path:                      # add_dir_1: nothing left ("/" included) is dropped
+                dirs.append(path)
     return dirs
 
 
@@ -402,7 +426,7 @@ def parse_ld_so_conf(lines, include_resolver):
 # these bounds with a stated problem.  Real configurations: one level, a few dozen files.
 MAX_CONF_DEPTH = 32
 MAX_CONF_FILES = 1024
-MAX_CONF_DIRS = 100000
+MAX_CONF_DIRS = 10000
 
 
 class _ConfReader(object):
@@ -456,13 +480,13 @@ class _ConfReader(object):
             out = []
             for match in self.glob(pattern):
                 out.extend(self.read(match, depth + 1))
-                if len(out) > MAX_CONF_DIRS:
+                if len(out) > 4 * MAX_CONF_DIRS:       # repeats are dropped later: some slack
                     break
             return out
 
         try:
             lines = safeio.iter_lines(real, "ld.so.conf")
-            return parse_ld_so_conf(_guarded(lines, self, conf), include)[:MAX_CONF_DIRS]
+            return parse_ld_so_conf(_guarded(lines, self, conf), include)[:4 * MAX_CONF_DIRS]
         except InputError as exc:       # raised before the first line: too big, swapped file
             self.skip(conf, _reason(exc, "ld.so.conf", real))
             return []
@@ -476,13 +500,20 @@ class _ConfReader(object):
             matches = [pattern]
         else:
             import fnmatch
+            matches = []
             try:
-                # the directory resolved inside the root: /etc/ld.so.conf.d -> /x stays in it
-                entries = os.listdir(self.root.realpath(self.root.host(directory or "/")))
+                # the directory resolved inside the root: /etc/ld.so.conf.d -> /x stays in it;
+                # scandir, so a directory of a million names is not listed whole
+                with os.scandir(self.root.realpath(self.root.host(directory or "/"))) as entries:
+                    for entry in entries:
+                        if fnmatch.fnmatch(entry.name, name) and not entry.name.startswith("."):
+                            matches.append(os.path.join(directory, entry.name))
+                            if len(matches) > MAX_CONF_FILES:
+                                self.stopped = self.stopped or "more than {} files match {}".format(
+                                    MAX_CONF_FILES, safeio.one_line(pattern))
+                                break
             except OSError:
                 return []
-            matches = [os.path.join(directory, e) for e in entries
-                       if fnmatch.fnmatch(e, name) and not e.startswith(".")]
         return sorted(set(matches))
 
 
@@ -505,18 +536,26 @@ def _guarded(lines, reader, conf):
 def _read_conf_dirs(root, conf="/etc/ld.so.conf"):
     """(ld.so.conf's directories, problems); ``root`` is a Root and ``conf`` a target path."""
     reader = _ConfReader(root)
-    dirs = reader.read(conf)
+    dirs = []
+    seen = set()
+    for directory in reader.read(conf):          # ldconfig drops repeats too (add_single_dir)
+        if directory not in seen:
+            seen.add(directory)
+            dirs.append(directory)
+    if len(dirs) > MAX_CONF_DIRS:
+        reader.stopped = reader.stopped or "more than {} directories".format(MAX_CONF_DIRS)
+        dirs = dirs[:MAX_CONF_DIRS]
     problems = []
-    if reader.skipped or reader.stopped:
+    count = len([s for s in reader.skipped if not s.startswith("... ")])
+    parts = (["{} configuration file(s) of its include graph skipped".format(count)] if count else []) + \
+        (["reading stopped: {}".format(reader.stopped)] if reader.stopped else [])
+    if parts:
         evidence = tuple(reader.skipped)
         if reader.stopped:
             evidence += ("stopped: {}".format(reader.stopped),)
         problems.append(Problem(
             "locate.ld-so-conf-skipped", "info",
-            "{}: {} configuration file(s) of its include graph skipped{}; their directories are not "
-            "listed as ld.so.conf candidates".format(
-                conf, len([s for s in reader.skipped if not s.startswith("... ")]),
-                " (stopped: {})".format(reader.stopped) if reader.stopped else ""),
+            "{}: {}; their directories are not listed as ld.so.conf candidates".format(conf, "; ".join(parts)),
             "ldconfig warns about these too (\"ignoring configuration file that cannot be opened\"); "
             "replace them with regular files or remove the include",
             evidence))
@@ -775,10 +814,10 @@ def check_explicit(path, what):
         raise LocateError("{}: {} is a broken symbolic link (-> {})".format(shown, label, safeio.one_line(link)))
     try:
         info = os.stat(path)
-    except FileNotFoundError:
-        raise LocateError("{}: {} does not exist".format(shown, label))
+    except FileNotFoundError as exc:
+        raise LocateError("{}: {} does not exist".format(shown, label)) from exc
     except OSError as exc:
-        raise LocateError("{}: {}: {}".format(shown, label, safeio.os_reason(exc, path)))
+        raise LocateError("{}: {}: {}".format(shown, label, safeio.os_reason(exc, path))) from exc
     if os.path.isdir(path):
         raise LocateError("{}: {} is a directory, not a {}".format(shown, label, kind))
     problem = safeio.kind_problem(info.st_mode)
@@ -799,6 +838,9 @@ def choose(found, accept):
     return chosen, notes
 
 
+_1 = safeio.one_line      # every path or value from the scanned system goes into a message escaped
+
+
 def shadow_problems(lib):
     """A compatible copy of another version that the loader passes over, or that wins (pure).
 
@@ -817,8 +859,8 @@ def shadow_problems(lib):
                 problems.append(Problem(
                     "explicit-choice." + lib.name, "info",
                     "{} was chosen explicitly ({}); the loader itself would use {} ({})".format(
-                        lib.name, winner.realpath, cand.realpath, cand.file_version or "unversioned"),
-                    None, ("loader candidate {} via {}".format(cand.path, cand.source),)))
+                        lib.name, _1(winner.realpath), _1(cand.realpath), cand.file_version or "unversioned"),
+                    None, ("loader candidate {} via {}".format(_1(cand.path), cand.source),)))
                 break
             continue
         if cand.file_version == winner.file_version and cand.source == "extra":
@@ -827,12 +869,12 @@ def shadow_problems(lib):
         problems.append(Problem(
             "shadowed-copy." + lib.name, "warning",
             "{} {} ({}) is {}; the loader uses {} ({})".format(
-                lib.name, cand.realpath, cand.file_version or "unversioned", where,
-                winner.realpath, winner.file_version or "unversioned"),
+                lib.name, _1(cand.realpath), cand.file_version or "unversioned", where,
+                _1(winner.realpath), winner.file_version or "unversioned"),
             "remove the stale copy or make sure every consumer loads the same one "
             "(LD_LIBRARY_PATH, RPATH/RUNPATH, ldconfig)",
-            ("candidate {} via {}".format(cand.path, cand.source),
-             "chosen {} via {}".format(winner.path, winner.source))))
+            ("candidate {} via {}".format(_1(cand.path), cand.source),
+             "chosen {} via {}".format(_1(winner.path), winner.source))))
     return problems
 
 
@@ -846,15 +888,15 @@ def resolution_problems(libraries, rados_needed, root=None, librbd_readable=True
                              for distro, names in sorted(kn.packages("librbd").items()))
         problems.append(Problem("librbd-missing", "error",
                                 "no {} found where the loader looks".format(kn.soname("librbd"))
-                                + (" under {}".format(root) if root else ""),
+                                + (" under {}".format(_1(root)) if root else ""),
                                 "install the Ceph RBD client library ({}) or point --librbd at it".format(packages)))
     elif librbd_readable and not libraries["librados"].found:
         problems.append(Problem("librados-missing", "error",
-                                "librbd needs {} but the loader would not find it".format(rados_needed),
+                                "librbd needs {} but the loader would not find it".format(_1(rados_needed)),
                                 "install {}, or fix LD_LIBRARY_PATH / RUNPATH".format(
                                     " or ".join(" ".join(n) for _, n in sorted(kn.packages("librados").items())))))
     for lib in libraries.values():
         if lib.error:
-            problems.append(Problem("unreadable." + lib.name, "error", lib.error))
+            problems.append(Problem("unreadable." + lib.name, "error", _1(lib.error)))
         problems.extend(shadow_problems(lib))
     return problems

@@ -42,9 +42,11 @@ class Root(object):
             self.path = path.path
             return
         if not isinstance(path, str) or not path:
-            raise LocateError("{!r}: --root must be a directory name".format(path))
+            from .safeio import one_line
+            raise LocateError("{}: --root must be a directory name".format(one_line(repr(path))))
         if check and not os.path.isdir(path):
-            raise LocateError("{}: --root is not a directory".format(path))
+            from .safeio import one_line
+            raise LocateError("{}: --root is not a directory".format(one_line(path)))
         self.path = os.path.abspath(path)
 
     @classmethod
@@ -159,9 +161,18 @@ class Root(object):
         """Sorted entry names of a target directory (raises OSError like os.listdir)."""
         return sorted(os.listdir(self.realpath(self.host(target_path))))
 
-    def open(self, target_path, mode="r", **kwargs):
-        """Open a target file (symlinks resolved inside the root)."""
-        return open(self.realpath(self.host(target_path)), mode, **kwargs)
+    def open(self, target_path, mode="r", what="", limit=None, encoding="utf-8", errors="replace"):
+        """Open a target file for reading (symlinks resolved inside the root) through
+        ``safeio.open_regular``: a FIFO, device or directory is refused without being opened,
+        a file over ``limit`` (default ``safeio.LIMITS[what]``) too; InputError, one line."""
+        if any(c in mode for c in "wax+"):
+            raise ValueError("Root.open reads only (mode {!r})".format(mode))
+        import io
+        from . import safeio
+        handle, _ = safeio.open_regular(self.realpath(self.host(target_path)), what, limit)
+        if "b" in mode:
+            return handle
+        return io.TextIOWrapper(handle, encoding=encoding, errors=errors)
 
     def glob(self, pattern):
         """Host paths matching a target pattern, sorted (wildcards in any component)."""
