@@ -515,13 +515,14 @@ class _Parser(object):
         for _, sh_type, sh_offset, sh_size, sh_entsize in sections:
             if sh_type == SHT_DYNSYM and sh_entsize:
                 count = sh_size // sh_entsize
-                if count <= _MAX_SYMBOLS and sh_offset + sh_size <= self.f.size:
+                room = self.room(self.tags[DT_SYMTAB][0]) if DT_SYMTAB in self.tags else self.f.size
+                if count <= _MAX_SYMBOLS and sh_offset + sh_size <= self.f.size and sh_size <= room:
                     return count
-                # The loader never reads section headers: a claim past the file falls back
-                # to the hash table it uses.
-                self.notes.append("SHT_DYNSYM claims {} entries ({} bytes from offset {}, the file has {}): "
-                                  "counted through the hash table instead".format(
-                                      count, sh_size, sh_offset, self.f.size))
+                # The loader never reads section headers: a claim past the file or past the
+                # PT_LOAD segment holding DT_SYMTAB falls back to the hash table it uses.
+                self.notes.append("SHT_DYNSYM claims {} entries ({} bytes; its PT_LOAD segment holds {} from "
+                                  "DT_SYMTAB, the file {}): counted through the hash table instead".format(
+                                      count, sh_size, room, self.f.size))
                 break
         if DT_HASH in self.tags:
             # gABI "Hash Table": nbucket, nchain; nchain equals the number of symbols.  64-bit
@@ -1170,10 +1171,24 @@ def read_relocations(path):
         names = {}
         referenced, copies, plt = set(), set(), set()
 
+        blocks = {}
+        per_block = 1024
+
         def name_of(index):
+            # Symbols are read a block of entries at a time (one read per 1,024 entries, not
+            # one per symbol: 40,000 relocations naming distinct symbols stay cheap).
             if index not in names:
-                raw = parser.f.read(symtab + index * entsize_sym, L.sym.size, "relocated symbol")
-                names[index] = parser.string(L.sym.unpack(raw)[0])
+                block, at = divmod(index, per_block)
+                data = blocks.get(block)
+                if data is None:
+                    start = symtab + block * per_block * entsize_sym
+                    if start >= parser.f.size:
+                        raise parser.corrupt("relocated symbol {} (past the end of the file)".format(index))
+                    data = blocks[block] = parser.f.read(
+                        start, min(per_block * entsize_sym, parser.f.size - start), "relocated symbols")
+                if at * entsize_sym + L.sym.size > len(data):
+                    raise parser.corrupt("relocated symbol {} (past the end of the file)".format(index))
+                names[index] = parser.string(L.sym.unpack_from(data, at * entsize_sym)[0])
             return names[index]
 
         for vaddr, size, entsize, fmt, is_plt in tables:

@@ -14,7 +14,6 @@ import zlib
 
 from . import knowledge as kn
 from .model import Problem, record
-from .safeio import one_line
 
 #: Upstream order of version strings (vendor suffixes order as their upstream version).
 version_key = kn.version_key
@@ -221,6 +220,8 @@ def identify(obs):
     else:
         ident, problems = _identify(obs)
     extra = []
+    if obs.unusable or obs.elf_notes:
+        from .safeio import one_line        # only for damaged files (start-up: issue 13)
     for library, path, reason in obs.unusable or ():
         extra.append(Problem(
             "library.unusable-elf", "error",

@@ -313,7 +313,8 @@ def _runtime(scanner, rbd_report, rados_report, runtime, timeout, python, config
     if not rbd_report.found:
         return RuntimeReport(attempted=False, skipped="no librbd to load")
     if rbd_report.error:
-        return RuntimeReport(attempted=False, skipped="librbd is not a readable ELF file")
+        return RuntimeReport(attempted=False, skipped="librbd is not a readable ELF file" if " not a usable shared library: "
+                             not in rbd_report.error else "librbd is not a usable shared library")
     for lib in (rbd_report, rados_report):
         if lib.found and scanner.host_arch and (lib.elf_class, lib.arch) != scanner.host_arch:
             return RuntimeReport(attempted=False, skipped="{} is {}-bit {}, this interpreter is {}-bit {}: read statically, not loaded".format(
