@@ -648,16 +648,15 @@ def parse_keyring(lines):
         if line.startswith("["):
             entity = (line[1:line.find("]")] if "]" in line else line[1:]).strip()
             continue
+        if len(line) <= 200 and " " not in line and safeio.is_cephx_key(line):
+            out.append((entity, line))              # a bare key (a keyfile); its padding has "="
+            continue
         if "=" in line:
             key, value = line.split("=", 1)
             if normalize_key(key) == "key":
                 value = value.strip().strip('"').strip()
                 if value:
                     out.append((entity, value))
-            continue
-        token = line.split()[0] if line.split() else ""
-        if safeio.is_cephx_key(token):
-            out.append((entity, token))
     return tuple(out)
 
 
@@ -724,7 +723,7 @@ def _read_secret_file(path, kind, problems):
 
 
 def collect_secrets(parsed, order, conf_path=None, environ=None, client_name=None, runtime_config=None,
-                    keyring=None):
+                    keyring=None, root=None):
     """(secrets, sources, problems): every key the configuration names and every key of every
     keyring and keyfile it names (the client's keyring/keyfile options or librados's default
     keyring list, CEPH_ARGS, ``keyring``, the paths librados itself expanded in the child),
@@ -743,8 +742,10 @@ def collect_secrets(parsed, order, conf_path=None, environ=None, client_name=Non
     keyring_text = lookup(parsed or {}, "keyring", order)
     if keyring_text is None:
         keyring_text = _parsing()["keyring_default"]["value"]
-    keyrings = _split_paths(expand_meta(keyring_text, variables))
-    keyfiles = _split_paths(expand_meta(lookup(parsed or {}, "keyfile", order) or "", variables))
+    # the configuration's paths are the target's: under --root, inside it
+    fs = Root.of(root)
+    keyrings = [fs.host(p) for p in _split_paths(expand_meta(keyring_text, variables))]
+    keyfiles = [fs.host(p) for p in _split_paths(expand_meta(lookup(parsed or {}, "keyfile", order) or "", variables))]
     env_secrets, env_keyrings, env_keyfiles = ceph_args_secrets(environ)
     secrets |= env_secrets
     keyrings += env_keyrings
@@ -802,14 +803,16 @@ def raw_values(parsed, order):
 
 
 def configuration(runtime_config, conf_path, conf_source, candidates, client_id=None, client_name=None,
-                  facts=None, features_check=None, parsed=None, refusal=None, environ=None, keyring=None):
+                  facts=None, features_check=None, parsed=None, refusal=None, environ=None, keyring=None,
+                  root=None):
     """The report's config section and its problems (secrets redacted, and registered).
 
     ``runtime_config`` is what the probe child read through librados (its "config" answer)
     or None; without it the file is parsed here and the section says so.  ``parsed``: the
     file as ``read_conf`` read it (read here when None); ``refusal``: why the file a client
     would read was not read (``choose_conf``); ``environ``: for CEPH_ARGS; ``keyring``: a
-    keyring the user named.
+    keyring the user named; ``root``: the target's root (a rootfs.Root or directory) that
+    the configuration's keyring paths are inside.
     """
     order = section_order(client_id, client_name)
     section = {"file": conf_path, "found_via": conf_source, "searched": [p for p, _ in candidates],
@@ -831,7 +834,7 @@ def configuration(runtime_config, conf_path, conf_source, candidates, client_id=
             error = str(exc)
     parsed = parsed or {}
     secrets, sources, secret_problems = collect_secrets(parsed, order, conf_path, environ, client_name,
-                                                        runtime_config, keyring)
+                                                        runtime_config, keyring, root)
     problems.extend(secret_problems)
     raw = raw_values(parsed, order)
     checks = None

@@ -210,7 +210,11 @@ def one_line(text):
 
 # A cephx key as Ceph prints it: base64 of CryptoKey::encode = u16 type, utime_t created
 # (u32 sec, u32 nsec), u16 secret length, secret (16 bytes for AES: 28 bytes, 40 characters).
-_KEY_SHAPE = re.compile(r"(?<![A-Za-z0-9+/])A[A-Za-z0-9+/]{26,}={0,2}")
+# Keys are looked for at every "AQ" / "Ag" (type 1 or 2, little-endian) inside every run of
+# base64 characters: a key in a path (/etc/ceph/AQ...==/x; base64 has "/" too) or after an
+# escape (JSON's \nAQ...) is inside a longer run.  The key's own length field (16 to 64
+# bytes) says where it ends, so each candidate costs a constant.
+_RUN = re.compile(r"[A-Za-z0-9+/]{27,}={0,2}")
 REDACTED = "<redacted cephx key>"
 
 
@@ -228,6 +232,44 @@ def is_cephx_key(token):
     return ctype in (1, 2) and length >= 16 and 12 + length == len(raw)
 
 
+def _key_at(run, start):
+    """End of the cephx key that starts at ``run[start]``, or None."""
+    try:
+        head = base64.b64decode(run[start:start + 16].encode("ascii"), validate=True)
+    except (binascii.Error, ValueError, UnicodeEncodeError):
+        return None
+    if len(head) < 12:
+        return None
+    length, = struct.unpack_from("<H", head, 10)
+    end = start + -(-(12 + length) * 4 // 3)           # characters without padding
+    if not 16 <= length <= 64 or end > len(run):
+        return None
+    while end < len(run) and run[end] == "=" and (end - start) % 4:
+        end += 1
+    return end if is_cephx_key(run[start:end]) else None
+
+
+def _redact_keys(text):
+    pieces = []
+    last = 0
+    for match in _RUN.finditer(text):
+        run, base = match.group(0), match.start()
+        index = run.find("A")
+        while index >= 0:
+            end = _key_at(run, index) if run[index + 1:index + 2] in ("Q", "g") else None
+            if end is not None:
+                pieces.append(text[last:base + index])
+                pieces.append(REDACTED)
+                last = base + end
+                index = run.find("A", end)
+            else:
+                index = run.find("A", index + 1)
+    if not pieces:
+        return text
+    pieces.append(text[last:])
+    return "".join(pieces)
+
+
 def redact(text, secrets=()):
     """``text`` with every cephx key and every string of ``secrets`` replaced by REDACTED."""
     if not text:
@@ -237,7 +279,7 @@ def redact(text, secrets=()):
             text = text.replace(secret, REDACTED)
     if "A" not in text:
         return text
-    return _KEY_SHAPE.sub(lambda m: REDACTED if is_cephx_key(m.group(0)) else m.group(0), text)
+    return _redact_keys(text)
 
 
 def redact_tree(value, secrets=()):

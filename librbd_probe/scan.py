@@ -11,7 +11,7 @@ from . import elf, identify, krbd, locate, matrix, probe
 from . import knowledge as kn
 from . import safeio
 from .errors import ElfError, InputError
-from .model import Candidate, LibraryReport, Report, RuntimeReport
+from .model import Candidate, LibraryReport, Report, RuntimeReport, to_plain
 from .rootfs import Root
 
 ENV_LIBRBD = "LIBRBD_PROBE_LIBRBD"
@@ -233,8 +233,12 @@ def scan(librbd=None, librados=None, root=None, runtime=True, timeout=15.0,
     config_section, config_problems = config_mod.configuration(
         runtime_report.config, conf_path, conf_source, conf_candidates, client_id, client_name,
         release.facts, runtime_report.features_check, parsed=conf_parsed, refusal=conf_refusal,
-        environ=environ if fs.is_host else None, keyring=keyring)
+        environ=environ if fs.is_host else None, keyring=keyring, root=fs)
     problems.extend(config_problems)
+    if runtime_report.config:
+        # the child's own config answer, as shown under "runtime": redacted like the section
+        runtime_report = runtime_report._replace(
+            config=safeio.redact_tree(to_plain(runtime_report.config), safeio.known_secrets()))
     krbd_section, krbd_problems = krbd.section(
         sysfs, fs, (config_section.get("rbd_default_features") or {}).get("value"))
     problems.extend(krbd_problems)
@@ -249,23 +253,27 @@ def _client_conf(conf, keyring, environ, fs, client_id, client_name):
 
     A --conf or --keyring the user named must be a regular file within its limit (InputError:
     exit 2); a discovered file that is not is a stated problem and nobody reads it."""
-    if conf is not None:
-        info = safeio.check_regular(conf, "--conf")
-        if info.st_size > safeio.LIMITS["ceph.conf"]:
-            raise InputError("--conf {}: {} bytes, over the limit of {} for ceph.conf".format(
-                safeio.one_line(conf), info.st_size, safeio.human_size(safeio.LIMITS["ceph.conf"])))
-    if keyring is not None:
-        safeio.check_regular(keyring, "--keyring")
-    candidates = config_mod.search_path(conf, environ, fs)
-    path, source, refusal = config_mod.choose_conf(candidates)
-    parsed = None
-    if path and not refusal:
-        try:
-            parsed = config_mod.read_conf(path)
-        except InputError as exc:
-            if conf is not None:
-                raise
-            refusal = str(exc)
+    try:
+        if conf is not None:
+            info = safeio.check_regular(conf, "--conf")
+            if info.st_size > safeio.LIMITS["ceph.conf"]:
+                raise InputError("--conf {}: {} bytes, over the limit of {} for ceph.conf".format(
+                    safeio.one_line(conf), info.st_size, safeio.human_size(safeio.LIMITS["ceph.conf"])))
+        if keyring is not None:
+            safeio.check_regular(keyring, "--keyring")
+        candidates = config_mod.search_path(conf, environ, fs)
+        path, source, refusal = config_mod.choose_conf(candidates)
+        parsed = None
+        if path and not refusal:
+            try:
+                parsed = config_mod.read_conf(path)
+            except InputError as exc:
+                if conf is not None:
+                    raise
+                refusal = str(exc)
+    except InputError as exc:
+        # the path may hold a key (a key in a directory name): the one line never shows it
+        raise InputError(safeio.redact(str(exc), safeio.known_secrets())) from exc
     return candidates, path, source, refusal, parsed
 
 

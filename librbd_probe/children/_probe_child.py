@@ -197,9 +197,11 @@ def _check_values(create, conf_get, shutdown, librados, raw, client_id):
         if create(ctypes.byref(handle), client_id.encode() if client_id else None) < 0:
             return checks
         try:
+            # a fresh handle parses CEPH_ARGS (--key too): its key is redacted like the first's
+            secrets = _secrets(conf_get, handle)
             rc = conf_set(handle, key.encode(), text.encode("utf-8", "surrogateescape"))
             get_rc, stored = _get(conf_get, handle, key)
-            checks[key] = {"rc": rc, "stored": stored if get_rc == 0 else None}
+            checks[key] = {"rc": rc, "stored": _redacted(stored, secrets) if get_rc == 0 else None}
         finally:
             shutdown(handle)
     return checks

@@ -1,0 +1,304 @@
+"""Hostile ceph.conf input (issue 13, items 1-2): values parsed as librados parses them, bounded
+reading, files that are not regular files.
+
+The oracle is the real librados: config_parsing.json's rows were answered by librados 16.2.15
+(tools/config_oracle.py: rados_create + rados_conf_set + rados_conf_get), and the tests below
+ask the installed library (and the corpus builds that load here) again, so the file cannot
+drift from the library.  config.parse_option must give librados's answer on every row.
+"""
+import json
+import os
+import random
+import socket
+import subprocess
+import sys
+
+import pytest
+
+import corpus
+from conftest import PROJECT, run_cli
+from librbd_probe import cli, config
+from librbd_probe.errors import InputError
+
+sys.path.insert(0, os.path.join(PROJECT, "tools"))
+import config_oracle  # noqa: E402
+
+DATA = os.path.join(PROJECT, "librbd_probe", "knowledge", "data", "config_parsing.json")
+# What a fresh rados_create(NULL) handle expands metavariables to (the oracle's handle: no
+# conf file read, so no cluster name yet; the client is client.admin; no key set).
+ORACLE_HANDLE = {"cluster": "", "type": "client", "name": "client.admin", "id": "admin", "key": ""}
+
+
+def _doc():
+    with open(DATA) as handle:
+        return json.load(handle)
+
+
+def _rows(release="16.2.15"):
+    return _doc()["oracle"]["verified"][release]["rows"]
+
+
+def _text(row):
+    return row["input"] * row.get("repeat", 1)
+
+
+def _label(row):
+    return "{}={!r}{}".format(row["option"], row["input"][:20], "x{}".format(row["repeat"]) if "repeat" in row else "")
+
+
+@pytest.mark.parametrize("row", _rows(), ids=_label)
+def test_parse_option_agrees_with_librados_16_2_15(row):
+    parsed = config.parse_option(row["option"], _text(row), "16.2.15", variables=ORACLE_HANDLE)
+    assert parsed.accepted == row["accepted"], parsed
+    stored = str(parsed.value) if parsed.accepted else config.kept_value(row["option"], "16.2.15")
+    assert stored == row["stored"]
+    if not parsed.accepted:
+        assert parsed.reason and "\n" not in parsed.reason and len(parsed.reason) < 200
+
+
+def test_the_table_covers_the_issue_rows():
+    inputs = {(r["option"], _text(r)) for r in _rows()}
+    assert ("rbd_default_features", "061") in inputs
+    assert ("rbd_default_features", "1" * 4301) in inputs            # past Python's int-string limit
+    assert ("rbd_default_features", "0x1zz") in inputs
+    assert ("rbd_default_stripe_unit", "4MiB") in inputs              # a unit librados 16.2.15 refuses
+    assert ("rbd_default_data_pool", "$key") in inputs
+
+
+def test_the_installed_librados_still_answers_the_table(installed):
+    """The stored rows are the installed library's answers (re-asked, not trusted)."""
+    doc = _doc()
+    got = config_oracle.answers(installed["librados"], doc["oracle"]["rows"])
+    assert got == doc["oracle"]["verified"]["16.2.15"]["rows"]
+    assert config_oracle.derive(got) == doc["oracle"]["verified"]["16.2.15"]["derived"]
+
+
+def test_the_corpus_16_2_15_build_answers_the_same():
+    path = corpus.library("16.2.15", "librados")
+    doc = _doc()
+    assert config_oracle.answers(path, doc["oracle"]["rows"]) == doc["oracle"]["verified"]["16.2.15"]["rows"]
+
+
+@pytest.mark.parametrize("version", sorted(_doc()["oracle"]["unverified"]))
+def test_unverified_releases_really_do_not_load_here(version):
+    """A release is left unverified only while its build cannot be loaded on this host; once it
+    loads, this fails: run tools/config_oracle.py --librados <it> --release <it> --write."""
+    path = corpus.library(version, "librados")
+    with pytest.raises(RuntimeError) as info:
+        config_oracle.ask(path, _doc()["oracle"]["rows"][:1])
+    missing = _doc()["oracle"]["unverified"][version].split(": ")[-1].split()[0]
+    assert missing in str(info.value)
+
+
+# --- never raises ---------------------------------------------------------------------------
+
+_PIECES = ["[global]", "[client.admin]", "[", "]", "=", " = ", "#", ";", "\\", '"', "$key", "${", "$",
+           "rbd default features", "rbd_default_format", "rbd default stripe unit", "rbd default data pool",
+           "key", "keyring", "0x", "061", "-1", "+", "1K", "4MiB", "9" * 5000, "0" * 5000, "layering", ",",
+           "\x00", "\r", "\u2028", "\udcff", "AQBvaBFZAAAAABAA9VHgwCg3rWn8fMaX8KL01A==", " ", "\t", "\n"]
+
+
+def test_parse_and_analyse_never_raise_on_random_text():
+    rng = random.Random(13)
+    facts_choices = (None, {}, config_facts("16.2.15"), config_facts("14.2.21"))
+    for _ in range(1500):
+        text = "".join(rng.choice(_PIECES) for _ in range(rng.randint(0, 30)))
+        sections = config.parse_ceph_conf(text.splitlines(True))
+        values = config.raw_values(sections, config.section_order())
+        for facts in facts_choices:
+            config.analyse(values, facts)
+        for option in config.KEYS:
+            config.parse_option(option, text)
+
+
+def test_parse_ceph_conf_takes_any_line_objects():
+    parsed = config.parse_ceph_conf([b"[client]\n", b"rbd default format = \xff1\n", None, 7])
+    assert parsed["client"]["rbd_default_format"] == "\ufffd1"
+
+
+def config_facts(version):
+    from librbd_probe.identify import Facts
+    return Facts({}, (version,))
+
+
+# --- what the report says -------------------------------------------------------------------
+
+def _conf(tmp_path, body, name="ceph.conf"):
+    path = tmp_path / name
+    path.write_text(u"[global]\n" + body + u"\n")
+    return str(path)
+
+
+def _report(args, env=None, timeout=120):
+    proc = run_cli(list(args) + ["--json"], env=env, timeout=timeout)
+    assert "Traceback" not in proc.stderr, proc.stderr
+    return proc, (json.loads(proc.stdout) if proc.stdout.strip() else None)
+
+
+def _config_problems(report, problem_id=None):
+    return [p for p in report["problems"] if p["id"].startswith("config.") and (problem_id is None or p["id"] == problem_id)]
+
+
+@pytest.mark.parametrize("mode", ["--no-runtime", None])
+def test_leading_zeros_are_decimal_as_librados_reads_them(tmp_path, mode):
+    conf = _conf(tmp_path, u"rbd default features = 061")
+    proc, report = _report(["--conf", conf] + ([mode] if mode else []))
+    assert proc.returncode in (0, 1)
+    assert report["config"]["rbd_default_features"]["value"] == 61
+    assert not _config_problems(report, "config.rejected-value")
+
+
+@pytest.mark.parametrize("mode", ["--no-runtime", None])
+def test_a_4301_digit_value_is_a_rejected_value_not_a_traceback(tmp_path, mode):
+    conf = _conf(tmp_path, u"rbd default features = " + u"1" * 4301 + u"\nrbd default format = " + u"9" * 4301)
+    proc, report = _report(["--conf", conf] + ([mode] if mode else []))
+    problems = _config_problems(report, "config.rejected-value")
+    assert len(problems) == 2, problems
+    for problem in problems:
+        assert problem["severity"] == "error" and len(problem["message"]) < 600
+        assert "(4301 characters)" in problem["message"]
+    if mode is None:         # the loaded library's own verdict
+        assert all("the loaded librados rejects it" in p["message"] for p in problems)
+        assert report["config"]["values"]["rbd_default_features"] == "61"      # what the client keeps
+
+
+def test_rejected_value_message_names_the_release_and_what_is_kept(tmp_path):
+    conf = _conf(tmp_path, u"rbd default features = 0x1zz\nrbd default stripe unit = 4MiB")
+    proc, report = _report(["--conf", conf, "--no-runtime"])
+    messages = [p["message"] for p in _config_problems(report, "config.rejected-value")]
+    assert any(m.startswith("rbd default features = 0x1zz: librados 16.2.15 rejects it") and
+               m.endswith("the client keeps rbd default features (61)") for m in messages), messages
+    assert any(m.startswith("rbd default stripe unit = 4MiB: librados 16.2.15 rejects it") for m in messages)
+
+
+def test_release_not_identified_is_a_warning_and_bit_content_is_not_claimed():
+    _, problems = config.analyse({"rbd_default_features": "0x1zz", "rbd_default_format": "1K5"}, {})
+    assert [(p.id, p.severity) for p in problems] == [("config.rejected-value", "warning")] * 2
+    assert "was not identified" in problems[0].message
+    # 4096 is rejected by 16.2.15 for its bits; another release may know them: no claim
+    _, problems = config.analyse({"rbd_default_features": "4096"}, {})
+    assert "config.rejected-value" not in [p.id for p in problems]
+    # an identified release nobody verified: no rejection claimed either
+    _, problems = config.analyse({"rbd_default_features": "0x1zz"}, config_facts("14.2.21"))
+    assert "config.rejected-value" not in [p.id for p in problems]
+
+
+def _peak_rss_mib(args, env=None, timeout=120):
+    """(completed process, peak RSS in MiB of the CLI and its runtime child) in a fresh process."""
+    code = ("import resource, subprocess, sys, json\n"
+            "p = subprocess.run(sys.argv[1:], stdout=subprocess.PIPE, stderr=subprocess.PIPE)\n"
+            "r = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss\n"
+            "print(json.dumps([p.returncode, r, p.stderr.decode('utf-8', 'replace')]))\n")
+    full_env = dict(os.environ, PYTHONPATH=PROJECT)
+    full_env.update(env or {})
+    out = subprocess.run([sys.executable, "-c", code, sys.executable, "-m", "librbd_probe"] + list(args),
+                         stdout=subprocess.PIPE, env=full_env, timeout=timeout, universal_newlines=True).stdout
+    rc, kib, stderr = json.loads(out)
+    return rc, kib / 1024.0, stderr
+
+
+@pytest.fixture(scope="module")
+def big_conf(tmp_path_factory):
+    """A 100 MB ceph.conf (one million distinct options), sparse nowhere: real bytes."""
+    path = tmp_path_factory.mktemp("big") / "ceph.conf"
+    with open(str(path), "w") as handle:
+        handle.write("[global]\nrbd default features = 1\n")
+        line = "opt{} = " + "y" * 90 + "\n"
+        for i in range(1000000):
+            handle.write(line.format(i))
+    assert os.path.getsize(str(path)) > 100 * 10 ** 6
+    return str(path)
+
+
+def test_a_100_mb_conf_named_with_conf_is_refused_in_one_line(big_conf):
+    rc, peak, stderr = _peak_rss_mib(["--conf", big_conf, "--no-runtime"])
+    assert rc == cli.EXIT_USAGE
+    assert stderr.count("\n") == 1 and "over the limit of 16 MiB for ceph.conf" in stderr
+    assert peak < 60, peak                          # was 558 MB
+
+
+@pytest.mark.parametrize("mode", ["--no-runtime", None])
+def test_a_100_mb_discovered_conf_is_a_problem_and_costs_no_memory(big_conf, mode):
+    rc, peak, stderr = _peak_rss_mib(["--json"] + ([mode] if mode else []), env={"CEPH_CONF": big_conf})
+    assert "Traceback" not in stderr
+    assert peak < 80, peak                          # was 558 MB static / 877 MB with the runtime child
+    proc, report = _report([mode] if mode else [], env={"CEPH_CONF": big_conf})
+    (problem,) = _config_problems(report, "config.file-refused")
+    assert "over the limit of 16 MiB" in problem["message"]
+    assert report["config"]["values"].get("rbd_default_features") != "1"      # the file was not read
+
+
+def test_a_conf_under_the_limit_is_streamed(tmp_path):
+    path = tmp_path / "ceph.conf"
+    with open(str(path), "w") as handle:
+        handle.write("[global]\n")
+        for i in range(140000):
+            handle.write("opt{} = {}\n".format(i, "z" * 100))
+        handle.write("rbd default format = 1\n")
+    assert os.path.getsize(str(path)) > 15 * 10 ** 6
+    rc, peak, stderr = _peak_rss_mib(["--conf", str(path), "--no-runtime", "--json"])
+    assert rc in (0, 1) and "Traceback" not in stderr
+    assert peak < 50, peak           # one line at a time: the interpreter plus the scan
+
+
+@pytest.fixture
+def fifo(tmp_path):
+    path = str(tmp_path / "ceph.conf")
+    os.mkfifo(path)
+    return path
+
+
+@pytest.fixture
+def unix_socket(tmp_path):
+    path = str(tmp_path / "sock.conf")
+    sock = socket.socket(socket.AF_UNIX)
+    sock.bind(path)
+    yield path
+    sock.close()
+
+
+@pytest.mark.parametrize("kind, words", [
+    ("fifo", "is a FIFO (named pipe), not a regular file"),
+    ("/dev/zero", "is a character device, not a regular file"),
+    ("dir", "is a directory"),
+    ("socket", "is a socket, not a regular file"),
+])
+def test_conf_naming_something_not_a_file_is_one_line_exit_2(request, tmp_path, kind, words):
+    path = {"fifo": lambda: request.getfixturevalue("fifo"), "/dev/zero": lambda: "/dev/zero",
+            "dir": lambda: str(tmp_path), "socket": lambda: request.getfixturevalue("unix_socket")}[kind]()
+    for mode in (["--no-runtime"], []):
+        proc = run_cli(["--conf", path] + mode, timeout=30)
+        assert proc.returncode == cli.EXIT_USAGE
+        assert proc.stderr.count("\n") == 1 and words in proc.stderr and "--conf" in proc.stderr, proc.stderr
+        assert proc.stdout == ""
+
+
+def test_scan_raises_input_error_for_a_fifo_conf(fifo):
+    from librbd_probe import scan
+    with pytest.raises(InputError) as info:
+        scan.scan(conf=fifo, runtime=False)
+    assert "\n" not in str(info.value)
+
+
+def test_a_discovered_fifo_is_a_problem_and_nobody_blocks_on_it(fifo):
+    """CEPH_CONF names a FIFO: the static read and librados in the child would both block in
+    open(); neither opens it, the report says so."""
+    for mode in (["--no-runtime"], []):
+        proc, report = _report(mode, env={"CEPH_CONF": fifo}, timeout=60)
+        (problem,) = _config_problems(report, "config.file-refused")
+        assert "is a FIFO" in problem["message"] and "blocks in open()" in problem["message"]
+    assert report["config"]["read_by"].startswith("librados defaults")
+
+
+def test_choose_conf():
+    assert config.choose_conf([("/nonexistent/a.conf", "x"), ("/dev/null", "y")])[2].endswith(
+        "is a character device, not a regular file")
+    assert config.choose_conf([("/nonexistent/a.conf", "x")]) == (None, None, None)
+
+
+def test_control_characters_in_a_conf_value_stay_escaped(tmp_path):
+    conf = tmp_path / "ceph.conf"
+    conf.write_bytes(b"[global]\nrbd default features = 0x\x1b[31mred\x1b[0m\n")
+    proc, report = _report(["--conf", str(conf), "--no-runtime"])
+    (problem,) = _config_problems(report, "config.rejected-value")
+    assert "\x1b" not in problem["message"] and "\\x1b" in problem["message"]
