@@ -195,6 +195,12 @@ def _patched_loader(tmp_path):
     copy = tmp_path / "ld.so"
     copy.write_bytes(image.replace(b"/etc/ld.so.cache\0", b"c\0" + b"\0" * 15))
     os.chmod(str(copy), 0o755)
+    try:
+        ran = subprocess.run([str(copy), "--version"], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                             timeout=30).returncode == 0
+    except OSError:                      # a noexec temporary directory
+        ran = False
+    need(ran, "cannot run a copy of the loader from " + str(tmp_path))
     return str(copy)
 
 
