@@ -89,8 +89,9 @@ def choose_conf(candidates):
 
 
 def normalize_key(key):
-    # ConfUtils treats spaces, underscores and runs of them alike: "rbd default features".
-    return re.sub(r"[\s_]+", "_", key.strip().lower())
+    """ConfFile::normalize_key_name: trimmed, each run of white space one "_" (case and
+    underscores kept: "RBD Default Format" and "rbd__default_format" are other options)."""
+    return "_".join(key.split())
 
 
 def _text(line):
@@ -101,32 +102,369 @@ def _text(line):
     return str(line)
 
 
-def parse_ceph_conf(lines, keep=None):
-    """{section: {normalized key: value}} from ceph.conf lines (ini with ; and # comments).
+_EOL = re.compile(r"\r\n|\r|\n")
+_SURROGATE = re.compile("[\ud800-\udfff]")
+_BLANK = " \t"
+_COMMENT = "#;"
+_SPACE = " \t\n\v\f\r"
+#: A value longer than this (continuation lines) is cut: memory stays bounded.
+_MAX_VALUE = 64 << 10
+
+
+class _Lines(object):
+    """Physical lines (text, has_eol, number) of ceph.conf lines or bytes, split at \n, \r\n
+    and a lone \r as boost::spirit's eol splits them; invalid UTF-8 noted, never raised."""
+
+    def __init__(self, lines):
+        self.source = iter(lines or ())
+        self.queue = []
+        self.number = 0
+        self.bad_utf8 = None
+
+    def _fill(self):
+        while not self.queue:
+            try:
+                raw = next(self.source)
+            except StopIteration:
+                return False
+            if isinstance(raw, (bytes, bytearray)):
+                try:
+                    text = bytes(raw).decode("utf-8")
+                except UnicodeDecodeError:
+                    text = bytes(raw).decode("utf-8", "replace")
+                    if self.bad_utf8 is None:
+                        self.bad_utf8 = self.number + 1
+            else:
+                text = _text(raw)
+                if _SURROGATE.search(text):      # a str of undecodable bytes (surrogateescape)
+                    text = _SURROGATE.sub("\ufffd", text)
+                    if self.bad_utf8 is None:
+                        self.bad_utf8 = self.number + 1
+            parts = _EOL.split(text)
+            eols = _EOL.findall(text)
+            for index, part in enumerate(parts):
+                has_eol = index < len(eols)
+                if part or has_eol:
+                    self.queue.append((part, has_eol))
+        return True
+
+    def next(self):
+        if not self._fill():
+            return None
+        self.number += 1
+        return self.queue.pop(0)
+
+
+class _Syntax(Exception):
+    """A line librados rejects (the whole file is rejected) or aborts on."""
+
+    def __init__(self, reason, aborts=False):
+        Exception.__init__(self, reason)
+        self.reason = reason
+        self.aborts = aborts
+
+
+def _check_ascii(char):
+    # boost::spirit's standard::isblank asserts strict_ischar: a byte >= 0x80 where the grammar
+    # asks "is it a blank?" (outside quoted values and comments) aborts librados (SIGABRT)
+    if char and ord(char) > 127:
+        raise _Syntax("a non-ASCII character ({!r}) outside quotes and comments".format(char), aborts=True)
+
+
+class _Cursor(object):
+    """One logical position in the file: a physical line, the column, continuation lines
+    pulled in as the grammar's skipper (continue_marker: a backslash before the end of line)
+    would skip them."""
+
+    def __init__(self, lines, line):
+        self.lines = lines
+        self.text, self.eol = line
+        self.pos = 0
+        self.continued = 0
+
+    def char(self):
+        return self.text[self.pos] if self.pos < len(self.text) else ""
+
+    def at_eol(self):
+        return self.pos >= len(self.text)
+
+    def skip(self):
+        """The skipper (continue_marker | comment) at this position; returns True when it
+        consumed a comment (the rest of the line)."""
+        while True:
+            if self.text[self.pos:] == "\\" and self.eol:
+                nxt = self.lines.next()
+                if nxt is None:
+                    return False
+                self.text, self.eol = nxt
+                self.pos = 0
+                self.continued += 1
+                continue
+            probe = self.pos
+            while probe < len(self.text) and self.text[probe] in _BLANK:
+                probe += 1
+            _check_ascii(self.text[probe] if probe < len(self.text) else "")
+            if probe < len(self.text) and self.text[probe] in _COMMENT:
+                self.pos = len(self.text)
+                return True
+            return False
+
+    def blanks(self):
+        while self.char() and self.char() in _BLANK:
+            self.pos += 1
+        _check_ascii(self.char())
+
+
+_ESCAPE = re.compile(r"\\(.)")
+_FAST_NAME = re.compile(r"(?:[^\]#;\\\x80-\U0010ffff]|\\.)+")
+_FAST_KEY = re.compile(r"(?:[^=\[ #;\\\x80-\U0010ffff]|\\.)+(?: +(?:[^=\[ #;\\\x80-\U0010ffff]|\\.)+)*")
+
+
+def _fast(pattern, cur, stops):
+    """A run the per-character grammar would take as it is (no skipper effect inside: no
+    comment, continuation or non-ASCII), when the character after it is one of ``stops``."""
+    match = pattern.match(cur.text, cur.pos)
+    if not match:
+        return None
+    after = cur.text[match.end():match.end() + 1]
+    if after and after not in stops:
+        return None
+    return match
+
+
+def _heading(cur):
+    """``[name]`` then the end of the line: the name (escapes resolved, not trimmed)."""
+    cur.pos += 1
+    match = _fast(_FAST_NAME, cur, "]")
+    if match and cur.text[match.end():match.end() + 1] == "]":
+        cur.pos = match.end() + 1
+        _line_end(cur)
+        return _ESCAPE.sub(r"\1", match.group(0))
+    name = []
+    while True:
+        cur.skip()
+        char = cur.char()
+        if char == "]" or not char or char in _COMMENT:
+            break
+        if char == "\\" and cur.pos + 1 < len(cur.text):
+            name.append(cur.text[cur.pos + 1])
+            cur.pos += 2
+            continue
+        name.append(char)
+        cur.pos += 1
+    if not name:
+        raise _Syntax("expected a section name after '['")
+    if cur.char() != "]":
+        raise _Syntax("expected ']' to close the section name")
+    cur.pos += 1
+    _line_end(cur)
+    return "".join(name)
+
+
+def _line_end(cur):
+    """+empty_line: blanks, an optional comment, then the end of the line."""
+    cur.skip()
+    cur.blanks()
+    if not cur.at_eol():
+        raise _Syntax("unexpected text after the value or section name")
+    if not cur.eol:
+        raise _Syntax("the last line has no end of line")
+
+
+def _key_val(cur):
+    """(key, value) of ``key = value``; None when the line is not a key=val (before '=')."""
+    cur.blanks()
+    start = cur.pos
+    raw = []
+    match = _FAST_KEY.match(cur.text, cur.pos)
+    if match and cur.text[match.end():].lstrip(_BLANK)[:1] == "=":
+        raw.append(match.group(0))
+        cur.pos = match.end()
+    else:
+        match = None
+    while not match:
+        before = cur.continued
+        cur.skip()
+        if cur.continued != before and raw:
+            raw.append("\\\n")            # raw[] keeps the continuation: the key is another one
+        char = cur.char()
+        if not char or char in "=[ " or char in _COMMENT:
+            if char == " ":              # words separated by blanks: a blank run then a word
+                probe = cur.pos
+                while probe < len(cur.text) and cur.text[probe] in _BLANK:
+                    probe += 1
+                nxt = cur.text[probe] if probe < len(cur.text) else ""
+                if nxt and nxt not in "=[" and nxt not in _COMMENT and raw:
+                    raw.append(cur.text[cur.pos:probe])
+                    cur.pos = probe
+                    continue
+            break
+        if char == "\\" and cur.pos + 1 < len(cur.text):
+            raw.append(cur.text[cur.pos:cur.pos + 2])
+            cur.pos += 2
+            continue
+        raw.append(char)
+        cur.pos += 1
+    if not raw or cur.pos == start:
+        return None
+    cur.blanks()
+    cur.skip()
+    if cur.char() != "=":
+        return None
+    cur.pos += 1
+    cur.blanks()
+    value = _value(cur)
+    return normalize_key("".join(raw)), value
+
+
+_PLAIN = re.compile(r"[^\\#;\x80-\U0010ffff]*")
+_PLAIN_QUOTED = {q: re.compile(r"[^\\#;" + q + "]*") for q in ("\"", "'")}
+
+
+def _value(cur):
+    """quoted_value | unquoted_value, then the end of the line (runs of plain characters are
+    taken at once: the grammar's per-character skipper only matters at \\ # ; and non-ASCII)."""
+    quote = cur.char()
+    out = []
+    size = 0
+    if quote in ("\"", "'"):
+        cur.pos += 1
+        plain = _PLAIN_QUOTED[quote]
+        while True:
+            run = plain.match(cur.text, cur.pos).group(0)
+            if run:
+                if size < _MAX_VALUE:
+                    out.append(run)
+                    size += len(run)
+                cur.pos += len(run)
+            char = cur.char()
+            if char == quote:
+                cur.pos += 1
+                break
+            if char == "\\" and cur.pos + 1 < len(cur.text):
+                out.append(cur.text[cur.pos + 1])
+                cur.pos += 2
+                continue
+            if char == "\\":                      # before the end of the line: no continuation
+                cur.pos += 1                      # inside quotes (lexeme): then no closing quote
+                continue
+            raise _Syntax("a quoted value without its closing quote (# and ; cannot be quoted)")
+        _line_end(cur)
+    else:
+        while True:
+            if cur.skip() or cur.at_eol():
+                break
+            run = _PLAIN.match(cur.text, cur.pos).group(0)
+            if run:
+                # blanks then # or ; end the value (the skipper takes them as a comment)
+                if size < _MAX_VALUE:
+                    out.append(run)
+                    size += len(run)
+                cur.pos += len(run)
+                continue
+            char = cur.char()
+            if char == "\\" and cur.pos + 1 < len(cur.text):
+                out.append(cur.text[cur.pos + 1])
+                cur.pos += 2
+                continue
+            if char == "\\":
+                if cur.eol:
+                    continue                      # a continuation: skip() pulls the next line
+                out.append(char)
+                cur.pos += 1
+                continue
+            _check_ascii(char)
+            break                                 # a comment start (skip() took blanks + it)
+        if not cur.eol:
+            raise _Syntax("the last line has no end of line")
+    return "".join(out).strip(_SPACE).split("\x00", 1)[0]
+
+
+def _skippable(cur, before_first_section):
+    """True for a line the grammar skips: empty, a comment (the last one needs no end of
+    line), a continuation; a line of blanks only once a section (or the lone key) began."""
+    if cur.skip() or cur.at_eol():
+        return True
+    if cur.text[cur.pos:].strip(_BLANK) == "":
+        if before_first_section:
+            raise _Syntax("a line of blanks before the first section")
+        if not cur.eol:
+            raise _Syntax("the last line has no end of line")
+        return True
+    return False
+
+
+def parse_ceph_conf(lines, keep=None, verdict=None):
+    """{section: {normalized key: value}} from ceph.conf lines, read as librados 16.2.15's
+    ConfUtils grammar reads them (src/common/ConfUtils.cc IniGrammer: comments # and ;
+    anywhere outside quotes, "..." and '...' with backslash escapes, a backslash before the
+    end of a line continues it, values trimmed, case-sensitive keys).
 
     ``keep``: the normalized keys to keep (None: all); other keys cost no memory, so a huge
-    file streamed line by line (safeio.iter_lines) stays at one line.  Never raises.
+    file streamed line by line stays at one line.  ``verdict`` (a dict) receives librados's
+    verdict on the whole file: ``status`` "ok", "rejected" (rados_conf_read_file returns
+    -EINVAL and applies nothing: invalid UTF-8 or a syntax error) or "aborts" (the boost
+    assertion on a non-ASCII byte outside quotes and comments), ``line`` and ``reason``.
+    Past an error the sections are read leniently (a bad line read as key = value, or
+    skipped), for the tools that show where a value would come from.  Never raises.
     """
     sections = {"global": {}}
-    current = "global"
-    for raw in lines or ():
-        line = _text(raw).strip()
-        if not line or line[0] in "#;":
-            continue
-        if line.startswith("["):
-            name = line[1:line.find("]")] if "]" in line else line[1:]
-            current = name.strip()
-            if keep is None:
-                sections.setdefault(current, {})
-            continue
-        if "=" not in line:
-            continue
-        key, value = line.split("=", 1)
-        key = normalize_key(key)
-        if keep is not None and key not in keep:
-            continue
-        value = re.split(r"\s[#;]", value, maxsplit=1)[0].strip().strip('"')
-        sections.setdefault(current, {})[key] = value
+    current = None
+    first_error = None
+    lone = False                 # conf_file = key_val | (*eol >> *section): one key alone
+    reader = _Lines(lines)
+    seen = 0
+    while True:
+        line = reader.next()
+        if line is None:
+            break
+        seen += 1
+        number = reader.number
+        cur = _Cursor(reader, line)
+        try:
+            if _skippable(cur, current is None and not lone):
+                continue
+            if cur.text.startswith("["):
+                if lone:
+                    raise _Syntax("a section after a key = value that came before any section")
+                current = None
+                current = _heading(cur)
+                if keep is None:
+                    sections.setdefault(current, {})
+                continue
+            pair = _key_val(cur)
+            if pair is None:
+                raise _Syntax("expected 'key = value' or a [section]")
+            if current is None:
+                if seen == 1:
+                    lone = True
+                else:
+                    raise _Syntax("a key = value before the first section")
+            key, value = pair
+            if keep is None or key in keep:
+                sections.setdefault(current or "global", {})[key] = value
+        except _Syntax as exc:
+            if first_error is None:
+                first_error = (number, exc.reason, exc.aborts)
+            text = line[0]
+            if text.startswith("["):              # a bad heading: its name as far as it goes
+                current = text[1:].split("]", 1)[0].strip()
+                if keep is None:
+                    sections.setdefault(current, {})
+            elif "=" in text:
+                key, value = text.split("=", 1)
+                key = normalize_key(key)
+                if key and (keep is None or key in keep):
+                    value = re.split(r"[#;]", value, maxsplit=1)[0].strip(_SPACE).strip("\"'")
+                    sections.setdefault(current or "global", {})[key] = value
+    if verdict is not None:
+        if reader.bad_utf8 is not None:         # check_utf8 runs before the grammar
+            verdict.update(status="rejected", line=reader.bad_utf8, reason="invalid UTF-8")
+        elif first_error is not None:
+            verdict.update(status="aborts" if first_error[2] else "rejected", line=first_error[0],
+                           reason=first_error[1])
+        else:
+            verdict.update(status="ok", line=None, reason=None)
     return sections
 
 
@@ -782,10 +1120,37 @@ def _redact_problem(problem, secrets):
 READ_KEYS = frozenset(KEYS + SECRET_KEYS)
 
 
-def read_conf(path):
+def _byte_lines(path, what, max_line=64 << 10):
+    """Lines of a regular file as bytes (librados checks UTF-8 on the bytes), each at most
+    ``max_line`` (the rest of a longer line is dropped): memory stays at one line."""
+    handle, size = safeio.open_regular(path, what)
+    left = size
+    with handle:
+        while left > 0:
+            try:
+                raw = handle.readline(min(max_line, left))
+            except OSError as exc:
+                raise InputError("{} {}: {}".format(what, safeio.one_line(path), safeio.os_reason(exc))) from exc
+            if not raw:
+                break
+            left -= len(raw)
+            if len(raw) >= max_line and not raw.endswith(b"\n"):
+                while left > 0:
+                    more = handle.readline(min(max_line, left))
+                    if not more:
+                        break
+                    left -= len(more)
+                    if more.endswith(b"\n"):
+                        raw += b"\n"
+                        break
+            yield raw
+
+
+def read_conf(path, verdict=None):
     """{section: {key: value}} of READ_KEYS in ceph.conf ``path``, streamed through safeio
-    (memory: one line; regular files only; at most LIMITS["ceph.conf"]).  Raises InputError."""
-    return parse_ceph_conf(safeio.iter_lines(path, "ceph.conf"), keep=READ_KEYS)
+    (memory: one line; regular files only; at most LIMITS["ceph.conf"]); ``verdict`` as for
+    ``parse_ceph_conf``.  Raises InputError."""
+    return parse_ceph_conf(_byte_lines(path, "ceph.conf"), keep=READ_KEYS, verdict=verdict)
 
 
 def read_file_values(path, order, opener=None):
@@ -802,9 +1167,81 @@ def raw_values(parsed, order):
     return {key: lookup(parsed, key, order) for key in KEYS if lookup(parsed, key, order) is not None}
 
 
+_KINDS = (("FIFO", "FIFO"), ("character device", "character device"), ("directory", "directory"),
+          ("socket", "socket"), ("over the limit", "17 MiB regular file"))
+
+
+def _client_on(refusal):
+    """What a client's librados does with such a file, as the verified release was seen doing
+    it (config_parsing.json file_kinds: rados_conf_read_file on a FIFO, a device, ...)."""
+    for release in reversed(verified_releases()):
+        kinds = _parsing()["oracle"]["verified"][release].get("file_kinds") or {}
+        for words, kind in _KINDS:
+            if words in refusal and kind in kinds:
+                answer = kinds[kind]
+                if answer == "blocks":
+                    return ("librados {} blocks in rados_conf_read_file on it: a client on this host hangs at "
+                            "start-up".format(release))
+                if kind.endswith("regular file"):
+                    return "librados {} reads such a file whole (rados_conf_read_file returns {})".format(release, answer)
+                return "librados {} skips it (rados_conf_read_file returns {})".format(
+                    release, "0" if answer == 0 else "-ENOENT" if answer == -errno.ENOENT else answer)
+    return "what a client's librados does with it is not verified"
+
+
+def _file_how(facts):
+    """"verified" (the identified release's file grammar was checked), "assumed" (release not
+    identified: the verified release's), or None (an unverified release: no claim)."""
+    versions = tuple(getattr(facts, "versions", None) or ())
+    verified = verified_releases()
+    if versions and all(v in verified for v in versions):
+        return "verified", versions[0]
+    if not versions and verified:
+        return "assumed", verified[-1]
+    return None, None
+
+
+def _file_problem(conf_path, verdict, facts, runtime_config):
+    """(Problem or None, ignored): what librados does with the whole file -- rejects it
+    (nothing applies: ``ignored``) or aborts on it -- from the loaded library's own
+    rados_conf_read_file when it read the file, else from the grammar of the verified release."""
+    where = "{} line {}".format(safeio.one_line(conf_path or "ceph.conf"), verdict.get("line"))
+    ours = "{}: {}".format(where, verdict.get("reason")) if verdict.get("status") in ("rejected", "aborts") else None
+    fix = "fix {} (or quote the value; non-ASCII text only inside quotes or comments)".format(where) if ours else None
+    if runtime_config is not None and not runtime_config.get("read_skipped"):
+        if runtime_config.get("read_rc") == -errno.EINVAL:
+            return Problem(
+                "config.file-rejected", "error",
+                "the loaded librados rejects {} as a whole (rados_conf_read_file returned -EINVAL{}): a client on "
+                "this host applies none of its settings and runs on defaults".format(
+                    safeio.one_line(conf_path), ": " + ours if ours else ""),
+                fix or "check the file's syntax: every line a [section], key = value, a comment or empty"), True
+        return None, False
+    how, release = _file_how(facts)
+    if how is None or verdict.get("status") not in ("rejected", "aborts"):
+        return None, False
+    severity = "error" if how == "verified" else "warning"
+    who = "librados {}".format(release) + ("" if how == "verified" else
+                                          " (the release this grammar was verified on; this library's release was "
+                                          "not identified)")
+    evidence = ("src/common/ConfUtils.cc IniGrammer (denise813/storage-public-ceph release commit 15.2.7 88e41c6c); "
+                "checked against the real librados {}: tools/config_oracle.py file_rows".format(release),)
+    if verdict["status"] == "aborts":
+        return Problem(
+            "config.file-aborts-librados", severity,
+            "{}: {} aborts reading this file (boost::spirit assertion strict_ischar, SIGABRT): every client on this "
+            "host that reads it dies at start-up{}".format(
+                ours, who, "; the probe child was not given it" if runtime_config is not None else ""),
+            fix, evidence), True
+    return Problem(
+        "config.file-rejected", severity,
+        "{}: {} rejects the whole file (rados_conf_read_file returns -EINVAL): a client on this host applies none "
+        "of its settings and runs on defaults".format(ours, who), fix, evidence), True
+
+
 def configuration(runtime_config, conf_path, conf_source, candidates, client_id=None, client_name=None,
                   facts=None, features_check=None, parsed=None, refusal=None, environ=None, keyring=None,
-                  root=None):
+                  root=None, verdict=None):
     """The report's config section and its problems (secrets redacted, and registered).
 
     ``runtime_config`` is what the probe child read through librados (its "config" answer)
@@ -812,7 +1249,8 @@ def configuration(runtime_config, conf_path, conf_source, candidates, client_id=
     file as ``read_conf`` read it (read here when None); ``refusal``: why the file a client
     would read was not read (``choose_conf``); ``environ``: for CEPH_ARGS; ``keyring``: a
     keyring the user named; ``root``: the target's root (a rootfs.Root or directory) that
-    the configuration's keyring paths are inside.
+    the configuration's keyring paths are inside; ``verdict``: ``parse_ceph_conf``'s verdict
+    on the file (read here when None).
     """
     order = section_order(client_id, client_name)
     section = {"file": conf_path, "found_via": conf_source, "searched": [p for p, _ in candidates],
@@ -823,20 +1261,25 @@ def configuration(runtime_config, conf_path, conf_source, candidates, client_id=
         problems.append(Problem(
             "config.file-refused", "error",
             "{}: not read by this tool nor handed to librados (the values shown are librados's defaults); "
-            "{}".format(refusal, "a client on this host opens it too, and blocks in open() until a writer comes"
-                        if "FIFO" in refusal else "a client on this host would try to read it too"),
+            "{}".format(refusal, _client_on(refusal)),
             "replace it with a regular ceph.conf of at most {}, or name another with --conf".format(
                 safeio.human_size(safeio.LIMITS["ceph.conf"]))))
     elif parsed is None and conf_path:
+        verdict = {}
         try:
-            parsed = read_conf(conf_path)
+            parsed = read_conf(conf_path, verdict)
         except InputError as exc:
             error = str(exc)
     parsed = parsed or {}
+    verdict = verdict or {}
+    runtime_read = runtime_config and runtime_config.get("create_rc") == 0
+    file_problem, ignored = _file_problem(conf_path, verdict, facts, runtime_config if runtime_read else None)
+    if file_problem is not None:
+        problems.append(file_problem)
     secrets, sources, secret_problems = collect_secrets(parsed, order, conf_path, environ, client_name,
                                                         runtime_config, keyring, root)
     problems.extend(secret_problems)
-    raw = raw_values(parsed, order)
+    raw = {} if ignored else raw_values(parsed, order)
     checks = None
     if runtime_config and runtime_config.get("create_rc") == 0:
         section["read_by"] = "librados (rados_create + rados_conf_read_file + rados_conf_get, no connection)"
@@ -849,6 +1292,8 @@ def configuration(runtime_config, conf_path, conf_source, candidates, client_id=
     elif conf_path and not refusal:
         section["read_by"] = "librbd_probe's ceph.conf parser (the library was not loaded)"
         values = dict(raw)
+        if ignored:
+            section["read_by"] += "; librados applies nothing of this file: the values are its defaults"
     else:
         section["read_by"] = "nothing: no ceph.conf found and the library was not loaded" if not refusal else \
             "nothing: the ceph.conf was refused and the library was not loaded"

@@ -206,9 +206,11 @@ def scan(librbd=None, librados=None, root=None, runtime=True, timeout=15.0,
     problems = locate.resolution_problems(libraries, rados_needed, fs.path, rbd_info is not None)
     problems.extend(locate.context_problems(scanner.ctx))     # ld.so.cache / ld.so.conf (issue 13)
 
-    conf_candidates, conf_path, conf_source, conf_refusal, conf_parsed = _client_conf(
+    conf_candidates, conf_path, conf_source, conf_refusal, conf_parsed, conf_verdict = _client_conf(
         conf, keyring, environ, fs, client_id, client_name)
-    config_request = {"path": conf_path, "read": bool(conf_path) and not conf_refusal, "id": client_id,
+    # a file librados 16.2.15 aborts on is not handed to the child: the probe would die with it
+    config_request = {"path": conf_path, "read": bool(conf_path) and not conf_refusal
+                      and conf_verdict.get("status") != "aborts", "id": client_id,
                       "name": client_name, "keys": list(config_mod.KEYS),
                       "raw": config_mod.raw_values(conf_parsed or {}, config_mod.section_order(client_id, client_name))}
     runtime_report = _runtime(scanner, rbd_report, rados_report, runtime, timeout, python, config_request)
@@ -233,7 +235,7 @@ def scan(librbd=None, librados=None, root=None, runtime=True, timeout=15.0,
     config_section, config_problems = config_mod.configuration(
         runtime_report.config, conf_path, conf_source, conf_candidates, client_id, client_name,
         release.facts, runtime_report.features_check, parsed=conf_parsed, refusal=conf_refusal,
-        environ=environ if fs.is_host else None, keyring=keyring, root=fs)
+        environ=environ if fs.is_host else None, keyring=keyring, root=fs, verdict=conf_verdict)
     problems.extend(config_problems)
     if runtime_report.config:
         # the child's own config answer, as shown under "runtime": redacted like the section
@@ -249,7 +251,8 @@ def scan(librbd=None, librados=None, root=None, runtime=True, timeout=15.0,
 
 
 def _client_conf(conf, keyring, environ, fs, client_id, client_name):
-    """(candidates, path, source, refusal, parsed) of the client's ceph.conf (config.py reads).
+    """(candidates, path, source, refusal, parsed, verdict) of the client's ceph.conf (config.py
+    reads; verdict: what librados 16.2.15's grammar does with the whole file).
 
     A --conf or --keyring the user named must be a regular file within its limit (InputError:
     exit 2); a discovered file that is not is a stated problem and nobody reads it."""
@@ -264,9 +267,10 @@ def _client_conf(conf, keyring, environ, fs, client_id, client_name):
         candidates = config_mod.search_path(conf, environ, fs)
         path, source, refusal = config_mod.choose_conf(candidates)
         parsed = None
+        verdict = {}
         if path and not refusal:
             try:
-                parsed = config_mod.read_conf(path)
+                parsed = config_mod.read_conf(path, verdict)
             except InputError as exc:
                 if conf is not None:
                     raise
@@ -274,7 +278,7 @@ def _client_conf(conf, keyring, environ, fs, client_id, client_name):
     except InputError as exc:
         # the path may hold a key (a key in a directory name): the one line never shows it
         raise InputError(safeio.redact(str(exc), safeio.known_secrets())) from exc
-    return candidates, path, source, refusal, parsed
+    return candidates, path, source, refusal, parsed, verdict
 
 
 def _observation(rbd_info, rados_info, common_report, common_info, runtime_report):

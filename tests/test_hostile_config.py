@@ -77,6 +77,7 @@ def test_the_corpus_16_2_15_build_answers_the_same():
     path = corpus.library("16.2.15", "librados")
     doc = _doc()
     assert config_oracle.answers(path, doc["oracle"]["rows"]) == doc["oracle"]["verified"]["16.2.15"]["rows"]
+    assert config_oracle.file_answers(path, doc["oracle"]["file_rows"]) == doc["oracle"]["verified"]["16.2.15"]["file_rows"]
 
 
 @pytest.mark.parametrize("version", sorted(_doc()["oracle"]["unverified"]))
@@ -286,7 +287,8 @@ def test_a_discovered_fifo_is_a_problem_and_nobody_blocks_on_it(fifo):
     for mode in (["--no-runtime"], []):
         proc, report = _report(mode, env={"CEPH_CONF": fifo}, timeout=60)
         (problem,) = _config_problems(report, "config.file-refused")
-        assert "is a FIFO" in problem["message"] and "blocks in open()" in problem["message"]
+        assert "is a FIFO" in problem["message"]
+        assert "librados 16.2.15 blocks in rados_conf_read_file on it" in problem["message"]
     assert report["config"]["read_by"].startswith("librados defaults")
 
 
@@ -302,3 +304,75 @@ def test_control_characters_in_a_conf_value_stay_escaped(tmp_path):
     proc, report = _report(["--conf", str(conf), "--no-runtime"])
     (problem,) = _config_problems(report, "config.rejected-value")
     assert "\x1b" not in problem["message"] and "\\x1b" in problem["message"]
+
+
+# --- the whole file: librados's grammar (ConfUtils IniGrammer), verdict per file -------------
+
+def _file_rows(release="16.2.15"):
+    return _doc()["oracle"]["verified"][release]["file_rows"]
+
+
+@pytest.mark.parametrize("row", _file_rows(), ids=lambda r: repr(r["text"][:40]))
+def test_parse_ceph_conf_gives_librados_verdict_on_the_file(row):
+    data = row["text"].encode("latin-1")
+    verdict = {}
+    sections = config.parse_ceph_conf(data.splitlines(True), verdict=verdict)
+    assert verdict["status"] == row["status"], verdict
+    if row["status"] == "ok":
+        pool = config.lookup(sections, "rbd_default_data_pool", config.section_order()) or ""
+        assert pool == row["pool"]
+    else:
+        assert isinstance(verdict["line"], int) and verdict["reason"] and "\n" not in verdict["reason"]
+
+
+def test_the_file_rows_cover_abort_reject_and_ok():
+    statuses = {r["status"] for r in _file_rows()}
+    assert statuses == {"ok", "rejected", "aborts"}
+
+
+def test_the_installed_librados_still_gives_the_file_verdicts(installed):
+    doc = _doc()
+    assert config_oracle.file_answers(installed["librados"], doc["oracle"]["file_rows"]) == _file_rows()
+
+
+@pytest.mark.parametrize("mode", ["--no-runtime", None])
+def test_a_file_librados_aborts_on_is_a_problem_and_the_probe_survives(tmp_path, mode):
+    conf = tmp_path / "ceph.conf"
+    conf.write_bytes(b"[global]\nrbd default data pool = \xc3\xa9t\xc3\xa9\nrbd default format = 1\n")
+    proc, report = _report(["--conf", str(conf)] + ([mode] if mode else []))
+    (problem,) = _config_problems(report, "config.file-aborts-librados")
+    assert problem["severity"] == "error" and "line 2: a non-ASCII character" in problem["message"]
+    assert "librados 16.2.15 aborts reading this file" in problem["message"]
+    assert report["config"]["values"].get("rbd_default_format") in (None, "2")    # nothing of it applies
+    if mode is None:
+        assert report["runtime"]["loaded"] and not report["runtime"]["error"]        # the child lived
+        assert proc.returncode in (0, 1)
+
+
+@pytest.mark.parametrize("mode", ["--no-runtime", None])
+def test_a_file_librados_rejects_is_a_problem(tmp_path, mode):
+    conf = tmp_path / "ceph.conf"
+    conf.write_text(u"[global]\nrbd default format = 1\nthis line has no equals sign\n")
+    proc, report = _report(["--conf", str(conf)] + ([mode] if mode else []))
+    (problem,) = _config_problems(report, "config.file-rejected")
+    assert "line 3: expected 'key = value' or a [section]" in problem["message"]
+    assert "applies none of its settings" in problem["message"]
+    if mode is None:
+        assert problem["message"].startswith("the loaded librados rejects")
+        assert report["config"]["values"]["rbd_default_format"] == "2"
+    else:
+        assert report["config"]["values"] == {}
+
+
+def test_the_installed_librados_still_treats_non_regular_files_so(installed):
+    """FIFO: blocks (the child would hang); a device: 0, skipped; a directory or socket: -ENOENT;
+    a file over this tool's 16 MiB limit: read whole."""
+    stored = _doc()["oracle"]["verified"]["16.2.15"]["file_kinds"]
+    assert config_oracle.kind_answers(installed["librados"]) == stored
+    assert stored["FIFO"] == "blocks"
+
+
+def test_refusal_messages_say_what_librados_does():
+    assert "skips it (rados_conf_read_file returns 0)" in config._client_on("ceph.conf /dev/zero: is a character device")
+    assert "reads such a file whole" in config._client_on("ceph.conf /x: 17825792 bytes, over the limit of 16 MiB")
+    assert "returns -ENOENT" in config._client_on("ceph.conf /x: is a directory")

@@ -5,7 +5,10 @@ For every row of ``librbd_probe/knowledge/data/config_parsing.json`` ("oracle" -
 (option, input)) a child interpreter loads librados.so.2 with ctypes and, on a fresh handle
 each time (never rados_connect), calls rados_create + rados_conf_set(option, input) +
 rados_conf_get(option): ``accepted`` is rc == 0, ``stored`` what librados answers afterwards
-(for a rejected value: the value it kept, the default).
+(for a rejected value: the value it kept, the default).  For every "file_rows" entry (a whole
+ceph.conf) a child per file calls rados_conf_read_file: "ok" (with the rbd_default_data_pool
+read), "rejected" (rc < 0: nothing of the file applies) or "aborts" (the child died of a
+signal: librados 16.2.15 asserts on a non-ASCII byte outside quotes and comments).
 
 Usage:
   python3 tools/config_oracle.py [--librados PATH] [--release 16.2.15] [--write | --check]
@@ -49,6 +52,107 @@ for option, text in rows:
     lib.rados_shutdown(handle)
 sys.stdout.write(json.dumps(out))
 '''
+
+
+FILE_CHILD = r'''
+import ctypes, sys
+lib = ctypes.CDLL(sys.argv[1])
+h_t = ctypes.c_void_p
+lib.rados_create.argtypes = [ctypes.POINTER(h_t), ctypes.c_char_p]
+lib.rados_conf_read_file.argtypes = [h_t, ctypes.c_char_p]
+lib.rados_conf_get.argtypes = [h_t, ctypes.c_char_p, ctypes.c_char_p, ctypes.c_size_t]
+handle = h_t()
+lib.rados_create(ctypes.byref(handle), None)
+rc = lib.rados_conf_read_file(handle, sys.argv[2].encode())
+buf = ctypes.create_string_buffer(65536)
+lib.rados_conf_get(handle, b"rbd_default_data_pool", buf, len(buf))
+sys.stdout.write("%d %s" % (rc, buf.value.decode("utf-8", "replace")))
+'''
+
+
+def file_answers(librados, rows, timeout=30):
+    """Per file row (its ``text``, bytes as latin-1 escapes): what rados_conf_read_file of that
+    file does -- "ok" with the rbd_default_data_pool it then holds, "rejected" (rc < 0) or
+    "aborts" (the child dies of a signal) -- one child per row."""
+    import tempfile
+    env = dict(os.environ)
+    real = librados
+    if "/" in librados:
+        real = os.path.realpath(librados)
+        libdir = os.path.dirname(real)
+        env["LD_LIBRARY_PATH"] = ":".join(p for p in (libdir, os.path.join(libdir, "ceph"), env.get("LD_LIBRARY_PATH"))
+                                          if p)
+    out = []
+    for row in rows:
+        with tempfile.NamedTemporaryFile("wb", suffix=".conf", delete=False) as handle:
+            handle.write(row["text"].encode("latin-1"))
+            name = handle.name
+        try:
+            proc = subprocess.Popen([sys.executable, "-E", "-s", "-c", FILE_CHILD, real, name], stdout=subprocess.PIPE,
+                                    stderr=subprocess.PIPE, env=env)
+            stdout, stderr = proc.communicate(timeout=timeout)
+        finally:
+            os.unlink(name)
+        entry = {"text": row["text"]}
+        if proc.returncode < 0:
+            entry["status"] = "aborts"
+        elif proc.returncode != 0:
+            raise RuntimeError("{} does not load here: {}".format(librados, stderr.decode("utf-8", "replace")[-300:]))
+        else:
+            rc, _, pool = stdout.decode("utf-8", "replace").partition(" ")
+            entry["status"] = "ok" if int(rc) == 0 else "rejected"
+            if entry["status"] == "ok":
+                entry["pool"] = pool
+        out.append(entry)
+    return out
+
+
+KIND_CHILD = r'''
+import ctypes, sys
+lib = ctypes.CDLL(sys.argv[1])
+h_t = ctypes.c_void_p
+lib.rados_create.argtypes = [ctypes.POINTER(h_t), ctypes.c_char_p]
+lib.rados_conf_read_file.argtypes = [h_t, ctypes.c_char_p]
+handle = h_t()
+lib.rados_create(ctypes.byref(handle), None)
+sys.stdout.write(str(lib.rados_conf_read_file(handle, sys.argv[2].encode())))
+'''
+
+
+def kind_answers(librados, timeout=5):
+    """What rados_conf_read_file does with a ceph.conf that is not a regular file: its return
+    code, or "blocks" when it has not returned after ``timeout`` seconds (then killed)."""
+    import shutil
+    import socket
+    import tempfile
+    scratch = tempfile.mkdtemp(prefix="config-oracle-")
+    out = {}
+    sock = socket.socket(socket.AF_UNIX)
+    try:
+        fifo = os.path.join(scratch, "fifo.conf")
+        os.mkfifo(fifo)
+        sock_path = os.path.join(scratch, "sock.conf")
+        sock.bind(sock_path)
+        big = os.path.join(scratch, "big.conf")          # over safeio.LIMITS["ceph.conf"] (16 MiB)
+        with open(big, "w") as handle:
+            handle.write("[global]\n")
+            line = "# " + "x" * 97 + "\n"
+            handle.write(line * ((17 << 20) // len(line)))
+        for kind, path in (("FIFO", fifo), ("character device", "/dev/zero"), ("directory", scratch),
+                           ("socket", sock_path), ("17 MiB regular file", big)):
+            proc = subprocess.Popen([sys.executable, "-E", "-s", "-c", KIND_CHILD, librados, path],
+                                    stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+            try:
+                stdout, _ = proc.communicate(timeout=timeout)
+                out[kind] = int(stdout.decode() or "0")
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.communicate()
+                out[kind] = "blocks"
+    finally:
+        sock.close()
+        shutil.rmtree(scratch, ignore_errors=True)
+    return out
 
 
 def row_input(row):
@@ -118,17 +222,23 @@ def main(argv=None):
     got = answers(args.librados, rows)
     if args.check:
         stored = verified.get(args.release, {}).get("rows")
-        if stored != got or verified[args.release].get("derived") != derive(got):
+        files = file_answers(args.librados, doc["oracle"]["file_rows"])
+        if (stored != got or verified[args.release].get("derived") != derive(got)
+                or verified[args.release].get("file_rows") != files
+                or verified[args.release].get("file_kinds") != kind_answers(args.librados)):
             for want, have in zip(stored or [], got):
                 if want != have:
                     print("differs: {!r} stored {!r}".format(have, want))
             return 1
-        print("{} rows agree with {}".format(len(got), args.librados))
+        print("{} rows, {} files and {} file kinds agree with {}".format(
+            len(got), len(files), len(verified[args.release]["file_kinds"]), args.librados))
         return 0
     if args.write:
         entry = verified.setdefault(args.release, {})
         entry["rows"] = got
         entry["derived"] = derive(got)
+        entry["file_rows"] = file_answers(args.librados, doc["oracle"]["file_rows"])
+        entry["file_kinds"] = kind_answers(args.librados)
         with open(DATA, "w") as handle:
             handle.write(json.dumps(doc, indent=2, sort_keys=True) + "\n")
         return 0
