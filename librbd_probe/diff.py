@@ -17,6 +17,7 @@ libabigail's ``abidiff`` (bit values can be tested with ``&``):
 The text and Markdown forms are at the end (they decide nothing).
 """
 from . import _kn
+from .textout import join_lines
 
 SCHEMA_VERSION = 1
 EXIT_NONE = 0
@@ -259,7 +260,7 @@ def to_text(result):
     for item in result["changes"]["unknown"]:
         lines.append("Unknown: " + item)
     lines.append("Result: " + _VERDICT_TEXT[result["verdict"]])
-    return "\n".join(lines) + "\n"
+    return join_lines(lines)
 
 
 def to_markdown(result):
@@ -288,4 +289,4 @@ def to_markdown(result):
             lines.append("| consumer | | {} | |".format(item))
     for item in result["changes"]["unknown"]:
         lines.append("| unknown | | {} | |".format(item))
-    return "\n".join(lines) + "\n"
+    return join_lines(lines)

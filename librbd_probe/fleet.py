@@ -526,6 +526,9 @@ def load_inputs(paths):
         else:
             raise UsageError("{}: not a librbd-probe report, a collection failure record or Ansible json output"
                              .format(name))
+    # a host's name comes from a file name or a document: control characters escaped, so a
+    # name cannot break a table row or forge a line of the text output
+    out = [i if safeio.one_line(i.name) == i.name else i._replace(name=safeio.one_line(i.name)) for i in out]
     names = collections.Counter(i.name for i in out)
     twice = sorted(n for n, c in names.items() if c > 1)
     if twice:

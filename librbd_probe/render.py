@@ -4,6 +4,7 @@ import json
 from . import knowledge as kn
 from .model import to_plain
 from .rootfs import Root
+from .textout import join_lines, line as _text_line
 
 WIDTH = 80
 
@@ -19,6 +20,7 @@ def _triple(value):
 
 def _wrap(text, indent, width=WIDTH):
     import textwrap  # only the text table needs it; --json stays lean
+    text = _text_line(text)  # a newline inside a value is shown as \n, never wrapped into a line break
     return textwrap.wrap(text, width=width, initial_indent=indent,
                          subsequent_indent=" " * len(indent), break_on_hyphens=False,
                          break_long_words=False) or [indent]
@@ -91,7 +93,7 @@ def report_text(report):
                 lines.extend(_wrap("fix: " + problem.fix, "      "))
     else:
         lines.append("Problems: none")
-    return "\n".join(lines) + "\n"
+    return join_lines(lines)
 
 
 def _extra_sections(report):
@@ -176,7 +178,7 @@ def report_markdown(report):
         lines.append("")
         for problem in report.problems:
             lines.append("- **{}**: {}".format(problem.severity, problem.message))
-    return "\n".join(lines) + "\n"
+    return join_lines(lines)
 
 
 def explain_text(result):
@@ -193,7 +195,7 @@ def explain_text(result):
                            "requested features\", \"Format 1 image creation unsupported\", \"undefined symbol: "
                            "rbd_/rados_...\", \"cannot open shared object file\", rbd map feature mismatches, "
                            "libceph \"feature set mismatch\", and bare errno forms.", ""))
-        return "\n".join(lines) + "\n"
+        return join_lines(lines)
     for number, finding in enumerate(result.findings, 1):
         # confidence, decides, last_line, times and related come with issue 10's explain
         # (getattr: an explanation without them renders as before)
@@ -229,7 +231,7 @@ def explain_text(result):
             lines.extend(_wrap(item, "    explains: "))
     for notice in getattr(result, "notices", ()) or ():
         lines.extend(_wrap(notice, "note: "))
-    return "\n".join(lines) + "\n"
+    return join_lines(lines)
 
 
 def consumers_text(report, results):
@@ -243,7 +245,7 @@ def consumers_text(report, results):
     if not results:
         lines.append("")
         lines.append("No program or module that uses librbd/librados was found; give ELF paths to check.")
-        return "\n".join(lines) + "\n"
+        return join_lines(lines)
     for consumer in results:
         lines.append("")
         lines.extend(_wrap("{} ({})".format(consumer.path, consumer.kind), ""))
@@ -293,4 +295,4 @@ def consumers_text(report, results):
                 item.get("cause") or "not exported"), "    - "))
         if consumer.sees:
             lines.extend(_wrap("you will see: " + consumer.sees, "  "))
-    return "\n".join(lines) + "\n"
+    return join_lines(lines)

@@ -9,6 +9,7 @@ import html
 import json
 
 from .fleet import CREATE_PATHS, SCHEMA_VERSION
+from .textout import join_lines, line as _text_line
 
 WIDTH = 100
 STATUS_WORDS = {"failed": "FAILED", "below-target": "BELOW TARGET", "stale": "STALE", "unknown": "UNKNOWN",
@@ -24,6 +25,7 @@ def to_json(fleet):
 
 def _wrap(text, indent, width=WIDTH):
     import textwrap
+    text = _text_line(text)  # a newline inside a value is shown as \n, never wrapped into a line break
     return textwrap.wrap(text, width=width, initial_indent=indent, subsequent_indent=" " * len(indent),
                          break_on_hyphens=False, break_long_words=False) or [indent]
 
@@ -113,7 +115,7 @@ def fleet_text(fleet):
                 lines.extend(_wrap("{}: {}".format(host.name, item), "  "))
         for client in fleet.unmatched_clients:
             lines.extend(_wrap("no scanned host: " + (client.get("text") or client.get("entity") or "a client"), "  "))
-    return "\n".join(lines) + "\n"
+    return join_lines(lines)
 
 
 def _md(text):
@@ -156,7 +158,7 @@ def fleet_markdown(fleet):
         for cap in fleet.non_uniform:
             lines.append("| `{}` | {} | {} | {} |".format(cap["id"], *[
                 _md(", ".join(cap["hosts"].get(s, [])) or "-") for s in ("yes", "no", "unknown")]))
-    return "\n".join(lines) + "\n"
+    return join_lines(lines)
 
 
 _CSS = """

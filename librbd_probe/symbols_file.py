@@ -10,6 +10,7 @@ binary exports).  The C++ API and compiler-generated symbols (names starting wit
 covered by one pattern stamped with the build's own release: nothing upstream dates them.
 """
 from . import _kn
+from .textout import join_lines
 
 _EXPORTED_BINDINGS = ("GLOBAL", "WEAK", "GNU_UNIQUE")
 
@@ -92,7 +93,7 @@ def dpkg_symbols(symbols, soname, package, build_release, source, build_depends=
         if note:
             lines.append("# {}: {}".format(name, note))
         lines.append(" {}@{} {}".format(name, node or "Base", version))
-    return "\n".join(lines) + "\n"
+    return join_lines(lines)
 
 
 def plain_list(symbols, soname, build_release, source, tool="librbd-probe"):
@@ -104,4 +105,4 @@ def plain_list(symbols, soname, build_release, source, tool="librbd-probe"):
             continue
         version, _ = stamp(name, node, build_release)
         lines.append("{}{} {}".format(name, "@" + node if node else "", version))
-    return "\n".join(lines) + "\n"
+    return join_lines(lines)

@@ -117,6 +117,8 @@ def check(run, codes, seconds, rss_mib, secrets=(), garbage=False, err_lines=1, 
         assert not re.search("[\x00-\x08\x0b-\x1f\x7f-\x9f\u2028\u2029]", line), ("raw control character", run)
     assert not run.err.endswith("\n\n"), run
     assert "\x1b" not in run.out, ("an ESC reached standard output", run)
+    for line in run.out.splitlines() + lines:
+        assert not line.lstrip().startswith(INJECTED), ("a line forged by a value", run)
     assert run.seconds < seconds, ("slower than the row's bound {} s".format(seconds), run)
     assert run.rss_mib < rss_mib, ("peak RSS over the row's bound {} MiB".format(rss_mib), run)
     for secret in secrets:
@@ -581,6 +583,15 @@ def explain_key_in_log(tmp_path, libs, keys):
     return dict(args=["explain", "--no-runtime", "--file", _report_file(tmp_path, "log", log)])
 
 
+def explain_backtracking_lines(tmp_path, libs, keys):
+    """Lines of 60 KB that made two signatures' optional leading groups backtrack at every
+    start position (53 s for the go-ceph one, fuzz finding of h13e)."""
+    log = ("0" * 60000 + " could not determine kind of name for C.rbd_trash_remove\n"
+           + "x.so" * 15000 + ": undefined symbol: rbd_encryption_load2\n"
+           + "x/" * 30000 + "y.go:1:2: could not determine kind of name for C.rbd_x\n")
+    return dict(args=["explain", "--no-runtime", "--file", _report_file(tmp_path, "log", log)])
+
+
 def key_in_missing_path(tmp_path, libs, keys):
     return dict(args=["--no-runtime", "--librbd", "/nonexistent/" + keys[0] + "/librbd.so.1"])
 
@@ -591,6 +602,26 @@ def esc_in_librbd(tmp_path, libs, keys):
 
 def non_utf8_librbd(tmp_path, libs, keys):
     return dict(args=[b"--no-runtime", b"--librbd", os.fsencode(str(tmp_path)) + b"/lib\xff\xfe.so"])
+
+
+def _library_in_forging_directory(tmp_path, libs):
+    directory = tmp_path / ("lib\n" + INJECTED + ESC)
+    directory.mkdir()
+    _link_or_copy(libs["librbd"], str(directory / "librbd.so.1"))
+    return str(directory / "librbd.so.1")
+
+
+def forging_path_text(tmp_path, libs, keys):
+    return dict(args=["--no-runtime", "--librbd", _library_in_forging_directory(tmp_path, libs)])
+
+
+def forging_path_markdown(tmp_path, libs, keys):
+    return dict(args=["--no-runtime", "--markdown", "--librbd", _library_in_forging_directory(tmp_path, libs)])
+
+
+def forging_path_consumers(tmp_path, libs, keys):
+    path = _library_in_forging_directory(tmp_path, libs)
+    return dict(args=["consumers", "--no-runtime", "--librbd", path, path])
 
 
 def newline_conf(tmp_path, libs, keys):
@@ -610,8 +641,8 @@ R = "a stated problem in the report"
 ROWS = [
     # --- the issue's "Why" table ----------------------------------------------------------
     ("ldcache-string-offset-past-end", ldcache_offset_past_end, {0}, 10, 200, dict(problem_says="ld\\.so\\.cache")),
-    ("features-061-no-runtime", features_061, {0}, 10, 200, dict(out_says="rbd_default_features")),
-    ("features-4301-digits", features_4301_digits, {0}, 10, 200, dict(out_says="rbd_default_features")),
+    ("features-061-no-runtime", features_061, {0}, 10, 200, dict(out_says="rbd.default.features")),
+    ("features-4301-digits", features_4301_digits, {0}, 10, 200, dict(out_says="rbd.default.features")),
     ("ldsoconfd-ten-files-include-each-other", confd_include_loop, {0}, 10, 200, {}),
     ("fifo-ldcache-under-root", fifo_ldcache, {0}, 10, 200, dict(problem_says="FIFO")),
     ("fifo-ldsoconf-under-root", fifo_ldsoconf, {0}, 10, 200, dict(problem_says="FIFO")),
@@ -655,6 +686,7 @@ ROWS = [
     ("explain-file-dev-zero", explain_file_dev_zero, {2}, 10, 200, dict(says="device|not a regular file")),
     ("explain-standard-input-still-read", explain_stdin, {0}, 30, 300, dict(out_says="rbd_encryption_load")),
     ("explain-log-holding-keys", explain_key_in_log, {0, 4}, 30, 300, {}),
+    ("explain-backtracking-60kb-lines", explain_backtracking_lines, {0}, 15, 300, dict(out_says="go-ceph|rbd_trash")),
     # --- output files ---------------------------------------------------------------------
     ("save-baseline-fifo", save_baseline_fifo, {2}, 10, 200, dict(says="FIFO")),
     ("fleet-html-fifo", fleet_html_fifo, {2}, 15, 200, dict(says="FIFO")),
@@ -663,6 +695,9 @@ ROWS = [
     ("key-in-a-missing-path", key_in_missing_path, {2}, 10, 200, dict(says="does not exist|no such file")),
     ("esc-and-u2028-in-librbd", esc_in_librbd, {2}, 10, 200, dict(says="--librbd")),
     ("non-utf8-byte-in-librbd", non_utf8_librbd, {2}, 10, 200, dict(says="\\\\xff")),
+    ("newline-and-esc-in-a-scanned-path-text", forging_path_text, {0}, 10, 200, dict(out_says="INJECTED")),
+    ("newline-and-esc-in-a-scanned-path-markdown", forging_path_markdown, {0}, 10, 200, dict(out_says="INJECTED")),
+    ("newline-and-esc-in-a-consumer-path", forging_path_consumers, {0, 1, 3}, 15, 300, dict(out_says="INJECTED")),
     ("newline-in-conf", newline_conf, {2}, 10, 200, dict(says="--conf")),
     ("newline-in-unknown-option", newline_unknown_option, {2}, 10, 200, dict(says="unrecognized|bogus")),
     ("newline-in-require", newline_require, {2}, 10, 200, dict(says="unknown capability")),
@@ -756,3 +791,28 @@ def test_registered_keyring_secret_redacted_from_every_stream(monkeypatch, capsy
     assert secret not in captured.out and secret not in captured.err
     assert safeio.REDACTED in captured.out and safeio.REDACTED in captured.err
     assert secret not in (tmp_path / "out").read_text()
+
+
+def test_explain_patterns_stay_linear_on_long_runs():
+    """Every signature pattern of errors.json over 20 KB runs of the characters its classes
+    take, with and without its keywords after them: under 100 ms each (the fuzz contract's
+    bound), so a long line cannot make an optional leading group backtrack at every start."""
+    import json as _json
+    from librbd_probe import knowledge
+    signatures = knowledge.load("errors.json")["signatures"]
+    fills = ["x", "x/", "x.so", "0", "x ", "/", "a.go:1:1: ", "x'", "x:", "-", "a1."]
+    slow = []
+    for sig in signatures:
+        tails = [""] + [" " + k for k in (sig.get("keywords") or [])[:3]]
+        for pattern in sig["patterns"]:
+            rx = re.compile(pattern)
+            for fill in fills:
+                line = fill * (20000 // len(fill))
+                for tail in tails:
+                    start = time.monotonic()
+                    for _ in rx.finditer(line + tail):
+                        pass
+                    took = time.monotonic() - start
+                    if took > 0.1:
+                        slow.append((sig["id"], fill, tail, round(took, 3)))
+    assert not slow, slow
