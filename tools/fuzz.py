@@ -818,8 +818,9 @@ def _commit():
     return (head + "+dirty" if dirty else head) or None
 
 
-def campaign(name, runs, seed, log=None):
-    """Every input 0..runs-1 of ``name``; the target's figures and distinct findings."""
+def campaign(name, runs, seed, log=None, max_seconds=None):
+    """Every input 0..runs-1 of ``name`` (or as many as ``max_seconds`` allow, whole chunks);
+    the target's figures and distinct findings."""
     target = make_target(name)
     target.setup()
     reason = target.skip_reason()
@@ -834,6 +835,10 @@ def campaign(name, runs, seed, log=None):
     start_time = time.time()
     index = 0
     while index < runs:
+        if max_seconds is not None and time.time() - start_time > max_seconds:
+            figures["stopped"] = "time limit of {:.0f} s reached after {} of {} inputs".format(
+                max_seconds, figures["runs"], runs)
+            break
         stop = min(runs, index + CHUNK)
         stats = fork_chunk(target, mutator, index, stop)
         figures["runs"] += stats["runs"]
@@ -1398,6 +1403,7 @@ def main(argv=None):
     parser.add_argument("--runs", type=int, default=2000, help="inputs per target")
     parser.add_argument("--runs-of", action="append", default=[], metavar="TARGET=N",
                         help="inputs for one target (overrides --runs for it)")
+    parser.add_argument("--max-seconds", type=float, help="stop each target after this long (whole chunks)")
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--engine", choices=("stdlib", "atheris"), default="stdlib")
     parser.add_argument("--json", help="write the figures here")
@@ -1426,7 +1432,7 @@ def main(argv=None):
     out = []
     for name in names:
         runs = dict((k, int(v)) for k, _, v in (item.partition("=") for item in args.runs_of)).get(name, args.runs)
-        figures = campaign(name, runs, args.seed, log)
+        figures = campaign(name, runs, args.seed, log, args.max_seconds)
         if args.save and figures.get("findings"):
             save_findings(figures, log=log)
         out.append(_public(figures))
