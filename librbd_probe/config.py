@@ -14,6 +14,7 @@ Secrets: the values of key, keyfile and keyring are never shown.  The keys of ev
 the configuration names are read (``parse_keyring``, through safeio) only to be registered
 with ``safeio.add_secrets`` and redacted from the report and from everything the CLI writes.
 """
+import collections
 import errno
 import functools
 import os
@@ -117,7 +118,7 @@ class _Lines(object):
 
     def __init__(self, lines):
         self.source = iter(lines or ())
-        self.queue = []
+        self.queue = collections.deque()
         self.number = 0
         self.bad_utf8 = None
 
@@ -140,6 +141,11 @@ class _Lines(object):
                     text = _SURROGATE.sub("\ufffd", text)
                     if self.bad_utf8 is None:
                         self.bad_utf8 = self.number + 1
+            body = text[:-1] if text.endswith("\n") else text
+            if "\r" not in text and "\n" not in body:          # the common case: one line
+                if text:
+                    self.queue.append((body, len(body) != len(text)))
+                continue
             parts = _EOL.split(text)
             eols = _EOL.findall(text)
             for index, part in enumerate(parts):
@@ -152,7 +158,7 @@ class _Lines(object):
         if not self._fill():
             return None
         self.number += 1
-        return self.queue.pop(0)
+        return self.queue.popleft()
 
 
 class _Syntax(Exception):
@@ -194,7 +200,8 @@ class _Cursor(object):
         while True:
             if self.text[self.pos:] == "\\" and self.eol:
                 nxt = self.lines.next()
-                if nxt is None:
+                if nxt is None:                  # the marker took the last end of line
+                    self.text, self.eol, self.pos = "", False, 0
                     return False
                 self.text, self.eol = nxt
                 self.pos = 0
@@ -217,6 +224,11 @@ class _Cursor(object):
 
 _ESCAPE = re.compile(r"\\(.)")
 _FAST_NAME = re.compile(r"(?:[^\]#;\\\x80-\U0010ffff]|\\.)+")
+# runs without blanks, comment starts, backslashes before the end or non-ASCII: the skipper
+# does nothing inside them
+_WORD = r"(?:[^=\[ \t#;\\\x80-\U0010ffff]|\\.|\t(?![ \t]*[#;]))"
+_KEY_CHUNK = re.compile(_WORD + r"+(?: +" + _WORD + r"+)*")
+_NAME_CHUNK = re.compile(r"(?:[^\] \t#;\\\x80-\U0010ffff]|\\.|[ \t](?![ \t]*[#;]))+")
 _FAST_KEY = re.compile(r"(?:[^=\[ #;\\\x80-\U0010ffff]|\\.)+(?: +(?:[^=\[ #;\\\x80-\U0010ffff]|\\.)+)*")
 
 
@@ -243,6 +255,11 @@ def _heading(cur):
     name = []
     while True:
         cur.skip()
+        chunk = _NAME_CHUNK.match(cur.text, cur.pos)
+        if chunk:
+            name.append(_ESCAPE.sub(r"\1", chunk.group(0)))
+            cur.pos = chunk.end()
+            continue
         char = cur.char()
         if char == "]" or not char or char in _COMMENT:
             break
@@ -287,6 +304,11 @@ def _key_val(cur):
         cur.skip()
         if cur.continued != before and raw:
             raw.append("\\\n")            # raw[] keeps the continuation: the key is another one
+        chunk = _KEY_CHUNK.match(cur.text, cur.pos)
+        if chunk:                         # word characters the loop would take one by one
+            raw.append(chunk.group(0))
+            cur.pos = chunk.end()
+            continue
         char = cur.char()
         if not char or char in "=[ " or char in _COMMENT:
             if char == " ":              # words separated by blanks: a blank run then a word
@@ -317,8 +339,8 @@ def _key_val(cur):
     return normalize_key("".join(raw)), value
 
 
-_PLAIN = re.compile(r"[^\\#;\x80-\U0010ffff]*")
-_PLAIN_QUOTED = {q: re.compile(r"[^\\#;" + q + "]*") for q in ("\"", "'")}
+_PLAIN = re.compile(r"(?:[^\\#;\x80-\U0010ffff]|\\.)*")
+_PLAIN_QUOTED = {q: re.compile(r"(?:[^\\#;" + q + r"]|\\.)*") for q in ("\"", "'")}
 
 
 def _value(cur):
@@ -334,7 +356,7 @@ def _value(cur):
             run = plain.match(cur.text, cur.pos).group(0)
             if run:
                 if size < _MAX_VALUE:
-                    out.append(run)
+                    out.append(_ESCAPE.sub(r"\1", run) if "\\" in run else run)
                     size += len(run)
                 cur.pos += len(run)
             char = cur.char()
@@ -358,7 +380,7 @@ def _value(cur):
             if run:
                 # blanks then # or ; end the value (the skipper takes them as a comment)
                 if size < _MAX_VALUE:
-                    out.append(run)
+                    out.append(_ESCAPE.sub(r"\1", run) if "\\" in run else run)
                     size += len(run)
                 cur.pos += len(run)
                 continue
@@ -420,6 +442,9 @@ def parse_ceph_conf(lines, keep=None, verdict=None):
             break
         seen += 1
         number = reader.number
+        text = line[0]
+        if line[1] and (not text or text.lstrip(_BLANK)[:1] in ("#", ";")):
+            continue                              # an empty line or a comment line
         cur = _Cursor(reader, line)
         try:
             if _skippable(cur, current is None and not lone):
