@@ -65,6 +65,54 @@ class Binding(record(
         return {k: (list(v) if isinstance(v, tuple) else v) for k, v in self._asdict().items()}
 
 
+#: the answer of a real interpreter is a few KiB (its sys.path); a program named by --python that
+#: prints without end is stopped at this much, or at the timeout (memory stays bounded)
+_PROBE_OUTPUT = 1 << 20
+_PROBE_TIMEOUT = 30.0
+
+
+class _Unbounded(Exception):
+    pass
+
+
+def _run_bounded(argv, timeout, limit):
+    """(stdout, stderr tail) of ``argv``: killed past ``timeout`` s or ``limit`` bytes of stdout."""
+    import selectors
+    import time
+    proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            cwd="/")
+    out, err = bytearray(), bytearray()
+    problem = None
+    deadline = time.monotonic() + timeout
+    with selectors.DefaultSelector() as selector:
+        selector.register(proc.stdout, selectors.EVENT_READ, out)
+        selector.register(proc.stderr, selectors.EVENT_READ, err)
+        while selector.get_map() and problem is None:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                problem = "no answer within {:g} s".format(timeout)
+                break
+            for key, _ in selector.select(left):
+                data = os.read(key.fileobj.fileno(), 65536)
+                if not data:
+                    selector.unregister(key.fileobj)
+                    continue
+                key.data.extend(data)
+                if len(out) > limit:
+                    problem = "more than {} bytes on standard output".format(limit)
+                    break
+                if len(err) > limit:
+                    del err[:-65536]                    # the tail is what a message needs
+    if problem is not None:
+        proc.kill()
+    proc.stdout.close()
+    proc.stderr.close()
+    proc.wait()
+    if problem is not None:
+        raise _Unbounded(problem)
+    return bytes(out), bytes(err)
+
+
 def interpreter_info(python=None):
     """sys.path and suffixes of ``python`` (default: this interpreter), without importing rbd."""
     if python is None:
@@ -78,12 +126,13 @@ def interpreter_info(python=None):
     if not os.access(python, os.X_OK) or os.path.isdir(python):
         raise UsageError("{}: --python is not an executable file".format(one_line(python)))
     try:
-        proc = subprocess.run([python, "-c", _PROBE], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                              timeout=30, cwd="/")
-    except (OSError, subprocess.SubprocessError) as exc:
+        out, err = _run_bounded([python, "-c", _PROBE], _PROBE_TIMEOUT, _PROBE_OUTPUT)
+    except OSError as exc:
         raise UsageError("{}: cannot run it as a Python interpreter: {}".format(one_line(python), one_line(exc))) from exc
-    stdout = proc.stdout.decode("utf-8", "surrogateescape")
-    stderr = proc.stderr.decode("utf-8", "replace")
+    except _Unbounded as exc:
+        raise UsageError("{}: not a Python interpreter ({})".format(one_line(python), exc)) from exc
+    stdout = out.decode("utf-8", "surrogateescape")
+    stderr = err.decode("utf-8", "replace")
     try:
         data = json.loads(stdout)
         return Interpreter(python, data["version"], [p for p in data["path"] if p], data["ext"],

@@ -123,7 +123,16 @@ def build_parser():
 
 
 def main(argv=None):
-    argv = sys.argv[1:] if argv is None else list(argv)
+    code = _guarded(sys.argv[1:] if argv is None else list(argv))
+    try:
+        _flush()            # a reader gone (| head) shows here, not in the interpreter's exit
+    except BrokenPipeError:
+        return _stdout_gone()
+    return code
+
+
+def _guarded(argv):
+    """The command, every exception turned into one line and an exit code (README "Exit codes")."""
     try:
         if argv and argv[0] in SUBCOMMANDS:
             return SUBCOMMANDS[argv[0]](argv[1:])
@@ -150,6 +159,13 @@ def main(argv=None):
 
 #: the reader of standard output went away (``librbd-probe --json | head``): 128 + SIGPIPE, silent.
 EXIT_STDOUT_GONE = 141
+
+
+def _flush():
+    for stream in (sys.stdout, sys.stderr):
+        flush = getattr(stream, "flush", None)
+        if flush is not None:
+            flush()
 
 
 def _stdout_gone():
@@ -484,9 +500,9 @@ def _read_text(path, what):
 
 def _prepare_gates(args):
     """(baseline snapshot or None, policy or None); bad files are usage errors (exit 2)."""
-    from . import gate, safeio, savedjson, snapshot
     baseline = policy = None
     if args.baseline:
+        from . import savedjson, snapshot
         doc = savedjson.loads(_read_named(args.baseline, "--baseline"), args.baseline, "--baseline",
                               UsageError, not_json="is not JSON")
         try:
@@ -494,8 +510,10 @@ def _prepare_gates(args):
         except snapshot.SnapshotError as exc:
             raise UsageError(str(exc)) from exc
     if args.policy:
+        from . import gate, safeio
         policy = gate.parse_policy(_read_text(args.policy, "--policy"), safeio.one_line(args.policy))
     if args.save_baseline and os.path.isdir(args.save_baseline):
+        from . import safeio
         raise UsageError("{}: --save-baseline is a directory".format(safeio.one_line(args.save_baseline)))
     if args.save_baseline:
         _check_output(args.save_baseline, "--save-baseline")

@@ -502,6 +502,8 @@ def load_inputs(paths):
     out = []
     for path in paths:
         name = safeio.one_line(path)
+        if "\0" in os.fsdecode(path):
+            raise UsageError("{}: a path cannot hold a NUL character".format(name))
         if not os.path.exists(path):
             raise UsageError("{}: does not exist".format(name))
         if os.path.isdir(path):

@@ -118,7 +118,8 @@ def parse_policy(text, source):
                     raise UsageError("{}: {}".format(where, exc)) from exc
                 policy["features"].extend(n for n in names if n not in policy["features"])
         elif directive == "min-release":
-            if len(args) != 1 or not all(part.isdigit() for part in args[0].split(".")):
+            if len(args) != 1 or not all(part.isdigit() for part in args[0].split(".")) \
+                    or _kn().version_key(args[0]) == (-1,):      # e.g. 5,000 digits: no version
                 raise UsageError("{}: min-release takes one upstream version such as 16.2.0".format(where))
             policy["min_release"] = args[0]
         elif directive == "allow":

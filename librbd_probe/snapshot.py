@@ -114,6 +114,9 @@ def _report_functions(lib, source):
     real = lib.get("realpath")
     if not real or not os.path.isfile(real):
         return None, "{} lists no functions and {} is gone".format(source, real)
+    if os.path.realpath(real).startswith(("/proc/", "/sys/", "/dev/")):
+        # a path a saved report names is input too: no pseudo-file (/proc/kcore) is read for it
+        return None, "{} lists no functions and names {}, not a library file".format(source, real)
     try:
         info = elf.read_elf(real, symbols=True, name_filter=kn.api_prefixes_bytes(), defined_only=True)
     except ElfError as exc:
@@ -180,6 +183,8 @@ def from_path(path):
 
 def _from_path(path):
     name = safeio.one_line(path)
+    if "\0" in os.fsdecode(path):
+        raise InputError("{}: a path cannot hold a NUL character".format(name))
     if os.path.islink(path) and not os.path.exists(path):
         raise InputError("{}: is a broken symbolic link (-> {})".format(name, safeio.one_line(os.readlink(path))))
     try:

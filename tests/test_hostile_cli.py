@@ -105,7 +105,7 @@ def run_cli(args, env=None, timeout=20.0, stdin=None, close_stdout=False, cwd=No
 
 
 def check(run, codes, seconds, rss_mib, secrets=(), garbage=False, err_lines=1, says=None, out_says=None,
-          problem_says=None):
+          problem_says=None, any_says=None):
     """The assertions every row shares (module docstring)."""
     assert "Traceback" not in run.err and "Traceback" not in run.out, run
     assert "internal error" not in run.err, run
@@ -130,6 +130,8 @@ def check(run, codes, seconds, rss_mib, secrets=(), garbage=False, err_lines=1, 
         assert re.search(says, run.err, re.I), ("stderr does not say {!r}".format(says), run)
     if out_says:
         assert re.search(out_says, run.out, re.I), ("stdout does not say {!r}".format(out_says), run)
+    if any_says:
+        assert re.search(any_says, run.err + run.out, re.I), ("neither stream says {!r}".format(any_says), run)
     if problem_says:
         problems = json.loads(run.out).get("problems") or []
         text = "\n".join("{} {} {}".format(p.get("id"), p.get("message"), p.get("evidence")) for p in problems)
@@ -315,6 +317,14 @@ def features_4301_digits(tmp_path, libs, keys):
     return dict(args=["--no-runtime", "--conf", str(conf), "--json"])
 
 
+def conf_trailing_continuation(tmp_path, libs, keys):
+    """A ceph.conf whose last line ends in a backslash continuation (h13e's fuzz finding: the
+    7-byte file 'a = b\\' + newline made the parser loop)."""
+    conf = tmp_path / "ceph.conf"
+    conf.write_text("[client]\nrbd default features = 3\na = b\\\n")
+    return dict(args=["--no-runtime", "--conf", str(conf), "--json"])
+
+
 def _verneed_overlap(tmp_path, libs, records=20000):
     """Overlapping version-requirement records: from .gnu.version_r on (readelf's offset), into
     the bytes after it in the same PT_LOAD, ``records`` 16-byte entries that are each both an
@@ -496,6 +506,10 @@ def policy_with_key(tmp_path, libs, keys):
     return dict(args=["--no-runtime", "--policy", _report_file(tmp_path, "policy", keys[1] + " yes\n")])
 
 
+def policy_min_release_digits(tmp_path, libs, keys):
+    return dict(args=["--no-runtime", "--policy", _report_file(tmp_path, "policy", "min-release " + "1" * 5000 + "\n")])
+
+
 def policy_fifo(tmp_path, libs, keys):
     os.mkfifo(str(tmp_path / "policy"))
     return dict(args=["--no-runtime", "--policy", str(tmp_path / "policy")])
@@ -624,6 +638,35 @@ def forging_path_consumers(tmp_path, libs, keys):
     return dict(args=["consumers", "--no-runtime", "--librbd", path, path])
 
 
+def consumers_root_with_fifos(tmp_path, libs, keys):
+    """consumers --root over a tree whose bin and lib hold a FIFO, a link to /dev/zero and a
+    sparse 1 GiB file next to a real consumer (the installed librados, which needs librbd's
+    sibling libraries): the walk opens regular files only, bounded."""
+    root = make_root(tmp_path, libs, cache=False)
+    bindir = os.path.join(root, "usr", "bin")
+    os.makedirs(bindir)
+    os.mkfifo(os.path.join(bindir, "fifo-tool"))
+    os.symlink("/dev/zero", os.path.join(bindir, "zero-tool"))
+    os.mkfifo(os.path.join(root, "usr", "lib", "x86_64-linux-gnu", "libfifo.so.1"))
+    sparse(os.path.join(bindir, "big-tool"), GiB)
+    return dict(args=["consumers", "--root", root, "--json"])
+
+
+def consumers_path_fifo(tmp_path, libs, keys):
+    os.mkfifo(str(tmp_path / "prog"))
+    return dict(args=["consumers", "--no-runtime", str(tmp_path / "prog")])
+
+
+def python_that_floods(tmp_path, libs, keys):
+    """--python naming a program that prints without end (yes): it filled memory until
+    MemoryError; now stopped after 1 MiB."""
+    need(shutil.which("yes"), "yes (coreutils) not found")
+    flood = tmp_path / "python3"
+    flood.write_text("#!/bin/sh\nexec {}\n".format(shutil.which("yes")))
+    flood.chmod(0o755)
+    return dict(args=["consumers", "--no-runtime", "--python", str(flood)])
+
+
 def newline_conf(tmp_path, libs, keys):
     return dict(args=["--no-runtime", "--conf", str(tmp_path / "x.conf") + "\n" + INJECTED])
 
@@ -637,12 +680,12 @@ def newline_require(tmp_path, libs, keys):
 
 
 # id, builder, exit codes, seconds, MiB, options (garbage, says, out_says, err_lines)
-R = "a stated problem in the report"
 ROWS = [
     # --- the issue's "Why" table ----------------------------------------------------------
     ("ldcache-string-offset-past-end", ldcache_offset_past_end, {0}, 10, 200, dict(problem_says="ld\\.so\\.cache")),
     ("features-061-no-runtime", features_061, {0}, 10, 200, dict(out_says="rbd.default.features")),
-    ("features-4301-digits", features_4301_digits, {0}, 10, 200, dict(out_says="rbd.default.features")),
+    ("features-4301-digits", features_4301_digits, {0}, 10, 200, dict(problem_says="rbd.default.features")),
+    ("conf-last-line-backslash-continuation", conf_trailing_continuation, {0}, 10, 200, {}),
     ("ldsoconfd-ten-files-include-each-other", confd_include_loop, {0}, 10, 200, {}),
     ("fifo-ldcache-under-root", fifo_ldcache, {0}, 10, 200, dict(problem_says="FIFO")),
     ("fifo-ldsoconf-under-root", fifo_ldsoconf, {0}, 10, 200, dict(problem_says="FIFO")),
@@ -673,6 +716,7 @@ ROWS = [
     ("baseline-fifo", baseline_fifo, {2}, 10, 200, dict(says="FIFO")),
     ("baseline-sparse-300mib", baseline_sparse_300m, {2}, 10, 200, dict(says="limit")),
     ("policy-fifo", policy_fifo, {2}, 10, 200, dict(says="FIFO")),
+    ("policy-min-release-5000-digits", policy_min_release_digits, {2}, 10, 200, dict(says="min-release takes")),
     ("policy-echoes-a-key", policy_with_key, {2}, 10, 200, dict(says="unknown directive")),
     ("diff-old-fifo", diff_old_fifo, {2}, 10, 200, dict(says="FIFO")),
     ("diff-old-nested-100000", diff_deep, {3}, 10, 200, dict(says="nests deeper")),
@@ -698,6 +742,9 @@ ROWS = [
     ("newline-and-esc-in-a-scanned-path-text", forging_path_text, {0}, 10, 200, dict(out_says="INJECTED")),
     ("newline-and-esc-in-a-scanned-path-markdown", forging_path_markdown, {0}, 10, 200, dict(out_says="INJECTED")),
     ("newline-and-esc-in-a-consumer-path", forging_path_consumers, {0, 1, 3}, 15, 300, dict(out_says="INJECTED")),
+    ("consumers-root-with-fifos-and-devices", consumers_root_with_fifos, {0, 1, 3}, 20, 200, {}),
+    ("consumers-path-fifo", consumers_path_fifo, {2, 3}, 10, 200, dict(any_says="FIFO|not a regular file")),
+    ("python-that-floods-stdout", python_that_floods, {2}, 30, 200, dict(says="not a Python interpreter")),
     ("newline-in-conf", newline_conf, {2}, 10, 200, dict(says="--conf")),
     ("newline-in-unknown-option", newline_unknown_option, {2}, 10, 200, dict(says="unrecognized|bogus")),
     ("newline-in-require", newline_require, {2}, 10, 200, dict(says="unknown capability")),
@@ -709,6 +756,7 @@ def test_hostile_row(row, tmp_path, libs, keys):
     _id, build, codes, seconds, rss, options = row
     spec = build(tmp_path, libs, keys)
     run = run_cli(spec["args"], env=spec.get("env"), stdin=spec.get("stdin"), timeout=seconds + 5)
+    print("row {}: exit {}, {:.2f} s, {:.0f} MiB peak RSS".format(_id, run.code, run.seconds, run.rss_mib))
     check(run, codes, seconds, rss, secrets=keys, **options)
 
 
@@ -743,9 +791,12 @@ def test_metavariable_key_absent_from_every_output(tmp_path, libs, keys):
         assert keys[0] not in text and keys[0][:-2] not in text, path
 
 
-def test_stdout_closed_early_is_quiet(libs):
-    """``librbd-probe --json | head -c0``: the reader went away; no traceback, no second error."""
-    run = run_cli(["--no-runtime", "--json"], close_stdout=True)
+@pytest.mark.parametrize("args", [["--no-runtime", "--json"], ["schema"], ["--version"]],
+                         ids=["report-38kb", "schema-list-small", "version"])
+def test_stdout_closed_early_is_quiet(args, libs):
+    """``librbd-probe --json | head -c0``: the reader went away; no traceback, no second error
+    (a large output fails in a write, a small one only in the final flush)."""
+    run = run_cli(args, close_stdout=True)
     assert "Traceback" not in run.err and "Exception ignored" not in run.err, run
     assert run.code == 141 and run.err == "", run
 
@@ -797,7 +848,6 @@ def test_explain_patterns_stay_linear_on_long_runs():
     """Every signature pattern of errors.json over 20 KB runs of the characters its classes
     take, with and without its keywords after them: under 100 ms each (the fuzz contract's
     bound), so a long line cannot make an optional leading group backtrack at every start."""
-    import json as _json
     from librbd_probe import knowledge
     signatures = knowledge.load("errors.json")["signatures"]
     fills = ["x", "x/", "x.so", "0", "x ", "/", "a.go:1:1: ", "x'", "x:", "-", "a1."]
@@ -816,3 +866,12 @@ def test_explain_patterns_stay_linear_on_long_runs():
                     if took > 0.1:
                         slow.append((sig["id"], fill, tail, round(took, 3)))
     assert not slow, slow
+
+
+def test_explain_text_with_any_lone_surrogate_never_raises(libs):
+    """explain.explain's contract (never raises) for text a caller built: a lone surrogate
+    that is no surrogateescape'd byte (U+D800) raised UnicodeEncodeError."""
+    from librbd_probe import explain, scan
+    report = scan.scan(runtime=False)
+    for text in ("\ud800 undefined symbol: rbd_x", "\udbff\udc00\udfff", "\udcff", "x\x00y"):
+        explain.explain(report, text)

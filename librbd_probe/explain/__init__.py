@@ -63,7 +63,13 @@ def explain(report, text, source="text", context=None, signatures=None):
 class _BytesReader(object):
     def __init__(self, text):
         import io
-        self._data = io.BytesIO(text.encode("utf-8", "surrogateescape"))
+        # surrogateescape gives back the bytes of a decoded file; any other lone surrogate
+        # (text built by a caller) is kept as its escape, never an exception
+        try:
+            data = text.encode("utf-8", "surrogateescape")
+        except UnicodeEncodeError:
+            data = text.encode("utf-8", "backslashreplace")
+        self._data = io.BytesIO(data)
 
     def read(self, size):
         return self._data.read(size)

@@ -153,7 +153,11 @@ def open_stream(stream, name="standard input"):
 
 def open_text(text, name="argument"):
     """A Source for text given as an argument."""
-    return _checked(Source(name, io.BytesIO(text.encode("utf-8", "surrogateescape"))))
+    try:
+        data = text.encode("utf-8", "surrogateescape")      # argv: undecodable bytes come back
+    except UnicodeEncodeError:
+        data = text.encode("utf-8", "backslashreplace")
+    return _checked(Source(name, io.BytesIO(data)))
 
 
 def _checked(source):
