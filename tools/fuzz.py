@@ -330,7 +330,8 @@ class ExplainTarget(Target):
               b"' not found (required by ", b"cannot open shared object file", b"OSError: ", b"Traceback",
               b"FunctionNotSupported", b"PermissionError", b"ImageNotFound", b"2026-12-01T22:00:00.000+0000 ",
               b"2026-12-01 22:00:00.000 7f00 -1 ", b"monclient(hunting): ", b"auth: ", b"\n", b"\r", b"\0",
-              b"\x1b[31m", b"\xe2\x80\xa8", b"\xff", b"    ", b"features 0x", b"0x3d")
+              b"\x1b[31m", b"\xe2\x80\xa8", b"\xff", b"    ", b"features 0x", b"0x3d",
+              b"\xed\xa0\x80", b"\xed\xbf\xbf")
 
     def setup(self):
         from librbd_probe import explain
@@ -341,7 +342,14 @@ class ExplainTarget(Target):
         return None if self.report is not None else "no report of this host could be built"
 
     def run(self, data):
-        self.explain(self.report, data.decode("utf-8", "surrogateescape"))
+        # a str as a caller could hand it: surrogatepass keeps an encoded lone surrogate
+        # (b"\xed\xa0\x80" -> U+D800) when the rest is UTF-8; otherwise undecodable bytes are
+        # escaped as the CLI's reader escapes them
+        try:
+            text = data.decode("utf-8", "surrogatepass")
+        except UnicodeDecodeError:
+            text = data.decode("utf-8", "surrogateescape")
+        self.explain(self.report, text)
 
 
 class ReportTarget(Target):
