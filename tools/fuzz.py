@@ -35,7 +35,6 @@ worker that dies is replaced and the input that killed it is regenerated from it
 import argparse
 import fnmatch
 import hashlib
-import io
 import json
 import mmap
 import os
@@ -960,7 +959,8 @@ def save_findings(figures, briefs=BRIEFS, log=None):
                     handle.write("- target `{}` (owner {}), contract: {}; {} in `{}` ({}x in {} inputs); reproducer "
                                  "`{}` ({} bytes; also tests/data/fuzz/crashes/{}/{}); last line: `{}`\n".format(
                                      target.name, target.owner, target.contract, finding["kind"],
-                                     finding["where"], finding["count"], figures["runs"], paths[0] if paths else "?", len(data),
+                                     finding["where"], finding["count"], figures["runs"],
+                                     paths[0] if paths else "?", len(data),
                                      target.name, fname, finding["last_line"].replace("`", "'")))
         saved.append(finding)
         if log:
@@ -1396,7 +1396,8 @@ def table(paths):
                 continue
             rows.append("| {} | {} | {} | {:,} | {} ({}) | {:.2f} ({:.0f}) | {} | {:,.0f} | {} |".format(
                 f["target"], f["owner"], f.get("contract", ""), f["runs"], f.get("outside_contract", 0),
-                f.get("distinct", len(f.get("findings") or ())), f.get("slowest_ms", 0.0), f.get("slowest_wall_ms", 0.0),
+                f.get("distinct", len(f.get("findings") or ())), f.get("slowest_ms", 0.0),
+                f.get("slowest_wall_ms", 0.0),
                 f.get("peak_mib", f.get("peak_rss_mib")), f.get("inputs_per_s", 0), f.get("commit") or ""))
     return "\n".join(rows)
 
@@ -1451,10 +1452,10 @@ def main(argv=None):
         if figures.get("skipped"):
             print("{:9} skipped: {}".format(figures["target"], figures["skipped"]))
             continue
-        print("{:9} {:>9,} inputs  {:>6} outside the contract ({} distinct)  slowest {:7.2f} ms CPU ({:.0f} ms wall)  peak {:6.1f} MiB  "
-              "{:8.0f} inputs/s".format(figures["target"], figures["runs"], figures["outside_contract"],
-                                        figures["distinct"], figures["slowest_ms"], figures["slowest_wall_ms"], figures["peak_mib"],
-                                        figures["inputs_per_s"]))
+        print("{:9} {:>9,} inputs  {:>6} outside the contract ({} distinct)  slowest {:7.2f} ms CPU "
+              "({:.0f} ms wall)  peak {:6.1f} MiB  {:8.0f} inputs/s".format(
+                  figures["target"], figures["runs"], figures["outside_contract"], figures["distinct"],
+                  figures["slowest_ms"], figures["slowest_wall_ms"], figures["peak_mib"], figures["inputs_per_s"]))
         for finding in figures["findings"]:
             print("    {} x{} at {}: {}".format(finding["kind"], finding["count"], finding["where"],
                                                 finding["last_line"]))
