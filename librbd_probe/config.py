@@ -70,16 +70,19 @@ def choose_file(candidates):
 
 def choose_conf(candidates):
     """(path, source, refusal) of the file a client would read: the first candidate that
-    exists.  ``refusal`` is the one-line reason when that file cannot be read safely (a FIFO,
-    a device, a directory, over safeio.LIMITS["ceph.conf"]): then nothing is read from it, by
-    this process nor by librados in the child (a FIFO would block the client in open())."""
+    exists (directories and sockets passed over, as librados passes over them).  ``refusal``
+    is the one-line reason when that file cannot be read safely (a FIFO, a device, over
+    safeio.LIMITS["ceph.conf"]): then nothing is read from it, by this process nor by librados
+    in the child (a FIFO would block the client in rados_conf_read_file)."""
     for path, source in candidates:
         if not os.path.lexists(path):
             continue
         try:
             info = safeio.check_regular(path, "ceph.conf")
         except InputError as exc:
-            if not os.path.exists(path):                 # a dangling link: librados skips it too
+            # a dangling link, a directory or a socket: librados 16.2.15 gets -ENOENT and tries
+            # the next file (config_parsing.json file_kinds), so does this search
+            if not os.path.exists(path) or "is a directory" in str(exc) or "is a socket" in str(exc):
                 continue
             return path, source, str(exc)
         if info.st_size > safeio.LIMITS["ceph.conf"]:

@@ -292,10 +292,14 @@ def test_a_discovered_fifo_is_a_problem_and_nobody_blocks_on_it(fifo):
     assert report["config"]["read_by"].startswith("librados defaults")
 
 
-def test_choose_conf():
+def test_choose_conf(tmp_path):
     assert config.choose_conf([("/nonexistent/a.conf", "x"), ("/dev/null", "y")])[2].endswith(
         "is a character device, not a regular file")
     assert config.choose_conf([("/nonexistent/a.conf", "x")]) == (None, None, None)
+    # a directory is passed over as librados passes over it (-ENOENT, file_kinds)
+    real = tmp_path / "b.conf"
+    real.write_text(u"[global]\n")
+    assert config.choose_conf([(str(tmp_path), "d"), (str(real), "r")]) == (str(real), "r", None)
 
 
 def test_control_characters_in_a_conf_value_stay_escaped(tmp_path):
@@ -376,3 +380,14 @@ def test_refusal_messages_say_what_librados_does():
     assert "skips it (rados_conf_read_file returns 0)" in config._client_on("ceph.conf /dev/zero: is a character device")
     assert "reads such a file whole" in config._client_on("ceph.conf /x: 17825792 bytes, over the limit of 16 MiB")
     assert "returns -ENOENT" in config._client_on("ceph.conf /x: is a directory")
+
+
+def test_explain_origin_says_a_rejected_file_applies_nothing(tmp_path):
+    from librbd_probe import scan
+    from librbd_probe.explain import hostinfo
+    conf = tmp_path / "ceph.conf"
+    conf.write_text(u"[global]\nrbd default format = 1\nno equals here\n")
+    report = scan.scan(conf=str(conf), runtime=False)
+    origin = hostinfo.config_origin(report, {})["rbd_default_format"]
+    assert origin.startswith("the library's compiled-in default (")
+    assert "[global] sets it, but librados applies nothing of that file" in origin and "line 3" in origin

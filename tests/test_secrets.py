@@ -203,3 +203,22 @@ def test_under_a_root_the_configurations_keyrings_are_the_roots(tmp_path):
     assert report.config["values"]["rbd_default_data_pool"] == safeio.REDACTED      # the root's default keyring
     assert list(report.config["keyrings_read"]) == [str(root / "etc" / "ceph" / "ceph.client.admin.keyring")]
     assert key not in json.dumps(report.to_dict())
+
+
+@pytest.mark.parametrize("template", [
+    "key = {}", "/etc/ceph/{}/ceph.conf", "/x/AQBv/{}", "{}{}", "x{}", "\\n{}", "\\u2028{}", "'{}'", "--key={}",
+    "{}==", "a/{}/b/{}/c",
+])
+def test_redact_finds_a_key_wherever_it_stands(keys, template):
+    key = keys["conf"]
+    text = template.format(key, key)
+    assert_no_secret({"redacted": safeio.redact(text)}, [key])
+
+
+def test_redact_leaves_other_base64_and_stays_linear():
+    import time
+    assert safeio.redact("AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA") == "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"
+    for hostile in ("A/" * 200000, "AQ" * 200000, "Ag" * 300000):
+        start = time.process_time()
+        safeio.redact(hostile)
+        assert time.process_time() - start < 2.0

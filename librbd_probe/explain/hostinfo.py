@@ -55,6 +55,15 @@ def _ceph_args_options(environ):
     return names
 
 
+def report_problems(report):
+    """The report's problems as dicts (a Report's records or a loaded report's dicts)."""
+    out = []
+    for problem in getattr(report, "problems", None) or ():
+        out.append(problem._asdict() if hasattr(problem, "_asdict") else dict(problem) if hasattr(problem, "keys")
+                   else {})
+    return out
+
+
 def config_origin(report, environ):
     """option -> sentence: where the client's value of each option comes from."""
     conf = report.config or {}
@@ -67,6 +76,9 @@ def config_origin(report, environ):
             sections = config_mod.read_conf(path)
         except ProbeError:
             sections = {}
+    # the report's own verdict on the whole file (config.file-rejected / -aborts-librados)
+    whole = [p.get("message") for p in report_problems(report)
+             if p.get("id") in ("config.file-rejected", "config.file-aborts-librados")]
     order = [conf.get("client") or "client.admin", (conf.get("client") or "client.admin").split(".", 1)[0], "global"]
     from_env = _ceph_args_options(environ) if environ is not None else set()
     facts = (report.release or {}).get("facts") or {}
@@ -74,6 +86,9 @@ def config_origin(report, environ):
         for section in order:
             if key in sections.get(section, {}):
                 origins[key] = "set in {} [{}]".format(path, section)
+                if whole:
+                    origins[key] = ("the library's compiled-in default ({} [{}] sets it, but librados applies "
+                                    "nothing of that file: {})".format(path, section, whole[0]))
                 break
         else:
             default = (facts.get(key.replace("rbd_", "", 1)) or {}) if key in ("rbd_default_features", "rbd_default_format") else {}
