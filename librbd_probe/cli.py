@@ -200,9 +200,9 @@ def _clean(text):
     so far: safeio.known_secrets) redacted, control characters escaped except newline and tab
     (so no value from a file or a name can move the cursor, colour the terminal or forge a line
     of its own inside a line)."""
-    from . import safeio
+    from . import safeio, textout
     text = safeio.redact(text, safeio.known_secrets())
-    if not safeio.needs_escape(text, keep="\n\t"):
+    if not textout.OTHER_CONTROL.search(text):
         return text
     return "\n".join("\t".join(safeio.one_line(part) for part in line.split("\t")) for line in text.split("\n"))
 

@@ -90,6 +90,12 @@ def baseline_regressions(baseline, current):
     return lines
 
 
+def _usage(message):
+    """UsageError with every control character of a policy line's tokens escaped (one line)."""
+    from .safeio import one_line
+    return UsageError(one_line(message))
+
+
 def parse_policy(text, source):
     """Policy text -> dict; UsageError ``source:line: reason`` for anything not understood."""
     policy = {"require": [], "features": [], "min_release": None, "allow": [], "fail_on": "error",
@@ -102,31 +108,31 @@ def parse_policy(text, source):
         where = "{}:{}".format(source, number)
         directive, args = line[0].lower(), line[1:]
         if directive not in DIRECTIVES:
-            raise UsageError("{}: unknown directive {!r} (known: {})".format(where, line[0], ", ".join(DIRECTIVES)))
+            raise _usage("{}: unknown directive {!r} (known: {})".format(where, line[0], ", ".join(DIRECTIVES)))
         if not args:
-            raise UsageError("{}: {} needs a value".format(where, directive))
+            raise _usage("{}: {} needs a value".format(where, directive))
         if directive == "require":
             bad = [a for a in args if a not in known_caps]
             if bad:
-                raise UsageError("{}: unknown capability {}".format(where, ", ".join(bad)))
+                raise _usage("{}: unknown capability {}".format(where, ", ".join(bad)))
             policy["require"].extend(a for a in args if a not in policy["require"])
         elif directive == "features":
             for token in args:
                 try:
                     names = _kn().feature_names(token)
                 except KnowledgeBaseError as exc:
-                    raise UsageError("{}: {}".format(where, exc)) from exc
+                    raise _usage("{}: {}".format(where, exc)) from exc
                 policy["features"].extend(n for n in names if n not in policy["features"])
         elif directive == "min-release":
             if len(args) != 1 or not all(part.isdigit() for part in args[0].split(".")) \
                     or _kn().version_key(args[0]) == (-1,):      # e.g. 5,000 digits: no version
-                raise UsageError("{}: min-release takes one upstream version such as 16.2.0".format(where))
+                raise _usage("{}: min-release takes one upstream version such as 16.2.0".format(where))
             policy["min_release"] = args[0]
         elif directive == "allow":
             policy["allow"].extend(args)
         else:
             if len(args) != 1 or args[0] not in SEVERITIES + ("none",):
-                raise UsageError("{}: fail-on takes one of {}".format(where, ", ".join(SEVERITIES + ("none",))))
+                raise _usage("{}: fail-on takes one of {}".format(where, ", ".join(SEVERITIES + ("none",))))
             policy["fail_on"] = args[0]
     return policy
 
