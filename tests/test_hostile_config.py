@@ -9,6 +9,7 @@ drift from the library.  config.parse_option must give librados's answer on ever
 import json
 import os
 import random
+import re
 import socket
 import subprocess
 import sys
@@ -391,3 +392,13 @@ def test_explain_origin_says_a_rejected_file_applies_nothing(tmp_path):
     origin = hostinfo.config_origin(report, {})["rbd_default_format"]
     assert origin.startswith("the library's compiled-in default (")
     assert "[global] sets it, but librados applies nothing of that file" in origin and "line 3" in origin
+
+
+@pytest.mark.parametrize("excluded", ["]#;\\", "=[ \t#;\\", "] \t#;\\", "=[ #;\\", "\\#;"])
+def test_ascii_class_is_the_negated_class_it_replaces(excluded):
+    # the regex engine's own negated class (the form the grammar was written in) is the oracle,
+    # over every code point, surrogates included
+    negated = re.compile("[^" + "".join("\\x{:02x}".format(ord(c)) for c in excluded) + "\\x80-\\U0010ffff]")
+    positive = re.compile(config._ascii_but(excluded))
+    text = "".join(chr(c) for c in range(0x110000))
+    assert [m.start() for m in negated.finditer(text)] == [m.start() for m in positive.finditer(text)]
