@@ -8,7 +8,6 @@ byte ranges that are needed are read (a 9 MB librbd costs about 100 KB of I/O), 
 pypa/packaging's ``_elffile.py``: ``struct`` formats chosen by ELF class and byte order.
 """
 import array
-import errno
 import itertools
 import os
 import stat
@@ -158,15 +157,17 @@ def machine_name(code, elf_class, byte_order):
 
 
 def _open_error(path, exc):
-    """One-line ElfError for an OSError of open()."""
-    reason = {errno.EISDIR: "is a directory", errno.EACCES: "permission denied",
-              errno.EPERM: "permission denied", errno.ELOOP: "too many levels of symbolic links",
-              errno.ENOTDIR: "a path component is not a directory"}.get(exc.errno)
-    if exc.errno == errno.ENOENT:
-        reason = "no such file (dangling symbolic link)" if os.path.islink(path) else "no such file"
-    if reason is None:
-        reason = "cannot open: {}".format(exc.strerror or exc)
-    return ElfError("{}: {}".format(path, reason))
+    """One-line ElfError for an OSError of open() (reasons shared with every input: safeio)."""
+    from .safeio import os_reason
+    return ElfError("{}: {}".format(path, os_reason(exc, path, fallback="cannot open")))
+
+
+def _corrupt(path, exc):
+    """The ElfError for what parsing corrupt data raised (struct.error, OverflowError,
+    MemoryError, ValueError other than ElfError)."""
+    if isinstance(exc, struct.error):
+        return ElfError("{}: corrupt ELF structure: {}".format(path, exc))
+    return ElfError("{}: corrupt ELF structure ({})".format(path, exc or type(exc).__name__))
 
 
 class _File(object):
@@ -851,12 +852,10 @@ def _read(path, with_symbols, name_filter, markers=(), defined_only=False, ident
             version_definitions=def_names, version_requirements=reqs, has_section_headers=bool(sections),
             marked_strings=_marked(parser.strtab, markers) if markers else (), version_flags=def_flags,
             symbol_count=count, notes=tuple(parser.notes), **common)
-    except struct.error as exc:
-        raise ElfError("{}: corrupt ELF structure: {}".format(path, exc)) from exc
-    except (OverflowError, MemoryError, ValueError) as exc:
+    except (struct.error, OverflowError, MemoryError, ValueError) as exc:
         if isinstance(exc, ElfError):
             raise
-        raise ElfError("{}: corrupt ELF structure ({})".format(path, exc or type(exc).__name__)) from exc
+        raise _corrupt(path, exc) from exc
     finally:
         parser.close()
 
@@ -991,7 +990,7 @@ def read_link_header(path):
         return LinkHeader(ident[EI_OSABI], ident[EI_ABIVERSION], flags, flags_1,
                           bool(flags & DF_BIND_NOW or flags_1 & DF_1_NOW or DT_BIND_NOW in parser.tags))
     except struct.error as exc:
-        raise ElfError("{}: corrupt ELF structure: {}".format(path, exc)) from exc
+        raise _corrupt(path, exc) from exc
     finally:
         parser.close()
 
@@ -1218,11 +1217,9 @@ def read_relocations(path):
                     if is_plt:
                         plt.add(name)
         return Relocations(frozenset(referenced), frozenset(copies), frozenset(plt))
-    except struct.error as exc:
-        raise ElfError("{}: corrupt ELF structure: {}".format(path, exc)) from exc
-    except (OverflowError, MemoryError, ValueError) as exc:
+    except (struct.error, OverflowError, MemoryError, ValueError) as exc:
         if isinstance(exc, ElfError):
             raise
-        raise ElfError("{}: corrupt ELF structure ({})".format(path, exc or type(exc).__name__)) from exc
+        raise _corrupt(path, exc) from exc
     finally:
         parser.close()

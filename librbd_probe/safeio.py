@@ -68,11 +68,11 @@ def kind_problem(mode):
     return "not a regular file"
 
 
-def os_reason(exc, path=None):
+def os_reason(exc, path=None, fallback="cannot read"):
     """The one-line reason of an OSError ("no such file", "permission denied", ...)."""
     if exc.errno == errno.ENOENT and path is not None and os.path.islink(path):
         return "no such file (dangling symbolic link)"
-    return _OS_REASONS.get(exc.errno) or "cannot read: {}".format(exc.strerror or exc)
+    return _OS_REASONS.get(exc.errno) or "{}: {}".format(fallback, exc.strerror or exc)
 
 
 def _label(what, path):
@@ -330,10 +330,3 @@ def known_secrets():
     """The secrets added so far (a frozenset)."""
     return frozenset(_SECRETS)
 
-
-def needs_escape(text, keep=""):
-    """True when ``one_line`` would change ``text`` in a character other than those of ``keep``."""
-    for match in _CONTROL.finditer(text):
-        if match.group(0) not in keep:
-            return True
-    return False
