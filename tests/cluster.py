@@ -9,6 +9,7 @@ import json
 import os
 import signal
 import subprocess
+import tempfile
 import time
 import uuid
 
@@ -182,6 +183,18 @@ keyring = {d}/client.admin.keyring
     def __exit__(self, *exc):
         self.stop()
 
+
+def started(timeout=180):
+    """A started Cluster in a fresh scratch directory (the caller stops it); when it cannot
+    start, the test ends through conftest.need: a failure under CI=true, a skip elsewhere."""
+    from conftest import need
+    c = Cluster(tempfile.mkdtemp(prefix="librbd-probe-cluster-"))
+    try:
+        c.start(timeout=timeout)
+    except (ClusterError, OSError, subprocess.SubprocessError) as exc:
+        c.stop()
+        need(False, "one-node test cluster could not start: {}".format(exc))
+    return c
 
 def _alive(pid):
     try:

@@ -9,13 +9,12 @@ import re
 import signal
 import subprocess
 import sys
-import tempfile
 import time
 
 import pytest
 
 import cluster as cluster_mod
-from conftest import PROJECT, need, run_cli
+from conftest import PROJECT, run_cli
 from librbd_probe import children
 
 SCRATCH = re.compile(r"^librbd-probe-\d+-[0-9a-f]{8}-\d+-[0-9a-f]{8}-\d+$")
@@ -23,13 +22,7 @@ SCRATCH = re.compile(r"^librbd-probe-\d+-[0-9a-f]{8}-\d+-[0-9a-f]{8}-\d+$")
 
 @pytest.fixture(scope="module")
 def cluster(installed):
-    scratch = tempfile.mkdtemp(prefix="librbd-probe-cluster-")
-    c = cluster_mod.Cluster(scratch)
-    try:
-        c.start(timeout=180)
-    except (cluster_mod.ClusterError, OSError, subprocess.SubprocessError) as exc:
-        c.stop()
-        need(False, "one-node test cluster could not start: {}".format(exc))
+    c = cluster_mod.started()
     yield c
     c.stop()
 

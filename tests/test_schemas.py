@@ -7,13 +7,11 @@ import io
 import json
 import os
 import subprocess
-import tempfile
 
 import jsonschema
 import pytest
 
 import corpus
-from conftest import need
 from librbd_probe import schemas
 from librbd_probe.cli import main
 
@@ -48,12 +46,8 @@ def produce_scan(tmp_path):
 def produce_live(tmp_path):
     yield "dry run", _json_of(["--live", "--dry-run", "--json"])
     import cluster as cluster_mod
-    c = cluster_mod.Cluster(tempfile.mkdtemp(prefix="librbd-probe-cluster-"))
+    c = cluster_mod.started()
     try:
-        try:
-            c.start(timeout=180)
-        except (cluster_mod.ClusterError, OSError, subprocess.SubprocessError) as exc:
-            need(False, "one-node test cluster could not start: {}".format(exc))
         yield "live run", _json_of(["--live", "--conf", c.conf_path, "--keyring", c.admin_keyring, "--json"])
     finally:
         c.stop()

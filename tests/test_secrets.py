@@ -12,7 +12,6 @@ import json
 import os
 import shutil
 import subprocess
-import tempfile
 
 import pytest
 
@@ -162,13 +161,7 @@ def test_the_child_never_returns_the_key(keys, setup, installed):
 
 def test_live_against_the_test_cluster(keys, installed, tmp_path):
     import cluster as cluster_mod
-    scratch = tempfile.mkdtemp(prefix="librbd-probe-cluster-")
-    c = cluster_mod.Cluster(scratch)
-    try:
-        c.start(timeout=180)
-    except (cluster_mod.ClusterError, OSError, subprocess.SubprocessError) as exc:
-        c.stop()
-        need(False, "one-node test cluster could not start: {}".format(exc))
+    c = cluster_mod.started()
     try:
         admin = [k for _e, k in config.parse_keyring(open(c.admin_keyring).read().splitlines())]
         assert admin and all(safeio.is_cephx_key(k) for k in admin)
