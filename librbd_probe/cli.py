@@ -12,7 +12,6 @@ Exit codes (also in README.md):
 consumers: 0 all satisfied, 1 a consumer lacks functions, 3 a consumer or the library unreadable.
 fleet: 0 every host uniform and at target, 1 a host flagged, 2 bad input, 3 no host scanned.
 """
-import argparse
 import os
 import sys
 
@@ -37,32 +36,50 @@ class _ParserExit(Exception):
         self.status = status
 
 
-class _Parser(argparse.ArgumentParser):
-    """argparse that reports a usage error in one line and lets main() return 2."""
+def _Parser(**options):
+    """An argparse parser that reports a usage error in one line and lets main() return 2.
+    argparse (with re, gettext and enum) is imported only by a command line that needs it:
+    a plain scan is parsed by ``_plainargs`` (bench/bench_startup.py)."""
+    if not _PARSER_CLASS:
+        _PARSER_CLASS.append(_parser_class())
+    return _PARSER_CLASS[0](**options)
 
-    def error(self, message):
-        raise UsageError("{} (see {} --help)".format(message, self.prog))
 
-    def exit(self, status=0, message=None):
-        if message:
-            _write(message, sys.stderr)
-        raise _ParserExit(int(status or 0))
+_PARSER_CLASS = []
 
-    def _print_message(self, message, file=None):
-        if message:
-            _write(message, file or sys.stderr)
 
-    def _get_formatter(self):
-        # argparse builds a formatter for every add_argument(); without an explicit width it
-        # imports shutil (and bz2, lzma) to ask the terminal: milliseconds on every run.
-        try:
-            width = int(os.environ.get("COLUMNS", "")) - 2
-        except ValueError:
-            width = 78
-        return self.formatter_class(prog=self.prog, width=max(width, 40))
+def _parser_class():
+    import argparse
+
+    class Parser(argparse.ArgumentParser):
+        __doc__ = _Parser.__doc__
+
+        def error(self, message):
+            raise UsageError("{} (see {} --help)".format(message, self.prog))
+
+        def exit(self, status=0, message=None):
+            if message:
+                _write(message, sys.stderr)
+            raise _ParserExit(int(status or 0))
+
+        def _print_message(self, message, file=None):
+            if message:
+                _write(message, file or sys.stderr)
+
+        def _get_formatter(self):
+            # argparse builds a formatter for every add_argument(); without an explicit width it
+            # imports shutil (and bz2, lzma) to ask the terminal: milliseconds on every run.
+            try:
+                width = int(os.environ.get("COLUMNS", "")) - 2
+            except ValueError:
+                width = 78
+            return self.formatter_class(prog=self.prog, width=max(width, 40))
+
+    return Parser
 
 
 def _positive_float(text):
+    import argparse
     try:
         value = float(text)
     except ValueError:
@@ -210,7 +227,7 @@ def _clean(text):
     of its own inside a line)."""
     from . import safeio, textout
     text = safeio.redact(text, safeio.known_secrets())
-    if not textout.OTHER_CONTROL.search(text):
+    if not textout.has_other_control(text):
         return text
     return "\n".join("\t".join(safeio.one_line(part) for part in line.split("\t")) for line in text.split("\n"))
 

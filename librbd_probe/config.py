@@ -14,14 +14,12 @@ Secrets: the values of key, keyfile and keyring are never shown.  The keys of ev
 the configuration names are read (``parse_keyring``, through safeio) only to be registered
 with ``safeio.add_secrets`` and redacted from the report and from everything the CLI writes.
 """
-import collections
 import errno
-import functools
 import os
-import re
 
 from . import knowledge as kn
 from . import safeio
+from ._lazy import Pattern, memo
 from .errors import InputError
 from .model import Problem
 from .rootfs import Root
@@ -106,8 +104,8 @@ def _text(line):
     return str(line)
 
 
-_EOL = re.compile(r"\r\n|\r|\n")
-_SURROGATE = re.compile("[\ud800-\udfff]")
+_EOL = Pattern(r"\r\n|\r|\n")
+_SURROGATE = Pattern("[\ud800-\udfff]")
 _BLANK = " \t"
 _COMMENT = "#;"
 _SPACE = " \t\n\v\f\r"
@@ -121,6 +119,7 @@ class _Lines(object):
 
     def __init__(self, lines):
         self.source = iter(lines or ())
+        import collections
         self.queue = collections.deque()
         self.number = 0
         self.bad_utf8 = None
@@ -242,14 +241,14 @@ def _ascii_but(excluded):
     return "[" + "".join(ranges) + "]"
 
 
-_ESCAPE = re.compile(r"\\(.)")
-_FAST_NAME = re.compile(r"(?:" + _ascii_but("]#;\\") + r"|\\.)+")
+_ESCAPE = Pattern(r"\\(.)")
+_FAST_NAME = Pattern(r"(?:" + _ascii_but("]#;\\") + r"|\\.)+")
 # runs without blanks, comment starts, backslashes before the end or non-ASCII: the skipper
 # does nothing inside them
 _WORD = r"(?:" + _ascii_but("=[ \t#;\\") + r"|\\.|\t(?![ \t]*[#;]))"
-_KEY_CHUNK = re.compile(_WORD + r"+(?: +" + _WORD + r"+)*")
-_NAME_CHUNK = re.compile(r"(?:" + _ascii_but("] \t#;\\") + r"|\\.|[ \t](?![ \t]*[#;]))+")
-_FAST_KEY = re.compile(r"(?:" + _ascii_but("=[ #;\\") + r"|\\.)+(?: +(?:" + _ascii_but("=[ #;\\") + r"|\\.)+)*")
+_KEY_CHUNK = Pattern(_WORD + r"+(?: +" + _WORD + r"+)*")
+_NAME_CHUNK = Pattern(r"(?:" + _ascii_but("] \t#;\\") + r"|\\.|[ \t](?![ \t]*[#;]))+")
+_FAST_KEY = Pattern(r"(?:" + _ascii_but("=[ #;\\") + r"|\\.)+(?: +(?:" + _ascii_but("=[ #;\\") + r"|\\.)+)*")
 
 
 def _fast(pattern, cur, stops):
@@ -359,8 +358,8 @@ def _key_val(cur):
     return normalize_key("".join(raw)), value
 
 
-_PLAIN = re.compile(r"(?:" + _ascii_but("\\#;") + r"|\\.)*")
-_PLAIN_QUOTED = {q: re.compile(r"(?:[^\\#;" + q + r"]|\\.)*") for q in ("\"", "'")}
+_PLAIN = Pattern(r"(?:" + _ascii_but("\\#;") + r"|\\.)*")
+_PLAIN_QUOTED = {q: Pattern(r"(?:[^\\#;" + q + r"]|\\.)*") for q in ("\"", "'")}
 
 
 def _value(cur):
@@ -500,7 +499,7 @@ def parse_ceph_conf(lines, keep=None, verdict=None):
                 key, value = text.split("=", 1)
                 key = normalize_key(key)
                 if key and (keep is None or key in keep):
-                    value = re.split(r"[#;]", value, maxsplit=1)[0].strip(_SPACE).strip("\"'")
+                    value = _HASH_SPLIT.split(value, maxsplit=1)[0].strip(_SPACE).strip("\"'")
                     sections.setdefault(current or "global", {})[key] = value
     if verdict is not None:
         if reader.bad_utf8 is not None:         # check_utf8 runs before the grammar
@@ -548,9 +547,9 @@ def parse_features(value):
     text = (value or "").strip()
     if not text:
         return None, ()
-    match = re.match(r"^(?:0[xX]([0-9a-fA-F]+)|(\d+))$", text)
-    if match:
-        number = _bounded_int(match.group(1), 16) if match.group(1) else _bounded_int(match.group(2))
+    groups = _mask_groups(text)
+    if groups:
+        number = _bounded_int(groups[0], 16) if groups[0] else _bounded_int(groups[1])
         if number is not None and number < 1 << 64:
             return number, ()
         return None, (_show(text),)
@@ -587,7 +586,7 @@ class Parsed(tuple):
     reason = property(lambda self: self[2])
 
 
-@functools.lru_cache(maxsize=None)
+@memo
 def _parsing():
     return kn.load("config_parsing.json")
 
@@ -697,7 +696,7 @@ def _features_value(text, release):
     if not value:
         return Parsed(True, derived["empty"])
     body = value[1:] if value[:1] in ("+", "-") else value
-    if re.match(r"^[0-9]+$", body):
+    if _all_digits(body):
         number = _bounded_int(body)
         if number is not None and number <= _UINT64_MAX:
             if value[0] == "-":
@@ -719,7 +718,31 @@ def _features_value(text, release):
     return Parsed(True, mask)
 
 
-_META = re.compile(r"\$(?:\{([A-Za-z_][A-Za-z0-9_]*)\}|([A-Za-z_][A-Za-z0-9_]*))")
+_HASH_SPLIT = Pattern(r"[#;]")
+_MASK_TEXT = Pattern(r"^(?:0[xX]([0-9a-fA-F]+)|(\d+))$")
+_ALL_DIGITS = Pattern(r"^[0-9]+$")
+_HEX = frozenset("0123456789abcdefABCDEF")
+_ASCII_DIGITS = frozenset("0123456789")
+
+
+def _mask_groups(text):
+    """The groups of ``_MASK_TEXT.match(text)`` (hex, decimal), or None; without re (a
+    runtime scan's default 61 would otherwise import it: _lazy).  ``$`` also matches before a
+    final newline.  tests/test_config.py compares the two."""
+    body = text[:-1] if text.endswith("\n") else text
+    if body[:2] in ("0x", "0X") and len(body) > 2 and _HEX.issuperset(body[2:]):
+        return body[2:], None
+    if body and body.isdecimal():
+        return None, body
+    return None
+
+
+def _all_digits(text):
+    """``_ALL_DIGITS.match(text)`` as a bool, without re."""
+    body = text[:-1] if text.endswith("\n") else text
+    return bool(body) and _ASCII_DIGITS.issuperset(body)
+_ARG_SPLIT = Pattern(r"[;,=\s]+")
+_META = Pattern(r"\$(?:\{([A-Za-z_][A-Za-z0-9_]*)\}|([A-Za-z_][A-Za-z0-9_]*))")
 
 
 def expand_meta(text, variables):
@@ -729,11 +752,45 @@ def expand_meta(text, variables):
     if "$" not in text:
         return text
 
-    def one(match):
-        name = match.group(1) or match.group(2)
-        value = variables.get(name)
-        return match.group(0) if value is None else value
-    return _META.sub(one, text)
+    # _META.sub, written without re (tests/test_config.py compares the two)
+    out = []
+    pos = 0
+    while True:
+        dollar = text.find("$", pos)
+        if dollar < 0:
+            out.append(text[pos:])
+            return "".join(out)
+        out.append(text[pos:dollar])
+        start = dollar + 1
+        if text[start:start + 1] == "{":
+            end = _name_end(text, start + 1)
+            if end > start + 1 and text[end:end + 1] == "}":
+                value = variables.get(text[start + 1:end])
+                out.append(text[dollar:end + 1] if value is None else value)
+                pos = end + 1
+                continue
+        end = _name_end(text, start)
+        if end > start:
+            value = variables.get(text[start:end])
+            out.append(text[dollar:end] if value is None else value)
+            pos = end
+        else:
+            out.append("$")
+            pos = start
+
+
+_NAME_START = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz_")
+_NAME_REST = _NAME_START | frozenset("0123456789")
+
+
+def _name_end(text, pos):
+    """End of the metavariable name [A-Za-z_][A-Za-z0-9_]* at ``pos`` (``pos`` when none)."""
+    if text[pos:pos + 1] not in _NAME_START or pos >= len(text):
+        return pos
+    end = pos + 1
+    while end < len(text) and text[end] in _NAME_REST:
+        end += 1
+    return end
 
 
 def parse_option(option, text, release="16.2.15", variables=None):
@@ -935,7 +992,7 @@ def analyse(values, facts, library_known_mask=None, checks=None, raw=None):
             fmt = parsed.value if parsed.accepted else None
         else:
             stripped = fmt_raw.strip()
-            fmt = _bounded_int(stripped) if re.match(r"^[0-9]+$", stripped) else None
+            fmt = _bounded_int(stripped) if _all_digits(stripped) else None
         summary["rbd_default_format"] = {"raw": _show(fmt_raw) if len(fmt_raw) > _SHOW else fmt_raw, "value": fmt}
         policy, policy_source = _fact(facts, "format1_create")
         if fmt == 1 and policy and policy.startswith("refused"):
@@ -1045,7 +1102,8 @@ def parse_keyring(lines):
 
 def _split_paths(text):
     # KeyRing::from_ceph_context: get_str_list(conf->keyring) splits on ";,= \t"
-    return [p for p in re.split(r"[;,=\s]+", text or "") if p]
+    # the non-empty pieces of _ARG_SPLIT.split(text); \s is str.isspace's set, as str.split()'s
+    return text.replace(";", " ").replace(",", " ").replace("=", " ").split() if text else []
 
 
 def cluster_of(conf_path):

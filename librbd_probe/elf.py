@@ -909,8 +909,11 @@ def find_strings(path, pattern, section=".rodata", limit=64, chunk=1 << 20):
     when they are stripped or the section is absent or occupies no file space.  The section
     is read in chunks with an overlap, so memory stays bounded for a multi-megabyte .rodata.
     """
-    import re
-    regex = re.compile(pattern) if isinstance(pattern, (bytes, str)) else pattern
+    if isinstance(pattern, (bytes, str)):
+        import re
+        regex = re.compile(pattern)
+    else:
+        regex = pattern                 # a finditer of its own (identify's: no re import)
     path = os.fspath(path)
     parser = _Parser(path)
     try:

@@ -6,7 +6,6 @@ separate from the pure parsing (``parse_mask``) and analysis (``analyse``); ``se
 puts them together for the scan.
 """
 import os
-import re
 import sys
 
 from . import knowledge as kn
@@ -20,7 +19,16 @@ SUPPORTED = "bus/rbd/supported_features"
 
 # What drivers/block/rbd.c writes: "0x%llx\n".  Decimal is accepted too; nothing else (int()
 # alone would take "0x_3d", Unicode digits or thousands of digits).
-_MASK = re.compile(r"\A(?:0[xX][0-9a-fA-F]{1,16}|[0-9]{1,20})\Z")
+# (the regex \A(?:0[xX][0-9a-fA-F]{1,16}|[0-9]{1,20})\Z, written without re)
+_HEX_DIGITS = frozenset("0123456789abcdefABCDEF")
+_DEC_DIGITS = frozenset("0123456789")
+
+
+def _is_mask_text(text):
+    if text[:2] in ("0x", "0X"):
+        digits = text[2:]
+        return 1 <= len(digits) <= 16 and _HEX_DIGITS.issuperset(digits)
+    return 1 <= len(text) <= 20 and _DEC_DIGITS.issuperset(text)
 
 
 def parse_mask(text):
@@ -28,7 +36,7 @@ def parse_mask(text):
     if not isinstance(text, str):
         return None
     text = text.strip()
-    if not _MASK.match(text):
+    if not _is_mask_text(text):
         return None
     value = int(text, 16) if text[:2] in ("0x", "0X") else int(text, 10)
     return value if value < 1 << 64 else None

@@ -18,12 +18,12 @@ RPATH and ``$ORIGIN`` included, resolves inside that directory, and the host's e
 """
 import array
 import os
-import re
 import struct
 import sys
 
 from . import knowledge as kn
 from . import safeio
+from ._lazy import Pattern
 from .errors import InputError, LocateError, ProbeError
 from .model import Problem, record
 from .rootfs import Root
@@ -359,7 +359,7 @@ def _ldconfig_cache(limit=200000):
                 if count >= limit:
                     cut = True
                     break
-                match = re.match(r"\s+(\S+) \(.*\) => (\S+)$", raw.decode("utf-8", "surrogateescape").rstrip("\n"))
+                match = _LDCONFIG_P_LINE.match(raw.decode("utf-8", "surrogateescape").rstrip("\n"))
                 if match:
                     entries.append((match.group(1), match.group(2)))
         finally:
@@ -416,7 +416,7 @@ def parse_ld_so_conf(lines, include_resolver):
         if not line:
             continue
         if _is_directive(line, "include"):
-            for pattern in re.split("[ \t]+", line[8:]):
+            for pattern in line[8:].replace("\t", " ").split(" "):     # re.split("[ \t]+"): empties skipped
                 if not pattern:
                     continue
                 try:
@@ -515,14 +515,14 @@ class _ConfReader(object):
         elif not any(c in name for c in "*?["):
             matches = [pattern]
         else:
-            import fnmatch
+            from .rootfs import name_matches
             matches = []
             try:
                 # the directory resolved inside the root: /etc/ld.so.conf.d -> /x stays in it;
                 # scandir, so a directory of a million names is not listed whole
                 with os.scandir(self.root.realpath(self.root.host(directory or "/"))) as entries:
                     for entry in entries:
-                        if fnmatch.fnmatch(entry.name, name) and not entry.name.startswith("."):
+                        if name_matches(entry.name, name) and not entry.name.startswith("."):
                             matches.append(os.path.join(directory, entry.name))
                             if len(matches) > MAX_CONF_FILES:
                                 self.stopped = self.stopped or "more than {} files match {}".format(
@@ -781,13 +781,22 @@ def other_copies(stem, ctx, known=(), listdir=sorted_listdir, resolve=os.path.re
     return out
 
 
+def _dotted(text):
+    """``re.match(r"^\d+(\.\d+)*$", text)`` (``$`` also before a final newline), without re."""
+    text = text[:-1] if text.endswith("\n") else text
+    return all(part.isdecimal() for part in text.split("."))
+
+
+_LDCONFIG_P_LINE = Pattern(r"\s+(\S+) \(.*\) => (\S+)$")
+
+
 def file_version(realpath, soname):
     """``librbd.so.1.16.0`` -> ``1.16.0``; None when the file name carries no version."""
     base = os.path.basename(realpath)
     stem = soname.split(".so", 1)[0] + ".so."
     if base.startswith(stem):
         version = base[len(stem):]
-        if re.match(r"^\d+(\.\d+)*$", version):
+        if _dotted(version):
             return version
     return None
 

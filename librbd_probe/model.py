@@ -7,13 +7,20 @@ private copy, lists tuples, sets frozensets; so ``report.release["version"] = "x
 TypeError and no two records share a mutable default.  Nothing here computes: the JSON
 shape is simply the records' fields, recursively (``to_plain``).
 """
-import collections
+import sys
 import types
 
 try:
+    from _collections_abc import Mapping    # collections.abc without importing collections
+except ImportError:                          # pragma: no cover - not CPython
     from collections.abc import Mapping
-except ImportError:                      # pragma: no cover - Python < 3.3
-    from collections import Mapping
+try:
+    from _collections import _tuplegetter    # what namedtuple's fields are (3.8+)
+except ImportError:                          # pragma: no cover - Python 3.6/3.7
+    from operator import itemgetter as _itemgetter
+
+    def _tuplegetter(index, doc):
+        return property(_itemgetter(index), doc=doc)
 
 _MappingProxy = types.MappingProxyType
 #: The shared empty read-only mapping (a safe default: nobody can add to it).
@@ -37,34 +44,120 @@ def freeze(value):
 
 
 def record(typename, field_names, defaults=(), frozen=()):
-    """An immutable record class: ``collections.namedtuple`` with trailing defaults.
+    """An immutable record class: a named tuple with trailing defaults.
 
-    Used instead of ``typing.NamedTuple`` because importing typing costs about 3 ms on every
-    run of the command line; ``__new__.__defaults__`` works the same on Python 3.6 (which
-    lacks namedtuple's ``defaults=``) and later.  The fields named in ``frozen`` are deep
-    frozen (``freeze``) whenever a record is made, ``_make`` and ``_replace`` included.
+    Behaves as ``collections.namedtuple(typename, field_names)`` with ``__new__.__defaults__``
+    set to ``defaults`` (tests/test_model.py compares the two on every operation), but is made
+    without importing collections (which the scan would otherwise import for this alone) and
+    without namedtuple's ``eval`` of a ``__new__`` per class: together 3-5 ms of every run of
+    the command line (bench/bench_startup.py).  Used instead of ``typing.NamedTuple`` because
+    importing typing costs about 3 ms more.  The fields named in ``frozen`` are deep frozen
+    (``freeze``) whenever a record is made, ``_make`` and ``_replace`` included.
     """
-    cls = collections.namedtuple(typename, field_names)
-    cls.__new__.__defaults__ = tuple(defaults)
-    if not frozen:
-        return cls
-    base_new = cls.__new__
-    indexes = tuple(cls._fields.index(name) for name in frozen)
+    fields = tuple(field_names.replace(",", " ").split()) if isinstance(field_names, str) else tuple(field_names)
+    count = len(fields)
+    defaults = tuple(defaults)
+    first_default = count - len(defaults)
+    positions = {name: index for index, name in enumerate(fields)}
+    freeze_at = tuple(positions[name] for name in frozen)
+    tuple_new = tuple.__new__
 
-    def __new__(klass, *args, **kwargs):
-        self = base_new(klass, *args, **kwargs)
-        values = list(self)
-        for index in indexes:
-            values[index] = freeze(values[index])
-        return tuple.__new__(klass, values)
+    def bind(args, kwargs):
+        if len(args) > count:
+            raise TypeError("__new__() takes {} positional argument{} but {} were given".format(
+                count + 1, "" if count == 0 else "s", len(args) + 1))
+        values = list(args) + [_MISSING] * (count - len(args))
+        for name, value in kwargs.items():
+            index = positions.get(name)
+            if index is None:
+                raise TypeError("__new__() got an unexpected keyword argument {!r}".format(name))
+            if index < len(args):
+                raise TypeError("__new__() got multiple values for argument {!r}".format(name))
+            values[index] = value
+        missing = []
+        for index in range(len(args), count):
+            if values[index] is _MISSING:
+                if index >= first_default:
+                    values[index] = defaults[index - first_default]
+                else:
+                    missing.append(fields[index])
+        if missing:
+            raise TypeError("__new__() missing {} required positional argument{}: {}".format(
+                len(missing), "" if len(missing) == 1 else "s", _quoted_list(missing)))
+        return values
 
-    __new__.__defaults__ = base_new.__defaults__
+    if freeze_at:
+        def __new__(cls, *args, **kwargs):
+            values = list(args) if len(args) == count and not kwargs else bind(args, kwargs)
+            for index in freeze_at:
+                values[index] = freeze(values[index])
+            return tuple_new(cls, values)
+    else:
+        def __new__(cls, *args, **kwargs):
+            if len(args) == count and not kwargs:
+                return tuple_new(cls, args)
+            return tuple_new(cls, bind(args, kwargs))
 
-    def _make(klass, iterable):
-        return klass(*iterable)
+    __new__.__doc__ = "Create new instance of {}({})".format(typename, ", ".join(fields))
 
-    namespace = {"__slots__": (), "__new__": __new__, "_make": classmethod(_make), "__doc__": cls.__doc__}
-    return type(typename, (cls,), namespace)
+    def _make(cls, iterable):
+        values = tuple(iterable)
+        if len(values) != count:
+            raise TypeError("Expected {} arguments, got {}".format(count, len(values)))
+        return cls(*values) if freeze_at else tuple_new(cls, values)
+
+    def _replace(self, **kwargs):
+        values = [kwargs.pop(name, value) for name, value in zip(fields, self)]
+        if kwargs:
+            raise ValueError("Got unexpected field names: {!r}".format(list(kwargs)))
+        return self._make(values)
+
+    repr_format = "(" + ", ".join("{}=%r".format(name) for name in fields) + ")"
+
+    def __repr__(self):
+        return self.__class__.__name__ + repr_format % tuple(self)
+
+    def _asdict(self):
+        return dict(zip(self._fields, self))
+
+    def __getnewargs__(self):
+        return tuple(self)
+
+    namespace = {
+        "__doc__": "{}({})".format(typename, ", ".join(fields)),
+        "__slots__": (),
+        "_fields": fields,
+        "_field_defaults": dict(zip(fields[first_default:], defaults)),
+        "__new__": __new__,
+        "_make": classmethod(_make),
+        "_replace": _replace,
+        "__repr__": __repr__,
+        "_asdict": _asdict,
+        "__getnewargs__": __getnewargs__,
+        "__match_args__": fields,
+    }
+    for index, name in enumerate(fields):
+        namespace[name] = _tuplegetter(index, "Alias for field number {}".format(index))
+    cls = type(typename, (tuple,), namespace)
+    try:
+        cls.__module__ = sys._getframe(1).f_globals.get("__name__", "__main__")
+    except (AttributeError, ValueError):        # pragma: no cover - no frames
+        pass
+    return cls
+
+
+class _Missing(object):
+    __slots__ = ()
+
+
+_MISSING = _Missing()
+
+
+def _quoted_list(names):
+    quoted = ["'{}'".format(name) for name in names]
+    if len(quoted) == 1:
+        return quoted[0]
+    return ", ".join(quoted[:-1]) + " and " + quoted[-1]
 
 
 #: Bumped when a key is removed or renamed in the JSON output; adding keys keeps it.

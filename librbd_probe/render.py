@@ -2,15 +2,15 @@
 from . import knowledge as kn
 from .model import to_plain
 from .rootfs import Root
-from .textout import join_lines, line as _text_line
+from .textout import join_lines, line as _text_line, wrap as _text_wrap
 
 WIDTH = 80
 
 
 def to_json(data):
     """Canonical JSON: sorted keys, 2-space indent, final newline; same bytes for same input."""
-    import json                 # only --json writes it: the text report never imports json
-    return json.dumps(to_plain(data), indent=2, sort_keys=True) + "\n"
+    from ._jsondump import dumps    # json.dumps(..., indent=2, sort_keys=True) without json's import
+    return dumps(to_plain(data)) + "\n"
 
 
 def _triple(value):
@@ -18,11 +18,8 @@ def _triple(value):
 
 
 def _wrap(text, indent, width=WIDTH):
-    import textwrap  # only the text table needs it; --json stays lean
     text = _text_line(text)  # a newline inside a value is shown as \n, never wrapped into a line break
-    return textwrap.wrap(text, width=width, initial_indent=indent,
-                         subsequent_indent=" " * len(indent), break_on_hyphens=False,
-                         break_long_words=False) or [indent]
+    return _text_wrap(text, width, indent, " " * len(indent)) or [indent]
 
 
 def report_text(report):

@@ -18,7 +18,6 @@ function.  Under a root, absolute symlinks and ``..`` are resolved *inside* the 
 ``chroot`` would: a build root's ``/usr/lib/librbd.so.1 -> /usr/lib/librbd.so.1.16.0`` never
 reaches the host's ``/usr/lib``.
 """
-import fnmatch
 import os
 
 from .errors import LocateError
@@ -187,7 +186,7 @@ class Root(object):
                     except OSError:
                         continue
                     nxt.extend(os.path.join(base, n) for n in names
-                               if fnmatch.fnmatch(n, part) and (part.startswith(".") or not n.startswith(".")))
+                               if name_matches(n, part) and (part.startswith(".") or not n.startswith(".")))
                 else:
                     candidate = os.path.join(base, part)
                     if os.path.lexists(self.realpath(candidate)) or os.path.lexists(candidate):
@@ -197,3 +196,24 @@ class Root(object):
 
 
 HOST = Root(None)
+
+
+def name_matches(name, pattern):
+    """``fnmatch.fnmatch(name, pattern)`` on POSIX; a pattern whose only wildcard is ``*`` (the
+    ``*.conf`` of ld.so.conf includes) is matched without fnmatch's regular expression."""
+    if "?" in pattern or "[" in pattern:
+        import fnmatch
+        return fnmatch.fnmatch(name, pattern)
+    pieces = pattern.split("*")
+    if len(pieces) == 1:
+        return name == pattern
+    head, tail = pieces[0], pieces[-1]
+    if len(name) < len(head) + len(tail) or not name.startswith(head) or not name.endswith(tail):
+        return False
+    pos, end = len(head), len(name) - len(tail)
+    for piece in pieces[1:-1]:
+        found = name.find(piece, pos, end)
+        if found < 0:
+            return False
+        pos = found + len(piece)
+    return True

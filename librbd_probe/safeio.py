@@ -17,14 +17,12 @@ Three jobs every input path shares (issue 13):
 All refusals raise ``InputError`` (a ``ProbeError`` and ``ValueError``) with one line naming the
 input and the path.  ``OSError`` of open/read is turned into ``InputError`` too.
 """
-import base64
-import binascii
 import errno
 import os
-import re
 import stat
 import struct
 
+from ._lazy import Pattern
 from .errors import InputError
 
 # Limits (bytes) per kind of input; README "Bad input" lists them.  Each is far above any real
@@ -194,7 +192,7 @@ def human_size(n):
 
 # ---------------------------------------------------------------------------------- one line
 
-_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029\ud800-\udfff]")
+_CONTROL = Pattern("[\x00-\x1f\x7f-\x9f\u2028\u2029\ud800-\udfff]")
 
 
 def _escape(match):
@@ -222,6 +220,8 @@ def one_line(text):
             text = os.fsdecode(text)
         except TypeError:
             text = str(text)
+    if text.isprintable():          # every character _CONTROL matches is not printable
+        return text
     return _CONTROL.sub(_escape, text)
 
 
@@ -233,13 +233,15 @@ def one_line(text):
 # base64 characters: a key in a path (/etc/ceph/AQ...==/x; base64 has "/" too) or after an
 # escape (JSON's \nAQ...) is inside a longer run.  The key's own length field (16 to 64
 # bytes) says where it ends, so each candidate costs a constant.
-_RUN = re.compile(r"[A-Za-z0-9+/]{27,}={0,2}")
+_RUN = Pattern(r"[A-Za-z0-9+/]{27,}={0,2}")
 REDACTED = "<redacted cephx key>"
 
 
 def is_cephx_key(token):
     """True when ``token`` decodes to a CryptoKey blob: type 1 or 2 and a length that fits."""
     padded = token + "=" * (-len(token) % 4)
+    import base64
+    import binascii
     try:
         raw = base64.b64decode(padded.encode("ascii"), validate=True)
     except (binascii.Error, ValueError, UnicodeEncodeError):
@@ -253,6 +255,8 @@ def is_cephx_key(token):
 
 def _key_at(run, start):
     """End of the cephx key that starts at ``run[start]``, or None."""
+    import base64
+    import binascii
     try:
         head = base64.b64decode(run[start:start + 16].encode("ascii"), validate=True)
     except (binascii.Error, ValueError, UnicodeEncodeError):
@@ -296,7 +300,7 @@ def redact(text, secrets=()):
     for secret in sorted((s for s in secrets if s and len(s) >= 8), key=len, reverse=True):
         if secret in text:
             text = text.replace(secret, REDACTED)
-    if "A" not in text:
+    if "AQ" not in text and "Ag" not in text:     # every key starts so (type 1 or 2)
         return text
     return _redact_keys(text)
 

@@ -50,7 +50,10 @@ import atexit
 import errno
 import marshal
 import os
-import signal
+try:
+    import _signal as _sig      # the numbers without signal.py's enums (enum is ~4 ms at start)
+except ImportError:             # pragma: no cover - not CPython
+    import signal as _sig
 import sys
 import time
 
@@ -169,6 +172,7 @@ def describe_rc(rc):
 
 def _signal_name(number):
     try:
+        import signal
         return signal.Signals(number).name
     except ValueError:
         return "signal {}".format(number)
@@ -509,7 +513,7 @@ class _Spawned(object):
             actions += [(os.POSIX_SPAWN_CLOSE, fd) for fd in _inherited_fds()]  # novermin
             self.pid = os.posix_spawn(argv[0], argv, os.environ if env is None else env,  # novermin
                                       file_actions=actions, setsid=True,
-                                      setsigdef=(signal.SIGPIPE, signal.SIGXFSZ))
+                                      setsigdef=(_sig.SIGPIPE, _sig.SIGXFSZ))
         except OSError as exc:
             for fd in fds:
                 os.close(fd)
@@ -630,9 +634,9 @@ class _Spawned(object):
 def _kill_group(pid):
     """SIGKILL the child's process group (its session: it and whatever it started)."""
     try:
-        os.killpg(pid, signal.SIGKILL)
+        os.killpg(pid, _sig.SIGKILL)
     except OSError:
         try:
-            os.kill(pid, signal.SIGKILL)
+            os.kill(pid, _sig.SIGKILL)
         except OSError:
             pass

@@ -13,13 +13,12 @@ read-only mappings.  Every module asks the questions here; nothing re-derives th
 
 A malformed file is a packaging bug and raises KnowledgeBaseError naming the file.
 """
-import functools
 import os
-import re
 import sys
 import types
 
 from .._jsonload import loads as _json_loads
+from .._lazy import Pattern, memo
 from ..errors import KnowledgeBaseError
 from ..model import record
 
@@ -139,7 +138,7 @@ def _get_data(resource):
     return loader.get_data(path)
 
 
-@functools.lru_cache(maxsize=None)
+@memo
 def load(name):
     """The parsed data file ``name`` as plain JSON (cached; never mutate it).
 
@@ -184,11 +183,46 @@ def _entries(name, key, kind=list):
 # ---------------------------------------------------------------------------------------
 # Versions
 
-_VERSION = re.compile(r"\s*(?:\d+:)?[vV]?(\d+(?:\.\d+)*)")
+_VERSION = Pattern(r"\s*(?:\d+:)?[vV]?(\d+(?:\.\d+)*)")
 _MAX_PARTS, _MAX_PART_DIGITS = 16, 18
 
 
-@functools.lru_cache(maxsize=4096)  # pragma: no mutate (cache size: speed only)
+def _digits_end(text, pos):
+    """End of the run of decimal digits (``\\d``: Unicode Nd, str.isdecimal) at ``pos``."""
+    end = pos
+    size = len(text)
+    while end < size and text[end].isdecimal():
+        end += 1
+    return end
+
+
+def _version_group(text):
+    """Group 1 of ``_VERSION.match(text)`` or None, without re (a scan matches no regex on a
+    host without ceph.conf: _lazy).  tests/test_knowledge.py compares the two."""
+    pos = 0
+    while pos < len(text) and text[pos].isspace():      # \s: str.isspace's set
+        pos += 1
+    starts = []
+    end = _digits_end(text, pos)
+    if end > pos and text[end:end + 1] == ":":
+        starts.append(end + 1)                           # (?:\d+:)? taken first, then left out
+    starts.append(pos)
+    for start in starts:
+        if text[start:start + 1] in ("v", "V"):
+            start += 1
+        end = _digits_end(text, start)
+        if end == start:
+            continue
+        while text[end:end + 1] == ".":
+            after = _digits_end(text, end + 1)
+            if after == end + 1:
+                break
+            end = after
+        return text[start:end]
+    return None
+
+
+@memo(maxsize=4096)  # pragma: no mutate (cache size: speed only)
 def version_key(text):
     """Upstream order of a Ceph version string: '16.2.15' -> (16, 2, 15).
 
@@ -197,10 +231,10 @@ def version_key(text):
     epoch '2:16.2.15-1', a tag 'v0.48argonaut').  Text without a leading number sorts
     first, as (-1,).  Never raises.
     """
-    match = _VERSION.match(str(text))
-    if not match:
+    group = _version_group(str(text))
+    if group is None:
         return (-1,)
-    parts = match.group(1).split(".")
+    parts = group.split(".")
     if len(parts) > _MAX_PARTS or any(len(part) > _MAX_PART_DIGITS for part in parts):
         return (-1,)            # no version: a saved report or log holding 5,000 digits (int's limit)
     return tuple(int(part) for part in parts)
@@ -243,7 +277,7 @@ def _fact(name, version, key, field):
     return Fact(value, field["source"], None)
 
 
-@functools.lru_cache(maxsize=None)
+@memo
 def releases():
     """All release entries as Release records, sorted by version."""
     name = "releases.json"
@@ -329,7 +363,7 @@ def _effects(name, entry):
     return tuple(out)
 
 
-@functools.lru_cache(maxsize=None)
+@memo
 def features():
     """The RBD feature bits as Feature records, by bit."""
     name = "features.json"
@@ -354,7 +388,7 @@ def features():
     return tuple(out)
 
 
-@functools.lru_cache(maxsize=None)
+@memo
 def _features_by_name():
     return types.MappingProxyType({f.name: f for f in features()})
 
@@ -382,7 +416,10 @@ def feature_names(mask):
     return tuple(out)
 
 
-_SPLIT = re.compile(r"[\s,+|]+")
+_SPLIT = Pattern(r"[\s,+|]+")
+
+
+_BIT = Pattern(r"bit \d+$")
 
 
 def feature_mask(names):
@@ -392,7 +429,8 @@ def feature_mask(names):
     if isinstance(names, int):
         return names
     if isinstance(names, str):
-        names = [n for n in _SPLIT.split(names.strip()) if n]
+        # the non-empty pieces of _SPLIT.split(names): \s is str.isspace's set, as str.split()'s
+        names = names.replace(",", " ").replace("+", " ").replace("|", " ").split()
     by_name = _features_by_name()
     mask = 0
     for item in names:
@@ -402,7 +440,7 @@ def feature_mask(names):
             mask |= int(item.strip())
         elif item in by_name:
             mask |= by_name[item].mask
-        elif isinstance(item, str) and re.match(r"bit \d+$", item):
+        elif isinstance(item, str) and _BIT.match(item):
             mask |= 1 << int(item[4:])
         else:
             raise KnowledgeBaseError("unknown RBD feature name {!r} (known: {})".format(
@@ -442,7 +480,7 @@ def feature_count():
 # ---------------------------------------------------------------------------------------
 # Functions (the exported C API of librbd and librados)
 
-@functools.lru_cache(maxsize=None)
+@memo
 def functions(library):
     """Function records of ``library`` ('librbd' or 'librados'), as a read-only mapping name -> Function."""
     if library not in SYMBOL_LIBRARIES:
@@ -514,7 +552,7 @@ def first_release_text(name):
 # ---------------------------------------------------------------------------------------
 # Libraries: sonames, packages, symbol naming
 
-@functools.lru_cache(maxsize=None)
+@memo
 def libraries():
     """Library records (libraries.json)."""
     name = "libraries.json"
@@ -564,7 +602,7 @@ def install_dirs():
     return Fact(*_install_dirs())
 
 
-@functools.lru_cache(maxsize=None)
+@memo
 def _install_dirs():
     field = load("libraries.json").get("install_dirs")
     if not (isinstance(field, dict) and isinstance(field.get("value"), list) and field.get("source")):
@@ -576,7 +614,7 @@ def _mangled(namespace):
     return "".join("{}{}".format(len(part), part) for part in namespace.split("::"))
 
 
-@functools.lru_cache(maxsize=None)
+@memo
 def _symbol_rules():
     """[(prefix, library)] longest first: C prefixes and the mangled-name prefixes of C++ namespaces."""
     rules = []
@@ -590,7 +628,7 @@ def _symbol_rules():
 
 
 # _Z [special: TV/TI/TS/Th<n>_/Tv<n>_<n>_] [N] [cv/ref qualifiers] <length><name>...
-_MANGLED = re.compile(r"_Z(?:T[VIST]|Thn?\d+_|Tvn?\d+_n?\d+_|GV)?N?[rVKRO]*(?=\d)")
+_MANGLED = Pattern(r"_Z(?:T[VIST]|Thn?\d+_|Tvn?\d+_n?\d+_|GV)?N?[rVKRO]*(?=\d)")
 
 
 def library_of(symbol):
@@ -599,7 +637,7 @@ def library_of(symbol):
     if isinstance(symbol, bytes):
         symbol = symbol.decode("ascii", "replace")
     symbol = symbol.split("@", 1)[0]
-    match = _MANGLED.match(symbol)
+    match = _MANGLED.match(symbol) if symbol.startswith("_Z") else None   # (a C name: no regex)
     tail = symbol[match.end():] if match else None
     for prefix, lib, cxx in _symbol_rules():
         if cxx:
@@ -610,7 +648,7 @@ def library_of(symbol):
     return None
 
 
-@functools.lru_cache(maxsize=None)
+@memo
 def api_prefixes():
     """Name prefixes of the C API functions this package reasons about: ('rbd_', 'rados_')."""
     out = []
@@ -619,7 +657,7 @@ def api_prefixes():
     return tuple(out)
 
 
-@functools.lru_cache(maxsize=None)
+@memo
 def api_prefixes_bytes():
     """api_prefixes() as bytes (for filters over raw string tables)."""
     return tuple(p.encode("ascii") for p in api_prefixes())
@@ -635,7 +673,7 @@ def is_api_function(name):
 # ---------------------------------------------------------------------------------------
 # Capabilities and error signatures
 
-@functools.lru_cache(maxsize=None)
+@memo
 def capabilities():
     """The capability definitions, in display order."""
     name = "capabilities.json"
@@ -659,7 +697,7 @@ def capability(cap_id):
     return None
 
 
-@functools.lru_cache(maxsize=None)
+@memo
 def error_signatures():
     """Error signatures for ``explain``, in file order."""
     name = "errors.json"
@@ -708,20 +746,20 @@ def errno_info(number):
     return ErrnoInfo(abs(int(number)), entry.get("meaning"), tuple(entry.get("see") or ()))
 
 
-@functools.lru_cache(maxsize=None)
+@memo
 def cluster_features():
     return tuple(ClusterFeature(e.get("bit"), tuple(e.get("names") or ()), e.get("client"), e.get("kernel"),
                                 e.get("profile"), e.get("source"))
                  for e in load("errors.json").get("cluster_features") or ())
 
 
-@functools.lru_cache(maxsize=None)
+@memo
 def binding_kinds():
     return tuple(BindingKind(e.get("kind"), e.get("note"), e.get("pattern"), e.get("source"), e.get("first"), e.get("last"))
                  for e in load("errors.json").get("bindings") or ())
 
 
-@functools.lru_cache(maxsize=None)
+@memo
 def callers():
     return tuple(Caller(e.get("name"), e.get("note"), e.get("pattern"), e.get("source"))
                  for e in load("errors.json").get("callers") or ())
