@@ -62,29 +62,25 @@ def record(typename, field_names, defaults=(), frozen=()):
     freeze_at = tuple(positions[name] for name in frozen)
     tuple_new = tuple.__new__
 
+    binder = []
+
     def bind(args, kwargs):
-        if len(args) > count:
-            raise TypeError("__new__() takes {} positional argument{} but {} were given".format(
-                count + 1, "" if count == 0 else "s", len(args) + 1))
-        values = list(args) + [_MISSING] * (count - len(args))
-        for name, value in kwargs.items():
-            index = positions.get(name)
-            if index is None:
-                raise TypeError("__new__() got an unexpected keyword argument {!r}".format(name))
-            if index < len(args):
-                raise TypeError("__new__() got multiple values for argument {!r}".format(name))
-            values[index] = value
-        missing = []
-        for index in range(len(args), count):
-            if values[index] is _MISSING:
+        # Keywords or omitted defaults: Python's own argument binding, through a function with
+        # the fields as parameters, made on first need (so a class built only positionally, or
+        # never, costs no compile; namedtuple evaluates one __new__ for every class at import)
+        if not binder:
+            namespace = {}
+            params = []
+            for index, name in enumerate(fields):
+                if not name.isidentifier() or name.startswith("_"):
+                    raise ValueError("record {}: bad field name {!r}".format(typename, name))
                 if index >= first_default:
-                    values[index] = defaults[index - first_default]
-                else:
-                    missing.append(fields[index])
-        if missing:
-            raise TypeError("__new__() missing {} required positional argument{}: {}".format(
-                len(missing), "" if len(missing) == 1 else "s", _quoted_list(missing)))
-        return values
+                    namespace["_d{}".format(index)] = defaults[index - first_default]
+                    name = "{}=_d{}".format(name, index)
+                params.append(name)
+            exec("def __new__({}):\n    return [{}]\n".format(", ".join(params), ", ".join(fields)), namespace)
+            binder.append(namespace["__new__"])
+        return binder[0](*args, **kwargs)
 
     if freeze_at:
         def __new__(cls, *args, **kwargs):
@@ -144,20 +140,6 @@ def record(typename, field_names, defaults=(), frozen=()):
     except (AttributeError, ValueError):        # pragma: no cover - no frames
         pass
     return cls
-
-
-class _Missing(object):
-    __slots__ = ()
-
-
-_MISSING = _Missing()
-
-
-def _quoted_list(names):
-    quoted = ["'{}'".format(name) for name in names]
-    if len(quoted) == 1:
-        return quoted[0]
-    return ", ".join(quoted[:-1]) + " and " + quoted[-1]
 
 
 #: Bumped when a key is removed or renamed in the JSON output; adding keys keeps it.
