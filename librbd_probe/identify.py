@@ -516,12 +516,13 @@ class _VersionFinder(object):
     CEPH_GIT_NICE_VER (src/common/version.cc) sits in libceph-common's .rodata.
 
     Equivalent to the regex ``REGEX`` below (tests/test_identify.py compares them on every
-    real libceph-common and on random byte strings), but anchored on the dots and written
+    real libceph-common, tests/test_fastpaths.py on random byte strings; the closing NUL is a
+    lookahead, so two version strings side by side are both found), but anchored on the dots and written
     without ``re``: a pattern that starts with NUL would try a match at each of the ~40,000
     NULs of a 700 KB .rodata, dots are rare (about 2,000), and a static scan that matches no
     other regular expression does not import re for this one (``_lazy``).
     """
-    REGEX = Pattern(rb"\x00(\d{1,2}\.\d{1,2}\.\d{1,3})\x00")
+    REGEX = Pattern(rb"\x00(\d{1,2}\.\d{1,2}\.\d{1,3})(?=\x00)")
 
     def finditer(self, data):
         found = []

@@ -295,3 +295,110 @@ def test_jsonload_equals_json_loads_on_odd_text(text):
         except (ValueError, RecursionError) as exc:
             return type(exc).__name__, str(exc)
     assert outcome(_jsonload.loads) == outcome(json.loads)
+
+
+# --- what a plain scan imports, started as the installed script starts it (-S) ---------------
+
+# Never imported by a plain scan of a host without ceph.conf (issue 13 item 8): each is
+# milliseconds of a 25 ms start on this project's test machine.  re and enum (and what imports
+# them: argparse, json, textwrap, fnmatch, base64, gettext, signal), collections and functools.
+_HEAVY = {"re", "enum", "argparse", "json", "textwrap", "fnmatch", "base64", "gettext", "locale", "signal",
+          "collections", "functools", "typing", "subprocess", "site", "sysconfig"}
+
+_MODULES_WITHOUT_SITE = """
+import os, sys
+sys.argv = ["librbd-probe"] + sys.argv[1:]
+import atexit
+def report():
+    os.write(int(os.environ["MODULES_FD"]), " ".join(sorted(sys.modules)).encode())
+atexit.register(report)
+from librbd_probe._entry import main
+main()
+"""
+
+
+def _modules_without_site(args, env=None):
+    """(exit code, stdout, stderr, modules) of ``python -S`` running the command's entry (the
+    installed script's start: scripts/librbd-probe) in a fresh interpreter; the list comes on a
+    pipe of its own, written by an atexit function (run_and_exit runs them)."""
+    read, write = os.pipe()
+    full_env = dict(os.environ, PYTHONPATH=PROJECT, MODULES_FD=str(write), **(env or {}))
+    full_env.pop("CEPH_CONF", None)
+    proc = subprocess.Popen([sys.executable, "-S", "-c", _MODULES_WITHOUT_SITE] + list(args), stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, env=full_env, pass_fds=(write,))
+    os.close(write)
+    out, err = proc.communicate(timeout=120)
+    with os.fdopen(read, "rb") as handle:
+        mods = set(handle.read().decode().split())
+    return proc.returncode, out.decode(), err.decode(), mods
+
+
+@pytest.mark.parametrize("args", [["--no-runtime", "--json"], ["--no-runtime"], ["--json"], []],
+                         ids=["static json", "static text", "runtime json", "runtime text"])
+def test_plain_scan_imports_none_of_the_heavy_modules(installed, args):
+    if args and "--no-runtime" not in args:
+        _need_posix_spawn()
+    code, out, err, mods = _modules_without_site(args, env={"HOME": "/nonexistent"})
+    assert code == 0, err
+    assert "librbd_probe.scan" in mods and out                      # the scan really ran
+    assert not mods & _HEAVY, sorted(mods & _HEAVY)
+
+
+def test_a_ceph_conf_imports_re_only_then(installed, tmp_path):
+    conf = tmp_path / "ceph.conf"
+    conf.write_text("[global]\nrbd default features = 61\n")
+    code, out, err, mods = _modules_without_site(["--no-runtime", "--json", "--conf", str(conf)])
+    assert code == 0, err
+    assert json.loads(out)["config"]["rbd_default_features"]["value"] == 61
+    assert "re" in mods                                               # the grammar is regular expressions
+
+
+def test_a_subcommand_gets_the_site_module(installed):
+    code, out, err, mods = _modules_without_site(["symbols", "--help"])
+    assert code == 0, err
+    assert "site" in mods                                             # _entry.full_site()
+
+
+def _script_in_prefix(tmp_path, with_package=True):
+    """scripts/librbd-probe as an installation lays it out: <prefix>/bin/librbd-probe with this
+    interpreter in its first line, the package under <prefix>/lib/pythonX.Y/site-packages."""
+    prefix = tmp_path / "prefix"
+    (prefix / "bin").mkdir(parents=True)
+    site = prefix / "lib" / "python{}.{}".format(*sys.version_info[:2]) / "site-packages"
+    site.mkdir(parents=True)
+    if with_package:
+        os.symlink(os.path.join(PROJECT, "librbd_probe"), str(site / "librbd_probe"))
+    with open(os.path.join(PROJECT, "scripts", "librbd-probe")) as handle:
+        first, rest = handle.read().split("\n", 1)
+    assert first == "#!python -S"
+    script = prefix / "bin" / "librbd-probe"
+    script.write_text("#!{} -S\n{}".format(sys.executable, rest))
+    script.chmod(0o755)
+    return script
+
+
+def test_installed_script_runs_the_scan_without_site(installed, tmp_path):
+    script = _script_in_prefix(tmp_path)
+    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "CEPH_CONF")}
+    proc = subprocess.run([sys.executable, "-S", "-X", "importtime", str(script), "--no-runtime", "--json"],
+                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env, timeout=120, cwd=str(tmp_path))
+    assert proc.returncode == 0, proc.stderr.decode()
+    imported = {line.split("|")[-1].strip() for line in proc.stderr.decode().splitlines() if "|" in line}
+    assert "librbd_probe.scan" in imported and "site" not in imported
+    reference = subprocess.run([sys.executable, "-m", "librbd_probe", "--no-runtime", "--json"], stdout=subprocess.PIPE,
+                               env=dict(env, PYTHONPATH=PROJECT), timeout=120, cwd=str(tmp_path))
+    assert proc.stdout == reference.stdout                         # the same report as a normal start
+    direct = subprocess.run([str(script), "--version"], stdout=subprocess.PIPE, env=env, timeout=60)
+    assert direct.returncode == 0 and direct.stdout.decode().startswith("librbd-probe ")
+
+
+def test_installed_script_without_its_package_runs_site(tmp_path):
+    """No package beside the script (pip --target, an egg link): site.main() runs, and the
+    package is then found where site puts it (here: PYTHONPATH, which -S does not ignore)."""
+    script = _script_in_prefix(tmp_path, with_package=False)
+    env = dict(os.environ, PYTHONPATH=PROJECT)
+    proc = subprocess.run([sys.executable, "-S", "-X", "importtime", str(script), "--version"],
+                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env, timeout=60)
+    assert proc.returncode == 0, proc.stderr.decode()
+    imported = {line.split("|")[-1].strip() for line in proc.stderr.decode().splitlines() if "|" in line}
+    assert "site" in imported

@@ -64,10 +64,12 @@ _MAX_OUTPUT = 1 << 20
 
 #: child name -> its modules in load order (the last one is the child's main module).
 CHILDREN = {
-    "probe": ("_child_io", "_ctypes_api", "_probe_child"),
-    "live": ("_child_io", "_ctypes_api", "_live_child"),
-    "census": ("_child_io", "_ctypes_api", "_live_child", "_census_child"),
+    "probe": ("_jsonout", "_child_io", "_ctypes_api", "_probe_child"),
+    "live": ("_jsonout", "_child_io", "_ctypes_api", "_live_child"),
+    "census": ("_jsonout", "_child_io", "_ctypes_api", "_live_child", "_census_child"),
 }
+#: child modules that live in the librbd_probe package itself (the one JSON writer)
+_PACKAGE_MODULES = ("_jsonout",)
 
 #: The interpreter flags of every child (module docstring).
 FLAGS = ("-I", "-S")
@@ -108,13 +110,19 @@ def source(module):
     """
     if module not in _SOURCES:
         package, loader = _package_loader()
-        path = os.path.join(os.path.dirname(package.__file__), module + ".py")
+        path = _module_path(package, module)
         try:
             data = loader.get_data(path)
         except (OSError, AttributeError) as exc:
             raise ChildError("{}.py: the child module cannot be read from the package: {}".format(module, exc)) from exc
         _SOURCES[module] = data.decode("utf-8")
     return _SOURCES[module]
+
+
+def _module_path(package, module):
+    """The file of one child module: in this directory, or the package's for _PACKAGE_MODULES."""
+    here = os.path.dirname(package.__file__)
+    return os.path.join(os.path.dirname(here) if module in _PACKAGE_MODULES else here, module + ".py")
 
 
 def _renamed(code, filename):
@@ -136,8 +144,8 @@ def code(module):
         source_loader = getattr(external, "SourceFileLoader", None)
         if (source_loader is not None and type(loader) is source_loader
                 and hasattr(_package_loader.__code__, "replace")):
-            name = __name__ + "." + module
-            path = os.path.join(os.path.dirname(package.__file__), module + ".py")
+            name = (__name__.rsplit(".", 1)[0] if module in _PACKAGE_MODULES else __name__) + "." + module
+            path = _module_path(package, module)
             try:
                 compiled = source_loader(name, path).get_code(name)
             except (OSError, ImportError, SyntaxError, ValueError):

@@ -8,80 +8,19 @@ JSON object carrying the parent's nonce; core dumps are off; library destructors
 at exit (librados/librbd tear-down threads can hang or crash and would turn a good answer
 into a failure).
 
-The answer is written by ``dumps`` below, not the json module: importing json (and the re,
-enum and functools it pulls in) is about 7 ms of the probe child's start, a third of a bare
-``ctypes.CDLL`` (bench/bench_startup.py).  ``dumps`` writes the bytes ``json.dumps(value,
-sort_keys=True)`` writes for what the children answer (tests/test_startup.py compares them).
+The answer is written by ``_jsonout.dumps`` (sent to the child with this module), not the
+json module: importing json (and the re, enum and functools it pulls in) is about 7 ms of the
+probe child's start, a third of a bare ``ctypes.CDLL`` (bench/bench_startup.py).  It writes
+the bytes ``json.dumps(value, sort_keys=True)`` writes (tests/test_startup.py compares them).
 """
 import errno
 import os
 import sys
 
-# json's ensure_ascii escapes (json.encoder.ESCAPE_DCT): the short ones, then \u00XX below 0x20
-_ESCAPES = {'"': '\\"', "\\": "\\\\", "\n": "\\n", "\r": "\\r", "\t": "\\t", "\b": "\\b", "\f": "\\f"}
-
-
-def _string(text):
-    if text.isprintable() and '"' not in text and "\\" not in text:
-        try:
-            text.encode("ascii")               # printable ASCII: written as it is (the usual case)
-            return '"' + text + '"'
-        except UnicodeEncodeError:
-            pass
-    out = ['"']
-    for char in text:
-        code = ord(char)
-        if 0x20 <= code < 0x7f and char != '"' and char != "\\":
-            out.append(char)
-        elif char in _ESCAPES:
-            out.append(_ESCAPES[char])
-        elif code < 0x10000:
-            out.append("\\u{:04x}".format(code))
-        else:                                  # a surrogate pair, as json writes it
-            code -= 0x10000
-            out.append("\\u{:04x}\\u{:04x}".format(0xd800 | (code >> 10), 0xdc00 | (code & 0x3ff)))
-    out.append('"')
-    return "".join(out)
-
-
-def _key(key):
-    if isinstance(key, str):
-        return key
-    if key is True or key is False or key is None:
-        return {True: "true", False: "false", None: "null"}[key]
-    if isinstance(key, (int, float)):
-        return _scalar(key)
-    raise TypeError("keys must be str, int, float, bool or None, not {}".format(type(key).__name__))
-
-
-def _scalar(value):
-    if isinstance(value, int):
-        return int.__repr__(value)
-    if value != value:
-        return "NaN"
-    if value in (float("inf"), float("-inf")):
-        return "Infinity" if value > 0 else "-Infinity"
-    return float.__repr__(value)
-
-
-def dumps(value):
-    """``json.dumps(value, sort_keys=True)`` for None, bool, int, float, str, list, tuple, dict."""
-    if value is None:
-        return "null"
-    if value is True:
-        return "true"
-    if value is False:
-        return "false"
-    if isinstance(value, str):
-        return _string(value)
-    if isinstance(value, (int, float)):
-        return _scalar(value)
-    if isinstance(value, (list, tuple)):
-        return "[" + ", ".join(dumps(v) for v in value) + "]"
-    if isinstance(value, dict):
-        items = sorted(value.items())
-        return "{" + ", ".join(_string(_key(k)) + ": " + dumps(v) for k, v in items) + "}"
-    raise TypeError("Object of type {} is not JSON serializable".format(type(value).__name__))
+if __package__:                          # in the parent (tests, the package)
+    from .._jsonout import dumps
+else:                                    # in the child: a top-level module sent with this one
+    from _jsonout import dumps           # noqa: F401
 
 
 def error(kind, message, **extra):
