@@ -591,6 +591,13 @@ def _parsing():
     return kn.load("config_parsing.json")
 
 
+def prepare():
+    """Read what ``configuration`` reads from the knowledge base (cached), ahead of the
+    evidence: the scan does it while the probe child works."""
+    _parsing()
+    verified_releases()
+
+
 def verified_releases():
     """The releases whose parse a real librados confirmed (config_parsing.json)."""
     return tuple(sorted(_parsing()["oracle"]["verified"], key=kn.version_key))

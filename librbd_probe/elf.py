@@ -7,7 +7,6 @@ reached through PT_DYNAMIC, so files whose section headers were stripped still r
 byte ranges that are needed are read (a 9 MB librbd costs about 100 KB of I/O), in the style of
 pypa/packaging's ``_elffile.py``: ``struct`` formats chosen by ELF class and byte order.
 """
-import array
 import itertools
 import os
 import stat
@@ -168,6 +167,19 @@ def _corrupt(path, exc):
     if isinstance(exc, struct.error):
         return ElfError("{}: corrupt ELF structure: {}".format(path, exc))
     return ElfError("{}: corrupt ELF structure ({})".format(path, exc or type(exc).__name__))
+
+
+def _words(data, typecode, swap):
+    """``array.array(typecode, data)``, byte-swapped when ``swap``, as a memoryview of native
+    integers (len, index, slice, iterate): importing array imports collections, 1-2 ms of a
+    start (bench/bench_startup.py).  ``len(data)`` is a multiple of the item size."""
+    if swap:
+        width = struct.calcsize(typecode)
+        swapped = bytearray(data)
+        for index in range(width):
+            swapped[index::width] = data[width - 1 - index::width]
+        data = swapped
+    return memoryview(data).cast(typecode)
 
 
 class _File(object):
@@ -559,9 +571,7 @@ class _Parser(object):
         last = 0
         for first in range(0, nbuckets, _CHUNK // 4):
             n = min(_CHUNK // 4, nbuckets - first)
-            buckets = array.array("I", f.read(buckets_off + 4 * first, 4 * n, "DT_GNU_HASH buckets"))
-            if swap:
-                buckets.byteswap()
+            buckets = _words(f.read(buckets_off + 4 * first, 4 * n, "DT_GNU_HASH buckets"), "I", swap)
             last = max(last, max(buckets))
         if last < symoffset:
             return symoffset
@@ -575,9 +585,7 @@ class _Parser(object):
             length = min(4 * chunk, chains_end - chains_off)
             if length < 4:
                 raise ElfError("{}: truncated DT_GNU_HASH chain".format(self.path))
-            words = array.array("I", f.read(chains_off, length - length % 4, "DT_GNU_HASH chain"))
-            if swap:
-                words.byteswap()
+            words = _words(f.read(chains_off, length - length % 4, "DT_GNU_HASH chain"), "I", swap)
             for value in words:
                 if value & 1:
                     return index + 1
@@ -665,14 +673,10 @@ class _Parser(object):
         return defs, tuple(def_names), tuple(def_flags), needs, tuple(reqs)
 
     def _column(self, data, typecode, what):
-        """A table of equal-sized integers as a native array (byte order fixed up)."""
-        column = array.array(typecode)
-        if len(data) % column.itemsize:
+        """A table of equal-sized integers as a native sequence (byte order fixed up)."""
+        if len(data) % struct.calcsize(typecode):
             raise self.corrupt(what)
-        column.frombytes(data)
-        if (self.byte_order == "little") != _NATIVE_LITTLE:
-            column.byteswap()
-        return column
+        return _words(data, typecode, (self.byte_order == "little") != _NATIVE_LITTLE)
 
     def symbols(self, count, name_filter, defs, needs, defined_only=False):
         """Dynamic symbols 1..count-1 (entry 0 is the reserved null symbol), nameless ones

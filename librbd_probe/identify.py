@@ -16,7 +16,7 @@ except ImportError:                                      # pragma: no cover - no
     from collections.abc import Mapping as _Mapping
 
 from . import knowledge as kn
-from ._lazy import Pattern
+from ._lazy import Pattern, memo
 from .model import Problem, record
 
 #: Upstream order of version strings (vendor suffixes order as their upstream version).
@@ -146,13 +146,25 @@ def set_digest(names):
     return "{:08x}".format(zlib.crc32("\n".join(sorted(names)).encode("ascii")))
 
 
+def prepare():
+    """Build what ``identify`` reads from the knowledge base (cached), ahead of the evidence:
+    the scan does it while the probe child works."""
+    kn.releases()
+    kn.features()
+    kn.feature_mask(())
+    for library in ("librbd", "librados"):
+        _presence_table(library)
+
+
+@memo
 def _presence_table(library):
-    """(name, first, removed, backports) with versions parsed once, for fast set building."""
+    """(name, first, removed, backports) with versions parsed once, for fast set building
+    (a tuple: cached, never changed)."""
     table = []
     for name, func in kn.functions(library).items():
         table.append((name, version_key(func.first), version_key(func.removed) if func.removed else None,
                       tuple(version_key(b) for b in func.backports)))
-    return table
+    return tuple(table)
 
 
 def _fingerprint(observed, library, releases):

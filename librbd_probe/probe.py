@@ -55,10 +55,15 @@ def probe_key(librbd, librados, timeout=DEFAULT_TIMEOUT, python=None):
     return (librbd, librados, timeout, python)
 
 
-def finish_probe(pending, librbd, librados, symbols, feature_masks=(), config=None):
-    """(answer, error) of a child from ``start_probe`` for the whole request."""
+def finish_probe(pending, librbd, librados, symbols, feature_masks=(), config=None, meanwhile=None):
+    """(answer, error) of a child from ``start_probe`` for the whole request.  ``meanwhile``
+    (a callable) runs after the request is sent, while the child works: on a second core the
+    two overlap (bench/bench_startup.py)."""
     request = {"librbd": librbd, "librados": librados, "symbols": sorted(symbols),
                "feature_masks": list(feature_masks), "config": config}
+    if meanwhile is not None:
+        pending.complete(request)
+        meanwhile()
     return pending.finish(rest=request)
 
 

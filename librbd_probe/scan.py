@@ -10,7 +10,7 @@ from . import config as config_mod
 from . import elf, identify, krbd, locate, matrix, probe
 from . import knowledge as kn
 from . import safeio
-from .errors import ElfError, InputError
+from .errors import ElfError, InputError, ProbeError
 from .model import Candidate, LibraryReport, Report, RuntimeReport, to_plain
 from .rootfs import Root
 
@@ -344,12 +344,23 @@ def _runtime(scanner, rbd_report, rados_report, runtime, timeout, python, config
     args = (rbd_report.path, rados_path, matrix.known_symbol_names(), [f.mask for f in kn.features()], config_request)
     early, scanner.early = scanner.early, None
     if early is not None and early.key == probe.probe_key(rbd_report.path, rados_path, timeout, python):
-        answer, error = probe.finish_probe(early, *args)
+        answer, error = probe.finish_probe(early, *args, meanwhile=_prepare_knowledge)
     else:
         if early is not None:
             early.cancel()
         answer, error = probe.probe_libraries(*args, timeout=timeout, python=python)
     return probe.runtime_report(answer, error)
+
+
+def _prepare_knowledge():
+    """What identification and the matrix will read from the knowledge base, built while the
+    probe child works (each is cached): the answer is then turned into a report sooner."""
+    try:
+        identify.prepare()
+        kn.capabilities()
+        config_mod.prepare()
+    except ProbeError:
+        pass                  # raised again where it is used, and reported there
 
 
 def _start_early_probe(scanner, librbd, librados, runtime, timeout, python):

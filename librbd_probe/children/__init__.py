@@ -266,6 +266,7 @@ class Pending(object):
         self.nonce = os.urandom(16).hex()
         self.timeout = timeout
         self.preload = preload
+        self._completed = False
         self._envelope = lambda req: envelope(child, _json_plain(dict(req, nonce=self.nonce)),
                                               same_interpreter=python is None or python == sys.executable)
         # The last argument only names the child in ps(1) and /proc/<pid>/cmdline (sys.argv[1]).
@@ -286,15 +287,25 @@ class Pending(object):
         self._proc.send(lambda: marshal.dumps(_json_plain(dict(part, preload=True, nonce=self.nonce)),
                                               _MARSHAL_DATA_VERSION))
 
+    def complete(self, rest):
+        """A ``preload`` start: send ``rest`` (the whole request) now, so the child works while
+        this process does something else; ``finish()`` then only waits."""
+        if self._proc is None:
+            raise ChildError("this child was already finished or cancelled")
+        if self.preload and not self._completed:
+            self._completed = True
+            self._proc.complete(lambda: self._envelope(rest),
+                                lambda: marshal.dumps(_json_plain(dict(rest, nonce=self.nonce)), _MARSHAL_DATA_VERSION))
+
     def finish(self, grace_on_interrupt=0, rest=None):
-        """Wait for the answer; a ``preload`` start sends ``rest`` (the whole request) first."""
+        """Wait for the answer; a ``preload`` start sends ``rest`` (the whole request) first
+        unless ``complete`` did."""
+        if self._proc is not None and self.preload and not self._completed:
+            self.complete(rest)
         proc, self._proc = self._proc, None
         if proc is None:
             raise ChildError("this child was already finished or cancelled")
         try:
-            if self.preload:
-                proc.complete(lambda: self._envelope(rest),
-                              lambda: marshal.dumps(_json_plain(dict(rest, nonce=self.nonce)), _MARSHAL_DATA_VERSION))
             outcome = proc.wait(grace_on_interrupt)
         finally:
             _UNFINISHED.pop(id(self), None)
