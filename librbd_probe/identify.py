@@ -161,9 +161,9 @@ def _presence_table(library):
     """(name, first, removed, backports) with versions parsed once, for fast set building
     (a tuple: cached, never changed)."""
     table = []
-    for name, func in kn.functions(library).items():
-        table.append((name, version_key(func.first), version_key(func.removed) if func.removed else None,
-                      tuple(version_key(b) for b in func.backports)))
+    for name, first, removed, backports in kn.function_spans(library):
+        table.append((name, version_key(first), version_key(removed) if removed else None,
+                      tuple(version_key(b) for b in backports)))
     return tuple(table)
 
 

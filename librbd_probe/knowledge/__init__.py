@@ -481,17 +481,24 @@ def feature_count():
 # Functions (the exported C API of librbd and librados)
 
 @memo
-def functions(library):
-    """Function records of ``library`` ('librbd' or 'librados'), as a read-only mapping name -> Function."""
+def _function_entries(library):
+    """The checked entries of ``library``'s symbols file: ((name, entry), ...)."""
     if library not in SYMBOL_LIBRARIES:
         raise KnowledgeBaseError("no symbols file for {!r} (known: {})".format(library, ", ".join(SYMBOL_LIBRARIES)))
     name = "{}_symbols.json".format(library)
     symbols = _entries(name, "symbols", dict)
-    oldest = releases()[0].version if releases() else None
-    out = {}
     for fname, entry in symbols.items():
         if not (isinstance(entry, dict) and isinstance(entry.get("first"), str) and entry.get("source")):
             raise _bad(name, "malformed entry {!r}".format(fname))
+    return tuple(symbols.items())
+
+
+@memo
+def functions(library):
+    """Function records of ``library`` ('librbd' or 'librados'), as a read-only mapping name -> Function."""
+    oldest = releases()[0].version if releases() else None
+    out = {}
+    for fname, entry in _function_entries(library):
         source = entry["source"]
         seen_only = source.startswith("Debian ")
         out[fname] = Function(
@@ -500,6 +507,16 @@ def functions(library):
             backports=tuple(sorted(entry.get("backports") or (), key=version_key)),
             removed=entry.get("removed"), note=entry.get("note"), source=source)
     return types.MappingProxyType(out)
+
+
+@memo
+def function_spans(library):
+    """((name, first, removed, backports), ...) of ``library``'s functions: what ``functions``
+    holds for release matching (identify), without making a record of each (a scan's start-up:
+    bench/bench_startup.py); versions as written, backports sorted as in Function."""
+    return tuple((fname, entry["first"], entry.get("removed"),
+                  tuple(sorted(entry.get("backports") or (), key=version_key)))
+                 for fname, entry in _function_entries(library))
 
 
 def function(name):
