@@ -77,6 +77,12 @@ _NAME_BUDGET_FACTOR = 8
 _NAME_BUDGET_FLOOR = 1 << 20
 # Version tables, notes and PT_INTERP are small; a larger claim is corruption.
 _MAX_SMALL_TABLE = 1 << 20
+# find_strings reads a section in pieces of this many bytes (plus an overlap): one buffer
+# reused, where a single 700 KB read of libceph-common's .rodata costs ~180 fresh pages.
+_RODATA_CHUNK = 64 * 1024
+# Version tables are read from their first window of this many bytes (real ones hold a few
+# hundred), more only when a record lies beyond it (_Region).
+_FIRST_WINDOW = 4096
 # String tables at least this large are mapped, not copied, when no symbols are wanted, and
 # any larger than _MAX_COPY always (memory is then the pages touched, not the table's size).
 _MAP_THRESHOLD = 256 * 1024
@@ -248,6 +254,27 @@ class _Window(object):
             return False
         longest = max(len(p) for p in prefixes) if isinstance(prefixes, tuple) else len(prefixes)
         return self[start:start + longest].startswith(prefixes)
+
+
+class _Region(object):
+    """``length`` bytes of a file from ``offset``, read on demand: a first window of
+    _FIRST_WINDOW bytes, doubled (never past ``length``) when a record lies beyond it.
+    len() is the whole length, so bounds derived from it do not depend on the window."""
+
+    def __init__(self, f, offset, length, what):
+        self.f, self.offset, self.length, self.what = f, offset, length, what
+        self.data = f.read(offset, min(length, _FIRST_WINDOW), what) if length else b""
+
+    def __len__(self):
+        return self.length
+
+    def reach(self, end):
+        """The bytes read so far, grown to hold [0, end) (end <= len(self))."""
+        data = self.data
+        if end > len(data):
+            grown = min(self.length, max(2 * len(data), end + _FIRST_WINDOW))
+            data = self.data = data + self.f.read(self.offset + len(data), grown - len(data), self.what)
+        return data
 
 
 class _Layout(object):
@@ -508,7 +535,7 @@ class _Parser(object):
     def _unpack(self, fmt, data, pos, what):
         if pos < 0 or pos + fmt.size > len(data):
             raise ElfError("{}: truncated or corrupt {} record".format(self.path, what))
-        return fmt.unpack_from(data, pos)
+        return fmt.unpack_from(data.reach(pos + fmt.size), pos)
 
     def symbol_count(self, sections):
         """Entries in the dynamic symbol table: from SHT_DYNSYM when section headers exist
@@ -588,16 +615,18 @@ class _Parser(object):
             chunk = min(chunk * 4, _CHUNK // 4)
 
     def _region(self, vaddr, what):
-        """Bytes from ``vaddr`` to the end of its PT_LOAD segment's file image (capped).
+        """The bytes from ``vaddr`` to the end of its PT_LOAD segment's file image (capped at
+        _MAX_SMALL_TABLE), as a _Region: read as far as the records parsed reach.
 
-        Version tables are chains of small records linked by offsets: one read, then parse
-        in memory."""
+        Version tables are chains of small records linked by offsets, a few hundred bytes
+        where the segment runs on for hundreds of KB (librbd 16.2.15: 399,184 bytes from
+        DT_VERNEED): a first window, grown only when a record lies past it."""
         off = self.offset_of(vaddr, what)
         for _, p_offset, p_vaddr, p_filesz, _ in self.loads:
             if p_vaddr <= vaddr < p_vaddr + p_filesz:
                 end = min(p_offset + p_filesz, off + _MAX_SMALL_TABLE, self.f.size)
-                return self.f.read(off, max(0, end - off), what)
-        return b""
+                return _Region(self.f, off, max(0, end - off), what)
+        return _Region(self.f, off, 0, what)
 
     def versions(self):
         """(defs {ndx: name}, def_names, def_flags, needs {ndx: (name, file)}, requirements).
@@ -901,7 +930,7 @@ def find_dynamic_strings(path, prefixes):
     return list(read_elf(path, symbols=False, markers=tuple(prefixes)).marked_strings)
 
 
-def find_strings(path, pattern, section=".rodata", limit=64, chunk=1 << 20):
+def find_strings(path, pattern, section=".rodata", limit=64, chunk=_RODATA_CHUNK):
     """Group 1 of each match of ``pattern`` inside one named section, first ``limit`` distinct.
 
     ``pattern`` is a bytes regex (with one group) or anything with a compatible
