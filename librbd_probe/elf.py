@@ -20,6 +20,7 @@ from .model import record
 # gABI "ELF Identification": e_ident[EI_MAG0..3], EI_CLASS, EI_DATA.
 ELFMAG = b"\x7fELF"
 EI_NIDENT = 16
+_EHDR_READ = 64
 ELFCLASS32, ELFCLASS64 = 1, 2
 ELFDATA2LSB, ELFDATA2MSB = 1, 2
 
@@ -350,7 +351,9 @@ class _Parser(object):
         f = self.f
         if f.size == 0:
             raise ElfError("{}: empty file (0 bytes), not an ELF file".format(self.path))
-        ident = f.read(0, min(EI_NIDENT, f.size), "e_ident")
+        # e_ident and the header in one read (64 bytes: an Elf64_Ehdr; an Elf32_Ehdr is 52)
+        head = f.read(0, min(_EHDR_READ, f.size), "e_ident")
+        ident = self.ident = head[:EI_NIDENT]
         if not ident.startswith(ELFMAG):
             raise ElfError("{}: not an ELF file (bad magic {!r})".format(self.path, ident[:4]))
         if len(ident) < EI_NIDENT:
@@ -362,9 +365,10 @@ class _Parser(object):
         self.elf_class = 64 if ident[4] == ELFCLASS64 else 32
         self.byte_order = "little" if ident[5] == ELFDATA2LSB else "big"
         L = self.layout = _Layout(self.elf_class, self.byte_order)
+        end = EI_NIDENT + L.header.size
         (self.e_type, self.e_machine, _, _, self.e_phoff, self.e_shoff, _, _, self.e_phentsize,
          self.e_phnum, self.e_shentsize, self.e_shnum, self.e_shstrndx) = L.header.unpack(
-            f.read(EI_NIDENT, L.header.size, "ELF header"))
+            head[EI_NIDENT:end] if len(head) >= end else f.read(EI_NIDENT, L.header.size, "ELF header"))
         self.segments = []
         self.loads = []
 
@@ -1011,7 +1015,7 @@ def read_link_header(path):
     parser = _Parser(path, copy_strtab=False)
     try:
         parser.header()
-        ident = parser.f.read(0, EI_NIDENT, "e_ident")
+        ident = parser.ident
         parser.program_headers()
         parser.dynamic()
         flags = parser.tag(DT_FLAGS, 0)
