@@ -7,7 +7,6 @@ reached through PT_DYNAMIC, so files whose section headers were stripped still r
 byte ranges that are needed are read (a 9 MB librbd costs about 100 KB of I/O), in the style of
 pypa/packaging's ``_elffile.py``: ``struct`` formats chosen by ELF class and byte order.
 """
-import array
 import itertools
 import os
 import stat
@@ -586,13 +585,11 @@ class _Parser(object):
             raise self.corrupt("DT_GNU_HASH (nbuckets {}, bloom size {}: {} bytes, its PT_LOAD segment holds {})".format(
                 nbuckets, bloom_size, 16 + bloom_size * word + 4 * nbuckets, room))
         buckets_off = off + 16 + bloom_size * word
-        swap = (self.byte_order == "little") != _NATIVE_LITTLE
         last = 0
         for first in range(0, nbuckets, _CHUNK // 4):
             n = min(_CHUNK // 4, nbuckets - first)
-            buckets = array.array("I", f.read(buckets_off + 4 * first, 4 * n, "DT_GNU_HASH buckets"))
-            if swap:
-                buckets.byteswap()
+            buckets = self._column(f.read(buckets_off + 4 * first, 4 * n, "DT_GNU_HASH buckets"), "I",
+                                   "DT_GNU_HASH buckets")
             last = max(last, max(buckets))
         if last < symoffset:
             return symoffset
@@ -606,9 +603,8 @@ class _Parser(object):
             length = min(4 * chunk, chains_end - chains_off)
             if length < 4:
                 raise ElfError("{}: truncated DT_GNU_HASH chain".format(self.path))
-            words = array.array("I", f.read(chains_off, length - length % 4, "DT_GNU_HASH chain"))
-            if swap:
-                words.byteswap()
+            words = self._column(f.read(chains_off, length - length % 4, "DT_GNU_HASH chain"), "I",
+                                 "DT_GNU_HASH chain")
             for value in words:
                 if value & 1:
                     return index + 1
@@ -698,13 +694,16 @@ class _Parser(object):
         return defs, tuple(def_names), tuple(def_flags), needs, tuple(reqs)
 
     def _column(self, data, typecode, what):
-        """A table of equal-sized integers as a native array (byte order fixed up)."""
-        column = array.array(typecode)
-        if len(data) % column.itemsize:
+        """A table of equal-sized integers (``typecode`` H or I), indexable and sliceable: a
+        memoryview cast when the file's byte order is this machine's (no copy, and the array
+        module is not imported on the scan's path), else an array with the bytes swapped."""
+        if len(data) % struct.calcsize(typecode):
             raise self.corrupt(what)
-        column.frombytes(data)
-        if (self.byte_order == "little") != _NATIVE_LITTLE:
-            column.byteswap()
+        if (self.byte_order == "little") == _NATIVE_LITTLE:
+            return memoryview(data).cast(typecode)
+        import array
+        column = array.array(typecode, data)
+        column.byteswap()
         return column
 
     def symbols(self, count, name_filter, defs, needs, defined_only=False):
