@@ -4,7 +4,8 @@ in pieces, and the results the same as readelf's whatever the window or the piec
 The referees are readelf (section sizes, -V) and, for .rodata, a plain ``re`` over the whole
 section read by the test itself; the files are the installed client, the corpus builds and two
 libraries compiled here with cc whose version tables are larger than the first window (no real
-Ceph library has one: the largest on this host, libnss3's .gnu.version_d, is 1,764 bytes).
+Ceph library has one: the largest among this host's libraries and the corpus, libnss3's
+.gnu.version_d, is 1,764 bytes; libceph-common's .gnu.version_r is at most 1,184).
 """
 import os
 import re
@@ -53,39 +54,44 @@ class _Reads(object):
 # ---------------------------------------------------------------------------------------------
 # Version tables larger than the first window: a library with 300 chained version definitions
 # (each Elf_Verdef with its parent: 36 bytes) and one that calls a function of each, so it
-# requires all 300 (an Elf_Vernaux of 16 bytes each).  What a vendor library with a long
-# symbol-version history (libc has 40 versions, libstdc++ 90) would look like, five times over.
+# requires all 300 (an Elf_Vernaux of 16 bytes each).  What a library with a long symbol-version
+# history looks like (this host's libc.so.6 defines 39 versions, libstdc++.so.6 48, libnss3 63),
+# five times over.
 
 _VERSIONS = 300
 
 
-def _build_many_versions(dest):
+def _many_versions_sources():
+    """{file: text}: the provider's C and version script, the consumer's C."""
+    return {
+        "defs.c": "".join("int f{0}(void) {{ return {0}; }}\n".format(i) for i in range(_VERSIONS)),
+        "defs.map": "V_0 { global: f0; local: *; };\n" + "".join(
+            "V_{0} {{ global: f{0}; }} V_{1};\n".format(i, i - 1) for i in range(1, _VERSIONS)),
+        "uses.c": "".join("int f{}(void);\n".format(i) for i in range(_VERSIONS)) + "int all(void) { return 0" + "".join(
+            " + f{}()".format(i) for i in range(_VERSIONS)) + "; }\n",
+    }
+
+
+def _build_many_versions(dest, sources):
     os.makedirs(dest, exist_ok=True)
     cc = stubs._cc()
-    defs = os.path.join(dest, "defs.c")
-    with open(defs, "w") as handle:
-        handle.write("".join("int f{0}(void) {{ return {0}; }}\n".format(i) for i in range(_VERSIONS)))
-    script = os.path.join(dest, "defs.map")
-    with open(script, "w") as handle:
-        handle.write("V_0 { global: f0; local: *; };\n")
-        handle.write("".join("V_{0} {{ global: f{0}; }} V_{1};\n".format(i, i - 1) for i in range(1, _VERSIONS)))
+    for name, text in sources.items():
+        with open(os.path.join(dest, name), "w") as handle:
+            handle.write(text)
     provider = os.path.join(dest, "libmanyver.so.1")
-    subprocess.run([cc, "-shared", "-fPIC", "-O0", "-g0", "-o", provider, "-Wl,-soname,libmanyver.so.1",
-                    "-Wl,--version-script," + script, defs], check=True)
-    uses = os.path.join(dest, "uses.c")
-    with open(uses, "w") as handle:
-        handle.write("".join("int f{}(void);\n".format(i) for i in range(_VERSIONS)))
-        handle.write("int all(void) { return 0" + "".join(" + f{}()".format(i) for i in range(_VERSIONS)) + "; }\n")
     consumer = os.path.join(dest, "libmanyneed.so.1")
+    subprocess.run([cc, "-shared", "-fPIC", "-O0", "-g0", "-o", provider, "-Wl,-soname,libmanyver.so.1",
+                    "-Wl,--version-script," + os.path.join(dest, "defs.map"), os.path.join(dest, "defs.c")],
+                   check=True)
     subprocess.run([cc, "-shared", "-fPIC", "-O0", "-g0", "-o", consumer, "-Wl,-soname,libmanyneed.so.1",
-                    uses, provider], check=True)
+                    os.path.join(dest, "uses.c"), provider], check=True)
     return [provider, consumer]
 
 
 @pytest.fixture(scope="module")
 def many_versions():
-    key = ["many-versions", _VERSIONS, open(__file__).read()]
-    return stubs._cached(key, _build_many_versions)
+    sources = _many_versions_sources()
+    return stubs._cached(["many-versions", sources], lambda dest: _build_many_versions(dest, sources))
 
 
 def test_version_tables_larger_than_the_first_window_match_readelf(many_versions, monkeypatch):
