@@ -19,6 +19,7 @@ from .model import record
 # gABI "ELF Identification": e_ident[EI_MAG0..3], EI_CLASS, EI_DATA.
 ELFMAG = b"\x7fELF"
 EI_NIDENT = 16
+_EHDR_READ = 64
 ELFCLASS32, ELFCLASS64 = 1, 2
 ELFDATA2LSB, ELFDATA2MSB = 1, 2
 
@@ -76,6 +77,12 @@ _NAME_BUDGET_FACTOR = 8
 _NAME_BUDGET_FLOOR = 1 << 20
 # Version tables, notes and PT_INTERP are small; a larger claim is corruption.
 _MAX_SMALL_TABLE = 1 << 20
+# find_strings reads a section in pieces of this many bytes (plus an overlap): one buffer
+# reused, where a single 700 KB read of libceph-common's .rodata costs ~180 fresh pages.
+_RODATA_CHUNK = 64 * 1024
+# Version tables are read from their first window of this many bytes (real ones hold a few
+# hundred), more only when a record lies beyond it (_Region).
+_FIRST_WINDOW = 4096
 # String tables at least this large are mapped, not copied, when no symbols are wanted, and
 # any larger than _MAX_COPY always (memory is then the pages touched, not the table's size).
 _MAP_THRESHOLD = 256 * 1024
@@ -169,19 +176,6 @@ def _corrupt(path, exc):
     return ElfError("{}: corrupt ELF structure ({})".format(path, exc or type(exc).__name__))
 
 
-def _words(data, typecode, swap):
-    """``array.array(typecode, data)``, byte-swapped when ``swap``, as a memoryview of native
-    integers (len, index, slice, iterate): importing array imports collections, 1-2 ms of a
-    start (bench/bench_startup.py).  ``len(data)`` is a multiple of the item size."""
-    if swap:
-        width = struct.calcsize(typecode)
-        swapped = bytearray(data)
-        for index in range(width):
-            swapped[index::width] = data[width - 1 - index::width]
-        data = swapped
-    return memoryview(data).cast(typecode)
-
-
 class _File(object):
     """Bounded reads from one open file; any read past the end is ElfError("truncated")."""
 
@@ -262,6 +256,27 @@ class _Window(object):
         return self[start:start + longest].startswith(prefixes)
 
 
+class _Region(object):
+    """``length`` bytes of a file from ``offset``, read on demand: a first window of
+    _FIRST_WINDOW bytes, doubled (never past ``length``) when a record lies beyond it.
+    len() is the whole length, so bounds derived from it do not depend on the window."""
+
+    def __init__(self, f, offset, length, what):
+        self.f, self.offset, self.length, self.what = f, offset, length, what
+        self.data = f.read(offset, min(length, _FIRST_WINDOW), what) if length else b""
+
+    def __len__(self):
+        return self.length
+
+    def reach(self, end):
+        """The bytes read so far, grown to hold [0, end) (end <= len(self))."""
+        data = self.data
+        if end > len(data):
+            grown = min(self.length, max(2 * len(data), end + _FIRST_WINDOW))
+            data = self.data = data + self.f.read(self.offset + len(data), grown - len(data), self.what)
+        return data
+
+
 class _Layout(object):
     """Class and byte-order specific struct formats (pypa/packaging _elffile.py style)."""
 
@@ -335,7 +350,9 @@ class _Parser(object):
         f = self.f
         if f.size == 0:
             raise ElfError("{}: empty file (0 bytes), not an ELF file".format(self.path))
-        ident = f.read(0, min(EI_NIDENT, f.size), "e_ident")
+        # e_ident and the header in one read (64 bytes: an Elf64_Ehdr; an Elf32_Ehdr is 52)
+        head = f.read(0, min(_EHDR_READ, f.size), "e_ident")
+        ident = self.ident = head[:EI_NIDENT]
         if not ident.startswith(ELFMAG):
             raise ElfError("{}: not an ELF file (bad magic {!r})".format(self.path, ident[:4]))
         if len(ident) < EI_NIDENT:
@@ -347,9 +364,10 @@ class _Parser(object):
         self.elf_class = 64 if ident[4] == ELFCLASS64 else 32
         self.byte_order = "little" if ident[5] == ELFDATA2LSB else "big"
         L = self.layout = _Layout(self.elf_class, self.byte_order)
+        end = EI_NIDENT + L.header.size
         (self.e_type, self.e_machine, _, _, self.e_phoff, self.e_shoff, _, _, self.e_phentsize,
          self.e_phnum, self.e_shentsize, self.e_shnum, self.e_shstrndx) = L.header.unpack(
-            f.read(EI_NIDENT, L.header.size, "ELF header"))
+            head[EI_NIDENT:end] if len(head) >= end else f.read(EI_NIDENT, L.header.size, "ELF header"))
         self.segments = []
         self.loads = []
 
@@ -520,7 +538,7 @@ class _Parser(object):
     def _unpack(self, fmt, data, pos, what):
         if pos < 0 or pos + fmt.size > len(data):
             raise ElfError("{}: truncated or corrupt {} record".format(self.path, what))
-        return fmt.unpack_from(data, pos)
+        return fmt.unpack_from(data.reach(pos + fmt.size), pos)
 
     def symbol_count(self, sections):
         """Entries in the dynamic symbol table: from SHT_DYNSYM when section headers exist
@@ -567,11 +585,11 @@ class _Parser(object):
             raise self.corrupt("DT_GNU_HASH (nbuckets {}, bloom size {}: {} bytes, its PT_LOAD segment holds {})".format(
                 nbuckets, bloom_size, 16 + bloom_size * word + 4 * nbuckets, room))
         buckets_off = off + 16 + bloom_size * word
-        swap = (self.byte_order == "little") != _NATIVE_LITTLE
         last = 0
         for first in range(0, nbuckets, _CHUNK // 4):
             n = min(_CHUNK // 4, nbuckets - first)
-            buckets = _words(f.read(buckets_off + 4 * first, 4 * n, "DT_GNU_HASH buckets"), "I", swap)
+            buckets = self._column(f.read(buckets_off + 4 * first, 4 * n, "DT_GNU_HASH buckets"), "I",
+                                   "DT_GNU_HASH buckets")
             last = max(last, max(buckets))
         if last < symoffset:
             return symoffset
@@ -585,7 +603,8 @@ class _Parser(object):
             length = min(4 * chunk, chains_end - chains_off)
             if length < 4:
                 raise ElfError("{}: truncated DT_GNU_HASH chain".format(self.path))
-            words = _words(f.read(chains_off, length - length % 4, "DT_GNU_HASH chain"), "I", swap)
+            words = self._column(f.read(chains_off, length - length % 4, "DT_GNU_HASH chain"), "I",
+                                 "DT_GNU_HASH chain")
             for value in words:
                 if value & 1:
                     return index + 1
@@ -596,16 +615,18 @@ class _Parser(object):
             chunk = min(chunk * 4, _CHUNK // 4)
 
     def _region(self, vaddr, what):
-        """Bytes from ``vaddr`` to the end of its PT_LOAD segment's file image (capped).
+        """The bytes from ``vaddr`` to the end of its PT_LOAD segment's file image (capped at
+        _MAX_SMALL_TABLE), as a _Region: read as far as the records parsed reach.
 
-        Version tables are chains of small records linked by offsets: one read, then parse
-        in memory."""
+        Version tables are chains of small records linked by offsets, a few hundred bytes
+        where the segment runs on for hundreds of KB (librbd 16.2.15: 399,184 bytes from
+        DT_VERNEED): a first window, grown only when a record lies past it."""
         off = self.offset_of(vaddr, what)
         for _, p_offset, p_vaddr, p_filesz, _ in self.loads:
             if p_vaddr <= vaddr < p_vaddr + p_filesz:
                 end = min(p_offset + p_filesz, off + _MAX_SMALL_TABLE, self.f.size)
-                return self.f.read(off, max(0, end - off), what)
-        return b""
+                return _Region(self.f, off, max(0, end - off), what)
+        return _Region(self.f, off, 0, what)
 
     def versions(self):
         """(defs {ndx: name}, def_names, def_flags, needs {ndx: (name, file)}, requirements).
@@ -673,10 +694,17 @@ class _Parser(object):
         return defs, tuple(def_names), tuple(def_flags), needs, tuple(reqs)
 
     def _column(self, data, typecode, what):
-        """A table of equal-sized integers as a native sequence (byte order fixed up)."""
+        """A table of equal-sized integers (``typecode`` H or I), indexable and sliceable: a
+        memoryview cast when the file's byte order is this machine's (no copy, and the array
+        module is not imported on the scan's path), else an array with the bytes swapped."""
         if len(data) % struct.calcsize(typecode):
             raise self.corrupt(what)
-        return _words(data, typecode, (self.byte_order == "little") != _NATIVE_LITTLE)
+        if (self.byte_order == "little") == _NATIVE_LITTLE:
+            return memoryview(data).cast(typecode)
+        import array
+        column = array.array(typecode, data)
+        column.byteswap()
+        return column
 
     def symbols(self, count, name_filter, defs, needs, defined_only=False):
         """Dynamic symbols 1..count-1 (entry 0 is the reserved null symbol), nameless ones
@@ -905,7 +933,7 @@ def find_dynamic_strings(path, prefixes):
     return list(read_elf(path, symbols=False, markers=tuple(prefixes)).marked_strings)
 
 
-def find_strings(path, pattern, section=".rodata", limit=64, chunk=1 << 20):
+def find_strings(path, pattern, section=".rodata", limit=64, chunk=_RODATA_CHUNK):
     """Group 1 of each match of ``pattern`` inside one named section, first ``limit`` distinct.
 
     ``pattern`` is a bytes regex (with one group) or anything with a compatible
@@ -989,7 +1017,7 @@ def read_link_header(path):
     parser = _Parser(path, copy_strtab=False)
     try:
         parser.header()
-        ident = parser.f.read(0, EI_NIDENT, "e_ident")
+        ident = parser.ident
         parser.program_headers()
         parser.dynamic()
         flags = parser.tag(DT_FLAGS, 0)
