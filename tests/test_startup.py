@@ -342,6 +342,12 @@ def test_plain_scan_imports_none_of_the_heavy_modules(installed, args):
     assert code == 0, err
     assert "librbd_probe.scan" in mods and out                      # the scan really ran
     assert not mods & _HEAVY, sorted(mods & _HEAVY)
+    assert "librbd_probe.commands" not in mods                      # the subcommands' code (cli.py)
+
+
+def test_subcommand_names_are_the_subcommands():
+    from librbd_probe import commands
+    assert set(cli.SUBCOMMAND_NAMES) == set(commands.SUBCOMMANDS)
 
 
 def test_a_ceph_conf_imports_re_only_then(installed, tmp_path):
