@@ -18,7 +18,7 @@ import pytest
 
 import corpus
 from conftest import PROJECT, run_cli
-from librbd_probe import cli, config
+from librbd_probe import cephconf, cli, config
 from librbd_probe.errors import InputError
 
 sys.path.insert(0, os.path.join(PROJECT, "tools"))
@@ -399,6 +399,6 @@ def test_ascii_class_is_the_negated_class_it_replaces(excluded):
     # the regex engine's own negated class (the form the grammar was written in) is the oracle,
     # over every code point, surrogates included
     negated = re.compile("[^" + "".join("\\x{:02x}".format(ord(c)) for c in excluded) + "\\x80-\\U0010ffff]")
-    positive = re.compile(config._ascii_but(excluded))
+    positive = re.compile(cephconf._ascii_but(excluded))
     text = "".join(chr(c) for c in range(0x110000))
     assert [m.start() for m in negated.finditer(text)] == [m.start() for m in positive.finditer(text)]

@@ -343,6 +343,7 @@ def test_plain_scan_imports_none_of_the_heavy_modules(installed, args):
     assert "librbd_probe.scan" in mods and out                      # the scan really ran
     assert not mods & _HEAVY, sorted(mods & _HEAVY)
     assert "librbd_probe.commands" not in mods                      # the subcommands' code (cli.py)
+    assert "librbd_probe.cephconf" not in mods                      # no ceph.conf: no grammar
 
 
 def test_subcommand_names_are_the_subcommands():
@@ -356,7 +357,7 @@ def test_a_ceph_conf_imports_re_only_then(installed, tmp_path):
     code, out, err, mods = _modules_without_site(["--no-runtime", "--json", "--conf", str(conf)])
     assert code == 0, err
     assert json.loads(out)["config"]["rbd_default_features"]["value"] == 61
-    assert "re" in mods                                               # the grammar is regular expressions
+    assert "re" in mods and "librbd_probe.cephconf" in mods           # the grammar is regular expressions
 
 
 def test_a_subcommand_gets_the_site_module(installed):
