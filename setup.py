@@ -1,13 +1,43 @@
 import os
 import re
+import sys
 
 from setuptools import find_packages, setup
+from setuptools.command.build_py import build_py
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 with open(os.path.join(HERE, "librbd_probe", "__init__.py")) as handle:
     VERSION = re.search(r'^__version__ = "([^"]+)"', handle.read(), re.M).group(1)
 with open(os.path.join(HERE, "README.md"), encoding="utf-8") as handle:
     LONG_DESCRIPTION = handle.read()
+
+
+
+class BuildWithCompiledKnowledge(build_py):
+    """build_py, then each knowledge file decoded once into knowledge/data/NAME.json.marshal
+    (librbd_probe.knowledge.compile_data: a scan then runs no JSON decoder; each document is
+    used only while its JSON file is byte-identical to the one compiled)."""
+
+    def run(self):
+        build_py.run(self)
+        if not self.dry_run:
+            sys.path.insert(0, HERE)
+            try:
+                from librbd_probe.knowledge import compile_data
+            finally:
+                sys.path.remove(HERE)
+            compile_data(self._data_dir())
+
+    def _data_dir(self):
+        return os.path.join(self.build_lib, "librbd_probe", "knowledge", "data")
+
+    def get_outputs(self, include_bytecode=1):
+        # listed, so pip's RECORD has them and an uninstall removes them
+        data = self._data_dir()
+        compiled = [os.path.join(data, n) for n in sorted(os.listdir(data)) if n.endswith(".json.marshal")] \
+            if os.path.isdir(data) else []
+        return build_py.get_outputs(self, include_bytecode) + compiled
+
 
 setup(
     name="librbd_probe",
@@ -24,6 +54,7 @@ setup(
     install_requires=[],
     # the command is a plain script (scripts/librbd-probe says why), not a console_scripts entry
     scripts=["scripts/librbd-probe"],
+    cmdclass={"build_py": BuildWithCompiledKnowledge},
     # issue 11: @pytest.mark.librbd(requires=[...]) for downstream test suites
     entry_points={"pytest11": ["librbd_probe = librbd_probe.pytest_plugin"]},
     classifiers=[

@@ -17,7 +17,6 @@ import os
 import sys
 import types
 
-from .._jsonload import loads as _json_loads
 from .._lazy import Pattern, memo
 from ..errors import KnowledgeBaseError
 from ..model import record
@@ -150,13 +149,78 @@ def load(name):
         raise KnowledgeBaseError("data/{}: cannot be read: {}".format(name, exc)) from exc
     if raw is None:
         raise KnowledgeBaseError("data/{}: not shipped with the package".format(name))
-    try:
-        doc = _json_loads(raw.decode("utf-8"))
-    except ValueError as exc:
-        raise KnowledgeBaseError("data/{}: invalid JSON: {}".format(name, exc)) from exc
+    doc = _compiled_doc(name, raw)
+    if doc is None:
+        try:
+            doc = _json_loads(raw.decode("utf-8"))
+        except ValueError as exc:
+            raise KnowledgeBaseError("data/{}: invalid JSON: {}".format(name, exc)) from exc
     if not isinstance(doc, dict) or doc.get("schema_version") != SCHEMA_VERSION:
         raise KnowledgeBaseError("data/{}: schema_version must be {}".format(name, SCHEMA_VERSION))
     return doc
+
+
+# The data files decoded once, at build time (setup.py's build_py calls ``compile_data``):
+# beside each data/NAME.json, NAME.json.marshal holds the file's size, its CRC-32 and the decoded
+# document with every repeated string stored once.  ``load`` takes the document from there only
+# when the JSON file shipped beside it has exactly that size and CRC (an edited or replaced file
+# is decoded itself), so the result is always the JSON file's.  Decoding the seven files a scan
+# reads costs about 3.4 ms and 650 KiB in a fresh process; this, with the files read for their
+# CRC, 0.9 ms (bench/bench_startup.py).  No compiled file (a checkout), an unreadable or a
+# foreign one: the JSON is decoded.
+COMPILED_SUFFIX = ".marshal"
+_COMPILED_FORMAT = "librbd_probe knowledge 1"
+
+
+def _compiled_doc(name, raw):
+    """The compiled document of data file ``name`` if it was compiled from exactly ``raw``."""
+    import marshal
+    try:
+        blob = _get_data("data/" + name + COMPILED_SUFFIX)
+        entry = marshal.loads(blob) if blob else None
+    except (OSError, EOFError, ValueError, TypeError):
+        return None
+    if not (isinstance(entry, tuple) and len(entry) == 4 and entry[0] == _COMPILED_FORMAT
+            and entry[1] == len(raw)):
+        return None
+    import zlib
+    return entry[3] if entry[2] == zlib.crc32(raw) else None
+
+
+def compile_data(directory, names=None):
+    """Write NAME.json.marshal beside each data file in ``directory`` (all but the JSON
+    Schemas, or ``names``); returns the paths written.  Build time only (setup.py, tests)."""
+    import json
+    import marshal
+    import zlib
+    names = sorted(n for n in os.listdir(directory) if n.endswith(".json") and not n.endswith(".schema.json")) \
+        if names is None else list(names)
+    written = []
+    for name in names:
+        shared = {}
+
+        def once(value):
+            if isinstance(value, str):
+                return shared.setdefault(value, value)
+            if isinstance(value, list):
+                return [once(v) for v in value]
+            if isinstance(value, dict):
+                return {once(k): once(v) for k, v in value.items()}
+            return value
+        with open(os.path.join(directory, name), "rb") as handle:
+            raw = handle.read()
+        target = os.path.join(directory, name + COMPILED_SUFFIX)
+        with open(target + ".tmp", "wb") as handle:
+            marshal.dump((_COMPILED_FORMAT, len(raw), zlib.crc32(raw), once(json.loads(raw.decode("utf-8")))),
+                         handle, 4)
+        os.replace(target + ".tmp", target)
+        written.append(target)
+    return written
+
+
+def _json_loads(text):
+    from .._jsonload import loads       # here: a compiled document needs no JSON decoder (_json)
+    return loads(text)
 
 
 def _bad(name, what):
