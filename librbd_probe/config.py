@@ -73,10 +73,16 @@ def choose_conf(candidates):
     exists (directories and sockets passed over, as librados passes over them).  ``refusal``
     is the one-line reason when that file cannot be read safely (a FIFO, a device, over
     safeio.LIMITS["ceph.conf"]): then nothing is read from it, by this process nor by librados
-    in the child (a FIFO would block the client in rados_conf_read_file)."""
+    in the child (a FIFO would block the client in rados_conf_read_file).
+
+    The null device is an empty file wherever it is named (--conf, $CEPH_CONF, a link at
+    /etc/ceph/ceph.conf): librados 16.2.15 reads it so (config_parsing.json conf_sources) and
+    ``-c /dev/null`` is Ceph's own idiom for "no configuration"."""
     for path, source in candidates:
         if not os.path.lexists(path):
             continue
+        if safeio.is_null_device(path):
+            return path, source, None
         try:
             info = safeio.check_regular(path, "ceph.conf")
         except InputError as exc:
@@ -1174,8 +1180,9 @@ def _byte_lines(path, what, max_line=64 << 10):
 def read_conf(path, verdict=None):
     """{section: {key: value}} of READ_KEYS in ceph.conf ``path``, streamed through safeio
     (memory: one line; regular files only; at most LIMITS["ceph.conf"]); ``verdict`` as for
-    ``parse_ceph_conf``.  Raises InputError."""
-    return parse_ceph_conf(_byte_lines(path, "ceph.conf"), keep=READ_KEYS, verdict=verdict)
+    ``parse_ceph_conf``; the null device is an empty file, as librados reads it.  Raises InputError."""
+    lines = () if safeio.is_null_device(path) else _byte_lines(path, "ceph.conf")
+    return parse_ceph_conf(lines, keep=READ_KEYS, verdict=verdict)
 
 
 def read_file_values(path, order, opener=None):

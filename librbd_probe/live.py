@@ -16,7 +16,9 @@ import time
 import uuid
 
 from . import knowledge as kn
+from . import safeio
 from .children import describe_rc, errno_name
+from .errors import ProbeError
 from .model import Problem, record, to_plain
 
 PREFIX = "librbd-probe-"
@@ -209,6 +211,23 @@ def _request(librbd, librados, options, **extra):
     return req
 
 
+def conf_refusal(conf):
+    """Why ``conf`` is not handed to the live child's rados_conf_read_file, or None: only a
+    regular file within its limit is (a FIFO would block the client; a device, directory or
+    socket is refused as the scan refuses it), and the null device, an empty configuration
+    as librados reads it (config.choose_conf)."""
+    if not conf or safeio.is_null_device(conf):
+        return None
+    try:
+        info = safeio.check_regular(conf, "ceph.conf")
+    except ProbeError as exc:
+        return "{}: not handed to librados".format(exc)
+    if info.st_size > safeio.LIMITS["ceph.conf"]:
+        return "ceph.conf {}: {} bytes, over the limit of {}: not handed to librados".format(
+            safeio.one_line(conf), info.st_size, safeio.human_size(safeio.LIMITS["ceph.conf"]))
+    return None
+
+
 def run_live(librbd, librados, symbols, release, options, python=None, features=None):
     """Connect, read cluster facts, run the trials, clean up.  Returns the JSON 'live' section."""
     from . import children
@@ -220,6 +239,10 @@ def run_live(librbd, librados, symbols, release, options, python=None, features=
                "plan": [dict(t, name=run_prefix + str(i)) for i, t in enumerate(trials)]}
     if options.dry_run:
         section["dry_run"] = True
+        return section
+    refused = conf_refusal(options.conf)
+    if refused:
+        section["error"] = {"stage": "conf", "rc": None, "message": refused}
         return section
     answer, error = children.run("live", _request(librbd, librados, options, action="facts"),
                                  timeout=options.timeout + 15, python=python)
