@@ -19,7 +19,7 @@ from . import knowledge as kn
 from . import safeio
 from .children import describe_rc, errno_name
 from .errors import ProbeError
-from .model import Problem, record, to_plain
+from .model import Problem, line_text, record, to_plain
 
 PREFIX = "librbd-probe-"
 _SIZE = 1 << 22                      # one 4 MiB object: cheap to create and remove
@@ -196,11 +196,13 @@ def connection_message(error, options):
     who = options.client_name or "client.{}".format(options.client_id or "admin")
     template = CONNECT_ERRORS.get((error.get("stage"), -rc if isinstance(rc, int) else None))
     if template:
-        return template.format(who=who, timeout=options.timeout, conf=options.conf or "the default ceph.conf",
+        text = template.format(who=who, timeout=options.timeout, conf=options.conf or "the default ceph.conf",
                                pool=options.pool, rc="{} {}".format(rc, errno_name(rc)))
-    if error.get("stage") is None:
-        return error.get("message") or "the live child failed"
-    return "{} failed: {}".format(error.get("stage"), error.get("message") or describe_rc(rc))
+    elif error.get("stage") is None:
+        text = error.get("message") or "the live child failed"
+    else:
+        text = "{} failed: {}".format(error.get("stage"), error.get("message") or describe_rc(rc))
+    return line_text(text)          # a path or the library's words: one line for an embedder's log too
 
 
 def _request(librbd, librados, options, **extra):

@@ -36,24 +36,46 @@ def freeze(value):
     return value
 
 
-def record(typename, field_names, defaults=(), frozen=()):
+def line_text(value):
+    """A message field as one line: in a str every control character but tab is escaped as
+    ``safeio.one_line`` escapes it, so a newline or ESC from a path, a file, the environment or
+    the library can neither split an embedder's log line nor drive its terminal (the CLI's
+    writer does the same to everything it prints: escaping twice changes nothing).  Tuples,
+    lists and mappings element-wise; anything else as it is."""
+    if isinstance(value, str):
+        if value.isprintable():
+            return value
+        from .textout import line
+        return line(value)
+    if isinstance(value, (tuple, list)):
+        return tuple(line_text(v) for v in value)
+    if isinstance(value, Mapping):
+        return {k: line_text(v) for k, v in value.items()}
+    return value
+
+
+def record(typename, field_names, defaults=(), frozen=(), lines=()):
     """An immutable record class: ``collections.namedtuple`` with trailing defaults.
 
     Used instead of ``typing.NamedTuple`` because importing typing costs about 3 ms on every
     run of the command line; ``__new__.__defaults__`` works the same on Python 3.6 (which
     lacks namedtuple's ``defaults=``) and later.  The fields named in ``frozen`` are deep
-    frozen (``freeze``) whenever a record is made, ``_make`` and ``_replace`` included.
+    frozen (``freeze``) whenever a record is made, ``_make`` and ``_replace`` included; the
+    fields named in ``lines`` are messages, made one line (``line_text``) the same way.
     """
     cls = collections.namedtuple(typename, field_names)
     cls.__new__.__defaults__ = tuple(defaults)
-    if not frozen:
+    if not frozen and not lines:
         return cls
     base_new = cls.__new__
     indexes = tuple(cls._fields.index(name) for name in frozen)
+    line_indexes = tuple(cls._fields.index(name) for name in lines)
 
     def __new__(klass, *args, **kwargs):
         self = base_new(klass, *args, **kwargs)
         values = list(self)
+        for index in line_indexes:
+            values[index] = line_text(values[index])
         for index in indexes:
             values[index] = freeze(values[index])
         return tuple.__new__(klass, values)
@@ -90,7 +112,7 @@ def to_plain(value):
 class Candidate(record(
         "Candidate",
         "path realpath source file_version arch compatible chosen note",
-        (None,))):
+        (None,), lines=("note",))):
     """One file the loader could pick for a library name."""
     # Fields (immutable):
     #   path: str
@@ -113,7 +135,7 @@ class LibraryReport(record(
         "size build_id needed runpath rpath version_definitions defined_symbols "
         "candidates error functions",
         (None, None, None, None, None, None, None, None, None, (), (), (), (), 0, (), None, ()),
-        frozen=("needed", "runpath", "rpath", "version_definitions", "candidates", "functions"))):
+        frozen=("needed", "runpath", "rpath", "version_definitions", "candidates", "functions"), lines=("error",))):
     """What is known about one library (librbd, librados or libceph-common) on this host."""
     # Fields (immutable):
     #   name: str
@@ -147,7 +169,7 @@ class RuntimeReport(record(
         "attempted loaded skipped error rbd_version rados_version ceph_version "
         "ceph_release loaded_objects symbols features_check config",
         (False, None, None, None, None, None, None, (), EMPTY, None, None),
-        frozen=("error", "loaded_objects", "symbols", "features_check", "config"))):
+        frozen=("error", "loaded_objects", "symbols", "features_check", "config"), lines=("skipped", "error"))):
     """What the isolated child learned by loading the libraries."""
     # Fields (immutable):
     #   attempted: bool
@@ -168,7 +190,8 @@ class RuntimeReport(record(
         return to_plain(dict(self._asdict()))
 
 
-class Capability(record("Capability", "id status reason evidence binding", ((), None), frozen=("evidence",))):
+class Capability(record("Capability", "id status reason evidence binding", ((), None), frozen=("evidence",),
+                        lines=("reason", "evidence"))):
     """One row of the capability matrix."""
     # Fields (immutable):
     #   id: str
@@ -183,8 +206,9 @@ class Capability(record("Capability", "id status reason evidence binding", ((), 
                 "evidence": list(self.evidence), "binding": self.binding}
 
 
-class Problem(record("Problem", "id severity message fix evidence", (None, ()), frozen=("evidence",))):
-    """Something the operator should know or fix."""
+class Problem(record("Problem", "id severity message fix evidence", (None, ()), frozen=("evidence",),
+                     lines=("message", "fix", "evidence"))):
+    """Something the operator should know or fix (message, fix and evidence: one line each)."""
     # Fields (immutable):
     #   id: str
     #   severity: str  # "error" | "warning" | "info"
