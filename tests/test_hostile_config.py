@@ -499,3 +499,13 @@ def test_live_mode_never_hands_a_refused_conf_to_librados(fifo):
     (problem,) = live.live_problems(section, None)
     assert problem.id == "live.connect" and "\n" not in problem.message
     assert live.conf_refusal(os.devnull) is None and live.conf_refusal("/dev/zero").endswith("not handed to librados")
+
+
+def test_live_mode_with_a_fifo_ceph_conf_says_so_at_once(fifo):
+    """Before: the live child opened the FIFO and hung until its timeout (5 + 15 s), then
+    "the library did not answer within 20 s"."""
+    started = time.time()
+    proc = run_cli(["--live", "--timeout", "5"], env={"CEPH_CONF": fifo}, timeout=60)
+    assert time.time() - started < 10
+    assert proc.returncode == 3 and proc.stderr.count("\n") == 1, proc.stderr
+    assert proc.stderr.endswith("is a FIFO (named pipe), not a regular file: not handed to librados\n")
