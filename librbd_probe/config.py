@@ -1221,6 +1221,63 @@ def _client_on(refusal):
     return "what a client's librados does with it is not verified"
 
 
+def ceph_args_conf(environ):
+    """The ceph.conf path CEPH_ARGS names with -c / --conf (the last one, as parsed last wins), or None."""
+    tokens = (environ or {}).get("CEPH_ARGS", "").split()
+    path = None
+    for index, token in enumerate(tokens):
+        name, eq, value = token.partition("=")
+        if name in ("-c", "--conf"):
+            path = value if eq else (tokens[index + 1] if index + 1 < len(tokens) else None)
+    return path or None
+
+
+def _path_kind(path):
+    """The conf_sources kind of ``path``: "null device", "regular file", "FIFO", "missing file", ..."""
+    if safeio.is_null_device(path):
+        return "null device", None
+    try:
+        safeio.check_regular(path, "")
+    except InputError as exc:
+        text = str(exc)
+        for kind in ("FIFO", "character device", "no such file"):
+            if kind in text:
+                return ("missing file" if kind == "no such file" else kind), text
+        return None, text
+    return "regular file", None
+
+
+_COMMANDS_DO = {"read": "read that file instead", 0: "read it as an empty configuration",
+                "blocks": "block in open() on it at start-up (a FIFO waits for a writer)",
+                -errno.ENOENT: "stop at start-up: global_init cannot open it"}
+
+
+def _ceph_args_conf_problem(environ, conf_path):
+    """config.ceph-args-conf: CEPH_ARGS -c names a file the ceph/rbd/rados commands read, and
+    that librados clients ignore (config_parsing.json conf_sources, both asked of the real
+    16.2.15: its ceph-conf and rados_conf_read_file)."""
+    path = ceph_args_conf(environ)
+    if not path:
+        return None
+    kind, why = _path_kind(path)
+    for release in reversed(verified_releases()):
+        sources = _parsing()["oracle"]["verified"][release].get("conf_sources") or {}
+        commands = (sources.get("ceph-conf, CEPH_ARGS -c") or {}).get(kind)
+        ignored = (sources.get("CEPH_ARGS -c") or {}).get(kind) == -errno.ENOENT
+        if commands in _COMMANDS_DO and ignored:
+            break
+    else:
+        return None
+    return Problem(
+        "config.ceph-args-conf", "info" if commands in ("read", 0) else "warning",
+        "CEPH_ARGS names the ceph.conf {}{} (-c/--conf): the ceph, rbd and rados commands (global_init) {}; "
+        "librados clients (QEMU, the Python and Go bindings: rados_conf_read_file) ignore it and read {}, as this "
+        "report does (librados and ceph-conf {} asked)".format(
+            safeio.one_line(path), " ({})".format(why.split(": ", 1)[-1]) if why else "", _COMMANDS_DO[commands],
+            safeio.one_line(conf_path) if conf_path else "none (librados's defaults)", release),
+        None if commands in ("read", 0) else "fix or remove the -c in CEPH_ARGS")
+
+
 def _file_how(facts):
     """"verified" (the identified release's file grammar was checked), "assumed" (release not
     identified: the verified release's), or None (an unverified release: no claim)."""
@@ -1302,6 +1359,9 @@ def configuration(runtime_config, conf_path, conf_source, candidates, client_id=
             parsed = read_conf(conf_path, verdict)
         except InputError as exc:
             error = str(exc)
+    args_problem = _ceph_args_conf_problem(environ, conf_path) if environ is not None else None
+    if args_problem is not None:
+        problems.append(args_problem)
     parsed = parsed or {}
     verdict = verdict or {}
     runtime_read = runtime_config and runtime_config.get("create_rc") == 0

@@ -11,6 +11,7 @@ import json
 import os
 import random
 import re
+import shutil
 import socket
 import subprocess
 import sys
@@ -416,16 +417,20 @@ def test_the_installed_librados_still_reads_each_conf_source_so(installed):
     """The real library decides: /dev/null is an empty file by path and through CEPH_CONF, a
     FIFO blocks either way, CEPH_ARGS -c is not read by librados at all (-ENOENT: its own
     search found nothing), whatever it names."""
+    need(shutil.which("ceph-conf"), "ceph-conf not installed (apt-get install ceph-common)")
     stored = _sources()
     assert config_oracle.source_answers(installed["librados"]) == stored
     assert stored["CEPH_CONF"]["null device"] == stored["rados_conf_read_file(path)"]["null device"] == 0
     assert stored["CEPH_CONF"]["FIFO"] == "blocks"
+    # the commands built on global_init read CEPH_ARGS -c: /dev/null as empty, a FIFO blocks them
+    assert stored["ceph-conf, CEPH_ARGS -c"]["null device"] == 0
+    assert stored["ceph-conf, CEPH_ARGS -c"]["FIFO"] == "blocks"
 
 
 _SOURCE_OF = {"--conf": "rados_conf_read_file(path)", "CEPH_CONF": "CEPH_CONF", "CEPH_ARGS": "CEPH_ARGS -c"}
 
 
-@pytest.mark.parametrize("kind", ["null device", "FIFO", "character device", "regular file"])
+@pytest.mark.parametrize("kind", ["null device", "FIFO", "character device", "regular file", "missing file"])
 @pytest.mark.parametrize("how", ["--conf", "CEPH_CONF", "CEPH_ARGS"])
 def test_the_tool_reads_each_conf_source_as_librados_does(tmp_path, installed, how, kind):
     need(not os.path.exists("/etc/ceph/ceph.conf"), "/etc/ceph/ceph.conf exists: the search would find it")
@@ -435,6 +440,8 @@ def test_the_tool_reads_each_conf_source_as_librados_does(tmp_path, installed, h
         os.mkfifo(path)
     elif kind == "regular file":
         path = _conf(tmp_path, u"rbd default data pool = oracle-marker")
+    elif kind == "missing file":
+        path = str(tmp_path / "none.conf")
     librados = _sources()[_SOURCE_OF[how]][kind]
     env = {"HOME": str(tmp_path), "CEPH_CONF": "", "CEPH_ARGS": ""}
     args = ["--librbd", installed["librbd"], "--librados", installed["librados"], "--timeout", "20"]
@@ -447,10 +454,10 @@ def test_the_tool_reads_each_conf_source_as_librados_does(tmp_path, installed, h
     started = time.time()
     proc = run_cli(args + ["--json"], env=env, timeout=60)
     assert time.time() - started < 30 and "Traceback" not in proc.stderr      # nothing blocked on a FIFO
-    if how == "--conf" and kind in ("FIFO", "character device"):
+    if how == "--conf" and kind in ("FIFO", "character device", "missing file"):
         # named by the user: refused at once, one line, exit 2 (never opened)
         assert proc.returncode == cli.EXIT_USAGE and proc.stderr.count("\n") == 1, proc.stderr
-        assert librados in ("blocks", 0)
+        assert librados in ("blocks", 0, -errno.ENOENT)
         return
     report = json.loads(proc.stdout)
     refused = _config_problems(report, "config.file-refused")
@@ -466,10 +473,22 @@ def test_the_tool_reads_each_conf_source_as_librados_does(tmp_path, installed, h
         (problem,) = refused
         assert "not a regular file" in problem["message"] and "\n" not in problem["message"]
         assert report["config"]["read_by"].startswith("librados defaults")
-    else:                                            # CEPH_ARGS -c: librados does not read it, nor the tool
-        assert how == "CEPH_ARGS" and librados == -errno.ENOENT
+    else:                                            # -ENOENT: librados reads no file here, nor does the tool
+        assert librados == -errno.ENOENT
         assert report["config"]["file"] is None and not refused, report["config"]
         assert "rbd_default_data_pool" not in report["config"]["values"]
+    notes = _config_problems(report, "config.ceph-args-conf")
+    if how != "CEPH_ARGS":
+        assert notes == []
+        return
+    # the commands that do read CEPH_ARGS -c (global_init; the real ceph-conf answered) are named
+    (note,) = notes
+    commands = _sources()["ceph-conf, CEPH_ARGS -c"][kind]
+    assert note["severity"] == ("info" if commands in ("read", 0) else "warning")
+    assert "CEPH_ARGS names the ceph.conf {}".format(path) in note["message"]
+    assert {"read": "read that file instead", 0: "read it as an empty configuration", "blocks": "block in open()",
+            -errno.ENOENT: "global_init cannot open it"}[commands] in note["message"]
+    assert "librados clients (QEMU, the Python and Go bindings: rados_conf_read_file) ignore it" in note["message"]
 
 
 def test_choose_conf_takes_the_null_device_and_refuses_other_devices(tmp_path):
@@ -509,3 +528,10 @@ def test_live_mode_with_a_fifo_ceph_conf_says_so_at_once(fifo):
     assert time.time() - started < 10
     assert proc.returncode == 3 and proc.stderr.count("\n") == 1, proc.stderr
     assert proc.stderr.endswith("is a FIFO (named pipe), not a regular file: not handed to librados\n")
+
+
+@pytest.mark.parametrize("args, path", [
+    ("-c /a.conf", "/a.conf"), ("--conf=/a.conf", "/a.conf"), ("--conf /a.conf --id x", "/a.conf"),
+    ("-c /a.conf -c /b.conf", "/b.conf"), ("-c", None), ("--id admin", None), ("", None), ("-cx", None)])
+def test_ceph_args_conf_takes_what_global_init_takes(args, path):
+    assert config.ceph_args_conf({"CEPH_ARGS": args}) == path
