@@ -376,3 +376,20 @@ def test_plain_files_are_never_bounded_by_the_ratio(tmp_path, monkeypatch):
     plain.write_bytes((FILLER * 10).encode() + b"x" * (4 << 20) + ("\n" + SYMBOL + "\n").encode())
     got, notices, _ = explain.find(explain.open_path(str(plain)))
     assert notices == [] and "loader.undefined-symbol" in {o.sig.id for o in got}
+
+
+def test_text_output_shows_the_notice_when_nothing_was_found(tmp_path, capsys):
+    """The text answer without findings printed no notes: a stopped bomb (or a truncated
+    stream) with nothing found before it read as "no known signature" alone."""
+    bomb = tmp_path / "bomb.log.xz"
+    block = lzma.compress(b"x" * (64 << 20))
+    bomb.write_bytes(lzma.compress((FILLER * 10).encode()) + block * 4)
+    code = cli.main(["explain", "--no-runtime", "--file", str(bomb)])
+    out = " ".join(capsys.readouterr().out.split())          # the text is wrapped
+    assert code == cli.EXIT_NO_MATCH
+    assert "No known Ceph RBD client error signature" in out
+    assert "note: the xz stream of {} expands more than 500 times".format(bomb) in out
+    truncated = tmp_path / "cut.log.gz"
+    truncated.write_bytes(gzip.compress((FILLER * 30000).encode())[:-20])     # 3 MB: past the first chunk
+    assert cli.main(["explain", "--no-runtime", "--file", str(truncated)]) == cli.EXIT_NO_MATCH
+    assert "note: the gzip stream of {} ends early".format(truncated) in " ".join(capsys.readouterr().out.split())
