@@ -46,7 +46,8 @@ def require(*required, **options):
     if failures:
         librbd = report.libraries.get("librbd")
         where = librbd.realpath if librbd is not None and librbd.found else "no librbd found"
-        raise RequirementError("librbd_probe: " + "; ".join(
+        from .model import line_text        # the path may hold a newline: one line for a log
+        raise RequirementError("librbd_probe: " + line_text("; ".join(
             "{} is {}{}".format(cap_id, status, " ({})".format(reason) if reason else "")
-            for cap_id, status, reason in failures) + " [{}]".format(where), failures)
+            for cap_id, status, reason in failures) + " [{}]".format(where)), failures)
     return report

@@ -46,7 +46,7 @@ class Interpreter(record("Interpreter", "executable version path ext src byte"))
 class Binding(record(
         "Binding",
         "module interpreter path kind needs probes calls old_format_default runpath note",
-        ((), (), (), None, (), None))):
+        ((), (), (), None, (), None), lines=("note",))):
     """One importable binding module and what it needs."""
     # Fields (immutable):
     #   module: str  # "rbd" | "rados"

@@ -71,10 +71,16 @@ def choose_conf(candidates):
     exists (directories and sockets passed over, as librados passes over them).  ``refusal``
     is the one-line reason when that file cannot be read safely (a FIFO, a device, over
     safeio.LIMITS["ceph.conf"]): then nothing is read from it, by this process nor by librados
-    in the child (a FIFO would block the client in rados_conf_read_file)."""
+    in the child (a FIFO would block the client in rados_conf_read_file).
+
+    The null device is an empty file wherever it is named (--conf, $CEPH_CONF, a link at
+    /etc/ceph/ceph.conf): librados 16.2.15 reads it so (config_parsing.json conf_sources) and
+    ``-c /dev/null`` is Ceph's own idiom for "no configuration"."""
     for path, source in candidates:
         if not os.path.lexists(path):
             continue
+        if safeio.is_null_device(path):
+            return path, source, None
         try:
             info = safeio.check_regular(path, "ceph.conf")
         except InputError as exc:
@@ -838,8 +844,9 @@ def _byte_lines(path, what, max_line=64 << 10):
 def read_conf(path, verdict=None):
     """{section: {key: value}} of READ_KEYS in ceph.conf ``path``, streamed through safeio
     (memory: one line; regular files only; at most LIMITS["ceph.conf"]); ``verdict`` as for
-    ``parse_ceph_conf``.  Raises InputError."""
-    return parse_ceph_conf(_byte_lines(path, "ceph.conf"), keep=READ_KEYS, verdict=verdict)
+    ``parse_ceph_conf``; the null device is an empty file, as librados reads it.  Raises InputError."""
+    lines = () if safeio.is_null_device(path) else _byte_lines(path, "ceph.conf")
+    return parse_ceph_conf(lines, keep=READ_KEYS, verdict=verdict)
 
 
 def read_file_values(path, order, opener=None):
@@ -876,6 +883,63 @@ def _client_on(refusal):
                 return "librados {} skips it (rados_conf_read_file returns {})".format(
                     release, "0" if answer == 0 else "-ENOENT" if answer == -errno.ENOENT else answer)
     return "what a client's librados does with it is not verified"
+
+
+def ceph_args_conf(environ):
+    """The ceph.conf path CEPH_ARGS names with -c / --conf (the last one, as parsed last wins), or None."""
+    tokens = (environ or {}).get("CEPH_ARGS", "").split()
+    path = None
+    for index, token in enumerate(tokens):
+        name, eq, value = token.partition("=")
+        if name in ("-c", "--conf"):
+            path = value if eq else (tokens[index + 1] if index + 1 < len(tokens) else None)
+    return path or None
+
+
+def _path_kind(path):
+    """The conf_sources kind of ``path``: "null device", "regular file", "FIFO", "missing file", ..."""
+    if safeio.is_null_device(path):
+        return "null device", None
+    try:
+        safeio.check_regular(path, "")
+    except InputError as exc:
+        text = str(exc)
+        for kind in ("FIFO", "character device", "no such file"):
+            if kind in text:
+                return ("missing file" if kind == "no such file" else kind), text
+        return None, text
+    return "regular file", None
+
+
+_COMMANDS_DO = {"read": "read that file instead", 0: "read it as an empty configuration",
+                "blocks": "block in open() on it at start-up (a FIFO waits for a writer)",
+                -errno.ENOENT: "stop at start-up: global_init cannot open it"}
+
+
+def _ceph_args_conf_problem(environ, conf_path):
+    """config.ceph-args-conf: CEPH_ARGS -c names a file the ceph/rbd/rados commands read, and
+    that librados clients ignore (config_parsing.json conf_sources, both asked of the real
+    16.2.15: its ceph-conf and rados_conf_read_file)."""
+    path = ceph_args_conf(environ)
+    if not path:
+        return None
+    kind, why = _path_kind(path)
+    for release in reversed(verified_releases()):
+        sources = _parsing()["oracle"]["verified"][release].get("conf_sources") or {}
+        commands = (sources.get("ceph-conf, CEPH_ARGS -c") or {}).get(kind)
+        ignored = (sources.get("CEPH_ARGS -c") or {}).get(kind) == -errno.ENOENT
+        if commands in _COMMANDS_DO and ignored:
+            break
+    else:
+        return None
+    return Problem(
+        "config.ceph-args-conf", "info" if commands in ("read", 0) else "warning",
+        "CEPH_ARGS names the ceph.conf {}{} (-c/--conf): the ceph, rbd and rados commands (global_init) {}; "
+        "librados clients (QEMU, the Python and Go bindings: rados_conf_read_file) ignore it and read {}, as this "
+        "report does (librados and ceph-conf {} asked)".format(
+            safeio.one_line(path), " ({})".format(why.split(": ", 1)[-1]) if why else "", _COMMANDS_DO[commands],
+            safeio.one_line(conf_path) if conf_path else "none (librados's defaults)", release),
+        None if commands in ("read", 0) else "fix or remove the -c in CEPH_ARGS")
 
 
 def _file_how(facts):
@@ -959,6 +1023,9 @@ def configuration(runtime_config, conf_path, conf_source, candidates, client_id=
             parsed = read_conf(conf_path, verdict)
         except InputError as exc:
             error = str(exc)
+    args_problem = _ceph_args_conf_problem(environ, conf_path) if environ is not None else None
+    if args_problem is not None:
+        problems.append(args_problem)
     parsed = parsed or {}
     verdict = verdict or {}
     runtime_read = runtime_config and runtime_config.get("create_rc") == 0

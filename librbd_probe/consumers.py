@@ -28,8 +28,9 @@ class Consumer(record(
         "Consumer",
         "path kind needs weak library_paths missing error runpath loads bind_now not_found skipped "
         "versions pairing sees other_failures ceph_ok host_symbols",
-        ((), (), (), (), None, (), None, None, (), (), (), (), None, (), None, ()))):
-    """One consumer and the loader's verdict on it."""
+        ((), (), (), (), None, (), None, None, (), (), (), (), None, (), None, ()),
+        lines=("missing", "error", "not_found", "skipped", "versions", "sees", "other_failures"))):
+    """One consumer and the loader's verdict on it (its messages one line each: model.line_text)."""
     # Fields (immutable):
     #   path: str
     #   kind: str                 # "Python extension module", "QEMU block module", "program", ...

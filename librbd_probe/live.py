@@ -16,8 +16,10 @@ import time
 import uuid
 
 from . import knowledge as kn
+from . import safeio
 from .children import describe_rc, errno_name
-from .model import Problem, record, to_plain
+from .errors import ProbeError
+from .model import Problem, line_text, record, to_plain
 
 PREFIX = "librbd-probe-"
 _SIZE = 1 << 22                      # one 4 MiB object: cheap to create and remove
@@ -194,11 +196,13 @@ def connection_message(error, options):
     who = options.client_name or "client.{}".format(options.client_id or "admin")
     template = CONNECT_ERRORS.get((error.get("stage"), -rc if isinstance(rc, int) else None))
     if template:
-        return template.format(who=who, timeout=options.timeout, conf=options.conf or "the default ceph.conf",
+        text = template.format(who=who, timeout=options.timeout, conf=options.conf or "the default ceph.conf",
                                pool=options.pool, rc="{} {}".format(rc, errno_name(rc)))
-    if error.get("stage") is None:
-        return error.get("message") or "the live child failed"
-    return "{} failed: {}".format(error.get("stage"), error.get("message") or describe_rc(rc))
+    elif error.get("stage") is None:
+        text = error.get("message") or "the live child failed"
+    else:
+        text = "{} failed: {}".format(error.get("stage"), error.get("message") or describe_rc(rc))
+    return line_text(text)          # a path or the library's words: one line for an embedder's log too
 
 
 def _request(librbd, librados, options, **extra):
@@ -207,6 +211,23 @@ def _request(librbd, librados, options, **extra):
            "namespace": options.namespace, "connect_timeout": options.timeout}
     req.update(extra)
     return req
+
+
+def conf_refusal(conf):
+    """Why ``conf`` is not handed to the live child's rados_conf_read_file, or None: only a
+    regular file within its limit is (a FIFO would block the client; a device, directory or
+    socket is refused as the scan refuses it), and the null device, an empty configuration
+    as librados reads it (config.choose_conf)."""
+    if not conf or safeio.is_null_device(conf):
+        return None
+    try:
+        info = safeio.check_regular(conf, "ceph.conf")
+    except ProbeError as exc:
+        return "{}: not handed to librados".format(exc)
+    if info.st_size > safeio.LIMITS["ceph.conf"]:
+        return "ceph.conf {}: {} bytes, over the limit of {}: not handed to librados".format(
+            safeio.one_line(conf), info.st_size, safeio.human_size(safeio.LIMITS["ceph.conf"]))
+    return None
 
 
 def run_live(librbd, librados, symbols, release, options, python=None, features=None):
@@ -220,6 +241,10 @@ def run_live(librbd, librados, symbols, release, options, python=None, features=
                "plan": [dict(t, name=run_prefix + str(i)) for i, t in enumerate(trials)]}
     if options.dry_run:
         section["dry_run"] = True
+        return section
+    refused = conf_refusal(options.conf)
+    if refused:
+        section["error"] = {"stage": "conf", "rc": None, "message": refused}
         return section
     answer, error = children.run("live", _request(librbd, librados, options, action="facts"),
                                  timeout=options.timeout + 15, python=python)

@@ -43,7 +43,25 @@ def freeze(value):
     return value
 
 
-def record(typename, field_names, defaults=(), frozen=()):
+def line_text(value):
+    """A message field as one line: in a str every control character but tab is escaped as
+    ``safeio.one_line`` escapes it, so a newline or ESC from a path, a file, the environment or
+    the library can neither split an embedder's log line nor drive its terminal (the CLI's
+    writer does the same to everything it prints: escaping twice changes nothing).  Tuples,
+    lists and mappings element-wise; anything else as it is."""
+    if isinstance(value, str):
+        if value.isprintable():
+            return value
+        from .textout import line
+        return line(value)
+    if isinstance(value, (tuple, list)):
+        return tuple(line_text(v) for v in value)
+    if isinstance(value, Mapping):
+        return {k: line_text(v) for k, v in value.items()}
+    return value
+
+
+def record(typename, field_names, defaults=(), frozen=(), lines=()):
     """An immutable record class: a named tuple with trailing defaults.
 
     Behaves as ``collections.namedtuple(typename, field_names)`` with ``__new__.__defaults__``
@@ -52,7 +70,8 @@ def record(typename, field_names, defaults=(), frozen=()):
     without namedtuple's ``eval`` of a ``__new__`` per class: together 3-5 ms of every run of
     the command line (bench/bench_startup.py).  Used instead of ``typing.NamedTuple`` because
     importing typing costs about 3 ms more.  The fields named in ``frozen`` are deep frozen
-    (``freeze``) whenever a record is made, ``_make`` and ``_replace`` included.
+    (``freeze``) whenever a record is made, ``_make`` and ``_replace`` included; the fields named
+    in ``lines`` are messages, made one line (``line_text``) the same way.
     """
     fields = tuple(field_names.replace(",", " ").split()) if isinstance(field_names, str) else tuple(field_names)
     count = len(fields)
@@ -60,6 +79,7 @@ def record(typename, field_names, defaults=(), frozen=()):
     first_default = count - len(defaults)
     positions = {name: index for index, name in enumerate(fields)}
     freeze_at = tuple(positions[name] for name in frozen)
+    line_at = tuple(positions[name] for name in lines)
     tuple_new = tuple.__new__
 
     binder = []
@@ -82,9 +102,11 @@ def record(typename, field_names, defaults=(), frozen=()):
             binder.append(namespace["__new__"])
         return binder[0](*args, **kwargs)
 
-    if freeze_at:
+    if freeze_at or line_at:
         def __new__(cls, *args, **kwargs):
             values = list(args) if len(args) == count and not kwargs else bind(args, kwargs)
+            for index in line_at:
+                values[index] = line_text(values[index])
             for index in freeze_at:
                 values[index] = freeze(values[index])
             return tuple_new(cls, values)
@@ -100,7 +122,7 @@ def record(typename, field_names, defaults=(), frozen=()):
         values = tuple(iterable)
         if len(values) != count:
             raise TypeError("Expected {} arguments, got {}".format(count, len(values)))
-        return cls(*values) if freeze_at else tuple_new(cls, values)
+        return cls(*values) if freeze_at or line_at else tuple_new(cls, values)
 
     def _replace(self, **kwargs):
         values = [kwargs.pop(name, value) for name, value in zip(fields, self)]
@@ -165,7 +187,7 @@ def to_plain(value):
 class Candidate(record(
         "Candidate",
         "path realpath source file_version arch compatible chosen note",
-        (None,))):
+        (None,), lines=("note",))):
     """One file the loader could pick for a library name."""
     # Fields (immutable):
     #   path: str
@@ -188,7 +210,7 @@ class LibraryReport(record(
         "size build_id needed runpath rpath version_definitions defined_symbols "
         "candidates error functions",
         (None, None, None, None, None, None, None, None, None, (), (), (), (), 0, (), None, ()),
-        frozen=("needed", "runpath", "rpath", "version_definitions", "candidates", "functions"))):
+        frozen=("needed", "runpath", "rpath", "version_definitions", "candidates", "functions"), lines=("error",))):
     """What is known about one library (librbd, librados or libceph-common) on this host."""
     # Fields (immutable):
     #   name: str
@@ -222,7 +244,7 @@ class RuntimeReport(record(
         "attempted loaded skipped error rbd_version rados_version ceph_version "
         "ceph_release loaded_objects symbols features_check config",
         (False, None, None, None, None, None, None, (), EMPTY, None, None),
-        frozen=("error", "loaded_objects", "symbols", "features_check", "config"))):
+        frozen=("error", "loaded_objects", "symbols", "features_check", "config"), lines=("skipped", "error"))):
     """What the isolated child learned by loading the libraries."""
     # Fields (immutable):
     #   attempted: bool
@@ -243,7 +265,8 @@ class RuntimeReport(record(
         return to_plain(dict(self._asdict()))
 
 
-class Capability(record("Capability", "id status reason evidence binding", ((), None), frozen=("evidence",))):
+class Capability(record("Capability", "id status reason evidence binding", ((), None), frozen=("evidence",),
+                        lines=("reason", "evidence"))):
     """One row of the capability matrix."""
     # Fields (immutable):
     #   id: str
@@ -258,8 +281,9 @@ class Capability(record("Capability", "id status reason evidence binding", ((), 
                 "evidence": list(self.evidence), "binding": self.binding}
 
 
-class Problem(record("Problem", "id severity message fix evidence", (None, ()), frozen=("evidence",))):
-    """Something the operator should know or fix."""
+class Problem(record("Problem", "id severity message fix evidence", (None, ()), frozen=("evidence",),
+                     lines=("message", "fix", "evidence"))):
+    """Something the operator should know or fix (message, fix and evidence: one line each)."""
     # Fields (immutable):
     #   id: str
     #   severity: str  # "error" | "warning" | "info"

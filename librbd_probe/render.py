@@ -191,6 +191,9 @@ def explain_text(result):
                            "requested features\", \"Format 1 image creation unsupported\", \"undefined symbol: "
                            "rbd_/rados_...\", \"cannot open shared object file\", rbd map feature mismatches, "
                            "libceph \"feature set mismatch\", and bare errno forms.", ""))
+        # what was not read (a bomb stopped, a truncated stream) matters most when nothing was found
+        for notice in getattr(result, "notices", ()) or ():
+            lines.extend(_wrap(notice, "note: "))
         return join_lines(lines)
     for number, finding in enumerate(result.findings, 1):
         # confidence, decides, last_line, times and related come with issue 10's explain

@@ -260,11 +260,10 @@ def _client_conf(conf, keyring, environ, fs, client_id, client_name):
 
     A --conf or --keyring the user named must be a regular file within its limit (InputError:
     exit 2); a discovered file that is not is a stated problem and nobody reads it."""
-    # --conf /dev/null: an empty configuration, as `ceph -c /dev/null` means it (librados reads
-    # the null device as an empty file); every other device is refused
-    null = conf is not None and safeio.is_null_device(conf)
+    # the null device (--conf /dev/null, CEPH_CONF=/dev/null): an empty configuration, as
+    # librados reads it (config.choose_conf, config.read_conf); every other device is refused
     try:
-        if conf is not None and not null:
+        if conf is not None and not safeio.is_null_device(conf):
             info = safeio.check_regular(conf, "--conf")
             if info.st_size > safeio.LIMITS["ceph.conf"]:
                 raise InputError("--conf {}: {} bytes, over the limit of {} for ceph.conf".format(
@@ -275,9 +274,7 @@ def _client_conf(conf, keyring, environ, fs, client_id, client_name):
         path, source, refusal = config_mod.choose_conf(candidates)
         parsed = None
         verdict = {}
-        if null and path == conf:
-            refusal, parsed = None, {}
-        elif path and not refusal:
+        if path and not refusal:
             try:
                 parsed = config_mod.read_conf(path, verdict)
             except InputError as exc:

@@ -294,3 +294,102 @@ def test_keyring_named_for_another_entity():
     result = explain.explain(scan.scan(runtime=False), text)
     assert [(f.cause_id, f.confidence) for f in result.findings] == [("keyring-of-another-entity", "medium")]
     assert "named for client.admin" in " ".join(result.findings[0].evidence)
+
+
+# --- decompression bombs: bounded by the ratio, stopped with a notice -----------------------
+
+def _write_bomb(path, kind, size=2 << 30):
+    """A real bomb: an error line, ``size`` bytes of "x" (2 GiB), another error line, as
+    concatenated members/streams (gzip -c >> and logrotate make them; every reader takes them):
+    one block of 64 MiB compressed once and written size / 64 MiB times."""
+    compress = {"gzip": lambda data: gzip.compress(data, 6), "xz": lzma.compress, "bzip2": bz2.compress}[kind]
+    block = compress(b"x" * (64 << 20))
+    with open(str(path), "wb") as handle:
+        handle.write(compress((FILLER * 10 + SYMBOL + "\n").encode()))
+        for _ in range(size // (64 << 20)):
+            handle.write(block)
+        handle.write(compress(b"\nrbd: image foo: image uses unsupported features: 0x38\n"))
+
+
+@pytest.mark.parametrize("kind", ["gzip", "xz", "bzip2"])
+def test_a_decompression_bomb_is_stopped_with_a_notice(tmp_path, kind):
+    """2 GiB from a file of a few KB (bzip2) to 2 MB (gzip): read up to reader.RATIO_FLOOR, then
+    stopped (more than MAX_RATIO bytes per compressed byte), in seconds and bounded memory; the
+    error before the bomb is explained, the one after it is not, and the notice says so."""
+    import peakrss
+    from librbd_probe.explain import reader
+    bomb = tmp_path / "ceph-client.log.1"
+    _write_bomb(bomb, kind)
+    assert os.path.getsize(str(bomb)) * reader.MAX_RATIO < 2 << 30
+    rss_path = str(tmp_path / "rss")
+    env = dict(os.environ, PYTHONPATH=PROJECT)
+    started = time.time()
+    proc = subprocess.run(peakrss.launcher_argv(rss_path, [sys.executable, "-m", "librbd_probe", "explain",
+                                                           "--no-runtime", "--json", "--file", str(bomb)]),
+                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env, timeout=120)
+    elapsed = time.time() - started
+    peak_mib = peakrss.read_report(rss_path) / 1024.0
+    assert proc.returncode == cli.EXIT_OK and proc.stderr == b"", proc.stderr
+    assert elapsed < 30, elapsed                 # 2 GiB read to its end: minutes
+    assert peak_mib < 100, peak_mib
+    result = json.loads(proc.stdout.decode())
+    assert [f["signature"] for f in result["findings"]] == ["loader.undefined-symbol"]
+    (notice,) = result["notices"]
+    assert notice.startswith("the {} stream of {} expands more than 500 times its compressed size (".format(
+        kind, bomb)) and "reading stopped there as for a decompression bomb" in notice and "\n" not in notice
+
+
+def test_a_bomb_on_standard_input_is_stopped_too(tmp_path):
+    from librbd_probe.explain import reader
+    bomb = tmp_path / "bomb.xz"
+    _write_bomb(bomb, "xz", size=256 << 20)
+    with open(str(bomb), "rb") as handle:
+        got, notices, _ = explain.find(explain.open_stream(handle))
+    assert [o.sig.id for o in got] == ["loader.undefined-symbol"]
+    assert len(notices) == 1 and "standard input expands more than {} times".format(reader.MAX_RATIO) in notices[0]
+
+
+@pytest.mark.parametrize("kind,compress", [
+    ("gzip", gzip.compress), ("xz", lzma.compress), ("xz -1", lambda data: lzma.compress(data, preset=1)),
+    ("bzip2", bz2.compress)])
+def test_a_log_that_compresses_well_is_read_whole(tmp_path, kind, compress):
+    """One message repeated a million times with millisecond timestamps (the most
+    compressible log measured: xz -1 330x, xz 215x, bzip2 147x, gzip 35x) stays under the ratio
+    past the floor: read to its end, no notice, the error on its last line found."""
+    from librbd_probe.explain import reader
+    count = 1000000
+    data = ("".join("2026-12-02T{:02d}:{:02d}:{:02d}.{:03d}+0000 7f6d66c1bd80 20 osd.1 pg[2.1( v 9'1 ) "
+                    "active+clean] do_op write\n".format(i // 3600000, i // 60000 % 60, i // 1000 % 60, i % 1000)
+                    for i in range(count)) + SYMBOL + "\n").encode()
+    packed = tmp_path / "flood.log.1"
+    packed.write_bytes(compress(data))
+    assert len(data) > reader.RATIO_FLOOR and len(data) / os.path.getsize(str(packed)) > 30
+    got, notices, lines = explain.find(explain.open_path(str(packed)))
+    assert notices == [] and lines == count + 1
+    assert ("loader.undefined-symbol", count + 1) in _by_sig(got)
+
+
+def test_plain_files_are_never_bounded_by_the_ratio(tmp_path, monkeypatch):
+    from librbd_probe.explain import reader
+    monkeypatch.setattr(reader, "RATIO_FLOOR", 1 << 16)
+    plain = tmp_path / "x.log"
+    plain.write_bytes((FILLER * 10).encode() + b"x" * (4 << 20) + ("\n" + SYMBOL + "\n").encode())
+    got, notices, _ = explain.find(explain.open_path(str(plain)))
+    assert notices == [] and "loader.undefined-symbol" in {o.sig.id for o in got}
+
+
+def test_text_output_shows_the_notice_when_nothing_was_found(tmp_path, capsys):
+    """The text answer without findings printed no notes: a stopped bomb (or a truncated
+    stream) with nothing found before it read as "no known signature" alone."""
+    bomb = tmp_path / "bomb.log.xz"
+    block = lzma.compress(b"x" * (64 << 20))
+    bomb.write_bytes(lzma.compress((FILLER * 10).encode()) + block * 4)
+    code = cli.main(["explain", "--no-runtime", "--file", str(bomb)])
+    out = " ".join(capsys.readouterr().out.split())          # the text is wrapped
+    assert code == cli.EXIT_NO_MATCH
+    assert "No known Ceph RBD client error signature" in out
+    assert "note: the xz stream of {} expands more than 500 times".format(bomb) in out
+    truncated = tmp_path / "cut.log.gz"
+    truncated.write_bytes(gzip.compress((FILLER * 30000).encode())[:-20])     # 3 MB: past the first chunk
+    assert cli.main(["explain", "--no-runtime", "--file", str(truncated)]) == cli.EXIT_NO_MATCH
+    assert "note: the gzip stream of {} ends early".format(truncated) in " ".join(capsys.readouterr().out.split())

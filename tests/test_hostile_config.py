@@ -6,18 +6,21 @@ The oracle is the real librados: config_parsing.json's rows were answered by lib
 ask the installed library (and the corpus builds that load here) again, so the file cannot
 drift from the library.  config.parse_option must give librados's answer on every row.
 """
+import errno
 import json
 import os
 import random
 import re
+import shutil
 import socket
 import subprocess
 import sys
+import time
 
 import pytest
 
 import corpus
-from conftest import PROJECT, run_cli
+from conftest import PROJECT, need, run_cli
 from librbd_probe import cephconf, cli, config
 from librbd_probe.errors import InputError
 
@@ -294,7 +297,7 @@ def test_a_discovered_fifo_is_a_problem_and_nobody_blocks_on_it(fifo):
 
 
 def test_choose_conf(tmp_path):
-    assert config.choose_conf([("/nonexistent/a.conf", "x"), ("/dev/null", "y")])[2].endswith(
+    assert config.choose_conf([("/nonexistent/a.conf", "x"), ("/dev/zero", "y")])[2].endswith(
         "is a character device, not a regular file")
     assert config.choose_conf([("/nonexistent/a.conf", "x")]) == (None, None, None)
     # a directory is passed over as librados passes over it (-ENOENT, file_kinds)
@@ -402,3 +405,133 @@ def test_ascii_class_is_the_negated_class_it_replaces(excluded):
     positive = re.compile(cephconf._ascii_but(excluded))
     text = "".join(chr(c) for c in range(0x110000))
     assert [m.start() for m in negated.finditer(text)] == [m.start() for m in positive.finditer(text)]
+
+
+# --- one rule for the null device, wherever the path comes from (issue 13 left-over) ----------
+
+def _sources():
+    return _doc()["oracle"]["verified"]["16.2.15"]["conf_sources"]
+
+
+def test_the_installed_librados_still_reads_each_conf_source_so(installed):
+    """The real library decides: /dev/null is an empty file by path and through CEPH_CONF, a
+    FIFO blocks either way, CEPH_ARGS -c is not read by librados at all (-ENOENT: its own
+    search found nothing), whatever it names."""
+    need(shutil.which("ceph-conf"), "ceph-conf not installed (apt-get install ceph-common)")
+    stored = _sources()
+    assert config_oracle.source_answers(installed["librados"]) == stored
+    assert stored["CEPH_CONF"]["null device"] == stored["rados_conf_read_file(path)"]["null device"] == 0
+    assert stored["CEPH_CONF"]["FIFO"] == "blocks"
+    # the commands built on global_init read CEPH_ARGS -c: /dev/null as empty, a FIFO blocks them
+    assert stored["ceph-conf, CEPH_ARGS -c"]["null device"] == 0
+    assert stored["ceph-conf, CEPH_ARGS -c"]["FIFO"] == "blocks"
+
+
+_SOURCE_OF = {"--conf": "rados_conf_read_file(path)", "CEPH_CONF": "CEPH_CONF", "CEPH_ARGS": "CEPH_ARGS -c"}
+
+
+@pytest.mark.parametrize("kind", ["null device", "FIFO", "character device", "regular file", "missing file"])
+@pytest.mark.parametrize("how", ["--conf", "CEPH_CONF", "CEPH_ARGS"])
+def test_the_tool_reads_each_conf_source_as_librados_does(tmp_path, installed, how, kind):
+    need(not os.path.exists("/etc/ceph/ceph.conf"), "/etc/ceph/ceph.conf exists: the search would find it")
+    path = {"null device": os.devnull, "character device": "/dev/zero"}.get(kind)
+    if kind == "FIFO":
+        path = str(tmp_path / "fifo.conf")
+        os.mkfifo(path)
+    elif kind == "regular file":
+        path = _conf(tmp_path, u"rbd default data pool = oracle-marker")
+    elif kind == "missing file":
+        path = str(tmp_path / "none.conf")
+    librados = _sources()[_SOURCE_OF[how]][kind]
+    env = {"HOME": str(tmp_path), "CEPH_CONF": "", "CEPH_ARGS": ""}
+    args = ["--librbd", installed["librbd"], "--librados", installed["librados"], "--timeout", "20"]
+    if how == "--conf":
+        args += ["--conf", path]
+    elif how == "CEPH_CONF":
+        env["CEPH_CONF"] = path
+    else:
+        env["CEPH_ARGS"] = "-c " + path
+    started = time.time()
+    proc = run_cli(args + ["--json"], env=env, timeout=60)
+    assert time.time() - started < 30 and "Traceback" not in proc.stderr      # nothing blocked on a FIFO
+    if how == "--conf" and kind in ("FIFO", "character device", "missing file"):
+        # named by the user: refused at once, one line, exit 2 (never opened)
+        assert proc.returncode == cli.EXIT_USAGE and proc.stderr.count("\n") == 1, proc.stderr
+        assert librados in ("blocks", 0, -errno.ENOENT)
+        return
+    report = json.loads(proc.stdout)
+    refused = _config_problems(report, "config.file-refused")
+    if librados == "read":                           # the library read the file: so does the tool
+        assert report["config"]["file"] == path and not refused
+        assert report["config"]["values"]["rbd_default_data_pool"] == "oracle-marker"
+    elif librados == 0 and kind == "null device":    # an empty configuration, from any source
+        assert (report["config"]["file"], report["config"]["found_via"], refused) == (path, how, [])
+        assert report["config"]["read_by"].startswith("librados (rados_create + rados_conf_read_file")
+        assert "rbd_default_data_pool" not in report["config"]["values"]
+        assert not report["config"].get("read_rc")
+    elif librados in ("blocks", 0):                  # a FIFO blocks librados; any other device: refused
+        (problem,) = refused
+        assert "not a regular file" in problem["message"] and "\n" not in problem["message"]
+        assert report["config"]["read_by"].startswith("librados defaults")
+    else:                                            # -ENOENT: librados reads no file here, nor does the tool
+        assert librados == -errno.ENOENT
+        assert report["config"]["file"] is None and not refused, report["config"]
+        assert "rbd_default_data_pool" not in report["config"]["values"]
+    notes = _config_problems(report, "config.ceph-args-conf")
+    if how != "CEPH_ARGS":
+        assert notes == []
+        return
+    # the commands that do read CEPH_ARGS -c (global_init; the real ceph-conf answered) are named
+    (note,) = notes
+    commands = _sources()["ceph-conf, CEPH_ARGS -c"][kind]
+    assert note["severity"] == ("info" if commands in ("read", 0) else "warning")
+    assert "CEPH_ARGS names the ceph.conf {}".format(path) in note["message"]
+    assert {"read": "read that file instead", 0: "read it as an empty configuration", "blocks": "block in open()",
+            -errno.ENOENT: "global_init cannot open it"}[commands] in note["message"]
+    assert "librados clients (QEMU, the Python and Go bindings: rados_conf_read_file) ignore it" in note["message"]
+
+
+def test_choose_conf_takes_the_null_device_and_refuses_other_devices(tmp_path):
+    assert config.choose_conf([("/nonexistent/a.conf", "x"), (os.devnull, "y")]) == (os.devnull, "y", None)
+    assert config.choose_conf([("/dev/zero", "z")])[2].endswith("is a character device, not a regular file")
+    empty = tmp_path / "empty.conf"
+    empty.write_bytes(b"")
+    assert config.read_conf(os.devnull) == config.read_conf(str(empty))
+
+
+def test_static_mode_reads_a_null_ceph_conf_as_empty():
+    proc, report = _report(["--no-runtime"], env={"CEPH_CONF": os.devnull})
+    assert (report["config"]["file"], _config_problems(report)) == (os.devnull, [])
+    assert report["config"]["read_by"].startswith("librbd_probe's ceph.conf parser")
+
+
+def test_live_mode_never_hands_a_refused_conf_to_librados(fifo):
+    """CEPH_CONF names a FIFO: the scan refuses it, and live mode does not open it either (its
+    child's rados_conf_read_file would block until the timeout)."""
+    from librbd_probe import live
+    options = live.LiveOptions(conf=fifo, timeout=5)
+    started = time.time()
+    section = live.run_live("librbd.so.1", None, frozenset(), None, options)
+    assert time.time() - started < 2
+    assert section["connected"] is False and section["error"]["stage"] == "conf"
+    assert section["error"]["message"].endswith("is a FIFO (named pipe), not a regular file: not handed to librados")
+    (problem,) = live.live_problems(section, None)
+    assert problem.id == "live.connect" and "\n" not in problem.message
+    assert live.conf_refusal(os.devnull) is None and live.conf_refusal("/dev/zero").endswith("not handed to librados")
+
+
+def test_live_mode_with_a_fifo_ceph_conf_says_so_at_once(fifo):
+    """Before: the live child opened the FIFO and hung until its timeout (5 + 15 s), then
+    "the library did not answer within 20 s"."""
+    started = time.time()
+    proc = run_cli(["--live", "--timeout", "5"], env={"CEPH_CONF": fifo}, timeout=60)
+    assert time.time() - started < 10
+    assert proc.returncode == 3 and proc.stderr.count("\n") == 1, proc.stderr
+    assert proc.stderr.endswith("is a FIFO (named pipe), not a regular file: not handed to librados\n")
+
+
+@pytest.mark.parametrize("args, path", [
+    ("-c /a.conf", "/a.conf"), ("--conf=/a.conf", "/a.conf"), ("--conf /a.conf --id x", "/a.conf"),
+    ("-c /a.conf -c /b.conf", "/b.conf"), ("-c", None), ("--id admin", None), ("", None), ("-cx", None)])
+def test_ceph_args_conf_takes_what_global_init_takes(args, path):
+    assert config.ceph_args_conf({"CEPH_ARGS": args}) == path

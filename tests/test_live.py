@@ -94,24 +94,48 @@ def _live_children():
     return pids
 
 
+def _signal_all(pids, signum):
+    for pid in pids:
+        try:
+            os.kill(pid, signum)
+        except ProcessLookupError:            # it ended meanwhile
+            pass
+
+
 def test_sigkill_mid_run_then_new_run_leaves_nothing(cluster):
+    """A run killed with SIGKILL, and its trial child with it (as bad as a crash of the host's
+    process tree), while one of its scratch images exists; the next run removes that image.
+
+    The run is frozen (SIGSTOP, the run and its children) before the pool is listed and thawed
+    when no scratch image is there: an image lives for milliseconds of a trial, and under load
+    ``rbd ls`` takes longer than a whole run, so listing a running run missed it and the run
+    ended unseen; ``os.kill`` of its reaped pid then raised ProcessLookupError (the flake, seen
+    again with two ``nice -n -5`` busy loops).  Frozen, the listing cannot race the trial."""
     env = dict(os.environ, PYTHONPATH=PROJECT)
     argv = [sys.executable, "-m", "librbd_probe", "--live", "--conf", cluster.conf_path,
             "--keyring", cluster.admin_keyring, "--json"]
     leftover = []
     for _ in range(5):
         proc = subprocess.Popen(argv, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        deadline = time.time() + 60
-        while time.time() < deadline and proc.poll() is None and not leftover:
+        deadline = time.time() + 120
+        while not leftover and proc.poll() is None and time.time() < deadline:
+            if not _live_children():
+                time.sleep(0.05)
+                continue
+            time.sleep(0.1)
+            os.kill(proc.pid, signal.SIGSTOP)   # not reaped (poll() said so): at worst a zombie
+            kids = _live_children()
+            _signal_all(kids, signal.SIGSTOP)
             leftover = _scratch_images(cluster)
-        # kill the run and whatever trial child it had: as bad as a crash of the host's process tree
-        os.kill(proc.pid, signal.SIGKILL)
-        for pid in _live_children():
-            os.kill(pid, signal.SIGKILL)
+            if not leftover:
+                _signal_all(kids, signal.SIGCONT)
+                os.kill(proc.pid, signal.SIGCONT)
+        proc.kill()                             # Popen.kill: nothing when it already ended
+        _signal_all(_live_children(), signal.SIGKILL)
         proc.wait()
-        time.sleep(0.5)
-        leftover = _scratch_images(cluster)
         if leftover:
+            time.sleep(0.5)
+            leftover = _scratch_images(cluster)
             break
     assert leftover, "could not catch a run with a scratch image in the pool"
     second = _live(cluster)

@@ -155,6 +155,88 @@ def kind_answers(librados, timeout=5):
     return out
 
 
+SOURCE_CHILD = r'''
+import ctypes, sys
+lib = ctypes.CDLL(sys.argv[1])
+h_t = ctypes.c_void_p
+lib.rados_create.argtypes = [ctypes.POINTER(h_t), ctypes.c_char_p]
+lib.rados_conf_read_file.argtypes = [h_t, ctypes.c_char_p]
+lib.rados_conf_get.argtypes = [h_t, ctypes.c_char_p, ctypes.c_char_p, ctypes.c_size_t]
+handle = h_t()
+lib.rados_create(ctypes.byref(handle), None)
+rc = lib.rados_conf_read_file(handle, sys.argv[2].encode() if len(sys.argv) > 2 else None)
+buf = ctypes.create_string_buffer(65536)
+lib.rados_conf_get(handle, b"rbd_default_data_pool", buf, len(buf))
+sys.stdout.write("%d %s" % (rc, buf.value.decode("utf-8", "replace")))
+'''
+
+#: Where a client's ceph.conf path can come from, and how the oracle child is given it; the
+#: last is asked of the real ceph-conf command (global_init, as rbd, ceph and rados start).
+SOURCES = ("rados_conf_read_file(path)", "CEPH_CONF", "CEPH_ARGS -c", "ceph-conf, CEPH_ARGS -c")
+
+
+def _ceph_conf_answer(stdout, stderr, returncode):
+    """ceph-conf --lookup rbd_default_data_pool: "read" (the marker), -2 (global_init could not
+    open the file), or 0 (it read the file and found nothing: an empty configuration)."""
+    if returncode == 0 and stdout.strip() == b"oracle-marker":
+        return "read"
+    if b"unable to open config file" in stderr or b"did not load config file" in stderr:
+        return -2
+    return 0
+
+
+def source_answers(librados, timeout=5):
+    """Per source of the path (SOURCES) and kind of file: what librados does -- "read" (a
+    regular file whose rbd_default_data_pool it then holds), rados_conf_read_file's return code,
+    or "blocks".  CEPH_CONF and CEPH_ARGS are asked with rados_conf_read_file(NULL) (librados's
+    own search) in a scratch HOME and working directory, CEPH_CONF unset for the others; the
+    ceph-conf row (when the command is installed) with ``ceph-conf --lookup``
+    (``_ceph_conf_answer``)."""
+    import shutil
+    import tempfile
+    scratch = tempfile.mkdtemp(prefix="config-oracle-")
+    out = {}
+    try:
+        fifo = os.path.join(scratch, "fifo.conf")
+        os.mkfifo(fifo)
+        regular = os.path.join(scratch, "regular.conf")
+        with open(regular, "w") as handle:
+            handle.write("[global]\nrbd default data pool = oracle-marker\n")
+        for source in SOURCES:
+            if source.startswith("ceph-conf") and not shutil.which("ceph-conf"):
+                continue
+            answers_here = out.setdefault(source, {})
+            for kind, path in (("null device", os.devnull), ("FIFO", fifo), ("character device", "/dev/zero"),
+                               ("regular file", regular), ("missing file", os.path.join(scratch, "none.conf"))):
+                env = {k: v for k, v in os.environ.items() if k not in ("CEPH_CONF", "CEPH_ARGS")}
+                env["HOME"] = scratch
+                argv = [sys.executable, "-E", "-s", "-c", SOURCE_CHILD, librados]
+                if source == "CEPH_CONF":
+                    env["CEPH_CONF"] = path
+                elif source.endswith("CEPH_ARGS -c"):
+                    env["CEPH_ARGS"] = "-c " + path
+                else:
+                    argv.append(path)
+                if source.startswith("ceph-conf"):
+                    argv = ["ceph-conf", "--lookup", "rbd_default_data_pool"]
+                proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env, cwd=scratch)
+                try:
+                    stdout, stderr = proc.communicate(timeout=timeout)
+                except subprocess.TimeoutExpired:
+                    proc.kill()
+                    proc.communicate()
+                    answers_here[kind] = "blocks"
+                    continue
+                if source.startswith("ceph-conf"):
+                    answers_here[kind] = _ceph_conf_answer(stdout, stderr, proc.returncode)
+                    continue
+                rc, _, pool = stdout.decode("utf-8", "replace").partition(" ")
+                answers_here[kind] = "read" if rc == "0" and pool == "oracle-marker" else int(rc)
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+    return out
+
+
 def row_input(row):
     return row["input"] * row.get("repeat", 1)
 
@@ -225,7 +307,8 @@ def main(argv=None):
         files = file_answers(args.librados, doc["oracle"]["file_rows"])
         if (stored != got or verified[args.release].get("derived") != derive(got)
                 or verified[args.release].get("file_rows") != files
-                or verified[args.release].get("file_kinds") != kind_answers(args.librados)):
+                or verified[args.release].get("file_kinds") != kind_answers(args.librados)
+                or verified[args.release].get("conf_sources") != source_answers(args.librados)):
             for want, have in zip(stored or [], got):
                 if want != have:
                     print("differs: {!r} stored {!r}".format(have, want))
@@ -239,6 +322,7 @@ def main(argv=None):
         entry["derived"] = derive(got)
         entry["file_rows"] = file_answers(args.librados, doc["oracle"]["file_rows"])
         entry["file_kinds"] = kind_answers(args.librados)
+        entry["conf_sources"] = source_answers(args.librados)
         with open(DATA, "w") as handle:
             handle.write(json.dumps(doc, indent=2, sort_keys=True) + "\n")
         return 0

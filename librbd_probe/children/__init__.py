@@ -188,7 +188,10 @@ def _signal_name(number):
 
 def _stderr_tail(data):
     text = data.decode("utf-8", "replace").strip().splitlines()
-    return text[-1][:300] if text else ""
+    if not text:
+        return ""
+    from ..model import line_text
+    return line_text(text[-1][:300])         # what a library printed: ESC and all
 
 
 def label(child):
@@ -395,6 +398,10 @@ def _answer(outcome, nonce, timeout):
     if error is not None and not (isinstance(error, dict) and isinstance(error.get("kind"), str)
                                   and isinstance(error.get("message"), str)):
         error = error_record("garbage", "the child's error record is malformed: {!r}".format(error)[:300])
+    elif error is not None:
+        # the child's words carry the library's (a dlopen error names a path): one line each
+        from ..model import line_text
+        error = line_text(error)
     return answer, error
 
 

@@ -1,9 +1,12 @@
 """Input of ``explain``: text, a file or standard input, read incrementally in binary chunks.
 
 Rotated logs compressed with gzip, xz or bzip2 are recognised by their magic bytes (not by
-the file name) and decompressed with the standard library while they are read.  Nothing is
-capped: a file of any size is read to its end (memory stays at two chunks); a compressed stream
-that ends early (a log still being written) is read as far as it goes and says so in a notice.
+the file name) and decompressed with the standard library while they are read.  A file of any
+size is read to its end (memory stays at two chunks); a compressed stream that ends early (a log
+still being written) is read as far as it goes and says so in a notice.  Decompression is bounded
+by the ratio (MAX_RATIO): past RATIO_FLOOR, a stream that gives more than MAX_RATIO bytes per
+compressed byte read is a decompression bomb and reading stops there, with a notice; so a
+compressed log never costs more time than a plain file MAX_RATIO times its size.
 A log given by path must be a regular file (``safeio``: a FIFO or device is refused with one
 line, never opened); standard input may be anything.
 """
@@ -22,6 +25,14 @@ CHUNK_SIZE = 1 << 20
 
 _MAGIC = ((b"\x1f\x8b", "gzip"), (b"\xfd7zXZ\x00", "xz"), (b"BZh", "bzip2"))
 _HEAD = 65536
+#: Bytes out per compressed byte in beyond which a stream is a bomb.  Text logs measured here:
+#: gzip 5-35x, bzip2 up to 147x, xz up to 330x (one message repeated a million times with
+#: millisecond timestamps, xz -1); a bomb of one byte repeated: gzip ~1,030x (its format's
+#: ceiling; gzip -1 230x, never stopped), xz 6,500x, bzip2 370,000x.
+MAX_RATIO = 500
+#: Decompressed bytes read before the ratio is judged (the start of any file says little).
+RATIO_FLOOR = 64 << 20
+_CMD = {"gzip": "zcat", "xz": "xzcat", "bzip2": "bzcat"}
 
 
 class Source(object):
@@ -31,17 +42,24 @@ class Source(object):
     compressed stream); the matcher adds its own.
     """
 
-    def __init__(self, name, raw, compression=None, owned=None):
+    def __init__(self, name, raw, compression=None, owned=None, compressed=None):
         self.name = name
         self.compression = compression
         self.notices = []
         self._raw = raw
         self._owned = owned or []
         self._first = None
+        self._compressed = compressed       # the stream under the decompressor: its .consumed
+        self._out = 0
+        self._stopped = False
 
     def _read(self):
+        if self._stopped:
+            return b""
         try:
-            return self._raw.read(CHUNK_SIZE)
+            data = self._raw.read(CHUNK_SIZE)
+            self._bounded(len(data))
+            return data
         except EOFError:
             # gzip/lzma/bz2: the compressed stream stops before its end marker.
             self.notices.append("the {} stream of {} ends early (truncated or still being written): "
@@ -54,6 +72,20 @@ class Source(object):
                 return b""
             raise UsageError("{}: cannot be read: {}".format(
                 safeio.one_line(self.name), safeio.one_line(getattr(exc, "strerror", None) or exc))) from exc
+
+    def _bounded(self, size):
+        """Stop a decompression bomb: past RATIO_FLOOR, more than MAX_RATIO bytes out per byte in."""
+        self._out += size
+        if self._compressed is None or self._out <= RATIO_FLOOR:
+            return
+        consumed = max(1, self._compressed.consumed)
+        if self._out > MAX_RATIO * consumed:
+            self._stopped = True
+            self.notices.append(
+                "the {} stream of {} expands more than {} times its compressed size ({} bytes from {} compressed "
+                "bytes; text logs compress 5 to 330 times): reading stopped there as for a decompression bomb, the "
+                "rest was not examined (to read it all anyway: {} FILE | librbd-probe explain)".format(
+                    self.compression, self.name, MAX_RATIO, self._out, consumed, _CMD[self.compression]))
 
     def peek(self):
         """The first chunk (read once), to check the input before the host scan starts."""
@@ -89,6 +121,12 @@ class _Prefixed(io.RawIOBase):
         super(_Prefixed, self).__init__()
         self._head = head
         self._rest = rest
+        self.consumed = len(head)           # bytes handed out (to a decompressor: its input)
+
+    def _more(self, size):
+        data = self._rest.read(size) or b""
+        self.consumed += len(data)
+        return data
 
     def readable(self):
         return True
@@ -98,12 +136,11 @@ class _Prefixed(io.RawIOBase):
             if size is None or size < 0 or size >= len(self._head):
                 head, self._head = self._head, b""
                 if size is not None and size >= 0 and len(head) < size:
-                    more = self._rest.read(size - len(head))
-                    return head + (more or b"")
+                    return head + self._more(size - len(head))
                 return head
             head, self._head = self._head[:size], self._head[size:]
             return head
-        return self._rest.read(size)
+        return self._more(size)
 
     def readinto(self, buffer):
         data = self.read(len(buffer))
@@ -123,7 +160,7 @@ def _decompressing(name, raw, owned):
             else:
                 opened = bz2.BZ2File(stream)
             owned.append(opened)
-            return Source(name, opened, kind, owned)
+            return Source(name, opened, kind, owned, compressed=stream)
     return Source(name, stream, None, owned)
 
 
