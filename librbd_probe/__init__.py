@@ -13,8 +13,7 @@ __version__ = "0.1.0"
 __all__ = ["capabilities", "require", "RequirementError", "ProbeError", "ElfError", "LocateError", "UsageError",
            "KnowledgeBaseError", "ChildError", "__version__"]
 
-from .errors import ChildError, ElfError, KnowledgeBaseError, LocateError, ProbeError, UsageError
-from .gate import RequirementError
+from .errors import ChildError, ElfError, KnowledgeBaseError, LocateError, ProbeError, RequirementError, UsageError
 
 
 def capabilities(librbd=None, librados=None, root=None, runtime=True, timeout=15.0):

@@ -32,3 +32,12 @@ class ChildError(ProbeError, RuntimeError):
 
 class InputError(ProbeError, ValueError):
     """An input file cannot be read safely: not a regular file, over its size limit, unreadable."""
+
+
+class RequirementError(ProbeError, RuntimeError):
+    """A required capability of the host's librbd is not ``yes`` (``librbd_probe.require``);
+    ``failures``: [(id, status, reason)].  Also ``librbd_probe.gate.RequirementError``."""
+
+    def __init__(self, message, failures=()):
+        ProbeError.__init__(self, message)
+        self.failures = tuple(failures)

@@ -14,25 +14,17 @@ spaces or commas; every directive may repeat)::
     fail-on      warning                         # lowest problem severity that fails: error (default),
                                                  #  warning, info, or none
 """
-from .errors import KnowledgeBaseError, ProbeError, UsageError
+from .errors import KnowledgeBaseError, ProbeError, RequirementError, UsageError  # noqa: F401 (re-exported)
 
 SEVERITIES = ("info", "warning", "error")
 DIRECTIVES = ("require", "features", "min-release", "allow", "fail-on")
 
 
 def _kn():
-    # imported on first use: ``librbd_probe`` imports RequirementError from here, and importing
-    # the package (or its pytest plugin) must stay free of the knowledge base
+    # imported on first use: importing the package (or its pytest plugin) must stay free of
+    # the knowledge base
     from . import _kn as adapter
     return adapter
-
-
-class RequirementError(ProbeError, RuntimeError):
-    """A required capability of the host's librbd is not ``yes`` (``librbd_probe.require``)."""
-
-    def __init__(self, message, failures=()):
-        ProbeError.__init__(self, message)
-        self.failures = tuple(failures)
 
 
 def unmet(capabilities, required):
