@@ -542,7 +542,10 @@ class _VersionFinder(object):
         dot = data.find(b".")
         while dot >= 0:
             # the tail \.\d{1,2}\.\d{1,3}\x00 at this dot, as finditer scans: left to right,
-            # matches do not overlap
+            # matches do not overlap; most dots are not followed by a digit ("%s.%s", ".cc")
+            if dot + 1 >= size or not 0x30 <= data[dot + 1] <= 0x39:
+                dot = data.find(b".", dot + 1)
+                continue
             end = _digits_then(data, dot + 1, 2, 0x2e, size)
             end = _digits_then(data, end + 1, 3, 0x00, size) if end is not None else None
             if end is None:

@@ -708,6 +708,12 @@ def _symbol_rules():
     return tuple(rules)
 
 
+@memo
+def _c_symbol_rules():
+    """The C rules of _symbol_rules, in its order: [(prefix, library)]."""
+    return tuple((prefix, lib) for prefix, lib, cxx in _symbol_rules() if not cxx)
+
+
 # _Z [special: TV/TI/TS/Th<n>_/Tv<n>_<n>_] [N] [cv/ref qualifiers] <length><name>...
 _MANGLED = Pattern(r"_Z(?:T[VIST]|Thn?\d+_|Tvn?\d+_n?\d+_|GV)?N?[rVKRO]*(?=\d)")
 
@@ -718,7 +724,12 @@ def library_of(symbol):
     if isinstance(symbol, bytes):
         symbol = symbol.decode("ascii", "replace")
     symbol = symbol.split("@", 1)[0]
-    match = _MANGLED.match(symbol) if symbol.startswith("_Z") else None   # (a C name: no regex)
+    if not symbol.startswith("_Z"):              # a C name: the C prefixes only, no regex
+        for prefix, lib in _c_symbol_rules():
+            if symbol.startswith(prefix):
+                return lib
+        return None
+    match = _MANGLED.match(symbol)
     tail = symbol[match.end():] if match else None
     for prefix, lib, cxx in _symbol_rules():
         if cxx:

@@ -1,0 +1,108 @@
+"""The knowledge files decoded at build time (knowledge.compile_data, setup.py's build_py).
+
+An installed package carries NAME.json.marshal beside each data file; ``knowledge.load`` uses
+it only while the JSON file beside it is exactly the one compiled (size and CRC-32).  The
+oracle is json.load of the shipped file itself: every document read through the compiled form
+must equal it, and an edited, replaced or damaged file must be read as JSON.
+"""
+import json
+import os
+import shutil
+import subprocess
+import sys
+
+import pytest
+
+from conftest import PROJECT
+
+DATA = os.path.join(PROJECT, "librbd_probe", "knowledge", "data")
+
+
+@pytest.fixture
+def package(tmp_path):
+    """A copy of the package with its data files compiled, as an installation has it."""
+    target = tmp_path / "site"
+    shutil.copytree(os.path.join(PROJECT, "librbd_probe"), str(target / "librbd_probe"),
+                    ignore=shutil.ignore_patterns("__pycache__", "*.marshal"))
+    sys.path.insert(0, PROJECT)
+    try:
+        from librbd_probe.knowledge import compile_data
+    finally:
+        sys.path.remove(PROJECT)
+    written = compile_data(str(target / "librbd_probe" / "knowledge" / "data"))
+    assert len(written) >= 10
+    return target
+
+
+def _loaded(site, names):
+    """{name: document} as kn.load gives it in a fresh interpreter on ``site``, plus whether
+    the JSON decoder was imported at all."""
+    code = ("import json, sys\n"
+            "import librbd_probe.knowledge as kn\n"
+            "assert kn.__file__.startswith(sys.argv[1]), kn.__file__\n"
+            "out = {n: kn.load(n) for n in sys.argv[2:]}\n"
+            "print(json.dumps({'docs': out, 'decoder': 'librbd_probe._jsonload' in sys.modules}))\n")
+    env = dict(os.environ, PYTHONPATH=str(site))
+    proc = subprocess.run([sys.executable, "-c", code, str(site)] + list(names), stdout=subprocess.PIPE,
+                          stderr=subprocess.PIPE, universal_newlines=True, env=env, timeout=60,
+                          cwd=str(site))          # not the checkout's directory: "" is first on sys.path
+    assert proc.returncode == 0, proc.stderr
+    return json.loads(proc.stdout)
+
+
+def _data_names():
+    return sorted(n for n in os.listdir(DATA) if n.endswith(".json") and not n.endswith(".schema.json"))
+
+
+def test_every_compiled_document_is_the_json_file(package):
+    names = _data_names()
+    got = _loaded(package, names)
+    assert got["decoder"] is False                       # all from the compiled files
+    for name in names:
+        with open(os.path.join(DATA, name), encoding="utf-8") as handle:
+            assert got["docs"][name] == json.load(handle), name
+
+
+def test_an_edited_file_is_read_as_json(package):
+    """Same size, other content (a digit changed): the CRC differs, the JSON file wins."""
+    path = package / "librbd_probe" / "knowledge" / "data" / "releases.json"
+    text = path.read_text(encoding="utf-8")
+    assert '"16.2.15"' in text
+    edited = text.replace('"16.2.15"', '"16.2.19"', 1)
+    assert len(edited) == len(text)
+    path.write_text(edited, encoding="utf-8")
+    got = _loaded(package, ["releases.json", "features.json"])
+    assert got["decoder"] is True                        # releases.json was decoded
+    assert got["docs"]["releases.json"] == json.loads(edited)
+    with open(os.path.join(DATA, "features.json"), encoding="utf-8") as handle:
+        assert got["docs"]["features.json"] == json.load(handle)
+
+
+@pytest.mark.parametrize("damage", ["truncated", "garbage", "empty", "other format"])
+def test_a_damaged_compiled_file_is_ignored(package, damage):
+    import marshal
+    path = package / "librbd_probe" / "knowledge" / "data" / "features.json.marshal"
+    blob = path.read_bytes()
+    path.write_bytes({"truncated": blob[:len(blob) // 2], "garbage": b"\x00\xff" * 100, "empty": b"",
+                      "other format": marshal.dumps(("another tool 9", 1, 2, {}))}[damage])
+    got = _loaded(package, ["features.json"])
+    with open(os.path.join(DATA, "features.json"), encoding="utf-8") as handle:
+        assert got["docs"]["features.json"] == json.load(handle)
+    assert got["decoder"] is True
+
+
+def test_setup_build_writes_the_compiled_files(tmp_path):
+    """setup.py's build_py (what pip runs) leaves a compiled file beside each data file and
+    lists them in its outputs (pip's RECORD: an uninstall removes them)."""
+    build = tmp_path / "build"
+    src = tmp_path / "src"
+    shutil.copytree(PROJECT, str(src), ignore=shutil.ignore_patterns(
+        ".git", ".tox", "build", "*.egg-info", "__pycache__", "tests", "bench", "*.marshal"))
+    proc = subprocess.run([sys.executable, "setup.py", "-q", "build_py", "--build-lib", str(build)], cwd=str(src),
+                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, universal_newlines=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    data = build / "librbd_probe" / "knowledge" / "data"
+    compiled = sorted(n for n in os.listdir(str(data)) if n.endswith(".json.marshal"))
+    assert compiled == [n + ".marshal" for n in _data_names()]
+    got = _loaded(build, _data_names())
+    assert got["decoder"] is False
