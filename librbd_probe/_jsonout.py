@@ -113,3 +113,12 @@ def _indented(value, step, newline, out):
         out.append("[]" if not isinstance(value, dict) else "{}")
     else:
         out.append(_compact(value))
+
+
+def to_json(data):
+    """The command line's ``--json``: ``to_plain(data)`` as canonical JSON (sorted keys, 2-space
+    indent, final newline; the same bytes for the same input).  render.to_json is this; here so a
+    ``--json`` run need not import the text renderers.  (Only in the package: the children never
+    call it.)"""
+    from .model import to_plain
+    return dumps(to_plain(data), indent=2) + "\n"

@@ -307,7 +307,7 @@ def _main(argv):
     if not args.no_runtime and not args.root:
         from . import probe             # the probe child's interpreter starts while the scan is imported
         probe.prestart(args.timeout)
-    from . import render, scan
+    from . import scan
     from . import knowledge as kn
     known = {c.id for c in kn.capabilities()} | {"feature." + f.name for f in kn.features()}
     unknown = [r for r in args.require if r not in known]
@@ -331,10 +331,13 @@ def _main(argv):
     if args.live:
         report = _with_live(report, args)
     if args.json:
-        _write(render.to_json(report.to_dict()))
+        from ._jsonout import to_json          # (render.to_json: the text renderers not imported)
+        _write(to_json(report.to_dict()))
     elif args.markdown:
+        from . import render
         _write(render.report_markdown(report))
     else:
+        from . import render
         _write(render.report_text(report))
     code = exit_code(report, args.require)
     if args.prometheus:

@@ -22,9 +22,13 @@ except ImportError:                          # pragma: no cover - Python 3.6/3.7
     def _tuplegetter(index, doc):
         return property(_itemgetter(index), doc=doc)
 
+
 _MappingProxy = types.MappingProxyType
 #: The shared empty read-only mapping (a safe default: nobody can add to it).
 EMPTY = _MappingProxy({})
+
+
+_SCALAR_TYPES = frozenset((str, bytes, int, float, bool, type(None)))
 
 
 def freeze(value):
@@ -37,6 +41,8 @@ def freeze(value):
     if isinstance(value, Mapping):
         return _MappingProxy({k: freeze(v) for k, v in value.items()})
     if isinstance(value, (list, tuple)):
+        if all(map(_SCALAR_TYPES.__contains__, map(type, value))):
+            return tuple(value)         # (a list of names: no Python call per element)
         return tuple(freeze(v) for v in value)
     if isinstance(value, (set, frozenset)):
         return frozenset(freeze(v) for v in value)

@@ -9,8 +9,8 @@ WIDTH = 80
 
 def to_json(data):
     """Canonical JSON: sorted keys, 2-space indent, final newline; same bytes for same input."""
-    from ._jsonout import dumps     # json.dumps(..., indent=2, sort_keys=True) without json's import
-    return dumps(to_plain(data), indent=2) + "\n"
+    from ._jsonout import to_json as canonical
+    return canonical(data)
 
 
 def _triple(value):

@@ -344,6 +344,8 @@ def test_plain_scan_imports_none_of_the_heavy_modules(installed, args):
     assert not mods & _HEAVY, sorted(mods & _HEAVY)
     assert "librbd_probe.commands" not in mods                      # the subcommands' code (cli.py)
     assert "librbd_probe.cephconf" not in mods                      # no ceph.conf: no grammar
+    if "--json" in args:
+        assert "librbd_probe.render" not in mods                    # the text renderers
 
 
 def test_subcommand_names_are_the_subcommands():
