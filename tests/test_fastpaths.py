@@ -27,14 +27,34 @@ def _texts(alphabet, count, longest, seed):
 
 # --- regular expressions replaced by string code -------------------------------------------
 
-def test_version_group_equals_the_version_regex():
-    regex = re.compile(r"\s*(?:\d+:)?[vV]?(\d+(?:\.\d+)*)")
+def _version_key_by_regex(text):
+    """version_key as it was written with the regex (the reference)."""
+    match = re.match(r"\s*(?:\d+:)?[vV]?(\d+(?:\.\d+)*)", text)
+    if not match:
+        return (-1,)
+    parts = match.group(1).split(".")
+    if len(parts) > 16 or any(len(part) > 18 for part in parts):
+        return (-1,)
+    return tuple(int(part) for part in parts)
+
+
+def test_version_key_equals_the_version_regex():
     cases = ["16.2.15", "2:16.2.15-1", "v0.48argonaut", " 17.2.6-1234-gabcdef", "2:x", "2:", ":1", "1:v2.3",
-             "1..2", "1.2.", "v", "vv1", "\u00a016", "\u0663.\u0664", "1.\u00b2", "", "\n\t 7"]
+             "1..2", "1.2.", "v", "vv1", "\u00a016", "\u0663.\u0664", "1.\u00b2", "", "\n\t 7",
+             "1" * 18, "1" * 19, "1" * 19 + ":16.2", "\u0663" * 20 + ":16.2", "1." * 16 + "1", "1." * 15 + "1",
+             "1." * 15 + "1" * 19, "9:" + "1" * 30, "1" * 18 + ".2." + "3" * 19]
     alphabet = ["1", "2", "0", ".", ":", "v", "V", " ", "\t", "x", "-", "\u0663", "\u00a0", "\u2003", "\u00b2", "\n"]
-    for text in cases + list(_texts(alphabet, 50000, 10, 1)):
-        match = regex.match(text)
-        assert kn._version_group(text) == (match.group(1) if match else None), repr(text)
+    for text in cases + list(_texts(alphabet, 50000, 12, 1)):
+        assert kn.version_key.__wrapped__(text) == _version_key_by_regex(text), repr(text)
+
+
+@pytest.mark.parametrize("text", [" " * 10 ** 6 + "16.2", "1" * 10 ** 6, "1." * 500000, "\u0663" * 10 ** 6 + ":1",
+                                  "v" + "0" * 10 ** 6], ids=["spaces", "digits", "dots", "unicode digits", "v0s"])
+def test_version_key_of_megabytes_is_bounded(text):
+    import time
+    started = time.process_time()
+    assert kn.version_key.__wrapped__(text) == _version_key_by_regex(text)
+    assert time.process_time() - started < 0.5
 
 
 def test_feature_name_split_equals_the_split_regex():
@@ -84,6 +104,18 @@ def test_version_finder_equals_its_regex_on_random_bytes():
         data = bytes(rng.choice(b"0123456789..\x00\x00x") for _ in range(rng.randrange(0, 60)))
         assert [(m.start(), m.group(1)) for m in finder.finditer(data)] == \
             [(m.start(), m.group(1)) for m in regex.finditer(data)], data
+
+
+def test_version_finder_on_a_piece_full_of_dots_asks_the_regex():
+    """A hostile .rodata of dots and digits: the regex's C loop, the same answers, bounded time."""
+    import time
+    finder = identify.version_string_pattern()
+    data = (b".1.2x" * 200000) + b"\x0016.2.15\x00" + (b"\x001.2.3\x00" * 1000)
+    started = time.process_time()
+    got = [(m.start(), m.group(1)) for m in finder.finditer(data)]
+    assert time.process_time() - started < 0.5
+    assert got == [(m.start(), m.group(1)) for m in re.finditer(rb"\x00(\d{1,2}\.\d{1,2}\.\d{1,3})(?=\x00)", data)]
+    assert data.count(b".") > finder.MAX_DOTS
 
 
 def test_krbd_mask_text_equals_the_mask_regex():

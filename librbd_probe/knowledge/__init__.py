@@ -251,39 +251,57 @@ _VERSION = Pattern(r"\s*(?:\d+:)?[vV]?(\d+(?:\.\d+)*)")
 _MAX_PARTS, _MAX_PART_DIGITS = 16, 18
 
 
-def _digits_end(text, pos):
-    """End of the run of decimal digits (``\\d``: Unicode Nd, str.isdecimal) at ``pos``."""
+def _digits_end(text, pos, most):
+    """End of the run of decimal digits (``\\d``: Unicode Nd, str.isdecimal) at ``pos``,
+    looking at no more than ``most`` + 1 characters."""
     end = pos
-    size = len(text)
-    while end < size and text[end].isdecimal():
+    stop = min(len(text), pos + most + 1)
+    while end < stop and text[end].isdecimal():
         end += 1
     return end
 
 
-def _version_group(text):
-    """Group 1 of ``_VERSION.match(text)`` or None, without re (a scan matches no regex on a
-    host without ceph.conf: _lazy).  tests/test_knowledge.py compares the two."""
-    pos = 0
-    while pos < len(text) and text[pos].isspace():      # \s: str.isspace's set
-        pos += 1
+def _version_parts(text):
+    """The parts of group 1 of ``_VERSION.match(text)`` (``"16.2.15" -> ["16", "2", "15"]``),
+    None when it does not match, or () when the group has more than _MAX_PARTS parts or a part
+    of more than _MAX_PART_DIGITS digits (not a version: version_key's (-1,)).  Without re for
+    what versions look like (a scan matches no regex on a host without ceph.conf: _lazy); a run
+    of digits longer than a part may be asks the regex itself, so the steps stay bounded
+    whatever the length of ``text`` (a saved report may hold megabytes).
+    tests/test_fastpaths.py compares the two on random text."""
+    body = text.lstrip()                                 # \s*: str.isspace's set
     starts = []
-    end = _digits_end(text, pos)
-    if end > pos and text[end:end + 1] == ":":
+    end = _digits_end(body, 0, _MAX_PART_DIGITS)
+    if end > _MAX_PART_DIGITS:
+        return _version_parts_regex(text)
+    if end and body[end:end + 1] == ":":
         starts.append(end + 1)                           # (?:\d+:)? taken first, then left out
-    starts.append(pos)
+    starts.append(0)
     for start in starts:
-        if text[start:start + 1] in ("v", "V"):
+        if body[start:start + 1] in ("v", "V"):
             start += 1
-        end = _digits_end(text, start)
+        end = _digits_end(body, start, _MAX_PART_DIGITS)
         if end == start:
             continue
-        while text[end:end + 1] == ".":
-            after = _digits_end(text, end + 1)
+        parts = [body[start:end]]
+        while body[end:end + 1] == "." and len(parts[-1]) <= _MAX_PART_DIGITS and len(parts) <= _MAX_PARTS:
+            after = _digits_end(body, end + 1, _MAX_PART_DIGITS)
             if after == end + 1:
                 break
+            parts.append(body[end + 1:after])
             end = after
-        return text[start:end]
+        if len(parts[-1]) > _MAX_PART_DIGITS or len(parts) > _MAX_PARTS:
+            return _version_parts_regex(text)
+        return parts
     return None
+
+
+def _version_parts_regex(text):
+    match = _VERSION.match(text)
+    if not match:
+        return None
+    parts = match.group(1).split(".")
+    return () if len(parts) > _MAX_PARTS or any(len(part) > _MAX_PART_DIGITS for part in parts) else parts
 
 
 @memo(maxsize=4096)  # pragma: no mutate (cache size: speed only)
@@ -295,12 +313,9 @@ def version_key(text):
     epoch '2:16.2.15-1', a tag 'v0.48argonaut').  Text without a leading number sorts
     first, as (-1,).  Never raises.
     """
-    group = _version_group(str(text))
-    if group is None:
-        return (-1,)
-    parts = group.split(".")
-    if len(parts) > _MAX_PARTS or any(len(part) > _MAX_PART_DIGITS for part in parts):
-        return (-1,)            # no version: a saved report or log holding 5,000 digits (int's limit)
+    parts = _version_parts(str(text))
+    if not parts:
+        return (-1,)            # no version, or a saved report or log holding 5,000 digits (int's limit)
     return tuple(int(part) for part in parts)
 
 
