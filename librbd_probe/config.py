@@ -1218,6 +1218,11 @@ def _client_on(refusal):
                             "start-up".format(release))
                 if kind.endswith("regular file"):
                     return "librados {} reads such a file whole (rados_conf_read_file returns {})".format(release, answer)
+                sources = _parsing()["oracle"]["verified"][release].get("conf_sources") or {}
+                if answer == 0 and (sources.get("CEPH_CONF") or {}).get(kind + ", then a regular file") == 0:
+                    # /dev/zero: st_size 0, read as an empty file; the search stops there
+                    return ("librados {} reads it as an empty file and looks no further (rados_conf_read_file "
+                            "returns 0): a client on this host runs on the defaults".format(release))
                 return "librados {} skips it (rados_conf_read_file returns {})".format(
                     release, "0" if answer == 0 else "-ENOENT" if answer == -errno.ENOENT else answer)
     return "what a client's librados does with it is not verified"

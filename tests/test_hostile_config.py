@@ -381,7 +381,9 @@ def test_the_installed_librados_still_treats_non_regular_files_so(installed):
 
 
 def test_refusal_messages_say_what_librados_does():
-    assert "skips it (rados_conf_read_file returns 0)" in config._client_on("ceph.conf /dev/zero: is a character device")
+    # a device is not skipped: CEPH_CONF=/dev/zero,R reads nothing of R (conf_sources)
+    assert "reads it as an empty file and looks no further (rados_conf_read_file returns 0)" in config._client_on(
+        "ceph.conf /dev/zero: is a character device")
     assert "reads such a file whole" in config._client_on("ceph.conf /x: 17825792 bytes, over the limit of 16 MiB")
     assert "returns -ENOENT" in config._client_on("ceph.conf /x: is a directory")
 
