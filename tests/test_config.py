@@ -68,7 +68,8 @@ def test_search_path_order(tmp_path):
         ("/a.conf", "CEPH_CONF"), ("/b.conf", "CEPH_CONF"), ("/c.conf", "CEPH_CONF")]
     assert config.search_path(None, {"CEPH_CONF": ""}, cwd="/w") == []
     assert config.search_path(None, {"HOME": "/home/u"}, cwd="/w") == [
-        ("/etc/ceph/ceph.conf", "/etc/ceph"), ("/home/u/.ceph/ceph.conf", "~/.ceph"), ("/w/ceph.conf", "current directory")]
+        ("/etc/ceph/ceph.conf", "/etc/ceph"), ("/home/u/.ceph/ceph.conf", "~/.ceph"),
+        ("/w/ceph.conf", "current directory")]
     assert config.search_path(None, {}, cwd="/w", cluster="backup") == [
         ("/etc/ceph/backup.conf", "/etc/ceph"), ("/w/backup.conf", "current directory")]
     assert config.search_path("/x.conf", env) == [("/x.conf", "--conf")]
