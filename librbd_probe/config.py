@@ -36,10 +36,12 @@ _SHOW = 64
 def search_path(explicit=None, environ=None, root=None, cwd=None, cluster="ceph"):
     """Candidate files in librados's order (src/common/config.cc, CEPH_CONF_FILE_DEFAULT).
 
-    ``--conf`` wins; else $CEPH_CONF; else /etc/ceph/<cluster>.conf, ~/.ceph/<cluster>.conf,
-    ./<cluster>.conf.  Under a root (a ``rootfs.Root`` or a directory name) only the system
-    file is meaningful: the host's environment, home and current directory are not the
-    target's.  Paths returned are host paths.
+    ``--conf`` wins; else $CEPH_CONF, and then only its files: a list split at "," and ";"
+    (md_config_t::get_conffile_paths: get_str_list(conf_files_str, ";,")), empty when it is set
+    but empty; else /etc/ceph/<cluster>.conf, ~/.ceph/<cluster>.conf, ./<cluster>.conf (the real
+    librados 16.2.15 asked: config_parsing.json conf_sources "CEPH_CONF search").  Under a root
+    (a ``rootfs.Root`` or a directory name) only the system file is meaningful: the host's
+    environment, home and current directory are not the target's.  Paths returned are host paths.
     """
     environ = os.environ if environ is None else environ
     if explicit:
@@ -47,10 +49,10 @@ def search_path(explicit=None, environ=None, root=None, cwd=None, cluster="ceph"
     root = Root.of(root)
     if not root.is_host:
         return [(root.host("/etc/ceph/{}.conf".format(cluster)), "root /etc/ceph")]
-    out = []
-    if environ.get("CEPH_CONF"):
-        out.append((environ["CEPH_CONF"], "CEPH_CONF"))
-    out.append(("/etc/ceph/{}.conf".format(cluster), "/etc/ceph"))
+    if environ.get("CEPH_CONF") is not None:
+        listed = environ["CEPH_CONF"].replace(";", ",").split(",")
+        return [(path, "CEPH_CONF") for path in listed if path]
+    out = [("/etc/ceph/{}.conf".format(cluster), "/etc/ceph")]
     home = environ.get("HOME")
     if home:
         out.append((os.path.join(home, ".ceph", "{}.conf".format(cluster)), "~/.ceph"))
@@ -880,6 +882,11 @@ def _client_on(refusal):
                             "start-up".format(release))
                 if kind.endswith("regular file"):
                     return "librados {} reads such a file whole (rados_conf_read_file returns {})".format(release, answer)
+                sources = _parsing()["oracle"]["verified"][release].get("conf_sources") or {}
+                if answer == 0 and (sources.get("CEPH_CONF") or {}).get(kind + ", then a regular file") == 0:
+                    # /dev/zero: st_size 0, read as an empty file; the search stops there
+                    return ("librados {} reads it as an empty file and looks no further (rados_conf_read_file "
+                            "returns 0): a client on this host runs on the defaults".format(release))
                 return "librados {} skips it (rados_conf_read_file returns {})".format(
                     release, "0" if answer == 0 else "-ENOENT" if answer == -errno.ENOENT else answer)
     return "what a client's librados does with it is not verified"

@@ -4,8 +4,10 @@ Records are named tuples made by ``record()`` (immutable, cheap, Python 3.6 comp
 Immutability holds all the way down: the fields a record lists as ``frozen`` are deep-frozen
 when it is made (also by ``_replace``): dicts become read-only ``MappingProxyType`` views of a
 private copy, lists tuples, sets frozensets; so ``report.release["version"] = "x"`` raises
-TypeError and no two records share a mutable default.  Nothing here computes: the JSON
-shape is simply the records' fields, recursively (``to_plain``).
+TypeError and no two records share a mutable default.  The fields a record lists as
+``lines`` are messages: made one line when the record is made (``line_text``), so an embedder of
+the API gets what the CLI prints.  Nothing else here computes: the JSON shape is simply the
+records' fields, recursively (``to_plain``).
 """
 import sys
 import types

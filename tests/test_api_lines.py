@@ -19,6 +19,7 @@ from conftest import need
 import librbd_probe
 from librbd_probe import bindings, consumers, live, model, probe, scan
 from librbd_probe.children import _stderr_tail
+from librbd_probe.explain import analyse
 
 #: control characters but tab (the CLI keeps tabs too)
 CONTROL = re.compile("[\x00-\x08\x0a-\x1f\x7f-\x9f\u2028\u2029\ud800-\udfff]")
@@ -158,6 +159,9 @@ def test_live_connection_messages_are_one_line():
     lambda text: model.RuntimeReport(attempted=True, skipped=text, error={"kind": "load", "message": text}),
     lambda text: consumers.Consumer("/p", "program", error=text, sees=text, skipped=(text,)),
     lambda text: bindings.Binding("rbd", "python3", "/p", "unreadable", note=text),
+    lambda text: analyse.Finding("s", "f", text, 1, 1, text, {}, text, (text,), (text,), "src", "c", decides=text,
+                                 related=(text,)),
+    lambda text: analyse.Explanation("src", {}, (), (text,)),
 ])
 def test_records_escape_their_messages_when_made_and_replaced(make):
     made = make(EVIL)

@@ -62,9 +62,14 @@ def test_lookup_precedence(client_id, key, value):
 
 def test_search_path_order(tmp_path):
     env = {"CEPH_CONF": "/env/ceph.conf", "HOME": "/home/u"}
-    assert config.search_path(None, env, cwd="/w") == [
-        ("/env/ceph.conf", "CEPH_CONF"), ("/etc/ceph/ceph.conf", "/etc/ceph"),
-        ("/home/u/.ceph/ceph.conf", "~/.ceph"), ("/w/ceph.conf", "current directory")]
+    # CEPH_CONF set: only its files (librados 16.2.15 asked: test_hostile_config's search rows)
+    assert config.search_path(None, env, cwd="/w") == [("/env/ceph.conf", "CEPH_CONF")]
+    assert config.search_path(None, {"CEPH_CONF": "/a.conf;/b.conf,,/c.conf"}, cwd="/w") == [
+        ("/a.conf", "CEPH_CONF"), ("/b.conf", "CEPH_CONF"), ("/c.conf", "CEPH_CONF")]
+    assert config.search_path(None, {"CEPH_CONF": ""}, cwd="/w") == []
+    assert config.search_path(None, {"HOME": "/home/u"}, cwd="/w") == [
+        ("/etc/ceph/ceph.conf", "/etc/ceph"), ("/home/u/.ceph/ceph.conf", "~/.ceph"),
+        ("/w/ceph.conf", "current directory")]
     assert config.search_path(None, {}, cwd="/w", cluster="backup") == [
         ("/etc/ceph/backup.conf", "/etc/ceph"), ("/w/backup.conf", "current directory")]
     assert config.search_path("/x.conf", env) == [("/x.conf", "--conf")]

@@ -381,7 +381,9 @@ def test_the_installed_librados_still_treats_non_regular_files_so(installed):
 
 
 def test_refusal_messages_say_what_librados_does():
-    assert "skips it (rados_conf_read_file returns 0)" in config._client_on("ceph.conf /dev/zero: is a character device")
+    # a device is not skipped: CEPH_CONF=/dev/zero,R reads nothing of R (conf_sources)
+    assert "reads it as an empty file and looks no further (rados_conf_read_file returns 0)" in config._client_on(
+        "ceph.conf /dev/zero: is a character device")
     assert "reads such a file whole" in config._client_on("ceph.conf /x: 17825792 bytes, over the limit of 16 MiB")
     assert "returns -ENOENT" in config._client_on("ceph.conf /x: is a directory")
 
@@ -535,3 +537,27 @@ def test_live_mode_with_a_fifo_ceph_conf_says_so_at_once(fifo):
     ("-c /a.conf -c /b.conf", "/b.conf"), ("-c", None), ("--id admin", None), ("", None), ("-cx", None)])
 def test_ceph_args_conf_takes_what_global_init_takes(args, path):
     assert config.ceph_args_conf({"CEPH_ARGS": args}) == path
+
+
+@pytest.mark.parametrize("row", config_oracle.SEARCH_ROWS)
+def test_the_search_follows_ceph_conf_as_librados_does(tmp_path, monkeypatch, installed, row):
+    """CEPH_CONF set means only its files (a list split at "," and ";", nothing trimmed), even a
+    missing one or an empty value: the defaults (./ceph.conf here) are not searched after it.
+    Before, the tool went on to ./ceph.conf and its child read that file: a report of a file no
+    client on the host reads."""
+    from librbd_probe import scan
+    need(not os.path.exists("/etc/ceph/ceph.conf"), "/etc/ceph/ceph.conf exists: the search would find it")
+    cwd = tmp_path / "cwd"
+    cwd.mkdir()
+    (cwd / "ceph.conf").write_text(u"[global]\nrbd default data pool = cwd-marker\n")
+    regular = _conf(tmp_path, u"rbd default data pool = oracle-marker")
+    environ = {"HOME": str(tmp_path)}
+    if row != "unset":
+        environ["CEPH_CONF"] = row.replace("M", str(tmp_path / "none.conf")).replace("R", regular)
+    monkeypatch.chdir(str(cwd))
+    report = scan.scan(librbd=installed["librbd"], librados=installed["librados"], environ=environ)
+    librados = _sources()["CEPH_CONF search"][row]
+    expected = {"read": regular, "current directory": str(cwd / "ceph.conf"), -errno.ENOENT: None}[librados]
+    assert report.config["file"] == expected
+    assert report.config["values"].get("rbd_default_data_pool") == {
+        "read": "oracle-marker", "current directory": "cwd-marker"}.get(librados)

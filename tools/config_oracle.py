@@ -206,8 +206,11 @@ def source_answers(librados, timeout=5):
             if source.startswith("ceph-conf") and not shutil.which("ceph-conf"):
                 continue
             answers_here = out.setdefault(source, {})
+            # a list "A,B" (librados takes one): does the search stop at A, or pass over it to B?
             for kind, path in (("null device", os.devnull), ("FIFO", fifo), ("character device", "/dev/zero"),
-                               ("regular file", regular), ("missing file", os.path.join(scratch, "none.conf"))):
+                               ("regular file", regular), ("missing file", os.path.join(scratch, "none.conf")),
+                               ("character device, then a regular file", "/dev/zero," + regular),
+                               ("directory, then a regular file", scratch + "," + regular)):
                 env = {k: v for k, v in os.environ.items() if k not in ("CEPH_CONF", "CEPH_ARGS")}
                 env["HOME"] = scratch
                 argv = [sys.executable, "-E", "-s", "-c", SOURCE_CHILD, librados]
@@ -232,9 +235,36 @@ def source_answers(librados, timeout=5):
                     continue
                 rc, _, pool = stdout.decode("utf-8", "replace").partition(" ")
                 answers_here[kind] = "read" if rc == "0" and pool == "oracle-marker" else int(rc)
+        out["CEPH_CONF search"] = _search_answers(librados, scratch, regular, timeout)
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
     return out
+
+
+#: CEPH_CONF values (M: a missing file, R: the regular file) asked of librados's own search, with
+#: a ceph.conf in the working directory: is CEPH_CONF a list, and are the defaults searched after it?
+SEARCH_ROWS = ("unset", "", "M", "M,R", "M;R", "M, R", "M R")
+
+
+def _search_answers(librados, scratch, regular, timeout):
+    """Per SEARCH_ROWS value: "read" (R's marker), "current directory" (./ceph.conf's), or the
+    return code of rados_conf_read_file(NULL)."""
+    cwd = os.path.join(scratch, "cwd")
+    os.mkdir(cwd)
+    with open(os.path.join(cwd, "ceph.conf"), "w") as handle:
+        handle.write("[global]\nrbd default data pool = cwd-marker\n")
+    answers_here = {}
+    for row in SEARCH_ROWS:
+        env = {k: v for k, v in os.environ.items() if k not in ("CEPH_CONF", "CEPH_ARGS")}
+        env["HOME"] = scratch
+        if row != "unset":
+            env["CEPH_CONF"] = row.replace("M", os.path.join(scratch, "none.conf")).replace("R", regular)
+        proc = subprocess.Popen([sys.executable, "-E", "-s", "-c", SOURCE_CHILD, librados], stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE, env=env, cwd=cwd)
+        stdout, _ = proc.communicate(timeout=timeout)
+        rc, _, pool = stdout.decode("utf-8", "replace").partition(" ")
+        answers_here[row] = {"oracle-marker": "read", "cwd-marker": "current directory"}.get(pool, int(rc))
+    return answers_here
 
 
 def row_input(row):

@@ -48,8 +48,10 @@ class Finding(record(
         "Finding",
         "signature family title line count match values cause evidence fix source "
         "cause_id confidence decides candidates last_line first_time last_time related",
-        (None, "undecided", "", (), None, None, None, ()))):
-    """One signature found in the text, explained against this host."""
+        (None, "undecided", "", (), None, None, None, ()),
+        lines=("title", "match", "cause", "evidence", "fix", "decides", "related"))):
+    """One signature found in the text, explained against this host (its sentences and the
+    text it quotes one line each: model.line_text)."""
     # Fields (immutable):
     #   signature: str  # id in data/errors.json
     #   family: str
@@ -75,7 +77,7 @@ class Finding(record(
         return to_plain(dict(self._asdict()))
 
 
-class Explanation(record("Explanation", "source host findings notices lines", ((), None))):
+class Explanation(record("Explanation", "source host findings notices lines", ((), None), lines=("notices",))):
     # Fields (immutable):
     #   source: str  # "argument", "standard input" or the file name
     #   host: Dict[str, Any]  # summary of the host the findings were explained against
