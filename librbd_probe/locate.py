@@ -779,7 +779,7 @@ def other_copies(stem, ctx, known=(), listdir=sorted_listdir, resolve=os.path.re
 
 
 def _dotted(text):
-    """``re.match(r"^\d+(\.\d+)*$", text)`` (``$`` also before a final newline), without re."""
+    r"""``re.match(r"^\d+(\.\d+)*$", text)`` (``$`` also before a final newline), without re."""
     text = text[:-1] if text.endswith("\n") else text
     return all(part.isdecimal() for part in text.split("."))
 

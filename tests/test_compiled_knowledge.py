@@ -106,3 +106,27 @@ def test_setup_build_writes_the_compiled_files(tmp_path):
     assert compiled == [n + ".marshal" for n in _data_names()]
     got = _loaded(build, _data_names())
     assert got["decoder"] is False
+
+
+def test_the_zipapp_ships_and_uses_them(tmp_path):
+    sys.path.insert(0, os.path.join(PROJECT, "tools"))
+    try:
+        import build_pyz
+    finally:
+        sys.path.remove(os.path.join(PROJECT, "tools"))
+    archive = str(tmp_path / "librbd-probe.pyz")
+    names = build_pyz.build(archive)
+    assert "librbd_probe/knowledge/data/releases.json.marshal" in names
+    code = ("import json, sys\n"
+            "sys.path.insert(0, sys.argv[1])\n"
+            "import librbd_probe.knowledge as kn\n"
+            "assert '.pyz' in kn.__file__\n"
+            "doc = kn.load('releases.json')\n"
+            "print(json.dumps({'decoder': 'librbd_probe._jsonload' in sys.modules, 'doc': doc}))\n")
+    proc = subprocess.run([sys.executable, "-I", "-c", code, archive], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                          universal_newlines=True, timeout=60, cwd=str(tmp_path))
+    assert proc.returncode == 0, proc.stderr
+    got = json.loads(proc.stdout)
+    assert got["decoder"] is False
+    with open(os.path.join(DATA, "releases.json"), encoding="utf-8") as handle:
+        assert got["doc"] == json.load(handle)

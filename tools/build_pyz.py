@@ -49,7 +49,8 @@ sys.exit(main())
 
 
 def package_files(repo=REPO):
-    """Archive names of the package's files, sorted: ``librbd_probe/...py`` and ``...json``."""
+    """Archive names of the package's files, sorted: ``librbd_probe/...py`` and ``...json``
+    (``build`` adds the knowledge files' compiled forms)."""
     names = []
     top = os.path.join(repo, PACKAGE)
     for dirpath, dirnames, filenames in os.walk(top):
@@ -111,6 +112,20 @@ def _compiled(entries, python):
         shutil.rmtree(stage, ignore_errors=True)
 
 
+def _compiled_knowledge(entries, repo):
+    """(name, bytes) of the knowledge files' compiled forms, as setup.py's build_py writes them
+    (knowledge.compile_data: an installed package and the archive ship the same files)."""
+    sys.path.insert(0, repo)
+    try:
+        from librbd_probe import knowledge
+    finally:
+        sys.path.remove(repo)
+    data = PACKAGE + "/knowledge/data/"
+    by_name = {name[len(data):]: blob for name, blob in entries if name.startswith(data) and "/" not in name[len(data):]}
+    return [(data + name + knowledge.COMPILED_SUFFIX, knowledge.compiled_bytes(by_name[name]))
+            for name in knowledge.compiled_names(by_name)]
+
+
 def build(output, interpreter="/usr/bin/env python3", repo=REPO, compressed=True, epoch=None, compile_with=None):
     """Write the archive to ``output``; return the list of archive names.
 
@@ -129,6 +144,8 @@ def build(output, interpreter="/usr/bin/env python3", repo=REPO, compressed=True
         for name in names:
             with open(os.path.join(repo, *name.split("/")), "rb") as handle:
                 entries.append((name, handle.read()))
+        entries = sorted(entries + _compiled_knowledge(entries, repo))
+        entries.sort(key=lambda e: e[0] != "__main__.py")
         if compile_with:
             entries = sorted(entries + _compiled(entries, compile_with))
             entries.sort(key=lambda e: e[0] != "__main__.py")

@@ -187,32 +187,41 @@ def _compiled_doc(name, raw):
     return entry[3] if entry[2] == zlib.crc32(raw) else None
 
 
-def compile_data(directory, names=None):
-    """Write NAME.json.marshal beside each data file in ``directory`` (all but the JSON
-    Schemas, or ``names``); returns the paths written.  Build time only (setup.py, tests)."""
+def compiled_bytes(raw):
+    """The compiled form of one data file's bytes ``raw`` (what ``load`` takes from
+    NAME.json.marshal): (format, size, CRC-32, document with each repeated string stored once)."""
     import json
     import marshal
     import zlib
-    names = sorted(n for n in os.listdir(directory) if n.endswith(".json") and not n.endswith(".schema.json")) \
-        if names is None else list(names)
+    shared = {}
+
+    def once(value):
+        if isinstance(value, str):
+            return shared.setdefault(value, value)
+        if isinstance(value, list):
+            return [once(v) for v in value]
+        if isinstance(value, dict):
+            return {once(k): once(v) for k, v in value.items()}
+        return value
+    return marshal.dumps((_COMPILED_FORMAT, len(raw), zlib.crc32(raw), once(json.loads(raw.decode("utf-8")))), 4)
+
+
+def compiled_names(names):
+    """The data files that get a compiled form: all but the JSON Schemas."""
+    return sorted(n for n in names if n.endswith(".json") and not n.endswith(".schema.json"))
+
+
+def compile_data(directory, names=None):
+    """Write NAME.json.marshal beside each data file in ``directory`` (``compiled_names``, or
+    ``names``); returns the paths written.  Build time only (setup.py, tools/build_pyz.py)."""
+    names = compiled_names(os.listdir(directory)) if names is None else list(names)
     written = []
     for name in names:
-        shared = {}
-
-        def once(value):
-            if isinstance(value, str):
-                return shared.setdefault(value, value)
-            if isinstance(value, list):
-                return [once(v) for v in value]
-            if isinstance(value, dict):
-                return {once(k): once(v) for k, v in value.items()}
-            return value
         with open(os.path.join(directory, name), "rb") as handle:
-            raw = handle.read()
+            blob = compiled_bytes(handle.read())
         target = os.path.join(directory, name + COMPILED_SUFFIX)
         with open(target + ".tmp", "wb") as handle:
-            marshal.dump((_COMPILED_FORMAT, len(raw), zlib.crc32(raw), once(json.loads(raw.decode("utf-8")))),
-                         handle, 4)
+            handle.write(blob)
         os.replace(target + ".tmp", target)
         written.append(target)
     return written
