@@ -10,7 +10,6 @@ the API gets what the CLI prints.  Nothing else here computes: the JSON shape is
 records' fields, recursively (``to_plain``).
 """
 import sys
-import types
 
 try:
     from _collections_abc import Mapping    # collections.abc without importing collections
@@ -25,7 +24,8 @@ except ImportError:                          # pragma: no cover - Python 3.6/3.7
         return property(_itemgetter(index), doc=doc)
 
 
-_MappingProxy = types.MappingProxyType
+#: types.MappingProxyType, without importing types (on Python 3.6 it imports functools and collections)
+_MappingProxy = MappingProxyType = type(type.__dict__)
 #: The shared empty read-only mapping (a safe default: nobody can add to it).
 EMPTY = _MappingProxy({})
 

@@ -15,11 +15,10 @@ A malformed file is a packaging bug and raises KnowledgeBaseError naming the fil
 """
 import os
 import sys
-import types
 
 from .._lazy import Pattern, memo
 from ..errors import KnowledgeBaseError
-from ..model import record
+from ..model import MappingProxyType, record
 
 SCHEMA_VERSION = 1
 #: The data files (each with ``<name>.schema.json`` beside it).
@@ -34,7 +33,7 @@ RELEASE_FACTS = ("rbd_version", "rados_version", "rbd_features_all", "default_fo
                  "default_features", "feature_names_accepted", "format1_create",
                  "rbd_create_format", "libceph_common_soname")
 
-_EMPTY = types.MappingProxyType({})
+_EMPTY = MappingProxyType({})
 
 
 # ---------------------------------------------------------------------------------------
@@ -241,7 +240,7 @@ def _tuple(value):
     if isinstance(value, list):
         return tuple(_tuple(v) for v in value)
     if isinstance(value, dict):
-        return types.MappingProxyType({k: _tuple(v) for k, v in value.items()})
+        return MappingProxyType({k: _tuple(v) for k, v in value.items()})
     return value
 
 
@@ -384,7 +383,7 @@ def releases():
             librbd_digest=entry.get("librbd_digest"), librados_digest=entry.get("librados_digest"),
             debian_version=entry.get("debian_version"),
             header_vs_exports=_tuple(entry.get("header_vs_exports")) or _EMPTY,
-            facts=types.MappingProxyType(facts),
+            facts=MappingProxyType(facts),
             **{key: facts[key].value for key in RELEASE_FACTS}))
     out.sort(key=lambda rel: rel.key)
     return tuple(out)
@@ -478,7 +477,7 @@ def features():
 
 @memo
 def _features_by_name():
-    return types.MappingProxyType({f.name: f for f in features()})
+    return MappingProxyType({f.name: f for f in features()})
 
 
 def feature(name_or_bit):
@@ -594,7 +593,7 @@ def functions(library):
             exact=not seen_only and entry["first"] != oldest,
             backports=tuple(sorted(entry.get("backports") or (), key=version_key)),
             removed=entry.get("removed"), note=entry.get("note"), source=source)
-    return types.MappingProxyType(out)
+    return MappingProxyType(out)
 
 
 @memo
