@@ -273,7 +273,7 @@ def test_record_behaves_as_namedtuple(typename, fields, defaults):
         if reference._fields:
             first = reference._fields[0]
             assert tuple(got._replace(**{first: "r"})) == tuple(want._replace(**{first: "r"}))
-        with pytest.raises(ValueError):
+        with pytest.raises((ValueError, TypeError)):       # namedtuple: TypeError since 3.13
             want._replace(nope=1)
         with pytest.raises(ValueError):
             got._replace(nope=1)
