@@ -239,6 +239,8 @@ REDACTED = "<redacted cephx key>"
 
 def is_cephx_key(token):
     """True when ``token`` decodes to a CryptoKey blob: type 1 or 2 and a length that fits."""
+    if len(token) < 36 or token[:2] not in ("AQ", "Ag"):
+        return False        # type 1 or 2 (little-endian u16) is "AQ"/"Ag"; 28 bytes are 37+ characters
     padded = token + "=" * (-len(token) % 4)
     import base64
     import binascii

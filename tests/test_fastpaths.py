@@ -329,3 +329,34 @@ def test_memo_caches_and_clears():
     for x in (1, 2, 3, 1):
         bounded(x)
     assert calls[-4:] == [1, 2, 3, 1]            # forgotten when full: recomputed, never wrong
+
+
+def test_cephx_key_prefilter_keeps_the_decoding_verdict():
+    """is_cephx_key answers False before decoding for a token that cannot be a key (shorter than
+    a key or not starting with type 1/2's "AQ"/"Ag"): the same verdict as decoding every token."""
+    import base64
+    import binascii
+    import struct
+
+    def decoded(token):
+        try:
+            raw = base64.b64decode((token + "=" * (-len(token) % 4)).encode("ascii"), validate=True)
+        except (binascii.Error, ValueError, UnicodeEncodeError):
+            return False
+        if len(raw) < 28:
+            return False
+        return struct.unpack_from("<H", raw, 0)[0] in (1, 2) and struct.unpack_from("<H", raw, 10)[0] >= 16 \
+            and 12 + struct.unpack_from("<H", raw, 10)[0] == len(raw)
+    rng = random.Random(17)
+    tokens = []
+    for _ in range(20000):
+        size = rng.randrange(12, 65)
+        length = rng.choice([16, size, 32])
+        raw = struct.pack("<HIIH", rng.choice([0, 1, 2, 3, 0x101]), rng.getrandbits(32), rng.getrandbits(32), length) \
+            + bytes(rng.getrandbits(8) for _ in range(size))
+        token = base64.b64encode(raw).decode()
+        token = token.rstrip("=") if rng.random() < 0.3 else token
+        tokens.append(token[:rng.randrange(0, len(token) + 1)] if rng.random() < 0.2 else token)
+    assert sum(map(decoded, tokens)) > 1000                   # real keys among them
+    for token in tokens + ["", "AQ", "Ag==", "é" * 40, "AQ" + "é" * 40]:
+        assert safeio.is_cephx_key(token) == decoded(token), token
