@@ -16,6 +16,7 @@ import os
 import sys
 
 from . import __version__
+from ._lazy import memo
 from .errors import InputError, LocateError, ProbeError, UsageError
 
 DEFAULT_TIMEOUT = 15.0     # seconds; probe.DEFAULT_TIMEOUT, not imported to keep start-up lean
@@ -40,14 +41,10 @@ def _Parser(**options):
     """An argparse parser that reports a usage error in one line and lets main() return 2.
     argparse (with re, gettext and enum) is imported only by a command line that needs it:
     a plain scan is parsed by ``_plainargs`` (bench/bench_startup.py)."""
-    if not _PARSER_CLASS:
-        _PARSER_CLASS.append(_parser_class())
-    return _PARSER_CLASS[0](**options)
+    return _parser_class()(**options)
 
 
-_PARSER_CLASS = []
-
-
+@memo
 def _parser_class():
     import argparse
 

@@ -227,15 +227,16 @@ def scan(librbd=None, librados=None, root=None, runtime=True, timeout=15.0,
         scanner.early.cancel()
     problems.extend(probe.runtime_problems(runtime_report, libraries))
 
+    rbd_functions = _defined_functions(rbd_info)          # (identification and the matrix both read it)
     release, release_problems = identify.identify(
-        _observation(rbd_info, rados_info, common_report, common_info, runtime_report)._replace(
+        _observation(rbd_functions, rados_info, common_report, common_info, runtime_report)._replace(
             unusable=tuple(scanner.unusable), elf_notes=tuple(scanner.elf_notes)))
     problems.extend(release_problems)
     evidence = matrix.Evidence(
         librbd_found=rbd_report.found,
         librbd_name=os.path.basename(rbd_report.path or "librbd"),
         librbd_realpath=rbd_report.realpath,
-        librbd_symbols=_defined_functions(rbd_info),
+        librbd_symbols=rbd_functions,
         librbd_needed=rbd_report.needed,
         runtime=runtime_report,
         unreadable_reason=rbd_report.error,
@@ -294,8 +295,9 @@ def _client_conf(conf, keyring, environ, fs, client_id, client_name):
     return candidates, path, source, refusal, parsed, verdict
 
 
-def _observation(rbd_info, rados_info, common_report, common_info, runtime_report):
-    """Identification evidence: symbols, version triples, the version libceph-common carries."""
+def _observation(rbd_functions, rados_info, common_report, common_info, runtime_report):
+    """Identification evidence: symbols (``rbd_functions``: librbd's _defined_functions),
+    version triples, the version libceph-common carries."""
     version = source = sha = None
     if runtime_report.ceph_version:
         version, source = runtime_report.ceph_version, "libceph-common ceph_version_to_str()"
@@ -310,12 +312,12 @@ def _observation(rbd_info, rados_info, common_report, common_info, runtime_repor
         except ElfError:
             pass
 
-    def functions(info, library):
-        names = _defined_functions(info)
+    def functions(names, library):
         return None if names is None else frozenset(n for n in names if kn.library_of(n) == library)
 
     return identify.Observation(
-        librbd_functions=functions(rbd_info, "librbd"), librados_functions=functions(rados_info, "librados"),
+        librbd_functions=functions(rbd_functions, "librbd"),
+        librados_functions=functions(_defined_functions(rados_info), "librados"),
         rbd_version=runtime_report.rbd_version, rados_version=runtime_report.rados_version,
         version_string=version, version_source=source, release_name=runtime_report.ceph_release,
         git_sha=sha, common_soname=common_report.soname)
