@@ -21,8 +21,13 @@ def _explain_parser():
                                  "decompressed on the fly.")
     parser.add_argument("text", nargs="*", metavar="TEXT", help="the message (words are joined by spaces)")
     parser.add_argument("--file", "-f", metavar="LOG", help="read a log file, plain or .gz/.xz/.bz2 ('-' for standard input)")
+    return _with_host_options(parser, "interpreter whose rbd binding to examine")
+
+
+def _with_host_options(parser, python_help):
+    """The options explain and consumers share: --python, the library options, --json."""
     parser.add_argument("--python", action="append", default=[], metavar="PATH",
-                        help="interpreter whose rbd binding to examine (default: this one and /usr/bin/python3)")
+                        help=python_help + " (default: this one and /usr/bin/python3)")
     _add_library_options(parser)
     parser.add_argument("--json", action="store_true", help="machine-readable output (schema_version, sorted keys)")
     return parser
@@ -91,11 +96,7 @@ def _consumers_parser():
                                  "verdict: every C and C++ symbol and symbol version it needs from the Ceph "
                                  "libraries of its NEEDED closure, and what its user would see.")
     parser.add_argument("paths", nargs="*", metavar="PATH", help="ELF files to check (default: every consumer found by content)")
-    parser.add_argument("--python", action="append", default=[], metavar="PATH",
-                        help="interpreter whose bindings to check (default: this one and /usr/bin/python3)")
-    _add_library_options(parser)
-    parser.add_argument("--json", action="store_true", help="machine-readable output (schema_version, sorted keys)")
-    return parser
+    return _with_host_options(parser, "interpreter whose bindings to check")
 
 
 def _consumers(argv):
