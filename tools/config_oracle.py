@@ -54,7 +54,8 @@ sys.stdout.write(json.dumps(out))
 '''
 
 
-FILE_CHILD = r'''
+# A fresh librados handle (rados_create, never rados_connect): the start of the children below.
+_HANDLE = r'''
 import ctypes, sys
 lib = ctypes.CDLL(sys.argv[1])
 h_t = ctypes.c_void_p
@@ -63,12 +64,16 @@ lib.rados_conf_read_file.argtypes = [h_t, ctypes.c_char_p]
 lib.rados_conf_get.argtypes = [h_t, ctypes.c_char_p, ctypes.c_char_p, ctypes.c_size_t]
 handle = h_t()
 lib.rados_create(ctypes.byref(handle), None)
-rc = lib.rados_conf_read_file(handle, sys.argv[2].encode())
+'''
+
+#: rados_conf_read_file(argv[2], or NULL: librados's own search), then the value of
+#: rbd_default_data_pool: "RC VALUE"
+FILE_CHILD = _HANDLE + r'''
+rc = lib.rados_conf_read_file(handle, sys.argv[2].encode() if len(sys.argv) > 2 else None)
 buf = ctypes.create_string_buffer(65536)
 lib.rados_conf_get(handle, b"rbd_default_data_pool", buf, len(buf))
 sys.stdout.write("%d %s" % (rc, buf.value.decode("utf-8", "replace")))
 '''
-
 
 def file_answers(librados, rows, timeout=30):
     """Per file row (its ``text``, bytes as latin-1 escapes): what rados_conf_read_file of that
@@ -107,17 +112,9 @@ def file_answers(librados, rows, timeout=30):
     return out
 
 
-KIND_CHILD = r'''
-import ctypes, sys
-lib = ctypes.CDLL(sys.argv[1])
-h_t = ctypes.c_void_p
-lib.rados_create.argtypes = [ctypes.POINTER(h_t), ctypes.c_char_p]
-lib.rados_conf_read_file.argtypes = [h_t, ctypes.c_char_p]
-handle = h_t()
-lib.rados_create(ctypes.byref(handle), None)
+KIND_CHILD = _HANDLE + r'''
 sys.stdout.write(str(lib.rados_conf_read_file(handle, sys.argv[2].encode())))
 '''
-
 
 def kind_answers(librados, timeout=5):
     """What rados_conf_read_file does with a ceph.conf that is not a regular file: its return
@@ -154,21 +151,6 @@ def kind_answers(librados, timeout=5):
         shutil.rmtree(scratch, ignore_errors=True)
     return out
 
-
-SOURCE_CHILD = r'''
-import ctypes, sys
-lib = ctypes.CDLL(sys.argv[1])
-h_t = ctypes.c_void_p
-lib.rados_create.argtypes = [ctypes.POINTER(h_t), ctypes.c_char_p]
-lib.rados_conf_read_file.argtypes = [h_t, ctypes.c_char_p]
-lib.rados_conf_get.argtypes = [h_t, ctypes.c_char_p, ctypes.c_char_p, ctypes.c_size_t]
-handle = h_t()
-lib.rados_create(ctypes.byref(handle), None)
-rc = lib.rados_conf_read_file(handle, sys.argv[2].encode() if len(sys.argv) > 2 else None)
-buf = ctypes.create_string_buffer(65536)
-lib.rados_conf_get(handle, b"rbd_default_data_pool", buf, len(buf))
-sys.stdout.write("%d %s" % (rc, buf.value.decode("utf-8", "replace")))
-'''
 
 #: Where a client's ceph.conf path can come from, and how the oracle child is given it; the
 #: last is asked of the real ceph-conf command (global_init, as rbd, ceph and rados start).
@@ -213,7 +195,7 @@ def source_answers(librados, timeout=5):
                                ("directory, then a regular file", scratch + "," + regular)):
                 env = {k: v for k, v in os.environ.items() if k not in ("CEPH_CONF", "CEPH_ARGS")}
                 env["HOME"] = scratch
-                argv = [sys.executable, "-E", "-s", "-c", SOURCE_CHILD, librados]
+                argv = [sys.executable, "-E", "-s", "-c", FILE_CHILD, librados]
                 if source == "CEPH_CONF":
                     env["CEPH_CONF"] = path
                 elif source.endswith("CEPH_ARGS -c"):
@@ -259,7 +241,7 @@ def _search_answers(librados, scratch, regular, timeout):
         env["HOME"] = scratch
         if row != "unset":
             env["CEPH_CONF"] = row.replace("M", os.path.join(scratch, "none.conf")).replace("R", regular)
-        proc = subprocess.Popen([sys.executable, "-E", "-s", "-c", SOURCE_CHILD, librados], stdout=subprocess.PIPE,
+        proc = subprocess.Popen([sys.executable, "-E", "-s", "-c", FILE_CHILD, librados], stdout=subprocess.PIPE,
                                 stderr=subprocess.PIPE, env=env, cwd=cwd)
         stdout, _ = proc.communicate(timeout=timeout)
         rc, _, pool = stdout.decode("utf-8", "replace").partition(" ")
