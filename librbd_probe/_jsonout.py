@@ -20,12 +20,15 @@ _ESCAPES = {'"': '\\"', "\\": "\\\\", "\n": "\\n", "\r": "\\r", "\t": "\\t", "\b
 
 def string(text):
     """A JSON string literal, ASCII only (json's encode_basestring_ascii)."""
-    if text.isprintable() and '"' not in text and "\\" not in text:
+    if text.isprintable():
         try:
             text.encode("ascii")               # printable ASCII: written as it is (the usual case)
-            return '"' + text + '"'
         except UnicodeEncodeError:
             pass
+        else:
+            if '"' in text or "\\" in text:  # the only two escapes printable ASCII can need
+                text = text.replace("\\", "\\\\").replace('"', '\\"')
+            return '"' + text + '"'
     out = ['"']
     for char in text:
         code = ord(char)
@@ -92,7 +95,9 @@ def _compact(value):
 
 def _indented(value, step, newline, out):
     """json's _make_iterencode with an indent: ``newline`` is "\\n" plus this level's indent."""
-    if isinstance(value, (list, tuple)) and value:
+    if type(value) is str:                     # most values: no isinstance chain for them
+        out.append(string(value))
+    elif isinstance(value, (list, tuple)) and value:
         inner = newline + step
         out.append("[" + inner)
         for index, item in enumerate(value):

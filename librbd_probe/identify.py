@@ -156,15 +156,10 @@ def prepare():
         _presence_table(library)
 
 
-@memo
 def _presence_table(library):
-    """(name, first, removed, backports) with versions parsed once, for fast set building
-    (a tuple: cached, never changed)."""
-    table = []
-    for name, first, removed, backports in kn.function_spans(library):
-        table.append((name, version_key(first), version_key(removed) if removed else None,
-                      tuple(version_key(b) for b in backports)))
-    return tuple(table)
+    """(name, first, removed, backports) with versions parsed (knowledge.function_span_keys:
+    computed at build time in an installed package), for fast set building."""
+    return kn.function_span_keys(library)
 
 
 def _fingerprint(observed, library, releases):
@@ -529,51 +524,47 @@ class _VersionFinder(object):
 
     Equivalent to the regex ``REGEX`` below (tests/test_identify.py compares them on every
     real libceph-common, tests/test_fastpaths.py on random byte strings; the closing NUL is a
-    lookahead, so two version strings side by side are both found), but anchored on the dots and written
-    without ``re``: a pattern that starts with NUL would try a match at each of the ~40,000
-    NULs of a 700 KB .rodata, dots are rare (about 2,000), and a static scan that matches no
-    other regular expression does not import re for this one (``_lazy``).
+    lookahead, so two version strings side by side are both found), but written without
+    ``re`` (a static scan that matches no other regular expression does not import re for
+    this one: ``_lazy``) and without a Python step per byte or per dot: the piece is split at
+    its dots (in C), the middle numbers are the pieces of one or two ASCII digits (one
+    comprehension over some 200 pieces of 64 KiB of real .rodata), and only those few are
+    looked at: the piece before must end in NUL + 1-2 digits, the piece after start with 1-3
+    digits + NUL.  A match's NULs belong to no number, so matches found this way never
+    overlap, as finditer's.
     """
     REGEX = Pattern(rb"\x00(\d{1,2}\.\d{1,2}\.\d{1,3})(?=\x00)")
 
-    #: more dots than this in one piece (real .rodata: about 200 in 64 KiB) and the regex does
-    #: the work: the loop below costs a Python step per dot, the regex a C step
-    MAX_DOTS = 4096
+    #: a larger input than this goes to the regex (elf.find_strings hands 64 KiB pieces): the
+    #: split makes an object per dot, memory that should stay bounded
+    MAX_PIECE = 1 << 18
 
     def finditer(self, data):
-        if data.count(b".") > self.MAX_DOTS:
+        if len(data) > self.MAX_PIECE:
             return [_Found(m.start(), m.group(1)) for m in self.REGEX.finditer(data)]
+        pieces = bytes(data).split(b".")
         found = []
-        size = len(data)
-        dot = data.find(b".")
-        while dot >= 0:
-            # the tail \.\d{1,2}\.\d{1,3}\x00 at this dot, as finditer scans: left to right,
-            # matches do not overlap; most dots are not followed by a digit ("%s.%s", ".cc")
-            if dot + 1 >= size or not 0x30 <= data[dot + 1] <= 0x39:
-                dot = data.find(b".", dot + 1)
+        starts = None
+        last = len(pieces) - 1
+        for index in [i for i, piece in enumerate(pieces) if len(piece) <= 2 and piece.isdigit()]:
+            if index == 0 or index == last:
+                continue                  # a middle number has a dot on either side
+            before, after = pieces[index - 1], pieces[index + 1]
+            if len(before) >= 3 and before[-3] == 0 and before[-2:].isdigit():
+                first = before[-2:]
+            elif len(before) >= 2 and before[-2] == 0 and 0x30 <= before[-1] <= 0x39:
+                first = before[-1:]
+            else:
                 continue
-            end = _digits_then(data, dot + 1, 2, 0x2e, size)
-            end = _digits_then(data, end + 1, 3, 0x00, size) if end is not None else None
-            if end is None:
-                dot = data.find(b".", dot + 1)
+            end = after.find(b"\0")
+            if not 1 <= end <= 3 or not after[:end].isdigit():
                 continue
-            start = dot
-            while start > 0 and dot - start < 2 and 0x30 <= data[start - 1] <= 0x39:
-                start -= 1
-            if start != dot and start != 0 and data[start - 1] == 0:
-                found.append(_Found(start - 1, bytes(data[start:end])))
-            dot = data.find(b".", end + 1)
+            if starts is None:            # where each piece starts, for the matches' offsets
+                starts = [0]
+                for piece in pieces:
+                    starts.append(starts[-1] + len(piece) + 1)
+            found.append(_Found(starts[index] - len(first) - 2, first + b"." + pieces[index] + b"." + after[:end]))
         return found
-
-
-def _digits_then(data, pos, most, after, size):
-    """Index of the byte ``after`` that follows 1..``most`` ASCII digits from ``pos``, or None."""
-    end = pos
-    while end < size and end - pos < most and 0x30 <= data[end] <= 0x39:
-        end += 1
-    if end == pos or end >= size or data[end] != after:
-        return None
-    return end
 
 
 _VERSION_IN_RODATA = _VersionFinder()

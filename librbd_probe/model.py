@@ -31,6 +31,8 @@ EMPTY = _MappingProxy({})
 
 
 _SCALAR_TYPES = frozenset((str, bytes, int, float, bool, type(None)))
+#: a field not (yet) given a value, in record()'s argument binding
+_MISSING = object()
 
 
 def freeze(value):
@@ -57,6 +59,8 @@ def line_text(value):
     the library can neither split an embedder's log line nor drive its terminal (the CLI's
     writer does the same to everything it prints: escaping twice changes nothing).  Tuples,
     lists and mappings element-wise; anything else as it is."""
+    if value is None:
+        return value
     if isinstance(value, str):
         if value.isprintable():
             return value
@@ -82,6 +86,9 @@ def record(typename, field_names, defaults=(), frozen=(), lines=()):
     in ``lines`` are messages, made one line (``line_text``) the same way.
     """
     fields = tuple(field_names.replace(",", " ").split()) if isinstance(field_names, str) else tuple(field_names)
+    for name in fields:                 # as namedtuple: every field can be bound by keyword
+        if not name.isidentifier() or name.startswith("_"):
+            raise ValueError("record {}: bad field name {!r}".format(typename, name))
     count = len(fields)
     defaults = tuple(defaults)
     first_default = count - len(defaults)
@@ -91,17 +98,39 @@ def record(typename, field_names, defaults=(), frozen=(), lines=()):
     tuple_new = tuple.__new__
 
     binder = []
+    missing = _MISSING
 
     def bind(args, kwargs):
-        # Keywords or omitted defaults: Python's own argument binding, through a function with
-        # the fields as parameters, made on first need (so a class built only positionally, or
-        # never, costs no compile; namedtuple evaluates one __new__ for every class at import)
+        # Keywords or omitted defaults.  A call that binds (every field once, no unknown name,
+        # not too many positions) is bound here, by position; any other call goes to Python's
+        # own argument binding, a function with the fields as parameters compiled on its first
+        # need, so the TypeError is Python's word for word.  (Compiling that function for every
+        # class used with keywords cost about 1 ms of a scan: bench/bench_startup.py.)
+        given = len(args)
+        if given <= count:
+            values = list(args)
+            values.extend([missing] * (count - given))
+            get = positions.get
+            for name, value in kwargs.items():
+                index = get(name, -1)
+                if index < given:           # not a field (-1), or given by position too
+                    break
+                values[index] = value
+            else:
+                for index in range(given, count):
+                    if values[index] is missing:
+                        if index < first_default:
+                            break           # a required field left out
+                        values[index] = defaults[index - first_default]
+                else:
+                    return values
+        return python_bind(args, kwargs)
+
+    def python_bind(args, kwargs):
         if not binder:
             namespace = {}
             params = []
             for index, name in enumerate(fields):
-                if not name.isidentifier() or name.startswith("_"):
-                    raise ValueError("record {}: bad field name {!r}".format(typename, name))
                 if index >= first_default:
                     namespace["_d{}".format(index)] = defaults[index - first_default]
                     name = "{}=_d{}".format(name, index)
@@ -132,23 +161,10 @@ def record(typename, field_names, defaults=(), frozen=(), lines=()):
             raise TypeError("Expected {} arguments, got {}".format(count, len(values)))
         return cls(*values) if freeze_at or line_at else tuple_new(cls, values)
 
-    def _replace(self, **kwargs):
-        values = [kwargs.pop(name, value) for name, value in zip(fields, self)]
-        if kwargs:
-            raise ValueError("Got unexpected field names: {!r}".format(list(kwargs)))
-        return self._make(values)
-
-    repr_format = "(" + ", ".join("{}=%r".format(name) for name in fields) + ")"
-
-    def __repr__(self):
-        return self.__class__.__name__ + repr_format % tuple(self)
-
-    def _asdict(self):
-        return dict(zip(self._fields, self))
-
-    def __getnewargs__(self):
-        return tuple(self)
-
+    try:
+        module = sys._getframe(1).f_globals.get("__name__", "__main__")
+    except (AttributeError, ValueError):        # pragma: no cover - no frames
+        module = None
     namespace = {
         "__doc__": "{}({})".format(typename, ", ".join(fields)),
         "__slots__": (),
@@ -156,20 +172,45 @@ def record(typename, field_names, defaults=(), frozen=(), lines=()):
         "_field_defaults": dict(zip(fields[first_default:], defaults)),
         "__new__": __new__,
         "_make": classmethod(_make),
-        "_replace": _replace,
-        "__repr__": __repr__,
-        "_asdict": _asdict,
-        "__getnewargs__": __getnewargs__,
+        "_replace": _record_replace,
+        "__repr__": _record_repr,
+        "_asdict": _record_asdict,
+        "__getnewargs__": _record_getnewargs,
         "__match_args__": fields,
     }
-    for index, name in enumerate(fields):
-        namespace[name] = _tuplegetter(index, "Alias for field number {}".format(index))
-    cls = type(typename, (tuple,), namespace)
-    try:
-        cls.__module__ = sys._getframe(1).f_globals.get("__name__", "__main__")
-    except (AttributeError, ValueError):        # pragma: no cover - no frames
-        pass
-    return cls
+    if module is not None:
+        namespace["__module__"] = module
+    while len(_GETTERS) < count:
+        _GETTERS.append(_tuplegetter(len(_GETTERS), "Alias for field number {}".format(len(_GETTERS))))
+    namespace.update(zip(fields, _GETTERS))
+    return type(typename, (tuple,), namespace)
+
+
+# What every record class shares (a class of its own for each cost some 100,000 instructions
+# per class at import, for some thirty classes on every run): the field getters by position
+# (read-only descriptors: the same for field N of any record) and the methods below, which
+# read the instance's own class.
+_GETTERS = []
+
+
+def _record_replace(self, **kwargs):
+    values = [kwargs.pop(name, value) for name, value in zip(self._fields, self)]
+    if kwargs:
+        raise ValueError("Got unexpected field names: {!r}".format(list(kwargs)))
+    return self._make(values)
+
+
+def _record_repr(self):
+    return self.__class__.__name__ + "(" + ", ".join(
+        "{}=%r".format(name) for name in self._fields) % tuple(self) + ")"
+
+
+def _record_asdict(self):
+    return dict(zip(self._fields, self))
+
+
+def _record_getnewargs(self):
+    return tuple(self)
 
 
 #: Bumped when a key is removed or renamed in the JSON output; adding keys keeps it.
@@ -178,6 +219,16 @@ SCHEMA_VERSION = 1
 
 def to_plain(value):
     """Turn records, tuples and mappings into JSON-ready builtins (sorted later by json)."""
+    kind = type(value)
+    # the exact builtin types first: most values of a report are scalars, for which the two
+    # failed hasattr() below (an AttributeError made and dropped each) and the ABC isinstance
+    # cost about a tenth of a static --json run (bench/bench_startup.py)
+    if kind in _SCALAR_TYPES:
+        return value
+    if kind is dict or kind is _MappingProxy:
+        return {str(k): to_plain(v) for k, v in value.items()}
+    if kind is list or kind is tuple:
+        return [to_plain(v) for v in value]
     if hasattr(value, "to_dict"):
         return value.to_dict()
     if hasattr(value, "_asdict"):

@@ -46,10 +46,24 @@ class _Scanner(object):
         self.elf_notes = []             # (library, path, note): header claims the reader bounded
 
     def realpath(self, path):
-        """Root.realpath, once per path (every candidate is resolved several times)."""
+        """Root.realpath, once per path (every candidate is resolved several times).
+
+        On the host, an absolute path's directory is resolved once (and kept) and only its
+        last name is looked at: os.path.realpath would lstat every component of every path,
+        the same ten directories again and again (tests/test_scan.py compares the two on
+        links of every kind)."""
         if path not in self.realpaths:
-            self.realpaths[path] = self.fs.realpath(path)
+            self.realpaths[path] = self._resolve(path)
         return self.realpaths[path]
+
+    def _resolve(self, path):
+        if self.fs.path is None and isinstance(path, str) and path.startswith("/"):
+            head, base = os.path.split(path)
+            if base not in ("", ".", ".."):
+                candidate = os.path.join(self.realpath(head), base)
+                if not os.path.islink(candidate):
+                    return candidate
+        return self.fs.realpath(path)
 
     def header(self, path):
         real = self.realpath(path)
@@ -167,11 +181,13 @@ _EXPORTED = frozenset(("DEFAULT", "PROTECTED"))
 def _exported_functions(info, hidden_too=False):
     """The C API functions the library exports (kn.is_api_function on the name; ELF: defined,
     FUNC/IFUNC, default or protected visibility; a hidden version counts only if asked): one
-    pass, the ELF tests first (a scan filters some 2,700 symbols)."""
-    is_api = kn.is_api_function
+    pass, the ELF tests first (a scan filters some 2,700 symbols); a Symbol's name is a str, so
+    kn.is_api_function is its startswith test on kn.api_prefixes(), done here without a call
+    per name."""
+    prefixes = kn.api_prefixes()
     return [s for s in info.symbols
             if s.defined and s.type in _FUNCTION_TYPES and s.visibility in _EXPORTED
-            and (hidden_too or not s.version_hidden) and is_api(s.name)]
+            and (hidden_too or not s.version_hidden) and s.name.startswith(prefixes)]
 
 
 def _defined_functions(info):
@@ -313,7 +329,7 @@ def _observation(rbd_functions, rados_info, common_report, common_info, runtime_
             pass
 
     def functions(names, library):
-        return None if names is None else frozenset(n for n in names if kn.library_of(n) == library)
+        return None if names is None else kn.names_of(names, library)
 
     return identify.Observation(
         librbd_functions=functions(rbd_functions, "librbd"),

@@ -130,3 +130,94 @@ def test_the_zipapp_ships_and_uses_them(tmp_path):
     assert got["decoder"] is False
     with open(os.path.join(DATA, "releases.json"), encoding="utf-8") as handle:
         assert got["doc"] == json.load(handle)
+
+
+# --- the derived tables (release and feature rows, function spans with parsed versions) ------
+
+_TABLES_CODE = (
+    "import sys\n"
+    "import librbd_probe.knowledge as kn\n"
+    "assert kn.__file__.startswith(sys.argv[1]), kn.__file__\n"
+    "def shape(value):\n"
+    "    # the value's repr with every type named: a MappingProxy and a dict, a record and a tuple differ\n"
+    "    if isinstance(value, tuple):\n"
+    "        return (type(value).__name__, tuple(shape(v) for v in value))\n"
+    "    if hasattr(value, 'items'):\n"
+    "        return (type(value).__name__, tuple((k, shape(v)) for k, v in value.items()))\n"
+    "    return (type(value).__name__, repr(value))\n"
+    "out = {'releases': kn.releases(), 'features': kn.features(),\n"
+    "       'librbd': kn.function_span_keys('librbd'), 'librados': kn.function_span_keys('librados'),\n"
+    "       'effect': kn.feature_effect('data-pool', 'alone', '16.2.15'),\n"
+    "       'empty': kn.release('16.2.15').header_vs_exports is kn._EMPTY or None}\n"
+    "print(repr({k: shape(v) for k, v in out.items()}))\n"
+    "print(repr(sorted((n, sorted(t)) for n, t in kn._DERIVED_AT_BUILD.items())))\n")
+
+
+def _tables(site):
+    proc = subprocess.run([sys.executable, "-c", _TABLES_CODE, str(site)], stdout=subprocess.PIPE,
+                          stderr=subprocess.PIPE, universal_newlines=True, timeout=60, cwd=str(site),
+                          env=dict(os.environ, PYTHONPATH=str(site)))
+    assert proc.returncode == 0, proc.stderr
+    tables, used = proc.stdout.splitlines()
+    return tables, used
+
+
+def test_the_derived_tables_are_the_ones_the_documents_give(package, tmp_path):
+    """Records made from the tables compiled at build time are the records the JSON documents
+    give at run time (a checkout: no compiled file), type by type and value by value."""
+    compiled, used = _tables(package)
+    assert used == repr([("features.json", ["feature_rows"]), ("librados_symbols.json", ["span_keys"]),
+                         ("librbd_symbols.json", ["span_keys"]), ("releases.json", ["release_rows"])])
+    plain = tmp_path / "plain"
+    shutil.copytree(os.path.join(PROJECT, "librbd_probe"), str(plain / "librbd_probe"),
+                    ignore=shutil.ignore_patterns("__pycache__", "*.marshal"))
+    from_json, used_plain = _tables(plain)
+    assert used_plain == "[]"
+    assert compiled == from_json
+    assert "'Release'" in compiled and "'Effect'" in compiled and "'mappingproxy'" in compiled
+
+
+def test_a_table_that_marshal_would_not_give_back_is_derived_at_run_time(package):
+    """A release fact whose value is an object (a mapping, not a plain value): no compiled
+    release table; the run derives it, the same records either way."""
+    sys.path.insert(0, PROJECT)
+    try:
+        from librbd_probe import knowledge as kn
+    finally:
+        sys.path.remove(PROJECT)
+    with open(os.path.join(DATA, "releases.json"), encoding="utf-8") as handle:
+        doc = json.load(handle)
+    entry = next(e for e in doc["releases"] if e.get("version") == "16.2.15")
+    entry["default_format"] = {"value": {"odd": [1]}, "source": "a test"}
+    assert "release_rows" not in kn.derived_tables("releases.json", doc)
+    assert set(kn.derived_tables("releases.json", json.load(open(os.path.join(DATA, "releases.json"))))) == {"release_rows"}
+    broken = {"schema_version": 1, "releases": [{"codename": "no version"}]}
+    assert kn.derived_tables("releases.json", broken) == {}          # malformed: the run raises it
+    with pytest.raises(kn.KnowledgeBaseError):
+        kn._release_rows(broken)
+
+
+@pytest.mark.parametrize("part", ["document", "tables"])
+def test_a_flipped_byte_inside_a_compiled_blob_is_not_used(package, part):
+    """One byte changed inside the document or the tables blob (the file still unmarshals):
+    its CRC no longer holds, and that part comes from the JSON file, the same answer."""
+    import marshal
+    path = package / "librbd_probe" / "knowledge" / "data" / "releases.json.marshal"
+    entry = list(marshal.loads(path.read_bytes()))
+    index = 4 if part == "document" else 6
+    blob = bytearray(entry[index])
+    where = blob.find(b"pacific")
+    assert where > 0
+    blob[where] = ord("P")
+    entry[index] = bytes(blob)
+    path.write_bytes(marshal.dumps(tuple(entry), 4))
+    got = _loaded(package, ["releases.json"])
+    with open(os.path.join(DATA, "releases.json"), encoding="utf-8") as handle:
+        assert got["docs"]["releases.json"] == json.load(handle)
+    assert got["decoder"] is (part == "document")
+    compiled, used = _tables(package)
+    assert ("releases.json" in used) is (part == "document")
+    plain = package.parent / "plain"
+    shutil.copytree(str(package / "librbd_probe"), str(plain / "librbd_probe"),
+                    ignore=shutil.ignore_patterns("__pycache__", "*.marshal"))
+    assert compiled == _tables(plain)[0]

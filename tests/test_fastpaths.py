@@ -115,7 +115,28 @@ def test_version_finder_on_a_piece_full_of_dots_asks_the_regex():
     got = [(m.start(), m.group(1)) for m in finder.finditer(data)]
     assert time.process_time() - started < 0.5
     assert got == [(m.start(), m.group(1)) for m in re.finditer(rb"\x00(\d{1,2}\.\d{1,2}\.\d{1,3})(?=\x00)", data)]
-    assert data.count(b".") > finder.MAX_DOTS
+    assert len(data) > finder.MAX_PIECE
+
+
+def test_version_finder_on_hostile_and_long_pieces_inside_its_limit():
+    """Pieces up to MAX_PIECE are split, not regex-matched: a piece that is all dots and
+    digits, all NULs and dots, versions back to back, and long random pieces with many
+    versions, each the regex's answer within bounded time."""
+    import time
+    finder = identify.version_string_pattern()
+    regex = re.compile(rb"\x00(\d{1,2}\.\d{1,2}\.\d{1,3})(?=\x00)")
+    limit = finder.MAX_PIECE
+    rng = random.Random(11)
+    pieces = [(b".1.2x" * limit)[:limit], (b"\x00." * limit)[:limit], (b"\x0016.2.15" * limit)[:limit] + b"\x00",
+              b"\x001.2.3\x004.5.6\x0078.90.123\x00", b"16.2.15\x00", b"\x0016.2.15", b"\x00016.2.15\x00",
+              b"\x001.2.1234\x00", b"\x00123.1.1\x00", b"\x001.123.1\x00", b"\x00\x001.2.3\x00\x00"]
+    for _ in range(300):
+        pieces.append(bytes(rng.choice(b"0123456789...\x00\x00\x00xy") for _ in range(rng.randrange(0, 5000))))
+    for data in pieces:
+        started = time.process_time()
+        got = [(m.start(), m.group(1)) for m in finder.finditer(data)]
+        assert time.process_time() - started < 0.5
+        assert got == [(m.start(), m.group(1)) for m in regex.finditer(data)], data[:80]
 
 
 def test_krbd_mask_text_equals_the_mask_regex():
@@ -298,9 +319,46 @@ def test_frozen_record_freezes_on_every_path():
 
 
 def test_record_rejects_a_field_name_it_cannot_bind():
-    Bad = model.record("Bad", ["ok", "not ok"], ("d",))
-    with pytest.raises(ValueError):
-        Bad("x")                                  # binding by keyword/default needs identifiers
+    for fields in (["ok", "not ok"], ["ok", "_private"], ["ok", "9"]):
+        with pytest.raises(ValueError):          # when the class is made, as namedtuple
+            model.record("Bad", fields, ("d",))
+
+
+# every way a call can bind or fail to: positions, keywords, defaults, each wrong in turn
+_BIND_SPECS = [("F", "a b c d", (3, 4)), ("G", "a", ()), ("H", "a b", (None, None)), ("I", "", ())]
+_BIND_CALLS = [((), {}), ((1,), {}), ((1, 2), {}), ((1, 2, 3, 4, 5), {}), ((1, 2), {"d": 0}),
+               ((1,), {"b": 2}), ((1,), {"b": 2, "c": 3, "d": 4}), ((), {"a": 1, "b": 2}),
+               ((1,), {"a": 1}), ((1, 2), {"b": 3}), ((1, 2), {"e": 5}), ((), {"c": 3}),
+               ((), {"a": 1, "c": 3}), ((1, 2, 3), {"d": 4}), ((1, 2, 3, 4), {"a": 0}), ((), {"_d2": 1})]
+
+
+@pytest.mark.parametrize("typename, fields, defaults", _BIND_SPECS, ids=[s[0] for s in _BIND_SPECS])
+def test_record_binds_and_refuses_arguments_as_python_does(typename, fields, defaults):
+    """The binding done by position (no compiled function) gives Python's values; every call
+    Python refuses is refused with Python's own TypeError text."""
+    reference = collections.namedtuple(typename, fields)
+    reference.__new__.__defaults__ = tuple(defaults)
+    names = fields.split()
+    params = names[:len(names) - len(defaults)] + ["{}={!r}".format(n, d) for n, d in zip(names[len(names) - len(defaults):], defaults)]
+    namespace = {}
+    exec("def __new__({}): pass".format(", ".join(params)), namespace)     # Python's binding, for its words
+    python = namespace["__new__"]
+    ours = model.record(typename, fields, defaults)
+    frozen = model.record(typename, fields, defaults, frozen=tuple(names[:1]))
+    for args, kwargs in _BIND_CALLS:
+        try:
+            want = tuple(reference(*args, **kwargs))
+        except TypeError:
+            with pytest.raises(TypeError) as exc:
+                python(*args, **kwargs)
+            exc = exc.value
+            for cls in (ours, frozen):
+                with pytest.raises(TypeError) as raised:
+                    cls(*args, **kwargs)
+                assert str(raised.value).split("() ", 1)[1] == str(exc).split("() ", 1)[1], (args, kwargs)
+            continue
+        assert tuple(ours(*args, **kwargs)) == want, (args, kwargs)
+        assert tuple(frozen(*args, **kwargs)) == want, (args, kwargs)
 
 
 # --- the lazy pattern and memo --------------------------------------------------------------

@@ -347,6 +347,27 @@ def test_library_of(symbol, library):
     assert kn.library_of(symbol) == library
 
 
+_LIBRARY_OF_CASES = ["rbd_open", "rbd_clone4@@LIBRBD", "rados_connect", "rados_striper_create", "rados_striper_",
+                     "rados_striper", "rados_", "rbd_", "rbd", "ceph_ver__618f", "ceph_ver_", "_ZN6librbd5Image4sizeEPm",
+                     "_ZN4ceph6common11CephContextC1Ej", "_ZN15libradosstriper12RadosStriperC1Ev", b"rbd_open",
+                     b"rados_striper_x", "malloc", "", "_Z3foov", "rados_striper_x@LIBRADOS", "rbd_x@", "@rbd_x"]
+
+
+@pytest.mark.parametrize("library", ["librbd", "librados", "libradosstriper", "libceph-common", "nothing"])
+def test_names_of_is_library_of_over_a_set(library):
+    """names_of (one pass per prefix) gives the names library_of gives to the library: on the
+    cases above, every function the installed librbd and librados export, and all together."""
+    from librbd_probe import elf
+    real = set()
+    for path in ("/usr/lib/x86_64-linux-gnu/librbd.so.1", "/usr/lib/x86_64-linux-gnu/librados.so.2"):
+        real |= {s.name for s in elf.read_elf(path).symbols}
+    assert len(real) > 1000
+    for names in (_LIBRARY_OF_CASES, sorted(real), sorted(real, key=str)[::-1] + _LIBRARY_OF_CASES, []):
+        assert kn.names_of(names, library) == frozenset(n for n in names if kn.library_of(n) == library)
+    if library in ("librbd", "librados"):
+        assert len(kn.names_of(real, library)) > 200
+
+
 def _dynsyms(path):
     out = subprocess.check_output(["readelf", "--dyn-syms", "-W", path], universal_newlines=True)
     defined, undefined = set(), set()

@@ -268,3 +268,30 @@ def test_a_root_with_its_own_ceph_conf(tmp_path):
     assert report.config["read_by"].startswith("librbd_probe's ceph.conf parser")
     assert report.config["values"] == {"rbd_default_features": "21"}
     assert "config.feature-dropped" in _ids(report.problems)
+
+
+def test_the_scanners_realpath_is_os_path_realpath(tmp_path):
+    """_Scanner.realpath resolves a directory once and then only the last name: on relative
+    and absolute links, chains, links to directories followed by '..', dangling links, loops,
+    missing components, a file used as a directory and this host's own library paths, the
+    answer is os.path.realpath's."""
+    from librbd_probe.rootfs import Root
+    t = str(tmp_path)
+    os.makedirs(os.path.join(t, "real", "lib", "sub"))
+    with open(os.path.join(t, "real", "lib", "libx.so.1.0"), "w"):
+        pass
+    links = {"lib": "real/lib", "abs": os.path.join(t, "real"), "real/lib/libx.so.1": "libx.so.1.0",
+             "real/lib/libx.so": "libx.so.1", "chain": "lib", "up": "real/lib/sub", "dangling": "nowhere/x",
+             "loop1": "loop2", "loop2": "loop1", "self": "self", "real/lib/sub/back": "../libx.so"}
+    for name, target in links.items():
+        os.symlink(target, os.path.join(t, name))
+    paths = ["lib/libx.so", "lib/libx.so.1", "chain/libx.so", "abs/lib/libx.so.1.0", "up/../libx.so",
+             "up/back", "dangling", "dangling/more", "loop1", "loop1/x", "self/x", "missing/libx.so",
+             "real/lib/libx.so.1.0/x", "lib/./libx.so", "lib//libx.so", "lib/sub/..", "lib/sub/.",
+             "lib/", "chain/sub/../libx.so.1", ""]
+    paths = [os.path.join(t, p) for p in paths] + ["/", "/usr/lib/x86_64-linux-gnu/librbd.so.1",
+                                                 "/lib/x86_64-linux-gnu/librados.so.2", "/lib64", "/lib/../lib",
+                                                 "relative/path", "."]
+    scanner = scan._Scanner(Root(None), {})
+    for path in paths + paths:                    # twice: the second time from the kept answers
+        assert scanner.realpath(path) == os.path.realpath(path), path

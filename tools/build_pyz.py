@@ -122,7 +122,7 @@ def _compiled_knowledge(entries, repo):
         sys.path.remove(repo)
     data = PACKAGE + "/knowledge/data/"
     by_name = {name[len(data):]: blob for name, blob in entries if name.startswith(data) and "/" not in name[len(data):]}
-    return [(data + name + knowledge.COMPILED_SUFFIX, knowledge.compiled_bytes(by_name[name]))
+    return [(data + name + knowledge.COMPILED_SUFFIX, knowledge.compiled_bytes(by_name[name], name))
             for name in knowledge.compiled_names(by_name)]
 
 

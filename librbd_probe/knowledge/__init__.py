@@ -142,13 +142,8 @@ def load(name):
 
     For the records use the questions below; this is for tools (kb_from_headers) and the tests.
     """
-    try:
-        raw = _get_data("data/" + name)
-    except OSError as exc:
-        raise KnowledgeBaseError("data/{}: cannot be read: {}".format(name, exc)) from exc
-    if raw is None:
-        raise KnowledgeBaseError("data/{}: not shipped with the package".format(name))
-    doc = _compiled_doc(name, raw)
+    raw, entry = _READ.pop(name, None) or _source(name)
+    doc = _compiled_part(entry, 3) if entry is not None else None
     if doc is None:
         try:
             doc = _json_loads(raw.decode("utf-8"))
@@ -159,36 +154,121 @@ def load(name):
     return doc
 
 
+def _source(name):
+    """(the bytes of data file ``name``, its compiled entry when that was compiled from exactly
+    these bytes, else None)."""
+    try:
+        raw = _get_data("data/" + name)
+    except OSError as exc:
+        raise KnowledgeBaseError("data/{}: cannot be read: {}".format(name, exc)) from exc
+    if raw is None:
+        raise KnowledgeBaseError("data/{}: not shipped with the package".format(name))
+    return raw, _compiled_entry(name, raw)
+
+
 # The data files decoded once, at build time (setup.py's build_py calls ``compile_data``):
-# beside each data/NAME.json, NAME.json.marshal holds the file's size, its CRC-32 and the decoded
-# document with every repeated string stored once.  ``load`` takes the document from there only
-# when the JSON file shipped beside it has exactly that size and CRC (an edited or replaced file
-# is decoded itself), so the result is always the JSON file's.  Decoding the seven files a scan
-# reads costs about 3.4 ms and 650 KiB in a fresh process; this, with the files read for their
-# CRC, 0.9 ms (bench/bench_startup.py).  No compiled file (a checkout), an unreadable or a
-# foreign one: the JSON is decoded.
+# beside each data/NAME.json, NAME.json.marshal holds the file's size and CRC-32, the decoded
+# document (every repeated string stored once) and the tables derived from that document alone
+# (``_DERIVERS``: release rows, feature rows, function spans with parsed versions), each of the
+# two as a marshal blob with its own CRC-32.  A compiled file is used only when the JSON file
+# shipped beside it has exactly that size and CRC (an edited or replaced file is decoded
+# itself), and a blob only when its CRC holds (a damaged one is not read), so the result is
+# always the JSON file's.  The document is unmarshalled only when asked for (``load``): a scan
+# that needs only a table (``_derived``) never decodes librbd's 540 function entries.
+# Decoding the seven files a scan reads costs about 3.4 ms in a fresh process, building the
+# release, feature and function tables from them 2.5 ms more; from the compiled files, both
+# together take about 1 ms (bench/bench_startup.py).  No compiled file (a checkout), an
+# unreadable, damaged or foreign one: the JSON is decoded and the tables are derived at run
+# time, by the same functions.
 COMPILED_SUFFIX = ".marshal"
-_COMPILED_FORMAT = "librbd_probe knowledge 1"
+_COMPILED_FORMAT = "librbd_probe knowledge 3"
+#: name -> {table: value} of the compiled tables a run used
+_DERIVED_AT_BUILD = {}
+#: name -> (bytes, compiled entry) read by _compiled_tables and not yet by load
+_READ = {}
 
 
-def _compiled_doc(name, raw):
-    """The compiled document of data file ``name`` if it was compiled from exactly ``raw``."""
+def _compiled_entry(name, raw):
+    """The compiled entry of data file ``name`` if it was compiled from exactly ``raw``:
+    (format, size, CRC-32, document blob CRC, document blob, tables blob CRC, tables blob)."""
     import marshal
     try:
         blob = _get_data("data/" + name + COMPILED_SUFFIX)
         entry = marshal.loads(blob) if blob else None
     except (OSError, EOFError, ValueError, TypeError):
         return None
-    if not (isinstance(entry, tuple) and len(entry) == 4 and entry[0] == _COMPILED_FORMAT
-            and entry[1] == len(raw)):
+    if not (isinstance(entry, tuple) and len(entry) == 7 and entry[0] == _COMPILED_FORMAT
+            and entry[1] == len(raw) and all(isinstance(entry[i], bytes) for i in (4, 6))):
         return None
     import zlib
-    return entry[3] if entry[2] == zlib.crc32(raw) else None
+    return entry if entry[2] == zlib.crc32(raw) else None
 
 
-def compiled_bytes(raw):
-    """The compiled form of one data file's bytes ``raw`` (what ``load`` takes from
-    NAME.json.marshal): (format, size, CRC-32, document with each repeated string stored once)."""
+def _compiled_part(entry, index):
+    """The document (``index`` 3) or the tables (5) of a compiled entry: unmarshalled when
+    the blob's CRC holds, else None."""
+    import marshal
+    import zlib
+    crc, blob = entry[index], entry[index + 1]
+    if zlib.crc32(blob) != crc:
+        return None
+    try:
+        return marshal.loads(blob)
+    except (EOFError, ValueError, TypeError):
+        return None
+
+
+@memo
+def _compiled_tables(name):
+    """{table: value} compiled beside data file ``name`` ({} without a usable compiled file)."""
+    raw, entry = _READ[name] = _source(name)        # for load, if it is asked too: one read
+    tables = _compiled_part(entry, 5) if entry is not None else None
+    if not isinstance(tables, dict):
+        return {}
+    _DERIVED_AT_BUILD[name] = tables
+    return tables
+
+
+def _derived(name, table):
+    """Table ``table`` of data file ``name``: as compiled beside it at build time, or derived
+    from its document now (``_DERIVERS``; the same function made the compiled one)."""
+    compiled = _compiled_tables(name)
+    if table in compiled:
+        return compiled[table]
+    return _DERIVERS[name][table](load(name))
+
+
+def _plain_immutable(value):
+    """Is ``value`` made of None, bool, int, float, str and tuples only (what marshal gives
+    back equal and of the same types, and what a record may hold as it is)?"""
+    if value is None or isinstance(value, (bool, int, float, str)):
+        return True
+    return type(value) is tuple and all(_plain_immutable(v) for v in value)
+
+
+def derived_tables(name, doc):
+    """{table: value} of data file ``name``'s document ``doc``, for its compiled file: each
+    derivable table, unless the document is malformed for it (then the run derives it and
+    raises KnowledgeBaseError there, as without a compiled file) or it holds values marshal
+    would not give back as they are."""
+    out = {}
+    if not isinstance(doc, dict) or doc.get("schema_version") != SCHEMA_VERSION:
+        return out                          # load raises it, before any table is asked for
+    for table, derive in sorted(_DERIVERS.get(name, {}).items()):
+        try:
+            value = derive(doc)
+        except KnowledgeBaseError:
+            continue
+        if _plain_immutable(value):
+            out[table] = value
+    return out
+
+
+def compiled_bytes(raw, name=None):
+    """The compiled form of data file ``name``'s bytes ``raw`` (what ``load`` takes from
+    NAME.json.marshal): (format, size, CRC-32, then the CRC and marshal blob of the document
+    with each repeated string stored once, then those of the tables of ``derived_tables``, none
+    without ``name``)."""
     import json
     import marshal
     import zlib
@@ -201,8 +281,14 @@ def compiled_bytes(raw):
             return [once(v) for v in value]
         if isinstance(value, dict):
             return {once(k): once(v) for k, v in value.items()}
+        if isinstance(value, tuple):
+            return tuple(once(v) for v in value)
         return value
-    return marshal.dumps((_COMPILED_FORMAT, len(raw), zlib.crc32(raw), once(json.loads(raw.decode("utf-8")))), 4)
+    doc = json.loads(raw.decode("utf-8"))
+    tables = derived_tables(name, doc) if name is not None else {}
+    doc_blob, tables_blob = marshal.dumps(once(doc), 4), marshal.dumps(once(tables), 4)
+    return marshal.dumps((_COMPILED_FORMAT, len(raw), zlib.crc32(raw), zlib.crc32(doc_blob), doc_blob,
+                          zlib.crc32(tables_blob), tables_blob), 4)
 
 
 def compiled_names(names):
@@ -217,7 +303,7 @@ def compile_data(directory, names=None):
     written = []
     for name in names:
         with open(os.path.join(directory, name), "rb") as handle:
-            blob = compiled_bytes(handle.read())
+            blob = compiled_bytes(handle.read(), name)
         target = os.path.join(directory, name + COMPILED_SUFFIX)
         with open(target + ".tmp", "wb") as handle:
             handle.write(blob)
@@ -244,8 +330,8 @@ def _tuple(value):
     return value
 
 
-def _entries(name, key, kind=list):
-    doc = load(name)
+def _entries(name, key, kind=list, doc=None):
+    doc = load(name) if doc is None else doc
     entries = doc.get(key)
     if not isinstance(entries, kind):
         raise _bad(name, "'{}' must be {}".format(key, "a list" if kind is list else "an object"))
@@ -364,28 +450,53 @@ def _fact(name, version, key, field):
     return Fact(value, field["source"], None)
 
 
-@memo
-def releases():
-    """All release entries as Release records, sorted by version."""
+def _release_rows(doc):
+    """releases.json's entries as rows (sorted by version): each Release's fields in order,
+    ``header_vs_exports`` as its items, ``facts`` as (key, value, source, unverified) tuples."""
     name = "releases.json"
     out = []
-    for entry in _entries(name, "releases"):
+    for entry in _entries(name, "releases", doc=doc):
         version = entry.get("version") if isinstance(entry, dict) else None
         if not isinstance(version, str):
             raise _bad(name, "every release needs a version string")
         verified = entry.get("source_kind") != "unverified"
-        facts = {key: _fact(name, version, key, entry.get(key)) for key in RELEASE_FACTS}
-        out.append(Release(
-            version=version, key=version_key(version), codename=entry.get("codename"),
-            verified=verified, source_kind=entry.get("source_kind"),
-            source=entry.get("ref") if verified else None, tag=entry.get("tag"),
-            unverified=entry.get("unverified"),
-            librbd_digest=entry.get("librbd_digest"), librados_digest=entry.get("librados_digest"),
-            debian_version=entry.get("debian_version"),
-            header_vs_exports=_tuple(entry.get("header_vs_exports")) or _EMPTY,
-            facts=MappingProxyType(facts),
-            **{key: facts[key].value for key in RELEASE_FACTS}))
-    out.sort(key=lambda rel: rel.key)
+        facts = tuple((key,) + tuple(_fact(name, version, key, entry.get(key))) for key in RELEASE_FACTS)
+        values = {key: value for key, value, _, _ in facts}
+        header = entry.get("header_vs_exports")
+        out.append((
+            version, version_key(version), entry.get("codename"), verified, entry.get("source_kind"),
+            entry.get("ref") if verified else None, entry.get("tag"), entry.get("unverified"))
+            + tuple(values[key] for key in _RELEASE_FACT_FIELDS)
+            + (entry.get("librbd_digest"), entry.get("librados_digest"), entry.get("debian_version"),
+               _header_cell(header), facts))
+    out.sort(key=lambda row: row[1])
+    return tuple(out)
+
+
+def _header_cell(header):
+    """header_vs_exports in a row: (True, items) for a mapping (none: the empty one), else
+    (False, the value as ``_tuple`` makes it)."""
+    if header is None or isinstance(header, dict):
+        return True, tuple((k, _tuple(v)) for k, v in (header or {}).items())
+    return False, _tuple(header) or _EMPTY
+
+
+#: the Release fields that hold a fact's bare value, in field order
+_RELEASE_FACT_FIELDS = Release._fields[Release._fields.index("rbd_version"):Release._fields.index("librbd_digest")]
+
+
+@memo
+def releases():
+    """All release entries as Release records, sorted by version."""
+    new = tuple.__new__
+    out = []
+    for row in _derived("releases.json", "release_rows"):
+        (mapping, header), facts = row[-2], row[-1]
+        if mapping:
+            header = MappingProxyType(dict(header)) if header else _EMPTY
+        facts = MappingProxyType({key: new(Fact, (value, source, unverified))
+                                  for key, value, source, unverified in facts})
+        out.append(new(Release, row[:-2] + (header, facts)))
     return tuple(out)
 
 
@@ -437,6 +548,7 @@ def known_mask(version):
 # Features
 
 def _effects(name, entry):
+    """A feature's effects as Effect rows (each Effect's fields in order)."""
     out = []
     for item in entry.get("effects") or ():
         if not (isinstance(item, dict) and item.get("situation") and item.get("effect")
@@ -444,35 +556,43 @@ def _effects(name, entry):
             raise _bad(name, "feature {!r}: malformed effect {!r}".format(entry.get("name"), item))
         if not (isinstance(item.get("min"), str) and isinstance(item.get("max"), str)):
             raise _bad(name, "feature {!r}: effect without min/max".format(entry.get("name")))
-        out.append(Effect(item["situation"], item["effect"], item["min"], item["max"],
-                          bool(item.get("verified", True)), item.get("source"), item.get("note"),
-                          item.get("summary") or item["effect"]))
+        out.append((item["situation"], item["effect"], item["min"], item["max"],
+                    bool(item.get("verified", True)), item.get("source"), item.get("note"),
+                    item.get("summary") or item["effect"]))
     return tuple(out)
+
+
+def _feature_rows(doc):
+    """features.json's features as rows (by bit): each Feature's fields in order, ``effects``
+    as Effect rows."""
+    name = "features.json"
+    out = []
+    for entry in _entries(name, "features", doc=doc):
+        if not (isinstance(entry.get("bit"), int) and entry.get("name") and entry.get("source")
+                and entry.get("mask") == 1 << entry["bit"]):
+            raise _bad(name, "malformed feature {!r}".format(entry.get("name")))
+        out.append((
+            entry["bit"], entry["name"], entry["mask"], entry.get("macro"), entry.get("first"),
+            bool(entry.get("internal")), bool(entry.get("implicit")), bool(entry.get("mutable")),
+            bool(entry.get("single_client")), tuple(entry.get("requires") or ()),
+            entry.get("requires_effect"), entry.get("requires_source"),
+            bool(entry.get("dropped_at_create")), entry.get("dropped_source"), entry.get("krbd_since"),
+            entry.get("krbd_unverified"), entry.get("class_source"), entry["source"],
+            _effects(name, entry), entry.get("create_via"), entry.get("create_via_source")))
+    out.sort(key=lambda row: row[0])
+    return tuple(out)
+
+
+_EFFECTS_AT = Feature._fields.index("effects")
 
 
 @memo
 def features():
     """The RBD feature bits as Feature records, by bit."""
-    name = "features.json"
-    out = []
-    for entry in _entries(name, "features"):
-        if not (isinstance(entry.get("bit"), int) and entry.get("name") and entry.get("source")
-                and entry.get("mask") == 1 << entry["bit"]):
-            raise _bad(name, "malformed feature {!r}".format(entry.get("name")))
-        out.append(Feature(
-            bit=entry["bit"], name=entry["name"], mask=entry["mask"], macro=entry.get("macro"),
-            first_release=entry.get("first"), internal=bool(entry.get("internal")),
-            implicit=bool(entry.get("implicit")), mutable=bool(entry.get("mutable")),
-            single_client=bool(entry.get("single_client")),
-            requires=tuple(entry.get("requires") or ()), requires_effect=entry.get("requires_effect"),
-            requires_source=entry.get("requires_source"),
-            dropped_at_create=bool(entry.get("dropped_at_create")),
-            dropped_source=entry.get("dropped_source"), krbd_since=entry.get("krbd_since"),
-            krbd_unverified=entry.get("krbd_unverified"), class_source=entry.get("class_source"),
-            source=entry["source"], effects=_effects(name, entry), create_via=entry.get("create_via"),
-            create_via_source=entry.get("create_via_source")))
-    out.sort(key=lambda f: f.bit)
-    return tuple(out)
+    new = tuple.__new__
+    return tuple(new(Feature, row[:_EFFECTS_AT] + (tuple(new(Effect, e) for e in row[_EFFECTS_AT]),)
+                     + row[_EFFECTS_AT + 1:])
+                 for row in _derived("features.json", "feature_rows"))
 
 
 @memo
@@ -570,10 +690,15 @@ def feature_count():
 @memo
 def _function_entries(library):
     """The checked entries of ``library``'s symbols file: ((name, entry), ...)."""
+    return _symbol_entries(library)
+
+
+def _symbol_entries(library, doc=None):
+    """The checked entries of ``library``'s symbols file (or of its document ``doc``)."""
     if library not in SYMBOL_LIBRARIES:
         raise KnowledgeBaseError("no symbols file for {!r} (known: {})".format(library, ", ".join(SYMBOL_LIBRARIES)))
     name = "{}_symbols.json".format(library)
-    symbols = _entries(name, "symbols", dict)
+    symbols = _entries(name, "symbols", dict, doc=doc)
     for fname, entry in symbols.items():
         if not (isinstance(entry, dict) and isinstance(entry.get("first"), str) and entry.get("source")):
             raise _bad(name, "malformed entry {!r}".format(fname))
@@ -596,14 +721,35 @@ def functions(library):
     return MappingProxyType(out)
 
 
+def _span_keys(library):
+    def derive(doc):
+        return tuple((fname, version_key(first), version_key(removed) if removed else None,
+                      tuple(version_key(b) for b in backports))
+                     for fname, first, removed, backports in _spans(library, doc))
+    return derive
+
+
+@memo
+def function_span_keys(library):
+    """``function_spans`` with each version parsed (``version_key``): the table release
+    matching runs over (identify)."""
+    if library not in SYMBOL_LIBRARIES:
+        _function_entries(library)                      # KnowledgeBaseError: no such file
+    return _derived("{}_symbols.json".format(library), "span_keys")
+
+
 @memo
 def function_spans(library):
     """((name, first, removed, backports), ...) of ``library``'s functions: what ``functions``
     holds for release matching (identify), without making a record of each (a scan's start-up:
     bench/bench_startup.py); versions as written, backports sorted as in Function."""
+    return _spans(library, None)
+
+
+def _spans(library, doc):
     return tuple((fname, entry["first"], entry.get("removed"),
                   tuple(sorted(entry.get("backports") or (), key=version_key)))
-                 for fname, entry in _function_entries(library))
+                 for fname, entry in (_function_entries(library) if doc is None else _symbol_entries(library, doc)))
 
 
 def function(name):
@@ -763,6 +909,29 @@ def library_of(symbol):
     return None
 
 
+def names_of(names, library):
+    """frozenset of the ``names`` that ``library_of`` gives to ``library``: the same answer,
+    with one pass per C prefix over the plain C names instead of a Python call per name (a
+    scan sorts some 500 functions this way)."""
+    plain = []
+    out = set()
+    for name in names:
+        if isinstance(name, str) and "@" not in name and not name.startswith("_Z"):
+            plain.append(name)
+        elif library_of(name) == library:
+            out.add(name)
+    for prefix, lib in _c_symbol_rules():            # longest first, as library_of tries them
+        if not plain:
+            break
+        taken = [name for name in plain if name.startswith(prefix)]
+        if taken:
+            if lib == library:
+                out.update(taken)
+            taken = set(taken)
+            plain = [name for name in plain if name not in taken]
+    return frozenset(out)
+
+
 @memo
 def api_prefixes():
     """Name prefixes of the C API functions this package reasons about: ('rbd_', 'rados_')."""
@@ -878,3 +1047,14 @@ def binding_kinds():
 def callers():
     return tuple(Caller(e.get("name"), e.get("note"), e.get("pattern"), e.get("source"))
                  for e in load("errors.json").get("callers") or ())
+
+
+# ---------------------------------------------------------------------------------------
+# The tables derived from one data file each: computed at build time into its compiled file
+# (``derived_tables``), or at run time by the same function (``_derived``).
+_DERIVERS = {
+    "releases.json": {"release_rows": _release_rows},
+    "features.json": {"feature_rows": _feature_rows},
+    "librbd_symbols.json": {"span_keys": _span_keys("librbd")},
+    "librados_symbols.json": {"span_keys": _span_keys("librados")},
+}
