@@ -16,7 +16,7 @@ import sys
 
 from . import elf
 from .errors import ElfError, InputError, UsageError
-from .model import record
+from .model import Record
 
 MODULES = ("rbd", "rados")
 PREFIXES = (b"rbd_", b"rados_")
@@ -39,14 +39,15 @@ sys.stdout.write(json.dumps({"path": sys.path, "ext": ext, "src": src, "byte": b
 _CREATE_SIGNATURE = re.compile(rb"RBD\.create\(self, ioctx, name, size, order=None, old_format=(True|False)")
 
 
-class Interpreter(record("Interpreter", "executable version path ext src byte")):
+class Interpreter(metaclass=Record, fields="executable version path ext src byte"):
     __slots__ = ()
 
 
-class Binding(record(
-        "Binding",
-        "module interpreter path kind needs probes calls old_format_default runpath note",
-        ((), (), (), None, (), None), lines=("note",))):
+class Binding(
+        metaclass=Record,
+        fields="module interpreter path kind needs probes calls old_format_default runpath note",
+        defaults=((), (), (), None, (), None),
+        lines=("note",)):
     """One importable binding module and what it needs."""
     # Fields (immutable):
     #   module: str  # "rbd" | "rados"

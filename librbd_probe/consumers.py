@@ -16,7 +16,7 @@ from . import bindings as bindings_mod
 from . import demangle, discover, elf, loader, locate
 from . import knowledge as kn
 from .errors import ElfError, ProbeError
-from .model import record
+from .model import Record
 
 PREFIXES = (b"rbd_", b"rados_")
 CEPH_LIBRARIES = ("librbd", "librados", "libradosstriper", "libceph-common")
@@ -24,12 +24,12 @@ _CEPH_SONAME = re.compile(r"^(librbd\.so\.1|librados\.so\.2|libradosstriper\.so\
 _BUFFER_NS = re.compile(r"4ceph6buffer7(v[0-9_]{6})")   # <source-name> 7: "v15_2_0"
 
 
-class Consumer(record(
-        "Consumer",
-        "path kind needs weak library_paths missing error runpath loads bind_now not_found skipped "
+class Consumer(
+        metaclass=Record,
+        fields="path kind needs weak library_paths missing error runpath loads bind_now not_found skipped "
         "versions pairing sees other_failures ceph_ok host_symbols",
-        ((), (), (), (), None, (), None, None, (), (), (), (), None, (), None, ()),
-        lines=("missing", "error", "not_found", "skipped", "versions", "sees", "other_failures"))):
+        defaults=((), (), (), (), None, (), None, None, (), (), (), (), None, (), None, ()),
+        lines=("missing", "error", "not_found", "skipped", "versions", "sees", "other_failures")):
     """One consumer and the loader's verdict on it (its messages one line each: model.line_text)."""
     # Fields (immutable):
     #   path: str

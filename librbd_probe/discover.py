@@ -12,7 +12,7 @@ import sys
 import time
 
 from . import elf
-from .model import record
+from .model import Record
 from .rootfs import Root
 
 NEEDED = ("librbd.so.1", "librados.so.2", "libradosstriper.so.1")
@@ -28,7 +28,7 @@ _SKIP = frozenset(("/usr/lib/debug", "/usr/lib/firmware", "/lib/firmware", "/usr
                    "/usr/local/share", "/usr/lib/locale"))
 
 
-class Found(record("Found", "path target reason")):
+class Found(metaclass=Record, fields="path target reason"):
     """One consumer: host path, target path, why it was kept."""
     # Fields (immutable):
     #   path: str    # host path

@@ -14,7 +14,7 @@ import struct
 import sys
 
 from .errors import ElfError
-from .model import record
+from .model import Record
 
 # gABI "ELF Identification": e_ident[EI_MAG0..3], EI_CLASS, EI_DATA.
 ELFMAG = b"\x7fELF"
@@ -91,11 +91,11 @@ _MAX_COPY = 32 * 1024 * 1024
 _NATIVE_LITTLE = sys.byteorder == "little"
 
 
-class Symbol(record(
-        "Symbol",
-        "name defined type binding visibility value size version version_hidden "
+class Symbol(
+        metaclass=Record,
+        fields="name defined type binding visibility value size version version_hidden "
         "version_file",
-        (None, False, None))):
+        defaults=(None, False, None)):
     """One dynamic symbol; ``version`` is its GNU symbol version (None for local/global)."""
     # Fields (immutable):
     #   name: str
@@ -111,13 +111,13 @@ class Symbol(record(
     __slots__ = ()
 
 
-class ElfInfo(record(
-        "ElfInfo",
-        "path size elf_class byte_order machine machine_code file_type soname "
+class ElfInfo(
+        metaclass=Record,
+        fields="path size elf_class byte_order machine machine_code file_type soname "
         "needed runpath rpath build_id interpreter symbols version_definitions "
         "version_requirements has_section_headers marked_strings version_flags "
         "load_segments has_dynamic symbol_count notes",
-        (None, (), (), (), None, None, (), (), (), False, (), (), None, None, None, ()))):
+        defaults=(None, (), (), (), None, None, (), (), (), False, (), (), None, None, None, ())):
     """What the dynamic loader and a symbol lookup see of one ELF file."""
     # Fields (immutable):
     #   path: str
@@ -997,7 +997,7 @@ DF_1_NOW = 0x1                          # GNU DT_FLAGS_1
 EI_OSABI, EI_ABIVERSION = 7, 8
 
 
-class LinkHeader(record("LinkHeader", "osabi abiversion flags flags_1 bind_now")):
+class LinkHeader(metaclass=Record, fields="osabi abiversion flags flags_1 bind_now"):
     """What ld.so checks besides class/machine (e_ident OSABI/ABIVERSION) and how it binds."""
     # Fields (immutable):
     #   osabi: int            # e_ident[EI_OSABI]: 0 SYSV, 3 GNU (glibc accepts only these)
@@ -1165,7 +1165,7 @@ _R_COPY = {EM_X86_64: 5, EM_386: 5, EM_AARCH64: 1024, EM_ARM: 20, EM_PPC64: 19, 
            EM_MIPS: 126, EM_RISCV: 4, EM_LOONGARCH: 4, 2: 19, EM_SPARCV9: 19}
 
 
-class Relocations(record("Relocations", "referenced copies plt")):
+class Relocations(metaclass=Record, fields="referenced copies plt"):
     """Symbol names the dynamic relocations of one object use."""
     # Fields (immutable):
     #   referenced: FrozenSet[str]   # named by a relocation other than R_*_NONE

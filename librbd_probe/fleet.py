@@ -15,7 +15,7 @@ import re
 
 from . import safeio, savedjson
 from .errors import InputError, UsageError
-from .model import record
+from .model import Record
 from .savedjson import NONE, Map
 
 SCHEMA_VERSION = 1
@@ -62,16 +62,18 @@ class Knowledge(object):
 
 
 # --- records ----------------------------------------------------------------------------
-class HostInput(record("HostInput", "name report failure addresses origin client conf",
-                       (None, None, (), None, None, None))):
+class HostInput(
+        metaclass=Record,
+        fields="name report failure addresses origin client conf",
+        defaults=(None, None, (), None, None, None)):
     """One host as read: its report (dict) or its failure (dict: rc, stderr, msg)."""
     __slots__ = ()
 
 
-class FleetHost(record(
-        "FleetHost",
-        "name status flags reasons fixes release release_label mode capabilities features_yes "
-        "features_no config_features config_unknown problems addresses origin error cluster_view")):
+class FleetHost(
+        metaclass=Record,
+        fields="name status flags reasons fixes release release_label mode capabilities features_yes "
+        "features_no config_features config_unknown problems addresses origin error cluster_view"):
     """One row of the fleet grid."""
     __slots__ = ()
 
@@ -80,7 +82,7 @@ class FleetHost(record(
         return to_plain(dict(self._asdict()))
 
 
-class Fleet(record("Fleet", "hosts majority targets non_uniform census unmatched_clients summary")):
+class Fleet(metaclass=Record, fields="hosts majority targets non_uniform census unmatched_clients summary"):
     """The whole fleet: rows, reference release, targets, non-uniform capabilities, census."""
     __slots__ = ()
 

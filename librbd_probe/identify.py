@@ -17,17 +17,17 @@ except ImportError:                                      # pragma: no cover - no
 
 from . import knowledge as kn
 from ._lazy import Pattern, memo
-from .model import Problem, record
+from .model import Problem, Record
 
 #: Upstream order of version strings (vendor suffixes order as their upstream version).
 version_key = kn.version_key
 
 
-class Observation(record(
-        "Observation",  # pragma: no mutate (the record's type name)
-        "librbd_functions librados_functions rbd_version rados_version "
+class Observation(
+        metaclass=Record,
+        fields="librbd_functions librados_functions rbd_version rados_version "
         "version_string version_source release_name git_sha common_soname unusable elf_notes",
-        (None, None, None, None, None, None, None, None, None, (), ()))):
+        defaults=(None, None, None, None, None, None, None, None, None, (), ())):
     # Fields (immutable):
     #   librbd_functions: Optional[frozenset] = None
     #   librados_functions: Optional[frozenset] = None
@@ -75,10 +75,10 @@ class Facts(_Mapping):
         return "Facts({!r}, versions={!r})".format(self._data, self.versions)
 
 
-class Identification(record(
-        "Identification",  # pragma: no mutate (the record's type name)
-        "version codename min before confidence evidence candidates facts label",
-        (None, None, None, None, "none", (), (), Facts(), None))):
+class Identification(
+        metaclass=Record,
+        fields="version codename min before confidence evidence candidates facts label",
+        defaults=(None, None, None, None, "none", (), (), Facts(), None)):
     """The identified release (immutable).
 
     ``version``: the exact version string when the library reported one; ``min``/``before``:

@@ -19,16 +19,17 @@ from . import knowledge as kn
 from . import safeio
 from .children import describe_rc, errno_name
 from .errors import ProbeError
-from .model import Problem, line_text, record, to_plain
+from .model import Problem, Record, line_text, to_plain
 
 PREFIX = "librbd-probe-"
 _SIZE = 1 << 22                      # one 4 MiB object: cheap to create and remove
 
 
-class LiveOptions(record("LiveOptions",
-                         "conf client_id client_name keyring pool namespace data_pool dry_run "
+class LiveOptions(
+        metaclass=Record,
+        fields="conf client_id client_name keyring pool namespace data_pool dry_run "
                          "timeout trial_timeout stale_after",
-                         (None, None, None, None, "rbd", None, None, False, 30.0, 30.0, 3600.0))):
+        defaults=(None, None, None, None, "rbd", None, None, False, 30.0, 30.0, 3600.0)):
     """What the operator asked for (CLI options of live mode)."""
     __slots__ = ()
 

@@ -34,7 +34,7 @@ import os
 from . import elf, locate, safeio
 from .rootfs import Root
 from .errors import ElfError
-from .model import record
+from .model import Record
 
 # glibc's VALID_ELF_OSABI: ELFOSABI_SYSV and ELFOSABI_GNU (sysdeps/gnu/ldsodefs.h).
 VALID_OSABI = (0, 3)
@@ -42,7 +42,9 @@ _ALLOWED_TYPES = ("NOTYPE", "OBJECT", "FUNC", "COMMON", "TLS", "GNU_IFUNC")
 _BINDINGS = ("GLOBAL", "WEAK", "GNU_UNIQUE")
 
 
-class Loaded(record("Loaded", "name path target needed_by source soname elf_class byte_order machine")):
+class Loaded(
+        metaclass=Record,
+        fields="name path target needed_by source soname elf_class byte_order machine"):
     """One object of the closure, in load order."""
     # Fields (immutable):
     #   name: str            # the DT_NEEDED string (the main object: its file name)
@@ -55,7 +57,7 @@ class Loaded(record("Loaded", "name path target needed_by source soname elf_clas
     __slots__ = ()
 
 
-class NotFound(record("NotFound", "name needed_by skipped fatal", (None,))):
+class NotFound(metaclass=Record, fields="name needed_by skipped fatal", defaults=(None,)):
     """A NEEDED name the loader finds no acceptable file for, or stops at."""
     # Fields (immutable):
     #   name: str
@@ -66,7 +68,7 @@ class NotFound(record("NotFound", "name needed_by skipped fatal", (None,))):
     __slots__ = ()
 
 
-class Unbound(record("Unbound", "symbol version version_file object weak kind bound_at")):
+class Unbound(metaclass=Record, fields="symbol version version_file object weak kind bound_at"):
     """One failure the loader reports for an object of the closure."""
     # Fields (immutable):
     #   symbol: Optional[str]   # None for a missing version
@@ -79,7 +81,7 @@ class Unbound(record("Unbound", "symbol version version_file object weak kind bo
     __slots__ = ()
 
 
-class Closure(record("Closure", "main objects missing skipped infos", ())):
+class Closure(metaclass=Record, fields="main objects missing skipped infos", defaults=()):
     """The main object and everything the loader would map for it."""
     # Fields (immutable):
     #   main: Loaded

@@ -24,7 +24,7 @@ from . import knowledge as kn
 from . import safeio
 from ._lazy import Pattern
 from .errors import InputError, LocateError, ProbeError
-from .model import Problem, record
+from .model import Problem, Record
 from .rootfs import Root
 
 # glibc's ld.so.cache (elf/cache.c writes it, elf/dl-cache.c reads it; layouts in
@@ -48,10 +48,10 @@ class LdCacheError(ProbeError, ValueError):
     wrong byte order), in one line."""
 
 
-class SearchContext(record(
-        "SearchContext",
-        "root ld_library_path cache conf_dirs default_dirs cache_error problems",
-        (None, ()))):
+class SearchContext(
+        metaclass=Record,
+        fields="root ld_library_path cache conf_dirs default_dirs cache_error problems",
+        defaults=(None, ())):
     """Everything the search depends on, read once per run."""
     # Fields (immutable):
     #   root: rootfs.Root  # Root(None) for the host (None is accepted and means the host)
@@ -64,7 +64,7 @@ class SearchContext(record(
     __slots__ = ()
 
 
-class Found(record("Found", "path source", ())):
+class Found(metaclass=Record, fields="path source", defaults=()):
     """A path the loader would consider, in order, with why it is on the list."""
     # Fields (immutable):
     #   path: str  # host path (inside the root when a root is used)

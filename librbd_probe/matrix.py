@@ -11,14 +11,14 @@ import errno
 import os
 
 from . import knowledge as kn
-from .model import Capability, Problem, record
+from .model import Capability, Problem, Record
 
 
-class Evidence(record(
-        "Evidence",  # pragma: no mutate (the record's type name)
-        "librbd_found librbd_name librbd_realpath librbd_symbols librbd_needed "
+class Evidence(
+        metaclass=Record,
+        fields="librbd_found librbd_name librbd_realpath librbd_symbols librbd_needed "
         "runtime unreadable_reason unusable_reason",
-        (None, None))):
+        defaults=(None, None)):
     """What the lower layers observed, in the shape the matrix needs."""
     # Fields (immutable):
     #   librbd_found: bool

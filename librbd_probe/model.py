@@ -85,6 +85,35 @@ def record(typename, field_names, defaults=(), frozen=(), lines=()):
     (``freeze``) whenever a record is made, ``_make`` and ``_replace`` included; the fields named
     in ``lines`` are messages, made one line (``line_text``) the same way.
     """
+    return type(typename, (tuple,), _record_namespace(typename, field_names, defaults, frozen, lines, _caller_module()))
+
+
+def _caller_module():
+    try:
+        return sys._getframe(2).f_globals.get("__name__", "__main__")
+    except (AttributeError, ValueError):        # pragma: no cover - no frames
+        return None
+
+
+class Record(type):
+    """The metaclass of the package's records: ``class X(metaclass=Record, fields=..., defaults=...,
+    frozen=..., lines=...)`` is ``class X(record("X", fields, defaults, frozen, lines))`` made as one
+    class, not a record class and a subclass of it (a class costs some 60,000 instructions to make;
+    there are 42 of them).  The class body (its docstring, ``__slots__ = ()``, methods and
+    properties) is laid over the record's namespace, as a subclass's would override; the class
+    made is a plain ``type`` (a tuple subclass) like ``record``'s."""
+
+    def __new__(mcls, name, bases, namespace, fields, defaults=(), frozen=(), lines=()):
+        if bases:
+            raise TypeError("record class {}: no bases (it is a tuple)".format(name))
+        made = _record_namespace(name, fields, defaults, frozen, lines, namespace.get("__module__"))
+        made["__doc__"] = None                  # as a subclass without a docstring has
+        made.update(namespace)
+        return type.__new__(type, name, (tuple,), made)
+
+
+def _record_namespace(typename, field_names, defaults, frozen, lines, module):
+    """The class namespace of a record (``record``, ``Record``)."""
     fields = tuple(field_names.replace(",", " ").split()) if isinstance(field_names, str) else tuple(field_names)
     for name in fields:                 # as namedtuple: every field can be bound by keyword
         if not name.isidentifier() or name.startswith("_"):
@@ -161,10 +190,6 @@ def record(typename, field_names, defaults=(), frozen=(), lines=()):
             raise TypeError("Expected {} arguments, got {}".format(count, len(values)))
         return cls(*values) if freeze_at or line_at else tuple_new(cls, values)
 
-    try:
-        module = sys._getframe(1).f_globals.get("__name__", "__main__")
-    except (AttributeError, ValueError):        # pragma: no cover - no frames
-        module = None
     namespace = {
         "__doc__": "{}({})".format(typename, ", ".join(fields)),
         "__slots__": (),
@@ -183,7 +208,7 @@ def record(typename, field_names, defaults=(), frozen=(), lines=()):
     while len(_GETTERS) < count:
         _GETTERS.append(_tuplegetter(len(_GETTERS), "Alias for field number {}".format(len(_GETTERS))))
     namespace.update(zip(fields, _GETTERS))
-    return type(typename, (tuple,), namespace)
+    return namespace
 
 
 # What every record class shares (a class of its own for each cost some 100,000 instructions
@@ -243,10 +268,11 @@ def to_plain(value):
     return value
 
 
-class Candidate(record(
-        "Candidate",
-        "path realpath source file_version arch compatible chosen note",
-        (None,), lines=("note",))):
+class Candidate(
+        metaclass=Record,
+        fields="path realpath source file_version arch compatible chosen note",
+        defaults=(None,),
+        lines=("note",)):
     """One file the loader could pick for a library name."""
     # Fields (immutable):
     #   path: str
@@ -263,13 +289,14 @@ class Candidate(record(
         return dict(self._asdict())
 
 
-class LibraryReport(record(
-        "LibraryReport",
-        "name found path realpath chosen_by soname arch elf_class byte_order "
+class LibraryReport(
+        metaclass=Record,
+        fields="name found path realpath chosen_by soname arch elf_class byte_order "
         "size build_id needed runpath rpath version_definitions defined_symbols "
         "candidates error functions",
-        (None, None, None, None, None, None, None, None, None, (), (), (), (), 0, (), None, ()),
-        frozen=("needed", "runpath", "rpath", "version_definitions", "candidates", "functions"), lines=("error",))):
+        defaults=(None, None, None, None, None, None, None, None, None, (), (), (), (), 0, (), None, ()),
+        frozen=("needed", "runpath", "rpath", "version_definitions", "candidates", "functions"),
+        lines=("error",)):
     """What is known about one library (librbd, librados or libceph-common) on this host."""
     # Fields (immutable):
     #   name: str
@@ -298,12 +325,13 @@ class LibraryReport(record(
         return to_plain(dict(self._asdict()))
 
 
-class RuntimeReport(record(
-        "RuntimeReport",
-        "attempted loaded skipped error rbd_version rados_version ceph_version "
+class RuntimeReport(
+        metaclass=Record,
+        fields="attempted loaded skipped error rbd_version rados_version ceph_version "
         "ceph_release loaded_objects symbols features_check config",
-        (False, None, None, None, None, None, None, (), EMPTY, None, None),
-        frozen=("error", "loaded_objects", "symbols", "features_check", "config"), lines=("skipped", "error"))):
+        defaults=(False, None, None, None, None, None, None, (), EMPTY, None, None),
+        frozen=("error", "loaded_objects", "symbols", "features_check", "config"),
+        lines=("skipped", "error")):
     """What the isolated child learned by loading the libraries."""
     # Fields (immutable):
     #   attempted: bool
@@ -324,8 +352,12 @@ class RuntimeReport(record(
         return to_plain(dict(self._asdict()))
 
 
-class Capability(record("Capability", "id status reason evidence binding", ((), None), frozen=("evidence",),
-                        lines=("reason", "evidence"))):
+class Capability(
+        metaclass=Record,
+        fields="id status reason evidence binding",
+        defaults=((), None),
+        frozen=("evidence",),
+        lines=("reason", "evidence")):
     """One row of the capability matrix."""
     # Fields (immutable):
     #   id: str
@@ -340,8 +372,12 @@ class Capability(record("Capability", "id status reason evidence binding", ((), 
                 "evidence": list(self.evidence), "binding": self.binding}
 
 
-class Problem(record("Problem", "id severity message fix evidence", (None, ()), frozen=("evidence",),
-                     lines=("message", "fix", "evidence"))):
+class Problem(
+        metaclass=Record,
+        fields="id severity message fix evidence",
+        defaults=(None, ()),
+        frozen=("evidence",),
+        lines=("message", "fix", "evidence")):
     """Something the operator should know or fix (message, fix and evidence: one line each)."""
     # Fields (immutable):
     #   id: str
@@ -355,12 +391,12 @@ class Problem(record("Problem", "id severity message fix evidence", (None, ()), 
         return to_plain(dict(self._asdict()))
 
 
-class Report(record(
-        "Report",
-        "mode root libraries runtime capabilities problems release config krbd "
+class Report(
+        metaclass=Record,
+        fields="mode root libraries runtime capabilities problems release config krbd "
         "live",
-        (None, None, None, None),
-        frozen=("libraries", "capabilities", "problems", "release", "config", "krbd", "live"))):
+        defaults=(None, None, None, None),
+        frozen=("libraries", "capabilities", "problems", "release", "config", "krbd", "live")):
     """The whole answer for one host (or build root)."""
     # Fields (immutable):
     #   mode: str  # "runtime" | "static"

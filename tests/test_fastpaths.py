@@ -418,3 +418,71 @@ def test_cephx_key_prefilter_keeps_the_decoding_verdict():
     assert sum(map(decoded, tokens)) > 1000                   # real keys among them
     for token in tokens + ["", "AQ", "Ag==", "é" * 40, "AQ" + "é" * 40]:
         assert safeio.is_cephx_key(token) == decoded(token), token
+
+
+def test_a_record_class_is_one_class_with_its_body_over_the_record():
+    """class X(metaclass=Record, ...) behaves as class X(record("X", ...)) with the same body,
+    made as one plain tuple class."""
+    import pickle
+
+    class Sub(model.record("Rec", "a b c", (7,), frozen=("b",), lines=("c",))):
+        """A record."""
+        __slots__ = ()
+
+        def _asdict(self):
+            return {"overridden": True}
+
+        @property
+        def total(self):
+            return self.a + 1
+
+    class Rec(metaclass=model.Record, fields="a b c", defaults=(7,), frozen=("b",), lines=("c",)):
+        """A record."""
+        __slots__ = ()
+
+        def _asdict(self):
+            return {"overridden": True}
+
+        @property
+        def total(self):
+            return self.a + 1
+
+    assert type(Rec) is type and Rec.__mro__ == (Rec, tuple, object)
+    assert Rec.__doc__ == Sub.__doc__ == "A record." and Rec.__module__ == __name__ and Rec.__qualname__.endswith("Rec")
+    for args, kwargs in (((1, {"k": [1]}), {}), ((1,), {"b": [2], "c": "x\ny"}), ((), {"a": 1, "b": {}})):
+        got, want = Rec(*args, **kwargs), Sub(*args, **kwargs)
+        assert tuple(got) == tuple(want) and repr(got) == repr(want).replace("Sub(", "Rec(", 1)
+        assert got._asdict() == {"overridden": True} and got.total == want.total
+        assert tuple(got._replace(b=[3])) == tuple(want._replace(b=[3])) and tuple(Rec._make(got)) == tuple(got)
+    assert Rec(1, [1], "a\nb").c == Sub(1, [1], "a\nb").c != "a\nb"          # lines= applies
+    assert Rec(1, [1], "c").b == (1,) and Rec(1, {"k": 1}).b == Sub(1, {"k": 1}).b    # frozen= applies
+    with pytest.raises(TypeError):
+        Rec(1, {"k": 1}).b["k"] = 2
+    assert Rec._fields == ("a", "b", "c") and Rec._field_defaults == {"c": 7}
+    with pytest.raises(TypeError):
+        Rec()
+
+    class NoDoc(metaclass=model.Record, fields="x"):
+        __slots__ = ()
+    assert NoDoc.__doc__ is None and NoDoc(1).x == 1
+    with pytest.raises(TypeError):
+        class WithBase(tuple, metaclass=model.Record, fields="x"):
+            pass
+
+
+def test_every_package_record_class_is_a_one_class_record():
+    """The package's record classes are made by Record: tuples with no base in between."""
+    import importlib
+    import pkgutil
+    import librbd_probe
+    seen = 0
+    for info in pkgutil.walk_packages(librbd_probe.__path__, "librbd_probe."):
+        if ".children._" in info.name or info.name.endswith("__main__"):
+            continue
+        module = importlib.import_module(info.name)
+        for value in vars(module).values():
+            if isinstance(value, type) and issubclass(value, tuple) and hasattr(value, "_fields") \
+                    and value.__module__ == module.__name__:
+                assert value.__mro__ == (value, tuple, object), value
+                seen += 1
+    assert seen >= 40

@@ -20,15 +20,15 @@ import os
 import re
 
 from .. import knowledge as kn
-from ..model import SCHEMA_VERSION, record, to_plain
+from ..model import Record, SCHEMA_VERSION, to_plain
 
 CONFIDENCES = ("high", "medium", "low", "undecided")
 
 
-class HostContext(record(
-        "HostContext",
-        "functions copies kernel_release bindings kernel config_origin environment qemu_modules platform",
-        (None, None, None, (), None, None, None, None, None))):
+class HostContext(
+        metaclass=Record,
+        fields="functions copies kernel_release bindings kernel config_origin environment qemu_modules platform",
+        defaults=(None, None, None, (), None, None, None, None, None)):
     """Evidence beyond the Report, collected by the I/O edge."""
     # Fields (immutable):
     #   functions: Optional[Dict[str, FrozenSet[str]]] = None  # "librbd"/"librados" -> exported C functions
@@ -44,12 +44,12 @@ class HostContext(record(
     __slots__ = ()
 
 
-class Finding(record(
-        "Finding",
-        "signature family title line count match values cause evidence fix source "
+class Finding(
+        metaclass=Record,
+        fields="signature family title line count match values cause evidence fix source "
         "cause_id confidence decides candidates last_line first_time last_time related",
-        (None, "undecided", "", (), None, None, None, ()),
-        lines=("title", "match", "cause", "evidence", "fix", "decides", "related"))):
+        defaults=(None, "undecided", "", (), None, None, None, ()),
+        lines=("title", "match", "cause", "evidence", "fix", "decides", "related")):
     """One signature found in the text, explained against this host (its sentences and the
     text it quotes one line each: model.line_text)."""
     # Fields (immutable):
@@ -77,7 +77,11 @@ class Finding(record(
         return to_plain(dict(self._asdict()))
 
 
-class Explanation(record("Explanation", "source host findings notices lines", ((), None), lines=("notices",))):
+class Explanation(
+        metaclass=Record,
+        fields="source host findings notices lines",
+        defaults=((), None),
+        lines=("notices",)):
     # Fields (immutable):
     #   source: str  # "argument", "standard input" or the file name
     #   host: Dict[str, Any]  # summary of the host the findings were explained against

@@ -18,7 +18,7 @@ import sys
 
 from .._lazy import Pattern, memo
 from ..errors import KnowledgeBaseError
-from ..model import MappingProxyType, record
+from ..model import MappingProxyType, Record
 
 SCHEMA_VERSION = 1
 #: The data files (each with ``<name>.schema.json`` beside it).
@@ -39,7 +39,7 @@ _EMPTY = MappingProxyType({})
 # ---------------------------------------------------------------------------------------
 # Records (immutable).  Fields are only ever added, never renamed.
 
-class Fact(record("Fact", "value source unverified", (None, None, None))):
+class Fact(metaclass=Record, fields="value source unverified", defaults=(None, None, None)):
     """One sourced value: ``value`` with its ``source``, or None with the ``unverified`` reason."""
     __slots__ = ()
 
@@ -48,12 +48,12 @@ class Fact(record("Fact", "value source unverified", (None, None, None))):
         return self.unverified is None and self.source is not None
 
 
-class Release(record(
-        "Release",  # pragma: no mutate (the record's type name)
-        "version key codename verified source_kind source tag unverified "
+class Release(
+        metaclass=Record,
+        fields="version key codename verified source_kind source tag unverified "
         "rbd_version rados_version libceph_common_soname rbd_features_all default_format "
         "default_features feature_names_accepted format1_create rbd_create_format "
-        "librbd_digest librados_digest debian_version header_vs_exports facts")):
+        "librbd_digest librados_digest debian_version header_vs_exports facts"):
     """A release entry of releases.json (an API-change point or a verified build).
 
     ``verified`` is False for placeholders whose sources were not reachable (no facts, no
@@ -63,7 +63,10 @@ class Release(record(
     __slots__ = ()
 
 
-class Effect(record("Effect", "situation effect min max verified source note summary", (None, None))):
+class Effect(
+        metaclass=Record,
+        fields="situation effect min max verified source note summary",
+        defaults=(None, None)):
     """What a create asking for a feature does in ``situation`` ("alone": without the features
     it requires; "at-create": an internal bit, or data-pool without a data pool; "with-data-pool";
     "no-stripe-settings"), for releases ``min`` <= v <= ``max`` (both ends releases that were
@@ -76,17 +79,17 @@ class Effect(record("Effect", "situation effect min max verified source note sum
         return version_key(self.min) <= key <= version_key(self.max)
 
 
-class Feature(record(
-        "Feature",  # pragma: no mutate (the record's type name)
-        "bit name mask macro first_release internal implicit mutable single_client requires "
+class Feature(
+        metaclass=Record,
+        fields="bit name mask macro first_release internal implicit mutable single_client requires "
         "requires_effect requires_source dropped_at_create dropped_source krbd_since "
-        "krbd_unverified class_source source effects create_via create_via_source")):
+        "krbd_unverified class_source source effects create_via create_via_source"):
     """An RBD image feature bit (features.json).  ``create_via``: how a caller gets the bit
     other than by asking for it (data-pool: by giving a data pool), with its source."""
     __slots__ = ()
 
 
-class Function(record("Function", "name library first exact backports removed note source")):
+class Function(metaclass=Record, fields="name library first exact backports removed note source"):
     """An exported C function of librbd or librados (``<library>_symbols.json``).
 
     ``exact`` is False when ``first`` is only where it was first seen (a Debian build after
@@ -95,28 +98,29 @@ class Function(record("Function", "name library first exact backports removed no
     __slots__ = ()
 
 
-class CapabilityDef(record("CapabilityDef",
-                           "id title requires needs_library binding source release_policy binding_source",
-                           (None, None))):
+class CapabilityDef(
+        metaclass=Record,
+        fields="id title requires needs_library binding source release_policy binding_source",
+        defaults=(None, None)):
     """A capability: ``requires`` is a tuple of alternatives, each a tuple of functions;
     ``release_policy``: a release fact that can still refuse it (format1_create), or None."""
     __slots__ = ()
 
 
-class Signature(record(
-        "Signature",  # pragma: no mutate (the record's type name)
-        "id title family analysis patterns cause fix source capability symbols generic "
+class Signature(
+        metaclass=Record,
+        fields="id title family analysis patterns cause fix source capability symbols generic "
         "key cause_id confidence decides keywords anchors context superseded_by userspace",
-        (None,) * 9)):
+        defaults=(None,) * 9):
     """An error signature for ``explain`` (errors.json): the matcher's keys (``keywords``,
     ``anchors``, ``context``, ``superseded_by``) and the finding's (``cause_id``, ``confidence``,
     ``decides``, ``userspace``) beside the original ones."""
     __slots__ = ()
 
 
-class Library(record(
-        "Library",  # pragma: no mutate (the record's type name)
-        "name soname soname_source packages packages_source c_prefixes cxx_namespaces symbols_source")):
+class Library(
+        metaclass=Record,
+        fields="name soname soname_source packages packages_source c_prefixes cxx_namespaces symbols_source"):
     """A Ceph client library (libraries.json); ``packages`` maps distribution -> package names."""
     __slots__ = ()
 
@@ -1001,23 +1005,23 @@ def error_signatures():
     return tuple(out)
 
 
-class ErrnoInfo(record("ErrnoInfo", "number meaning see")):
+class ErrnoInfo(metaclass=Record, fields="number meaning see"):
     """What an errno means for librbd/librados callers (errors.json 'errno')."""
     __slots__ = ()
 
 
-class ClusterFeature(record("ClusterFeature", "bit names client kernel profile source")):
+class ClusterFeature(metaclass=Record, fields="bit names client kernel profile source"):
     """A cluster feature bit and the first client/kernel that has it (errors.json)."""
     __slots__ = ()
 
 
-class BindingKind(record("BindingKind", "kind note pattern source first last", (None, None))):
+class BindingKind(metaclass=Record, fields="kind note pattern source first last", defaults=(None, None)):
     """A Python binding era recognised in tracebacks (errors.json 'bindings'): ``first``/``last``
     the releases that shipped it (``last`` None: still shipped)."""
     __slots__ = ()
 
 
-class Caller(record("Caller", "name note pattern source")):
+class Caller(metaclass=Record, fields="name note pattern source"):
     """A known caller recognised in tracebacks (errors.json 'callers')."""
     __slots__ = ()
 
