@@ -16,7 +16,7 @@ except ImportError:                                      # pragma: no cover - no
     from collections.abc import Mapping as _Mapping
 
 from . import knowledge as kn
-from ._lazy import Pattern, memo
+from ._lazy import Pattern
 from .model import Problem, Record
 
 #: Upstream order of version strings (vendor suffixes order as their upstream version).

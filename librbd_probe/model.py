@@ -211,8 +211,8 @@ def _record_namespace(typename, field_names, defaults, frozen, lines, module):
     return namespace
 
 
-# What every record class shares (a class of its own for each cost some 100,000 instructions
-# per class at import, for some thirty classes on every run): the field getters by position
+# What every record class shares (made for each class, they cost some 50,000 instructions per
+# class at import, for some thirty classes on every run): the field getters by position
 # (read-only descriptors: the same for field N of any record) and the methods below, which
 # read the instance's own class.
 _GETTERS = []

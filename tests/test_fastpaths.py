@@ -423,8 +423,6 @@ def test_cephx_key_prefilter_keeps_the_decoding_verdict():
 def test_a_record_class_is_one_class_with_its_body_over_the_record():
     """class X(metaclass=Record, ...) behaves as class X(record("X", ...)) with the same body,
     made as one plain tuple class."""
-    import pickle
-
     class Sub(model.record("Rec", "a b c", (7,), frozen=("b",), lines=("c",))):
         """A record."""
         __slots__ = ()
