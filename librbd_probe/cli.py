@@ -365,7 +365,8 @@ def _with_live(report, args):
     symbols = frozenset(n for n, v in report.runtime.symbols.items() if v.get("found"))
     rados = report.libraries["librados"]
     section = live.run_live(librbd.path, rados.path if rados.chosen_by == "explicit" else None, symbols,
-                            report.release, options)
+                            report.release, options,
+                            keyring_fifos=tuple((report.config or {}).get("keyring_fifos") or ()))
     problems = live.live_problems(section, report.release)
     if args.census and not args.dry_run and section.get("connected"):
         from . import census_live

@@ -16,6 +16,7 @@ with ``safeio.add_secrets`` and redacted from the report and from everything the
 """
 import errno
 import os
+import stat
 
 from . import knowledge as kn
 from . import safeio
@@ -777,6 +778,52 @@ def _read_secret_file(path, kind, problems):
     return keys
 
 
+# What librados 16.2.15 opens of the keyring and keyfile options, and blocks on when that is a
+# FIFO (live trials; tests/test_hostile_config.py asks the installed library again): with the
+# file setting ``keyring`` for the client (in [global], [client] or its own section, not
+# another client's), rados_conf_read_file opens the keyring's paths and the keyfile, and blocks
+# on a FIFO among them; with only ``keyfile`` set, rados_connect opens it and blocks.
+# librados's default keyring list and /dev/zero as a keyring do not block.  The tool does not
+# hand such a file to the probe child, whichever of the two it is, and live mode does not
+# connect.
+
+def file_fifos(parsed, order, conf_path=None, client_name=None, root=None):
+    """{"keyring": [...], "keyfile": [...]}: the FIFOs among the paths the ceph.conf ``parsed``
+    sets as the client's keyring and keyfile (metavariables expanded, as librados expands them):
+    librados blocks on them reading the file or connecting (above)."""
+    out = {"keyring": [], "keyfile": []}
+    if not parsed:
+        return out
+    variables = _meta_variables(conf_path, client_name or order[0])
+    fs = Root.of(root)
+    for key in out:
+        text = lookup(parsed, key, order)
+        for path in _split_paths(expand_meta(text, variables)) if text else ():
+            host = fs.host(path)
+            try:
+                if stat.S_ISFIFO(os.stat(host).st_mode) and host not in out[key]:
+                    out[key].append(host)
+            except (OSError, ValueError):
+                pass
+    return out
+
+
+def _fifo_problem(fifos):
+    paths = fifos["keyring"] + fifos["keyfile"]
+    return Problem("config.keyring-fifo", "error",
+                   "{} {}{} is a FIFO (named pipe): librados 16.2.15 blocks on it reading this ceph.conf or "
+                   "connecting, so the file is not handed to librados and live mode does not connect".format(
+                       "keyring" if fifos["keyring"] else "keyfile", safeio.one_line(paths[0]),
+                       " (and {} more)".format(len(paths) - 1) if len(paths) > 1 else ""),
+                   "make {} a regular file (or name another keyring)".format(safeio.one_line(paths[0])))
+
+
+def _meta_variables(conf_path, name):
+    """The metavariables librados expands in a path option, for client ``name``."""
+    return {"cluster": cluster_of(conf_path), "name": name, "type": name.split(".", 1)[0],
+            "id": name.split(".", 1)[-1]}
+
+
 def collect_secrets(parsed, order, conf_path=None, environ=None, client_name=None, runtime_config=None,
                     keyring=None, root=None):
     """(secrets, sources, problems): every key the configuration names and every key of every
@@ -791,9 +838,7 @@ def collect_secrets(parsed, order, conf_path=None, environ=None, client_name=Non
         for value in values.values():
             if safeio.is_cephx_key(value):
                 secrets.add(value)
-    name = client_name or order[0]
-    variables = {"cluster": cluster_of(conf_path), "name": name, "type": name.split(".", 1)[0],
-                 "id": name.split(".", 1)[-1]}
+    variables = _meta_variables(conf_path, client_name or order[0])
     keyring_text = lookup(parsed or {}, "keyring", order)
     if keyring_text is None:
         keyring_text = _parsing()["keyring_default"]["value"]
@@ -1066,6 +1111,10 @@ def configuration(runtime_config, conf_path, conf_source, candidates, client_id=
     section["values"] = {k: v for k, v in sorted(values.items()) if isinstance(v, str) and v != ""}
     if sources:
         section["keyrings_read"] = sources
+    fifos = file_fifos(parsed, order, conf_path, client_name, root)
+    if fifos["keyring"] or fifos["keyfile"]:
+        section["keyring_fifos"] = fifos["keyring"] + fifos["keyfile"]
+        problems.append(_fifo_problem(fifos))
     static = not (runtime_config and runtime_config.get("create_rc") == 0)
     summary, analysed = analyse(section["values"] if static else values, facts, library_known_mask(features_check),
                                 checks=checks, raw=None if static else raw)

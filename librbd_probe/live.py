@@ -214,6 +214,14 @@ def _request(librbd, librados, options, **extra):
     return req
 
 
+def keyring_refusal(fifos):
+    """The one line for keyrings or keyfiles that are FIFOs (config.file_fifos: librados 16.2.15
+    blocks on them, in rados_conf_read_file or rados_connect)."""
+    more = " (and {} more)".format(len(fifos) - 1) if len(fifos) > 1 else ""
+    return ("keyring or keyfile {}{}: is a FIFO (named pipe), not a regular file: librados would "
+            "block opening it, so live mode does not connect".format(safeio.one_line(fifos[0]), more))
+
+
 def conf_refusal(conf):
     """Why ``conf`` is not handed to the live child's rados_conf_read_file, or None: only a
     regular file within its limit is (a FIFO would block the client; a device, directory or
@@ -231,8 +239,12 @@ def conf_refusal(conf):
     return None
 
 
-def run_live(librbd, librados, symbols, release, options, python=None, features=None):
-    """Connect, read cluster facts, run the trials, clean up.  Returns the JSON 'live' section."""
+def run_live(librbd, librados, symbols, release, options, python=None, features=None, keyring_fifos=()):
+    """Connect, read cluster facts, run the trials, clean up.  Returns the JSON 'live' section.
+
+    ``keyring_fifos``: keyrings or keyfiles the configuration names that are FIFOs (the
+    configuration section's ``keyring_fifos``): librados would block on them, so nothing
+    connects."""
     from . import children
     started = int(time.time())
     run_prefix = "{}{}-{}-{}-{}-".format(PREFIX, started, host_tag(), os.getpid(), uuid.uuid4().hex[:8])
@@ -246,6 +258,9 @@ def run_live(librbd, librados, symbols, release, options, python=None, features=
     refused = conf_refusal(options.conf)
     if refused:
         section["error"] = {"stage": "conf", "rc": None, "message": refused}
+        return section
+    if keyring_fifos:
+        section["error"] = {"stage": "keyring", "rc": None, "message": keyring_refusal(keyring_fifos)}
         return section
     answer, error = children.run("live", _request(librbd, librados, options, action="facts"),
                                  timeout=options.timeout + 15, python=python)

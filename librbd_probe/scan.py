@@ -233,11 +233,16 @@ def scan(librbd=None, librados=None, root=None, runtime=True, timeout=15.0,
 
     conf_candidates, conf_path, conf_source, conf_refusal, conf_parsed, conf_verdict = _client_conf(
         conf, keyring, environ, fs, client_id, client_name)
-    # a file librados 16.2.15 aborts on is not handed to the child: the probe would die with it
+    # a file librados 16.2.15 aborts on is not handed to the child: the probe would die with it;
+    # nor one whose keyring or keyfile is a FIFO: rados_conf_read_file may block on it
+    # (config.file_fifos)
+    order = config_mod.section_order(client_id, client_name)
+    fifos = config_mod.file_fifos(conf_parsed, order, conf_path, client_name, fs)
     config_request = {"path": conf_path, "read": bool(conf_path) and not conf_refusal
-                      and conf_verdict.get("status") != "aborts", "id": client_id,
+                      and conf_verdict.get("status") != "aborts" and not (fifos["keyring"] or fifos["keyfile"]),
+                      "id": client_id,
                       "name": client_name, "keys": list(config_mod.KEYS),
-                      "raw": config_mod.raw_values(conf_parsed or {}, config_mod.section_order(client_id, client_name))}
+                      "raw": config_mod.raw_values(conf_parsed or {}, order)}
     runtime_report = _runtime(scanner, rbd_report, rados_report, runtime, timeout, python, config_request)
     if scanner.early is not None:       # started for a probe the scan did not make: killed unread
         scanner.early.cancel()

@@ -561,3 +561,104 @@ def test_the_search_follows_ceph_conf_as_librados_does(tmp_path, monkeypatch, in
     assert report.config["file"] == expected
     assert report.config["values"].get("rbd_default_data_pool") == {
         "read": "oracle-marker", "current directory": "cwd-marker"}.get(librados)
+
+
+_RADOS_CALLS = """
+import ctypes, sys
+lib = ctypes.CDLL("librados.so.2")
+handle = ctypes.c_void_p()
+assert lib.rados_create(ctypes.byref(handle), None) == 0
+print("read", lib.rados_conf_read_file(handle, sys.argv[1].encode()), flush=True)
+if sys.argv[2] == "connect":
+    lib.rados_conf_set(handle, b"client_mount_timeout", b"2")
+    print("connect", lib.rados_connect(handle), flush=True)
+"""
+
+
+def _keyring_conf(directory, body):
+    path = directory / "ceph.conf"
+    path.write_text("[global]\nmon_host = 127.0.0.1:1\nclient_mount_timeout = 2\n" + body)
+    return str(path)
+
+
+def _librados_says(conf, step):
+    """What the installed librados does with ``conf``: "read 0", "read 0 / connect -110", or
+    ending in "blocked" (killed after 8 s: nothing would have ended it)."""
+    out = conf + ".out"
+    with open(out, "w") as handle:
+        proc = subprocess.Popen(["/usr/bin/python3", "-c", _RADOS_CALLS, conf, step], stdout=handle,
+                                stderr=subprocess.DEVNULL)
+        try:
+            proc.wait(timeout=8)
+            blocked = []
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+            blocked = ["blocked"]
+    with open(out) as handle:
+        return " / ".join([line for line in handle.read().split("\n") if line] + blocked)
+
+
+def test_librados_blocks_on_the_keyring_and_keyfile_fifos_config_names(tmp_path):
+    """The facts config.file_fifos, the probe and live mode act on, asked of the installed
+    librados: a FIFO as the keyring the file sets for the client blocks rados_conf_read_file
+    (in [global], [client], later in a list; not in another client's section), so does a FIFO
+    keyfile beside a keyring; a FIFO keyfile alone blocks rados_connect; /dev/zero as the
+    keyring does not block.  What file_fifos flags is exactly what blocks."""
+    fifo = tmp_path / "fifo"
+    os.mkfifo(str(fifo))
+    rows = {"keyring = {}".format(fifo): "read",
+            "[client]\nkeyring = {}".format(fifo): "read",
+            "keyring = {}/none,{}".format(tmp_path, fifo): "read",
+            "[client.other]\nkeyring = {}".format(fifo): "connect",
+            "keyfile = {}\nkeyring = {}/none".format(fifo, tmp_path): "connect",
+            "keyfile = {}".format(fifo): "connect",
+            "keyring = /dev/zero": "connect"}
+    got = {}
+    for index, (body, step) in enumerate(rows.items()):
+        directory = tmp_path / str(index)
+        directory.mkdir()
+        got[body] = _librados_says(_keyring_conf(directory, body + "\n"), step)
+    assert got == {
+        "keyring = {}".format(fifo): "blocked",
+        "[client]\nkeyring = {}".format(fifo): "blocked",
+        "keyring = {}/none,{}".format(tmp_path, fifo): "blocked",
+        "[client.other]\nkeyring = {}".format(fifo): "read 0 / connect -110",
+        "keyfile = {}\nkeyring = {}/none".format(fifo, tmp_path): "blocked",
+        "keyfile = {}".format(fifo): "read 0 / blocked",
+        "keyring = /dev/zero": "read 0 / connect -110"}, got
+    # and what the tool computes from the same files
+    for index, body in enumerate(rows):
+        parsed = config.read_conf(str(tmp_path / str(index) / "ceph.conf"))
+        fifos = config.file_fifos(parsed, config.section_order(), str(tmp_path / str(index) / "ceph.conf"))
+        assert bool(fifos["keyring"] or fifos["keyfile"]) == got[body].endswith("blocked"), body
+
+
+def test_live_mode_does_not_connect_with_a_keyring_fifo(tmp_path):
+    """A keyring the ceph.conf names is a FIFO: the scan states it (config.keyring_fifos and
+    the config.keyring-refused problem), and --live stops at once with one line, exit 3,
+    instead of a child blocked in rados_connect until its timeout (before: 5 + 15 s)."""
+    fifo = tmp_path / "client.keyring"
+    os.mkfifo(str(fifo))
+    conf = _keyring_conf(tmp_path, "keyring = {}\n".format(fifo))
+    proc, report = _report(["--no-runtime", "--conf", conf])
+    assert report["config"]["keyring_fifos"] == [str(fifo)]
+    assert {"config.keyring-refused", "config.keyring-fifo"} <= {p["id"] for p in report["problems"]}
+    # the runtime probe: the file is not handed to the child (it would block in
+    # rados_conf_read_file until the timeout); the values are librados's defaults
+    started = time.time()
+    proc, report = _report(["--conf", conf, "--timeout", "5"])
+    assert time.time() - started < 10 and proc.returncode == 0, proc.stderr
+    assert report["config"]["read_by"].startswith("librados defaults")
+    assert report["runtime"]["loaded"] is True and report["config"]["keyring_fifos"] == [str(fifo)]
+    started = time.time()
+    proc = run_cli(["--live", "--conf", conf, "--timeout", "5"], timeout=60)
+    assert time.time() - started < 10
+    assert proc.returncode == 3 and proc.stderr.count("\n") == 1, proc.stderr
+    assert proc.stderr.endswith("is a FIFO (named pipe), not a regular file: librados would block opening it, "
+                                "so live mode does not connect\n")
+    plain = tmp_path / "plain"
+    plain.mkdir()
+    (plain / "client.keyring").write_text("[client.admin]\n\tkey = AQBvaBVgAAAAABAAbmN1cnNlZGtleWJ5dGVzAAA==\n")
+    proc, report = _report(["--no-runtime", "--conf", _keyring_conf(plain, "keyring = {}\n".format(plain / "client.keyring"))])
+    assert "keyring_fifos" not in report["config"] and "config.keyring-fifo" not in [p["id"] for p in report["problems"]]
