@@ -555,8 +555,10 @@ def test_loads_from_a_zip(tmp_path):
 
 
 def test_malformed_file_is_a_one_line_knowledge_base_error(monkeypatch):
+    # (the compiled tables too: an installed package, as tox tests it, has them for features.json)
     kn.load.cache_clear()
     kn.features.cache_clear()
+    kn._compiled_tables.cache_clear()
     try:
         monkeypatch.setattr(kn, "_get_data", lambda resource: b'{"schema_version": 2}')
         with pytest.raises(KnowledgeBaseError) as info:
@@ -577,6 +579,7 @@ def test_malformed_file_is_a_one_line_knowledge_base_error(monkeypatch):
         kn.load.cache_clear()
         kn.features.cache_clear()
         kn._features_by_name.cache_clear()
+        kn._compiled_tables.cache_clear()
 
 
 def test_files_lists_every_shipped_data_file():

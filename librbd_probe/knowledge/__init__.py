@@ -146,7 +146,8 @@ def load(name):
 
     For the records use the questions below; this is for tools (kb_from_headers) and the tests.
     """
-    raw, entry = _READ.pop(name, None) or _source(name)
+    raw = _raw(name)
+    entry = _compiled_entry(raw, _compiled_blob(name))
     doc = _compiled_part(entry, 3) if entry is not None else None
     if doc is None:
         try:
@@ -158,16 +159,15 @@ def load(name):
     return doc
 
 
-def _source(name):
-    """(the bytes of data file ``name``, its compiled entry when that was compiled from exactly
-    these bytes, else None)."""
+def _raw(name):
+    """The bytes of data file ``name``."""
     try:
         raw = _get_data("data/" + name)
     except OSError as exc:
         raise KnowledgeBaseError("data/{}: cannot be read: {}".format(name, exc)) from exc
     if raw is None:
         raise KnowledgeBaseError("data/{}: not shipped with the package".format(name))
-    return raw, _compiled_entry(name, raw)
+    return raw
 
 
 # The data files decoded once, at build time (setup.py's build_py calls ``compile_data``):
@@ -188,18 +188,36 @@ COMPILED_SUFFIX = ".marshal"
 _COMPILED_FORMAT = "librbd_probe knowledge 3"
 #: name -> {table: value} of the compiled tables a run used
 _DERIVED_AT_BUILD = {}
-#: name -> (bytes, compiled entry) read by _compiled_tables and not yet by load
-_READ = {}
 
 
-def _compiled_entry(name, raw):
-    """The compiled entry of data file ``name`` if it was compiled from exactly ``raw``:
-    (format, size, CRC-32, document blob CRC, document blob, tables blob CRC, tables blob)."""
+def _compiled_blob(name):
+    """The bytes of data file ``name``'s compiled file, or None (a checkout has none: looked
+    for once)."""
+    if name in _NOT_COMPILED:
+        return None
+    try:
+        blob = _get_data("data/" + name + COMPILED_SUFFIX) or None
+    except OSError:
+        blob = None
+    if blob is None:
+        _NOT_COMPILED.add(name)
+    return blob
+
+
+#: the data files found to have no compiled file
+_NOT_COMPILED = set()
+
+
+def _compiled_entry(raw, blob):
+    """The compiled entry ``blob`` holds if it was compiled from exactly the data file bytes
+    ``raw``: (format, size, CRC-32, document blob CRC, document blob, tables blob CRC, tables
+    blob); None for no, a damaged or a foreign blob."""
+    if not blob:
+        return None
     import marshal
     try:
-        blob = _get_data("data/" + name + COMPILED_SUFFIX)
-        entry = marshal.loads(blob) if blob else None
-    except (OSError, EOFError, ValueError, TypeError):
+        entry = marshal.loads(blob)
+    except (EOFError, ValueError, TypeError):
         return None
     if not (isinstance(entry, tuple) and len(entry) == 7 and entry[0] == _COMPILED_FORMAT
             and entry[1] == len(raw) and all(isinstance(entry[i], bytes) for i in (4, 6))):
@@ -225,7 +243,10 @@ def _compiled_part(entry, index):
 @memo
 def _compiled_tables(name):
     """{table: value} compiled beside data file ``name`` ({} without a usable compiled file)."""
-    raw, entry = _READ[name] = _source(name)        # for load, if it is asked too: one read
+    blob = _compiled_blob(name)
+    if blob is None:
+        return {}                                   # (the data file is read once, by load)
+    entry = _compiled_entry(_raw(name), blob)
     tables = _compiled_part(entry, 5) if entry is not None else None
     if not isinstance(tables, dict):
         return {}
