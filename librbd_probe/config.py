@@ -1046,7 +1046,7 @@ def _file_problem(conf_path, verdict, facts, runtime_config):
 
 def configuration(runtime_config, conf_path, conf_source, candidates, client_id=None, client_name=None,
                   facts=None, features_check=None, parsed=None, refusal=None, environ=None, keyring=None,
-                  root=None, verdict=None):
+                  root=None, verdict=None, fifos=None):
     """The report's config section and its problems (secrets redacted, and registered).
 
     ``runtime_config`` is what the probe child read through librados (its "config" answer)
@@ -1055,7 +1055,8 @@ def configuration(runtime_config, conf_path, conf_source, candidates, client_id=
     would read was not read (``choose_conf``); ``environ``: for CEPH_ARGS; ``keyring``: a
     keyring the user named; ``root``: the target's root (a rootfs.Root or directory) that
     the configuration's keyring paths are inside; ``verdict``: ``parse_ceph_conf``'s verdict
-    on the file (read here when None).
+    on the file (read here when None); ``fifos``: ``file_fifos`` of the file (looked at here
+    when None).
     """
     order = section_order(client_id, client_name)
     section = {"file": conf_path, "found_via": conf_source, "searched": [p for p, _ in candidates],
@@ -1111,7 +1112,8 @@ def configuration(runtime_config, conf_path, conf_source, candidates, client_id=
     section["values"] = {k: v for k, v in sorted(values.items()) if isinstance(v, str) and v != ""}
     if sources:
         section["keyrings_read"] = sources
-    fifos = file_fifos(parsed, order, conf_path, client_name, root)
+    if fifos is None:
+        fifos = file_fifos(parsed, order, conf_path, client_name, root)
     if fifos["keyring"] or fifos["keyfile"]:
         section["keyring_fifos"] = fifos["keyring"] + fifos["keyfile"]
         problems.append(_fifo_problem(fifos))

@@ -153,13 +153,7 @@ def prepare():
     kn.features()
     kn.feature_mask(())
     for library in ("librbd", "librados"):
-        _presence_table(library)
-
-
-def _presence_table(library):
-    """(name, first, removed, backports) with versions parsed (knowledge.function_span_keys:
-    computed at build time in an installed package), for fast set building."""
-    return kn.function_span_keys(library)
+        kn.function_span_keys(library)
 
 
 def _fingerprint(observed, library, releases):
@@ -170,7 +164,7 @@ def _fingerprint(observed, library, releases):
     another release's digest matches: this runs on every scan, and the command line's start-up
     budget is a few milliseconds.
     """
-    table = _presence_table(library)
+    table = kn.function_span_keys(library)      # (built at build time in an installed package)
     seen = observed & frozenset(row[0] for row in table)
     digest = set_digest(seen)
     attr = library + "_digest"

@@ -28,7 +28,7 @@ _SIZE = 1 << 22                      # one 4 MiB object: cheap to create and rem
 class LiveOptions(
         metaclass=Record,
         fields="conf client_id client_name keyring pool namespace data_pool dry_run "
-                         "timeout trial_timeout stale_after",
+        "timeout trial_timeout stale_after",
         defaults=(None, None, None, None, "rbd", None, None, False, 30.0, 30.0, 3600.0)):
     """What the operator asked for (CLI options of live mode)."""
     __slots__ = ()

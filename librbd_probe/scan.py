@@ -268,7 +268,7 @@ def scan(librbd=None, librados=None, root=None, runtime=True, timeout=15.0,
     config_section, config_problems = config_mod.configuration(
         runtime_report.config, conf_path, conf_source, conf_candidates, client_id, client_name,
         release.facts, runtime_report.features_check, parsed=conf_parsed, refusal=conf_refusal,
-        environ=environ if fs.is_host else None, keyring=keyring, root=fs, verdict=conf_verdict)
+        environ=environ if fs.is_host else None, keyring=keyring, root=fs, verdict=conf_verdict, fifos=fifos)
     problems.extend(config_problems)
     if runtime_report.config:
         # the child's own config answer, as shown under "runtime": redacted like the section

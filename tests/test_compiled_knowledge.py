@@ -150,7 +150,7 @@ _TABLES_CODE = (
     "       'effect': kn.feature_effect('data-pool', 'alone', '16.2.15'),\n"
     "       'empty': kn.release('16.2.15').header_vs_exports is kn._EMPTY or None}\n"
     "print(repr({k: shape(v) for k, v in out.items()}))\n"
-    "print(repr(sorted((n, sorted(t)) for n, t in kn._DERIVED_AT_BUILD.items())))\n")
+    "print(repr(sorted((n, sorted(kn._compiled_tables(n))) for n in kn._DERIVERS if kn._compiled_tables(n))))\n")
 
 
 def _tables(site):

@@ -186,10 +186,6 @@ def _raw(name):
 # time, by the same functions.
 COMPILED_SUFFIX = ".marshal"
 _COMPILED_FORMAT = "librbd_probe knowledge 3"
-#: name -> {table: value} of the compiled tables a run used
-_DERIVED_AT_BUILD = {}
-
-
 def _compiled_blob(name):
     """The bytes of data file ``name``'s compiled file, or None (a checkout has none: looked
     for once)."""
@@ -248,10 +244,7 @@ def _compiled_tables(name):
         return {}                                   # (the data file is read once, by load)
     entry = _compiled_entry(_raw(name), blob)
     tables = _compiled_part(entry, 5) if entry is not None else None
-    if not isinstance(tables, dict):
-        return {}
-    _DERIVED_AT_BUILD[name] = tables
-    return tables
+    return tables if isinstance(tables, dict) else {}
 
 
 def _derived(name, table):
@@ -718,11 +711,16 @@ def _function_entries(library):
     return _symbol_entries(library)
 
 
-def _symbol_entries(library, doc=None):
-    """The checked entries of ``library``'s symbols file (or of its document ``doc``)."""
+def _symbols_file(library):
+    """``library``'s symbols file name; KnowledgeBaseError for a library without one."""
     if library not in SYMBOL_LIBRARIES:
         raise KnowledgeBaseError("no symbols file for {!r} (known: {})".format(library, ", ".join(SYMBOL_LIBRARIES)))
-    name = "{}_symbols.json".format(library)
+    return "{}_symbols.json".format(library)
+
+
+def _symbol_entries(library, doc=None):
+    """The checked entries of ``library``'s symbols file (or of its document ``doc``)."""
+    name = _symbols_file(library)
     symbols = _entries(name, "symbols", dict, doc=doc)
     for fname, entry in symbols.items():
         if not (isinstance(entry, dict) and isinstance(entry.get("first"), str) and entry.get("source")):
@@ -758,9 +756,7 @@ def _span_keys(library):
 def function_span_keys(library):
     """``function_spans`` with each version parsed (``version_key``): the table release
     matching runs over (identify)."""
-    if library not in SYMBOL_LIBRARIES:
-        _function_entries(library)                      # KnowledgeBaseError: no such file
-    return _derived("{}_symbols.json".format(library), "span_keys")
+    return _derived(_symbols_file(library), "span_keys")
 
 
 @memo
@@ -774,7 +770,7 @@ def function_spans(library):
 def _spans(library, doc):
     return tuple((fname, entry["first"], entry.get("removed"),
                   tuple(sorted(entry.get("backports") or (), key=version_key)))
-                 for fname, entry in (_function_entries(library) if doc is None else _symbol_entries(library, doc)))
+                 for fname, entry in _symbol_entries(library, doc))
 
 
 def function(name):
